@@ -1,1 +1,22 @@
-//! placeholder
+//! `saldo-node`: a Saldo node (the `saldo` binary and its library).
+//!
+//! - [`store`]: all SQL (SQLite, WAL, versioned migrations);
+//! - [`state`]: applying a verified operation and its effects;
+//! - [`ledger`]: the hub's rules and what counts, as pure functions;
+//! - [`directory`]: families, consumers, contacts and services as Automerge documents;
+//! - [`search`]: finding a consumer by PAN, codice fiscale or name prefix;
+//! - [`node`]: a node's identity, store and operations;
+//! - [`import`], [`generate`]: CSV import and synthetic realms;
+//! - [`cli`]: the `saldo` command line.
+
+pub mod cli;
+pub mod directory;
+pub mod generate;
+pub mod import;
+pub mod ledger;
+pub mod node;
+pub mod search;
+pub mod state;
+pub mod store;
+
+pub use node::{Clock, Node, NodeError, SystemClock};

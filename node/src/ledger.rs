@@ -1,0 +1,299 @@
+//! The ledger rules, as pure functions.
+//!
+//! [`decide`] is the hub's verdict on one operation from the facts the store
+//! gathered about it ([`Facts`]); [`status`] says whether a money operation
+//! counts in confirmed and provisional balances given its verdict and its
+//! reversals. Neither touches storage, a clock or the network, so the same
+//! rules run in the hub, in replicas, in tests and in the simulator.
+
+use saldo_sync::{FlagReason, Label, OpKind, Role, Seq, Verdict};
+
+/// What the hub knows about an operation when it decides.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub kind: Option<OpKind>,
+    pub author_role: Option<Role>,
+    pub seq: Seq,
+    pub revoked_after: Option<Seq>,
+    pub frozen_at: Option<Seq>,
+    /// The author's per-operation limit (cash points and school devices), in cents.
+    pub per_operation_limit_minor: Option<i64>,
+    /// The operation's total, in cents.
+    pub total_minor: i64,
+    pub lines: Vec<LineFacts>,
+    pub duplicate_receipt: bool,
+    pub duplicate_reference: bool,
+    pub reversal: Option<ReversalFacts>,
+    pub close: Option<CloseFacts>,
+}
+
+/// One wallet an operation touches.
+#[derive(Debug, Clone)]
+pub struct LineFacts {
+    pub wallet: String,
+    pub consumer_known: bool,
+    pub enrolled: bool,
+    pub confirmed_minor: i64,
+    pub floor_minor: i64,
+    pub delta_minor: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReversalFacts {
+    pub target_found: bool,
+    pub target_is_top_up: bool,
+    pub same_author: bool,
+    pub already_reversed: bool,
+    pub receipt_closed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct CloseFacts {
+    pub declared_count: Option<u64>,
+    pub declared_minor: i64,
+    pub counted: u64,
+    pub counted_minor: i64,
+}
+
+fn flag(reason: FlagReason, detail: impl AsRef<str>) -> Verdict {
+    let text = detail.as_ref();
+    let detail = Label::parse(text)
+        .or_else(|_| Label::parse(&text.chars().take(Label::CHARS_MAX).collect::<String>()))
+        .unwrap_or_else(|_| Label::parse(reason.describe()).expect("reason descriptions are labels"));
+    Verdict::Flagged { reason, detail }
+}
+
+fn cents(minor: i64) -> String {
+    rust_decimal::Decimal::new(minor, 2).to_string()
+}
+
+/// May a device of `role` record operations of `kind`?
+pub fn role_may_record(role: Role, kind: OpKind) -> bool {
+    match role {
+        Role::Hub => true,
+        Role::CashPoint => matches!(
+            kind,
+            OpKind::TopUp | OpKind::DuePayment | OpKind::Reversal | OpKind::Remittance | OpKind::DailyClose
+        ),
+        Role::SchoolDevice => matches!(kind, OpKind::ServiceCharge),
+        Role::HubContacts => false,
+    }
+}
+
+/// The hub's verdict on an operation that needs one (DESIGN.md, "Operations
+/// on money"). Cash taken is real money: a broken rule flags, never drops.
+pub fn decide(facts: &Facts) -> Verdict {
+    let Some(kind) = facts.kind else {
+        return flag(FlagReason::RoleNotAllowed, "not an operation on money");
+    };
+    let Some(role) = facts.author_role else {
+        return flag(FlagReason::RoleNotAllowed, "unknown device");
+    };
+    if let Some(last_seen) = facts.revoked_after {
+        if facts.seq > last_seen {
+            return flag(
+                FlagReason::RevokedAuthor,
+                format!("operation #{} after revocation at #{}", facts.seq, last_seen),
+            );
+        }
+    }
+    if let Some(at) = facts.frozen_at {
+        return flag(FlagReason::FrozenAuthor, format!("the device recorded two different operations at #{at}"));
+    }
+    if !role_may_record(role, kind) {
+        return flag(FlagReason::RoleNotAllowed, format!("a {} may not record a {}", role.name(), kind.name()));
+    }
+    if let Some(limit) = facts.per_operation_limit_minor {
+        if facts.total_minor > limit && role != Role::Hub {
+            return flag(
+                FlagReason::OverOperationLimit,
+                format!("{} EUR is over the device's limit of {} EUR per operation", cents(facts.total_minor), cents(limit)),
+            );
+        }
+    }
+    for line in &facts.lines {
+        if !line.consumer_known {
+            return flag(FlagReason::UnknownConsumer, format!("wallet {}", line.wallet));
+        }
+        if !line.enrolled {
+            return flag(FlagReason::NotEnrolledInService, format!("wallet {}", line.wallet));
+        }
+    }
+    if facts.duplicate_receipt {
+        return flag(FlagReason::DuplicateReceipt, "the receipt number is used by another operation of this device");
+    }
+    match kind {
+        OpKind::DuePayment if facts.duplicate_reference => {
+            return flag(FlagReason::DuplicateDuePayment, "this due was already paid: accept in review to keep it as credit");
+        }
+        OpKind::ServiceCharge if facts.duplicate_reference => {
+            return flag(FlagReason::DuplicateCharge, "a charge with the same reference was already recorded");
+        }
+        _ => {}
+    }
+    for line in facts.lines.iter().filter(|l| l.delta_minor < 0) {
+        let after = line.confirmed_minor + line.delta_minor;
+        match kind {
+            OpKind::ServiceCharge if after < line.floor_minor => {
+                return flag(
+                    FlagReason::BelowFloor,
+                    format!("wallet {} would go to {} EUR, below its floor of {} EUR", line.wallet, cents(after), cents(line.floor_minor)),
+                );
+            }
+            OpKind::Transfer | OpKind::Refund if after < 0 => {
+                return flag(
+                    FlagReason::InsufficientFunds,
+                    format!("wallet {} holds {} EUR", line.wallet, cents(line.confirmed_minor)),
+                );
+            }
+            _ => {}
+        }
+    }
+    if let Some(reversal) = &facts.reversal {
+        let refuse = |why: &str| flag(FlagReason::ReversalNotAllowed, why);
+        if !reversal.target_found {
+            return refuse("the reversed operation is not known to the hub");
+        }
+        if !reversal.target_is_top_up {
+            return refuse("only top-ups can be reversed");
+        }
+        if !reversal.same_author {
+            return refuse("only the cash point that recorded a top-up can reverse it");
+        }
+        if reversal.already_reversed {
+            return refuse("the top-up was already reversed");
+        }
+        if reversal.receipt_closed {
+            return refuse("the top-up's receipt is in a day already closed");
+        }
+    }
+    if let Some(close) = &facts.close {
+        let count_ok = close.declared_count.is_none_or(|n| n == close.counted);
+        if !count_ok || close.declared_minor != close.counted_minor {
+            return flag(
+                FlagReason::CloseMismatch,
+                format!(
+                    "declared {} receipts for {} EUR, the hub counts {} for {} EUR",
+                    close.declared_count.map_or("-".to_string(), |n| n.to_string()),
+                    cents(close.declared_minor),
+                    close.counted,
+                    cents(close.counted_minor)
+                ),
+            );
+        }
+    }
+    Verdict::Accepted
+}
+
+/// What a node knows about a money operation to say whether it counts.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusInput {
+    /// The effective verdict counts (accepted, or accepted in review). An
+    /// operation of the hub itself is accepted by being recorded.
+    pub accepted: bool,
+    /// No verdict is held yet.
+    pub pending: bool,
+    /// Recorded by this node.
+    pub own: bool,
+    /// Is a reversal (which moves nothing itself).
+    pub is_reversal: bool,
+    /// A counted reversal of this operation is held.
+    pub reversed: bool,
+    /// A reversal of this operation counts provisionally on this node.
+    pub reversed_provisionally: bool,
+}
+
+/// (counts in confirmed balances, counts in this node's provisional balances).
+pub fn status(input: StatusInput) -> (bool, bool) {
+    let provisional_base = input.accepted || (input.own && input.pending);
+    if input.is_reversal {
+        return (input.accepted, provisional_base);
+    }
+    (input.accepted && !input.reversed, provisional_base && !input.reversed_provisionally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn top_up_facts() -> Facts {
+        Facts {
+            kind: Some(OpKind::TopUp),
+            author_role: Some(Role::CashPoint),
+            seq: Seq(5),
+            per_operation_limit_minor: Some(50_000),
+            total_minor: 1_000,
+            lines: vec![LineFacts {
+                wallet: "w".into(),
+                consumer_known: true,
+                enrolled: true,
+                confirmed_minor: 0,
+                floor_minor: 0,
+                delta_minor: 1_000,
+            }],
+            ..Facts::default()
+        }
+    }
+
+    fn reason(verdict: Verdict) -> Option<FlagReason> {
+        match verdict {
+            Verdict::Flagged { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_plain_top_up_is_accepted() {
+        assert_eq!(decide(&top_up_facts()), Verdict::Accepted);
+    }
+
+    #[test]
+    fn broken_rules_flag_with_their_reason() {
+        let check = |edit: &dyn Fn(&mut Facts), expected: FlagReason| {
+            let mut facts = top_up_facts();
+            edit(&mut facts);
+            assert_eq!(reason(decide(&facts)), Some(expected));
+        };
+        check(&|f| f.revoked_after = Some(Seq(4)), FlagReason::RevokedAuthor);
+        check(&|f| f.frozen_at = Some(Seq(2)), FlagReason::FrozenAuthor);
+        check(&|f| f.author_role = Some(Role::SchoolDevice), FlagReason::RoleNotAllowed);
+        check(&|f| f.total_minor = 50_001, FlagReason::OverOperationLimit);
+        check(&|f| f.lines[0].consumer_known = false, FlagReason::UnknownConsumer);
+        check(&|f| f.lines[0].enrolled = false, FlagReason::NotEnrolledInService);
+        check(&|f| f.duplicate_receipt = true, FlagReason::DuplicateReceipt);
+        check(
+            &|f| {
+                f.kind = Some(OpKind::ServiceCharge);
+                f.author_role = Some(Role::SchoolDevice);
+                f.lines[0].delta_minor = -6_000;
+                f.lines[0].floor_minor = -5_000;
+            },
+            FlagReason::BelowFloor,
+        );
+        check(
+            &|f| {
+                f.kind = Some(OpKind::Refund);
+                f.author_role = Some(Role::Hub);
+                f.lines[0].delta_minor = -1;
+            },
+            FlagReason::InsufficientFunds,
+        );
+    }
+
+    #[test]
+    fn a_revoked_device_keeps_what_it_recorded_before_revocation() {
+        let mut facts = top_up_facts();
+        facts.revoked_after = Some(Seq(5));
+        assert_eq!(decide(&facts), Verdict::Accepted);
+    }
+
+    #[test]
+    fn reversals_stop_their_target_from_counting() {
+        let base = StatusInput { accepted: true, pending: false, own: false, is_reversal: false, reversed: false, reversed_provisionally: false };
+        assert_eq!(status(base), (true, true));
+        assert_eq!(status(StatusInput { reversed: true, reversed_provisionally: true, ..base }), (false, false));
+        let own_pending = StatusInput { accepted: false, pending: true, own: true, ..base };
+        assert_eq!(status(own_pending), (false, true));
+        assert_eq!(status(StatusInput { own: false, ..own_pending }), (false, false));
+    }
+}

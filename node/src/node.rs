@@ -1,0 +1,850 @@
+//! A node: its identity, its store and what it can do with them. Recording
+//! an operation and ingesting operations from elsewhere both end in the same
+//! [`state::apply`], inside one write transaction that commits before the
+//! caller is told anything ("acknowledged only once durable").
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use saldo_sync::op::{DecodeError, VERDICTS_PER_OP_MAX};
+use saldo_sync::{
+    Amount, AuthorId, Balance, Body, ConsumerId, Decision, DeviceKey, DocId, Hlc, Label, OfflineLimits, OpId, OpKind,
+    Operation, Pan, PaymentMethod, ReceiptNo, RealmId, Role, Seq, ServiceId, SignedOp, TopUp, TopUpLine, Verdict,
+    WalletKey,
+};
+
+use crate::directory::{self, ContactRecord, FamilyRecord, ServiceRecord};
+use crate::ledger;
+use crate::search::{self, Query, QueryError};
+use crate::state::{self, Applied, Context, IngestError};
+use crate::store::{ConsumerRow, FlaggedRow, MovementRow, OpenError, Store, Tx, WalletRow};
+
+/// The database file inside a data directory.
+pub const DATABASE_FILE: &str = "saldo.db";
+/// The device's secret key inside a data directory.
+pub const KEY_FILE: &str = "device.key";
+/// The hub's contact-data key inside a data directory.
+pub const CONTACTS_KEY_FILE: &str = "contacts.key";
+/// Most operations ingested in one transaction.
+pub const OPS_PER_BATCH_MAX: usize = 10_000;
+/// Movements shown with a balance.
+pub const MOVEMENTS_SHOWN: u32 = 10;
+
+const META_REALM: &str = "realm";
+const META_REALM_NAME: &str = "realm_name";
+const META_LAST_HLC: &str = "last_hlc";
+
+/// Wall-clock time, injectable so tests and the simulator are deterministic.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now_ms(&self) -> u64;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{path} already holds a Saldo node: choose an empty directory")]
+    AlreadyInitialised { path: String },
+    #[error("{path} holds no Saldo node: create one with `saldo realm init --data {path} --name NAME` (or `saldo demo`)")]
+    NotInitialised { path: String },
+    #[error("cannot use {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("the key file {path} is damaged: it must hold 32 bytes")]
+    BadKey { path: String },
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error("storage failure: {0}")]
+    Storage(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error("no consumer has PAN {0}: check the card, or search by name or codice fiscale")]
+    UnknownPan(String),
+    #[error("{consumer} is not enrolled in the service '{service}' (enrolled in: {enrolled})")]
+    NotEnrolled { consumer: String, service: String, enrolled: String },
+    #[error("{consumer} has several wallets ({services}): say which one with --service")]
+    ServiceNeeded { consumer: String, services: String },
+    #[error("{0} is not enrolled in any service: enrol them before recording money")]
+    NoWallet(String),
+    #[error("{0}")]
+    Query(#[from] QueryError),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("only the hub can {0}")]
+    HubOnly(&'static str),
+    #[error("this node has no signing key: it can only receive operations")]
+    NoKey,
+    #[error("no operation {0} is held here")]
+    UnknownOperation(String),
+    #[error("operation {0} is not awaiting review")]
+    NotFlagged(String),
+    #[error(transparent)]
+    Directory(#[from] directory::DirectoryError),
+}
+
+pub type Result<T> = std::result::Result<T, NodeError>;
+
+/// A node of a realm: its store, and who it is.
+#[derive(Debug)]
+pub struct Node {
+    store: Store,
+    me: Me,
+}
+
+/// A node's identity: realm, keys and clock. Kept apart from the store so a
+/// transaction on the store and the identity can be borrowed together.
+#[derive(Debug)]
+pub struct Me {
+    ctx: Context,
+    realm_name: String,
+    key: Option<DeviceKey>,
+    contacts_key: Option<DeviceKey>,
+    clock: Arc<dyn Clock>,
+}
+
+/// What a recorded top-up gives back: everything its receipt shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Receipt {
+    pub realm: String,
+    pub cash_point: String,
+    pub operator: Option<String>,
+    pub receipt_number: u64,
+    pub recorded_at_ms: u64,
+    pub consumer: String,
+    pub pan_masked: String,
+    pub method: &'static str,
+    pub lines: Vec<ReceiptLine>,
+    pub total: String,
+    /// True while the hub has not confirmed the operation.
+    pub provisional: bool,
+    /// Anyone can check this against the hub: the operation's id.
+    pub verification_code: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReceiptLine {
+    pub service: String,
+    pub amount: Amount,
+    pub balance_after: Balance,
+}
+
+/// A consumer as search shows them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConsumerView {
+    pub consumer: String,
+    pub surname: String,
+    pub name: String,
+    pub pan: String,
+    pub fiscal_code: String,
+    pub school: Option<String>,
+    pub class: Option<String>,
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WalletView {
+    pub service: String,
+    pub confirmed: Balance,
+    pub provisional: Balance,
+    pub movements: Vec<MovementView>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MovementView {
+    pub operation: String,
+    pub kind: String,
+    pub receipt: Option<u64>,
+    pub method: Option<String>,
+    pub recorded_at_ms: u64,
+    pub amount: Balance,
+    pub status: &'static str,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BalanceView {
+    pub consumer: ConsumerView,
+    pub wallets: Vec<WalletView>,
+}
+
+/// What `log verify` found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct VerifyReport {
+    pub operations: u64,
+    pub authors: u64,
+    pub equivocations: u64,
+    pub wallets: u64,
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// One line of a multi-wallet top-up, before it is recorded.
+#[derive(Debug, Clone)]
+pub struct TopUpRequestLine {
+    pub consumer: ConsumerId,
+    pub service: ServiceId,
+    pub amount: Amount,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
+    move |source| NodeError::Io { path: path.display().to_string(), source }
+}
+
+fn read_key(path: &Path) -> Result<DeviceKey> {
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    let secret: [u8; 32] = bytes.try_into().map_err(|_| NodeError::BadKey { path: path.display().to_string() })?;
+    Ok(DeviceKey::from_secret_bytes(&secret))
+}
+
+fn write_key(path: &Path, key: &DeviceKey) -> Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(io_error(path))?;
+    file.write_all(&key.secret_bytes()).map_err(io_error(path))?;
+    file.sync_all().map_err(io_error(path))?;
+    Ok(())
+}
+
+fn label(text: &str) -> Label {
+    Label::parse(text).unwrap_or_else(|_| Label::parse("-").expect("a dash is a label"))
+}
+
+impl Node {
+    /// Creates a realm's hub in `dir`: its keys, its database and the genesis.
+    pub fn init_realm(dir: &Path, name: &Label) -> Result<Node> {
+        let db = dir.join(DATABASE_FILE);
+        if db.exists() || dir.join(KEY_FILE).exists() {
+            return Err(NodeError::AlreadyInitialised { path: dir.display().to_string() });
+        }
+        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let key = DeviceKey::generate();
+        let contacts_key = DeviceKey::generate();
+        write_key(&dir.join(KEY_FILE), &key)?;
+        write_key(&dir.join(CONTACTS_KEY_FILE), &contacts_key)?;
+        let store = Store::open(&db)?;
+        Node::create_hub(store, key, contacts_key, name, Arc::new(SystemClock))
+    }
+
+    /// A hub on an existing store (tests use an in-memory one).
+    pub fn create_hub(store: Store, key: DeviceKey, contacts_key: DeviceKey, name: &Label, clock: Arc<dyn Clock>) -> Result<Node> {
+        let realm = RealmId(key.author().0);
+        let mut node = Node {
+            store,
+            me: Me {
+                ctx: Context { realm, own: Some(key.author()) },
+                realm_name: name.to_string(),
+                key: Some(key),
+                contacts_key: Some(contacts_key),
+                clock,
+            },
+        };
+        let mut tx = node.store.write()?;
+        tx.set_meta(META_REALM, &realm.0)?;
+        tx.set_meta(META_REALM_NAME, name.as_str().as_bytes())?;
+        let me = &node.me;
+        let key = me.key.as_ref().expect("a hub has its key");
+        me.author(&mut tx, key, Body::Genesis { realm_name: name.clone() })?;
+        let contacts = me.contacts_key.as_ref().expect("a hub has its contacts key").author();
+        me.author(
+            &mut tx,
+            key,
+            Body::Enrol {
+                device: contacts,
+                role: Role::HubContacts,
+                name: label("contact data"),
+                limits: OfflineLimits::default_for_cash_point(),
+            },
+        )?;
+        tx.commit()?;
+        Ok(node)
+    }
+
+    /// A node that receives a realm's operations, with its own key or none.
+    pub fn replica(store: Store, realm: RealmId, key: Option<DeviceKey>, clock: Arc<dyn Clock>) -> Result<Node> {
+        let mut node = Node {
+            store,
+            me: Me { ctx: Context { realm, own: key.as_ref().map(DeviceKey::author) }, realm_name: String::new(), key, contacts_key: None, clock },
+        };
+        let tx = node.store.write()?;
+        tx.set_meta(META_REALM, &realm.0)?;
+        tx.commit()?;
+        Ok(node)
+    }
+
+    /// Opens the node in `dir`.
+    pub fn open(dir: &Path) -> Result<Node> {
+        let db = dir.join(DATABASE_FILE);
+        if !db.exists() {
+            return Err(NodeError::NotInitialised { path: dir.display().to_string() });
+        }
+        let key = read_key(&dir.join(KEY_FILE))?;
+        let contacts_path = dir.join(CONTACTS_KEY_FILE);
+        let contacts_key = if contacts_path.exists() { Some(read_key(&contacts_path)?) } else { None };
+        let mut store = Store::open(&db)?;
+        let (realm, realm_name) = {
+            let tx = store.read()?;
+            let realm = tx
+                .meta(META_REALM)?
+                .and_then(|b| RealmId::from_slice(&b))
+                .ok_or_else(|| NodeError::NotInitialised { path: dir.display().to_string() })?;
+            let name = tx.meta(META_REALM_NAME)?.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            (realm, name)
+        };
+        Ok(Node {
+            store,
+            me: Me { ctx: Context { realm, own: Some(key.author()) }, realm_name, key: Some(key), contacts_key, clock: Arc::new(SystemClock) },
+        })
+    }
+
+    pub fn data_paths(dir: &Path) -> (PathBuf, PathBuf) {
+        (dir.join(DATABASE_FILE), dir.join(KEY_FILE))
+    }
+
+    pub fn realm(&self) -> RealmId {
+        self.me.ctx.realm
+    }
+
+    pub fn realm_name(&self) -> &str {
+        &self.me.realm_name
+    }
+
+    pub fn author(&self) -> Option<AuthorId> {
+        self.me.ctx.own
+    }
+
+    pub fn is_hub(&self) -> bool {
+        self.me.ctx.is_hub()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// A write transaction together with the node's identity, for work that
+    /// records many operations in one transaction (imports).
+    pub fn write(&mut self) -> Result<(Tx<'_>, &Me)> {
+        Ok((self.store.write()?, &self.me))
+    }
+
+    /// Records an operation of this node in its own transaction.
+    pub fn record(&mut self, body: Body) -> Result<SignedOp> {
+        let key = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
+        let mut tx = self.store.write()?;
+        let signed = self.me.author(&mut tx, key, body)?;
+        tx.commit()?;
+        Ok(signed)
+    }
+
+    /// Ingests operations received from elsewhere (a peer, a bundle): each
+    /// is decoded, its signature verified (in batches over all cores), then
+    /// applied; on the hub, each operation on money gets the hub's verdict.
+    /// Everything is durable when this returns. One result per input.
+    pub fn ingest(&mut self, batch: &[Vec<u8>]) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
+        let mut results = Vec::with_capacity(batch.len());
+        for chunk in batch.chunks(OPS_PER_BATCH_MAX) {
+            results.extend(self.ingest_chunk(chunk)?);
+        }
+        Ok(results)
+    }
+
+    fn ingest_chunk(&mut self, batch: &[Vec<u8>]) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
+        let decoded: Vec<std::result::Result<SignedOp, DecodeError>> = batch.iter().map(|b| SignedOp::decode(b)).collect();
+        let to_verify: Vec<&SignedOp> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
+        let mut verified = saldo_sync::op::verify_all(&self.me.ctx.realm, &to_verify).into_iter();
+        let mut results = Vec::with_capacity(batch.len());
+        let mut tx = self.store.write()?;
+        let mut verdicts: Vec<Decision> = Vec::new();
+        let hub_key = if self.me.ctx.is_hub() { self.me.key.as_ref() } else { None };
+        for item in decoded {
+            let signed = match item {
+                Ok(signed) => signed,
+                Err(e) => {
+                    results.push(Err(IngestError::Decode(e)));
+                    continue;
+                }
+            };
+            if let Err(e) = verified.next().expect("one verification result per decoded operation") {
+                results.push(Err(IngestError::Signature(e)));
+                continue;
+            }
+            if let Some(key) = hub_key {
+                if signed.op.author == key.author() && !verdicts.is_empty() {
+                    // The hub's own log is about to move: write the pending
+                    // decisions first, at the sequence numbers they were given.
+                    self.me.write_decisions(&mut tx, key, &mut verdicts)?;
+                }
+            }
+            let outcome = state::apply(&mut tx, &self.me.ctx, &signed);
+            if let (Some(key), Ok(Applied::New | Applied::Equivocation { .. })) = (hub_key, &outcome) {
+                if signed.op.body.kind().needs_verdict() && signed.op.author != key.author() {
+                    let verdict = ledger::decide(&state::gather_facts(&tx, &signed)?);
+                    // The verdict takes effect now, at the sequence number of
+                    // the decision operation that will carry it, so the next
+                    // operation in this batch is judged on the updated state.
+                    let hub_head = tx.author(&key.author())?.map_or(Seq(0), |a| a.head_seq);
+                    let decision_seq = Seq(hub_head.0 + 1 + (verdicts.len() / VERDICTS_PER_OP_MAX) as u64);
+                    if tx.put_verdict(&signed.id, decision_seq, &verdict)? {
+                        state::refresh(&mut tx, &self.me.ctx, &signed.id)?;
+                    }
+                    verdicts.push(Decision { target: signed.id, verdict });
+                }
+            }
+            results.push(outcome);
+        }
+        if let Some(key) = hub_key {
+            self.me.write_decisions(&mut tx, key, &mut verdicts)?;
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+
+    // ---- directory ----------------------------------------------------------
+
+    /// Writes a family's directory entry (and contacts) as the hub; returns
+    /// how many directory operations it took (0 when nothing changed).
+    pub fn put_family(&mut self, family: &FamilyRecord, contacts: &ContactRecord) -> Result<usize> {
+        let mut tx = self.store.write()?;
+        let written = self.me.put_family_in(&mut tx, family, contacts)?;
+        tx.commit()?;
+        Ok(written)
+    }
+
+    pub fn put_service(&mut self, service: &ServiceRecord) -> Result<bool> {
+        let mut tx = self.store.write()?;
+        let changed = self.me.put_service_in(&mut tx, service)?;
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// Enrols a device (hub only).
+    pub fn enrol(&mut self, device: AuthorId, role: Role, name: &Label, limits: OfflineLimits) -> Result<SignedOp> {
+        self.me.hub_key("enrol devices")?;
+        self.record(Body::Enrol { device, role, name: name.clone(), limits })
+    }
+
+    /// Revokes a device (hub only): what it recorded up to the last operation
+    /// the hub has seen keeps counting; anything later is flagged.
+    pub fn revoke(&mut self, device: AuthorId, reason: &Label) -> Result<SignedOp> {
+        self.me.hub_key("revoke devices")?;
+        let last_seq_seen = {
+            let tx = self.store.read()?;
+            tx.author(&device)?.map(|a| a.head_seq).ok_or_else(|| NodeError::UnknownOperation(device.to_hex()))?
+        };
+        self.record(Body::Revoke { device, last_seq_seen, reason: reason.clone() })
+    }
+
+    /// A hub operator's review of a flagged operation.
+    pub fn review(&mut self, target: &OpId, accept: bool, operator: &Label, note: &Label) -> Result<SignedOp> {
+        self.me.hub_key("review flagged operations")?;
+        {
+            let tx = self.store.read()?;
+            match tx.verdict(target)? {
+                Some(v) if matches!(v.verdict, Verdict::Flagged { .. }) => {}
+                Some(_) => return Err(NodeError::NotFlagged(target.to_hex())),
+                None if tx.has_op(target)? => return Err(NodeError::NotFlagged(target.to_hex())),
+                None => return Err(NodeError::UnknownOperation(target.to_hex())),
+            }
+        }
+        let verdict = if accept {
+            Verdict::ReviewAccepted { operator: operator.clone(), note: note.clone() }
+        } else {
+            Verdict::ReviewRejected { operator: operator.clone(), note: note.clone() }
+        };
+        self.record(Body::Decisions(vec![Decision { target: *target, verdict }]))
+    }
+
+    pub fn flagged(&mut self, limit: u32) -> Result<Vec<FlaggedRow>> {
+        let tx = self.store.read()?;
+        Ok(tx.flagged(limit)?)
+    }
+
+    // ---- money --------------------------------------------------------------
+
+    /// Finds the wallet a top-up goes to: the consumer by PAN, the service
+    /// named or, when the consumer has one wallet, that one.
+    pub fn resolve_wallet(&mut self, pan: &Pan, service: Option<&ServiceId>) -> Result<(ConsumerRow, ServiceId)> {
+        let tx = self.store.read()?;
+        let consumer = tx.consumer_by_pan(pan)?.ok_or_else(|| NodeError::UnknownPan(pan.to_string()))?;
+        let services = tx.consumer_services(&consumer.consumer)?;
+        let who = format!("{} {}", consumer.name, consumer.surname);
+        let list = || services.iter().map(ServiceId::as_str).collect::<Vec<_>>().join(", ");
+        let service = match service {
+            Some(s) if services.contains(s) => s.clone(),
+            Some(s) => {
+                return Err(NodeError::NotEnrolled { consumer: who, service: s.to_string(), enrolled: list() });
+            }
+            None => match services.as_slice() {
+                [only] => only.clone(),
+                [] => return Err(NodeError::NoWallet(who)),
+                _ => return Err(NodeError::ServiceNeeded { consumer: who, services: list() }),
+            },
+        };
+        Ok((consumer, service))
+    }
+
+    /// Records a top-up with the next receipt number and returns its receipt.
+    pub fn record_top_up(&mut self, lines: &[TopUpRequestLine], method: PaymentMethod, operator: Option<&Label>) -> Result<Receipt> {
+        let key = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
+        let mut tx = self.store.write()?;
+        for line in lines {
+            let consumer = tx.consumer(&line.consumer)?.ok_or_else(|| NodeError::UnknownPan(line.consumer.to_hex()))?;
+            if !tx.is_enrolled(&line.consumer, &line.service)? {
+                let enrolled = tx.consumer_services(&line.consumer)?.iter().map(ServiceId::as_str).collect::<Vec<_>>().join(", ");
+                return Err(NodeError::NotEnrolled {
+                    consumer: format!("{} {}", consumer.name, consumer.surname),
+                    service: line.service.to_string(),
+                    enrolled,
+                });
+            }
+        }
+        let receipt = ReceiptNo(tx.last_receipt(&key.author())?.map_or(1, |r| r.0 + 1));
+        let body = Body::TopUp(TopUp {
+            receipt,
+            lines: lines
+                .iter()
+                .map(|l| TopUpLine { wallet: WalletKey { consumer: l.consumer, service: l.service.clone() }, amount: l.amount })
+                .collect(),
+            method,
+            operator: operator.cloned(),
+        });
+        let signed = self.me.author(&mut tx, key, body)?;
+        let receipt = self.me.receipt_in(&tx, &signed)?;
+        tx.commit()?;
+        Ok(receipt)
+    }
+
+    // ---- queries ------------------------------------------------------------
+
+    pub fn search(&mut self, text: &str, limit: u32) -> Result<Vec<ConsumerView>> {
+        let query = search::parse_query(text)?;
+        let limit = limit.min(search::SEARCH_RESULTS_MAX);
+        let tx = self.store.read()?;
+        let rows = match query {
+            Query::Pan(pan) => tx.consumer_by_pan(&pan)?.into_iter().collect(),
+            Query::FiscalCode(code) => tx.consumers_by_fiscal_code(code.as_str())?,
+            Query::NamePrefix(prefix) => tx.consumers_by_key_prefix(&prefix, limit)?,
+        };
+        rows.into_iter().take(limit as usize).map(|row| consumer_view(&tx, row)).collect()
+    }
+
+    /// A consumer's wallets with their balances and last movements.
+    pub fn balance(&mut self, pan: &Pan) -> Result<BalanceView> {
+        let tx = self.store.read()?;
+        let row = tx.consumer_by_pan(pan)?.ok_or_else(|| NodeError::UnknownPan(pan.to_string()))?;
+        let consumer = row.consumer;
+        let view = consumer_view(&tx, row)?;
+        let mut wallets = Vec::new();
+        for service in tx.consumer_services(&consumer)? {
+            let WalletRow { confirmed, provisional, .. } = tx.wallet(&consumer, &service)?;
+            let movements = tx.movements(&consumer, &service, MOVEMENTS_SHOWN)?.into_iter().map(movement_view).collect();
+            wallets.push(WalletView { service: service.to_string(), confirmed, provisional, movements });
+        }
+        Ok(BalanceView { consumer: view, wallets })
+    }
+
+    /// The wallet balances (confirmed, provisional) of one wallet.
+    pub fn wallet(&mut self, consumer: &ConsumerId, service: &ServiceId) -> Result<WalletRow> {
+        let tx = self.store.read()?;
+        Ok(tx.wallet(consumer, service)?)
+    }
+
+    /// Re-checks the whole log: every signature, every chain link, every
+    /// derived balance against a recomputation from the operations.
+    pub fn verify_log(&mut self) -> Result<VerifyReport> {
+        let realm = self.me.ctx.realm;
+        let tx = self.store.read()?;
+        let mut report = VerifyReport { operations: tx.op_count()?, equivocations: tx.equivocation_count()?, ..VerifyReport::default() };
+        let authors = tx.authors()?;
+        report.authors = authors.len() as u64;
+        let mut last: Option<(AuthorId, Seq, OpId)> = None;
+        let mut problems = Vec::new();
+        let walk = tx.for_each_op(|in_chain, bytes| {
+            let signed = match SignedOp::decode(&bytes) {
+                Ok(s) => s,
+                Err(e) => {
+                    problems.push(format!("an operation does not decode: {e}"));
+                    return Ok(());
+                }
+            };
+            if let Err(e) = signed.verify(&realm) {
+                problems.push(e.to_string());
+            }
+            if !in_chain {
+                return Ok(());
+            }
+            let (author, seq) = (signed.op.author, signed.op.seq);
+            let expected_prev = match last {
+                Some((a, s, id)) if a == author => {
+                    if seq != s.next() {
+                        problems.push(format!("{author:?}: operation #{seq} follows #{s}"));
+                    }
+                    id
+                }
+                _ => {
+                    if seq != Seq::FIRST {
+                        problems.push(format!("{author:?}: log starts at #{seq}"));
+                    }
+                    OpId::NONE
+                }
+            };
+            if signed.op.prev != expected_prev {
+                problems.push(format!("{author:?}: operation #{seq} does not link to #{}", seq.0.saturating_sub(1)));
+            }
+            last = Some((author, seq, signed.id));
+            Ok(())
+        })?;
+        if let Err(e) = walk {
+            problems.push(e);
+        }
+        for author in &authors {
+            if author.head_seq.0 > 0 && tx.chain_op_at(&author.author, author.head_seq)? != author.head_id {
+                problems.push(format!("{:?}: recorded head does not match the log", author.author));
+            }
+        }
+        let kept: Vec<(ConsumerId, String, i64, i64)> =
+            tx.wallets()?.into_iter().map(|w| (w.consumer, w.service.to_string(), w.confirmed.minor(), w.provisional.minor())).collect();
+        let recomputed = tx.recomputed_wallets()?;
+        report.wallets = kept.len() as u64;
+        if kept != recomputed {
+            problems.push(format!(
+                "derived balances differ from a recomputation over the log ({} wallets kept, {} recomputed)",
+                kept.len(),
+                recomputed.len()
+            ));
+        }
+        let (credits, debits) = tx.counted_credits_and_debits()?;
+        let sum = tx.wallet_balance_sum()?;
+        if sum != credits - debits {
+            problems.push(format!("the sum of balances ({sum} cents) is not credits minus debits ({} cents)", credits - debits));
+        }
+        report.problems = problems;
+        Ok(report)
+    }
+
+    /// A fingerprint of everything a node derives from the log: balances,
+    /// verdicts, frozen and revoked devices, directory. Equal sets of
+    /// operations give equal fingerprints.
+    pub fn state_digest(&mut self) -> Result<Vec<String>> {
+        let tx = self.store.read()?;
+        let mut out = Vec::new();
+        for w in tx.wallets()? {
+            out.push(format!("wallet {} {} {}", w.consumer.to_hex(), w.service, w.confirmed));
+        }
+        for (target, verdict, reason) in tx.all_verdicts()? {
+            out.push(format!("verdict {} {verdict} {}", target.to_hex(), reason.unwrap_or_default()));
+        }
+        for author in tx.authors()? {
+            out.push(format!(
+                "author {} {:?} revoked={:?} frozen={}",
+                author.author.to_hex(),
+                author.role,
+                author.revoked_after,
+                author.frozen_at.is_some()
+            ));
+        }
+        out.extend(tx.directory_digest()?);
+        Ok(out)
+    }
+
+    /// A top-up line for a PAN and an optional service, with the amount parsed.
+    pub fn top_up_line(&mut self, pan: &Pan, service: Option<&ServiceId>, amount: Amount) -> Result<TopUpRequestLine> {
+        let (consumer, service) = self.resolve_wallet(pan, service)?;
+        Ok(TopUpRequestLine { consumer: consumer.consumer, service, amount })
+    }
+
+    pub fn contacts_key_author(&self) -> Option<AuthorId> {
+        self.me.contacts_key.as_ref().map(DeviceKey::author)
+    }
+
+    /// How many consumers and families the directory holds.
+    pub fn directory_counts(&mut self) -> Result<(u64, u64)> {
+        let tx = self.store.read()?;
+        Ok((tx.consumer_count()?, tx.family_count()?))
+    }
+
+    pub fn kind_of(op: &SignedOp) -> OpKind {
+        op.op.body.kind()
+    }
+}
+
+
+impl Me {
+    pub fn realm(&self) -> RealmId {
+        self.ctx.realm
+    }
+
+    /// Signs the next operation of `key`'s log and applies it in `tx`. On a
+    /// hub, an operation on money is first judged by the same rules the hub
+    /// applies to everybody's, and refused if it would be flagged.
+    pub fn author(&self, tx: &mut Tx<'_>, key: &DeviceKey, body: Body) -> Result<SignedOp> {
+        let author = key.author();
+        let (seq, prev) = match tx.author(&author)? {
+            Some(row) => (row.head_seq.next(), row.head_id.unwrap_or(OpId::NONE)),
+            None => (Seq::FIRST, OpId::NONE),
+        };
+        let last = tx.meta(META_LAST_HLC)?.and_then(|b| b.try_into().ok()).map(|b| Hlc(u64::from_be_bytes(b))).unwrap_or_default();
+        let hlc = Hlc::tick(last, self.clock.now_ms());
+        tx.set_meta(META_LAST_HLC, &hlc.0.to_be_bytes())?;
+        let signed = Operation { author, seq, prev, hlc, body }.sign(&self.ctx.realm, key);
+        if signed.op.body.kind().needs_verdict() && author == self.ctx.realm.hub() {
+            let facts = state::gather_facts(tx, &signed)?;
+            if let Verdict::Flagged { reason, detail } = ledger::decide(&facts) {
+                return Err(NodeError::Refused(format!("{}: {}", reason.describe(), detail)));
+            }
+        }
+        match state::apply(tx, &self.ctx, &signed)? {
+            Applied::New => {}
+            other => unreachable!("a freshly signed operation at the head is new, not {other:?}"),
+        }
+        Ok(signed)
+    }
+
+
+    fn hub_key(&self, what: &'static str) -> Result<&DeviceKey> {
+        match &self.key {
+            Some(key) if self.ctx.is_hub() => Ok(key),
+            _ => Err(NodeError::HubOnly(what)),
+        }
+    }
+
+    fn write_decisions(&self, tx: &mut Tx<'_>, key: &DeviceKey, verdicts: &mut Vec<Decision>) -> Result<()> {
+        for chunk in verdicts.chunks(VERDICTS_PER_OP_MAX) {
+            self.author(tx, key, Body::Decisions(chunk.to_vec()))?;
+        }
+        verdicts.clear();
+        Ok(())
+    }
+
+    /// Like [`Node::put_family`], inside the caller's transaction (imports batch many).
+    pub fn put_family_in(&self, tx: &mut Tx<'_>, family: &FamilyRecord, contacts: &ContactRecord) -> Result<usize> {
+        let key = self.hub_key("edit the directory")?;
+        let mut written = 0;
+        let doc = DocId::Family(family.id);
+        if let Some(change) = directory::change_family(state::load_doc(tx, &doc)?, &key.author(), family)? {
+            self.author(tx, key, Body::DirectoryChange { doc, change })?;
+            written += 1;
+        }
+        let contacts_key = self.contacts_key.as_ref().ok_or(NodeError::HubOnly("edit contact data"))?;
+        let doc = DocId::Contacts(family.id);
+        if contacts.email.is_some() || contacts.phone.is_some() {
+            if let Some(change) = directory::change_contacts(state::load_doc(tx, &doc)?, &contacts_key.author(), contacts)? {
+                self.author(tx, contacts_key, Body::DirectoryChange { doc, change })?;
+                written += 1;
+            }
+        }
+        Ok(written)
+    }
+
+    /// Creates or updates a service as the hub.
+    pub fn put_service_in(&self, tx: &mut Tx<'_>, service: &ServiceRecord) -> Result<bool> {
+        let key = self.hub_key("edit services")?;
+        let doc = DocId::Service(service.id.clone());
+        match directory::change_service(state::load_doc(tx, &doc)?, &key.author(), service)? {
+            Some(change) => {
+                self.author(tx, key, Body::DirectoryChange { doc, change })?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn receipt_in(&self, tx: &Tx<'_>, signed: &SignedOp) -> Result<Receipt> {
+        let Body::TopUp(top_up) = &signed.op.body else {
+            unreachable!("receipts are made for top-ups")
+        };
+        let money = tx.money_op(&signed.id)?.expect("a recorded top-up is a money operation");
+        let first = top_up.lines.first().expect("a top-up has at least one line");
+        let consumer = tx.consumer(&first.wallet.consumer)?.expect("the consumer was checked before recording");
+        let pan_masked = Pan::parse(&consumer.pan).map(|p| p.masked()).unwrap_or_default();
+        let cash_point = tx.author(&signed.op.author)?.map(|a| a.name).unwrap_or_default();
+        let mut lines = Vec::new();
+        let mut total = 0i64;
+        for line in &top_up.lines {
+            let wallet = tx.wallet(&line.wallet.consumer, &line.wallet.service)?;
+            total += line.amount.minor();
+            lines.push(ReceiptLine {
+                service: line.wallet.service.to_string(),
+                amount: line.amount,
+                balance_after: if money.counts { wallet.confirmed } else { wallet.provisional },
+            });
+        }
+        Ok(Receipt {
+            realm: self.realm_name.clone(),
+            cash_point,
+            operator: top_up.operator.as_ref().map(|o| o.to_string()),
+            receipt_number: top_up.receipt.0,
+            recorded_at_ms: signed.op.hlc.wall_ms(),
+            consumer: format!("{} {}", consumer.name, consumer.surname),
+            pan_masked,
+            method: top_up.method.name(),
+            lines,
+            total: Balance::from_minor(total).map(|b| b.to_string()).unwrap_or_default(),
+            provisional: !money.counts,
+            verification_code: signed.id.to_hex(),
+        })
+    }
+
+}
+
+fn consumer_view(tx: &Tx<'_>, row: ConsumerRow) -> Result<ConsumerView> {
+    let services = tx.consumer_services(&row.consumer)?.into_iter().map(|s| s.to_string()).collect();
+    Ok(ConsumerView {
+        consumer: row.consumer.to_hex(),
+        surname: row.surname,
+        name: row.name,
+        pan: row.pan,
+        fiscal_code: row.fiscal_code,
+        school: row.school,
+        class: row.class,
+        services,
+    })
+}
+
+fn movement_view(row: MovementRow) -> MovementView {
+    let status = if row.counts {
+        "confirmed"
+    } else if row.counts_provisional {
+        "provisional"
+    } else {
+        match row.verdict.as_deref() {
+            Some("flagged") => "flagged",
+            Some("review-rejected") => "rejected",
+            Some(_) => "reversed",
+            None => "awaiting the hub",
+        }
+    };
+    MovementView {
+        operation: row.op.to_hex(),
+        kind: row.kind,
+        receipt: row.receipt,
+        method: row.method,
+        recorded_at_ms: row.hlc >> 16,
+        amount: Balance::from_minor(row.delta_minor).unwrap_or(Balance::ZERO),
+        status,
+        reason: row.reason,
+    }
+}

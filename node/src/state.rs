@@ -1,0 +1,384 @@
+//! Applying a verified operation to the store: chain checks, equivocation
+//! evidence, and the operation's effects on authors, money, verdicts and the
+//! directory, all inside the caller's transaction and undone together if any
+//! step fails.
+//!
+//! The state is a function of the set of operations held: balances are sums
+//! of operations that count, what counts depends only on verdicts (the hub's
+//! latest word on each operation) and reversals, and directory documents are
+//! rebuilt from all their changes. Arrival order changes nothing.
+
+use saldo_sync::{AuthorId, Body, DocId, OpId, OpKind, RealmId, Role, Seq, SignedOp, Verdict};
+
+use crate::directory::{self, DirectoryError};
+use crate::ledger::{self, CloseFacts, Facts, LineFacts, ReversalFacts, StatusInput};
+use crate::store::{NewMoneyOp, Tx};
+
+/// Who is applying: the realm and, on an authoring node, its own identity.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub realm: RealmId,
+    pub own: Option<AuthorId>,
+}
+
+impl Context {
+    pub fn is_hub(&self) -> bool {
+        self.own == Some(self.realm.hub())
+    }
+}
+
+/// What happened to an operation that was not refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Stored with its effects.
+    New,
+    /// Already held: nothing changed.
+    Duplicate,
+    /// A second, different operation at a sequence number already held:
+    /// kept as evidence; the author is frozen.
+    Equivocation { seq: Seq },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Decode(#[from] saldo_sync::DecodeError),
+    #[error(transparent)]
+    Signature(#[from] saldo_sync::BadSignature),
+    #[error("operation {op} comes from {author:?}, a device this realm has not enrolled")]
+    UnknownAuthor { op: OpId, author: AuthorId },
+    #[error("operation #{got} of {author:?} arrived before #{expected}: send the author's operations in order")]
+    ChainGap { author: AuthorId, expected: Seq, got: Seq },
+    #[error("operation #{seq} of {author:?} does not link to the author's previous operation (broken chain)")]
+    BrokenChain { author: AuthorId, seq: Seq },
+    #[error("a {role} may not record a {kind} operation")]
+    NotAllowed { role: &'static str, kind: &'static str },
+    #[error("invalid realm genesis: {0}")]
+    Genesis(&'static str),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error("storage failure: {0}")]
+    Storage(#[from] rusqlite::Error),
+}
+
+impl IngestError {
+    /// Refusals that a later delivery can cure (its predecessor or its
+    /// author's enrolment was still missing).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, IngestError::UnknownAuthor { .. } | IngestError::ChainGap { .. })
+    }
+}
+
+/// Applies one operation whose signature was verified. On error nothing of
+/// it remains in the transaction.
+pub fn apply(tx: &mut Tx<'_>, ctx: &Context, op: &SignedOp) -> Result<Applied, IngestError> {
+    tx.atomically(|tx| apply_inner(tx, ctx, op))
+}
+
+fn apply_inner(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<Applied, IngestError> {
+    let op = &signed.op;
+    if tx.has_op(&signed.id)? {
+        return Ok(Applied::Duplicate);
+    }
+    let kind = op.body.kind();
+    if let Body::Genesis { realm_name } = &op.body {
+        if op.author != ctx.realm.hub() {
+            return Err(IngestError::Genesis("the genesis must be authored by the realm's hub key"));
+        }
+        if op.seq != Seq::FIRST {
+            return Err(IngestError::Genesis("the genesis must be the hub's first operation"));
+        }
+        if tx.author(&op.author)?.is_none() {
+            tx.insert_author(&op.author, Role::Hub, realm_name.as_str(), None)?;
+        }
+    }
+    let author = tx
+        .author(&op.author)?
+        .ok_or(IngestError::UnknownAuthor { op: signed.id, author: op.author })?;
+
+    if op.seq <= author.head_seq {
+        // A different operation at a sequence number already held.
+        let first = tx.chain_op_at(&op.author, op.seq)?.unwrap_or(OpId::NONE);
+        tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, false, &signed.to_bytes())?;
+        tx.insert_equivocation(&op.author, op.seq, &first, &signed.id)?;
+        tx.set_frozen(&op.author, op.seq)?;
+        if kind.needs_verdict() {
+            insert_money(tx, ctx, signed)?;
+        }
+        return Ok(Applied::Equivocation { seq: op.seq });
+    }
+    let expected = author.head_seq.next();
+    if op.seq != expected {
+        return Err(IngestError::ChainGap { author: op.author, expected, got: op.seq });
+    }
+    if op.prev != author.head_id.unwrap_or(OpId::NONE) {
+        return Err(IngestError::BrokenChain { author: op.author, seq: op.seq });
+    }
+    check_allowed(author.role, &op.body)?;
+
+    tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, true, &signed.to_bytes())?;
+    tx.set_head(&op.author, op.seq, &signed.id)?;
+
+    match &op.body {
+        Body::Genesis { .. } => {}
+        Body::Enrol { device, role, name, limits } => {
+            if *device == ctx.realm.hub() || *role == Role::Hub {
+                return Err(IngestError::NotAllowed { role: "hub", kind: "enrolment of a second hub" });
+            }
+            tx.insert_author(device, *role, name.as_str(), Some(limits))?;
+        }
+        Body::Revoke { device, last_seq_seen, .. } => tx.set_revoked(device, *last_seq_seen)?,
+        Body::ChangeLimits { device, limits } => tx.set_limits(device, limits)?,
+        Body::Decisions(decisions) => {
+            for decision in decisions {
+                if tx.put_verdict(&decision.target, op.seq, &decision.verdict)? {
+                    refresh(tx, ctx, &decision.target)?;
+                }
+            }
+        }
+        Body::DirectoryChange { doc, change } => {
+            directory::check_change(change)?;
+            tx.add_dir_change(&doc.key(), &signed.id)?;
+            materialise(tx, doc)?;
+        }
+        Body::BalanceCheckpoint { as_of, balances } => {
+            for entry in balances {
+                tx.put_checkpoint(&entry.wallet.consumer, &entry.wallet.service, *as_of, entry.balance)?;
+            }
+        }
+        Body::EscrowGrant { device, wallet, amount } => {
+            tx.add_escrow(device, &wallet.consumer, &wallet.service, amount.minor())?
+        }
+        Body::TopUp(_)
+        | Body::DuePayment(_)
+        | Body::ServiceCharge(_)
+        | Body::Reversal { .. }
+        | Body::Transfer(_)
+        | Body::Refund(_)
+        | Body::Remittance { .. }
+        | Body::DailyClose { .. } => insert_money(tx, ctx, signed)?,
+    }
+    Ok(Applied::New)
+}
+
+/// Operations that change who may do what, or the directory, come only from
+/// the hub (contact data also from the hub's contacts key). Operations on
+/// money from any enrolled device are kept, and the hub judges them.
+fn check_allowed(role: Role, body: &Body) -> Result<(), IngestError> {
+    let kind = body.kind();
+    let allowed = match body {
+        _ if kind.needs_verdict() => true,
+        Body::DirectoryChange { doc: DocId::Contacts(_), .. } => matches!(role, Role::Hub | Role::HubContacts),
+        _ => role == Role::Hub,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(IngestError::NotAllowed { role: role.name(), kind: kind.name() })
+    }
+}
+
+fn insert_money(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<(), IngestError> {
+    let op = &signed.op;
+    let deltas = op.body.wallet_deltas();
+    let total_minor = money_total(&op.body);
+    let (receipt, reference, reverses, range, method) = match &op.body {
+        Body::TopUp(t) => (Some(t.receipt), None, None, None, Some(t.method.name())),
+        Body::DuePayment(p) => (Some(p.receipt), Some(p.due.as_str()), None, None, Some(p.method.name())),
+        Body::ServiceCharge(c) => (None, Some(c.reference.as_str()), None, None, None),
+        Body::Reversal { target, .. } => (None, None, Some(target), None, None),
+        Body::Transfer(_) => (None, None, None, None, None),
+        Body::Refund(r) => (None, None, None, None, Some(r.method.name())),
+        Body::Remittance { receipts, .. } => (None, None, None, Some(*receipts), Some("cash")),
+        Body::DailyClose { receipts, .. } => (None, None, None, *receipts, None),
+        _ => unreachable!("insert_money is called for operations on money only"),
+    };
+    tx.insert_money_op(&NewMoneyOp {
+        id: &signed.id,
+        author: &op.author,
+        seq: op.seq,
+        kind: op.body.kind(),
+        receipt,
+        reference,
+        reverses,
+        range,
+        method,
+        total_minor,
+        hlc: op.hlc.0,
+    })?;
+    for (line, (wallet, delta)) in deltas.iter().enumerate() {
+        tx.insert_money_line(&signed.id, line, &wallet.consumer, &wallet.service, *delta)?;
+    }
+    refresh(tx, ctx, &signed.id)?;
+    // A reversal that arrives after its target changes how the target counts;
+    // a target that arrives after its reversal finds it in `refresh`.
+    Ok(())
+}
+
+/// The money an operation handles, in cents: what per-operation limits,
+/// unconfirmed totals and daily closes add up.
+pub fn money_total(body: &Body) -> i64 {
+    match body {
+        Body::TopUp(t) => t.lines.iter().map(|l| l.amount.minor()).sum(),
+        Body::DuePayment(p) => p.amount.minor(),
+        Body::ServiceCharge(c) => c.amount.minor(),
+        Body::Transfer(t) => t.amount.minor(),
+        Body::Refund(r) => r.amount.minor(),
+        Body::Remittance { amount, .. } => amount.minor(),
+        Body::DailyClose { total, .. } => total.minor(),
+        _ => 0,
+    }
+}
+
+/// Recomputes whether a money operation counts, and moves the difference
+/// into its wallets. A no-op for ids that are not money operations held here.
+pub fn refresh(tx: &mut Tx<'_>, ctx: &Context, id: &OpId) -> Result<(), IngestError> {
+    let Some(row) = tx.money_op(id)? else { return Ok(()) };
+    let verdict: Option<Verdict> = if row.author == ctx.realm.hub() {
+        Some(Verdict::Accepted)
+    } else {
+        tx.verdict(id)?.map(|v| v.verdict)
+    };
+    let is_reversal = row.kind == OpKind::Reversal.name();
+    let (reversed, reversed_provisionally) = if is_reversal {
+        (false, false)
+    } else {
+        let reversals = tx.reversals_of(id)?;
+        (reversals.iter().any(|r| r.1), reversals.iter().any(|r| r.2))
+    };
+    let (counts, counts_provisional) = ledger::status(StatusInput {
+        accepted: verdict.as_ref().is_some_and(Verdict::counts),
+        pending: verdict.is_none(),
+        own: ctx.own == Some(row.author),
+        is_reversal,
+        reversed,
+        reversed_provisionally,
+    });
+    if (counts, counts_provisional) == (row.counts, row.counts_provisional) {
+        return Ok(());
+    }
+    tx.set_money_status(id, counts, counts_provisional)?;
+    let confirmed_sign = i64::from(counts) - i64::from(row.counts);
+    let provisional_sign = i64::from(counts_provisional) - i64::from(row.counts_provisional);
+    for (consumer, service, delta) in tx.money_lines(id)? {
+        tx.add_to_wallet(&consumer, &service, confirmed_sign * delta, provisional_sign * delta)?;
+    }
+    if let Some(target) = row.reverses.filter(|_| is_reversal) {
+        refresh(tx, ctx, &target)?;
+    }
+    Ok(())
+}
+
+/// Rebuilds one directory document from every change held and rewrites its
+/// materialised rows.
+pub fn materialise(tx: &mut Tx<'_>, doc: &DocId) -> Result<(), IngestError> {
+    let doc_state = load_doc(tx, doc)?;
+    match doc {
+        DocId::Family(family) => {
+            if let Some(record) = directory::read_family(&doc_state, *family) {
+                tx.put_family(&record)?;
+            }
+        }
+        DocId::Contacts(family) => tx.put_contacts(family, &directory::read_contacts(&doc_state))?,
+        DocId::Service(_) => {
+            if let Some(record) = directory::read_service(&doc_state) {
+                tx.put_service(&record.id, record.name.as_str(), record.floor)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The Automerge document `doc` as the changes held make it.
+pub fn load_doc(tx: &Tx<'_>, doc: &DocId) -> Result<automerge::AutoCommit, IngestError> {
+    let mut changes = Vec::new();
+    for bytes in tx.dir_change_ops(&doc.key())? {
+        let signed = SignedOp::decode(&bytes)?;
+        if let Body::DirectoryChange { change, .. } = signed.op.body {
+            changes.push(change);
+        }
+    }
+    Ok(directory::load(changes)?)
+}
+
+/// Gathers what the hub needs to decide on a money operation, which may or
+/// may not be stored yet (an incoming one is, pending; one the hub is about
+/// to record is not). Either way it does not count in the balances read.
+pub fn gather_facts(tx: &Tx<'_>, signed: &SignedOp) -> Result<Facts, IngestError> {
+    let op = &signed.op;
+    let author = tx.author(&op.author)?;
+    let mut facts = Facts {
+        kind: Some(op.body.kind()),
+        author_role: author.as_ref().map(|a| a.role),
+        seq: op.seq,
+        revoked_after: author.as_ref().and_then(|a| a.revoked_after),
+        frozen_at: author.as_ref().and_then(|a| a.frozen_at),
+        per_operation_limit_minor: author.as_ref().and_then(|a| a.limits).map(|l| l.per_operation.minor()),
+        ..Facts::default()
+    };
+    facts.total_minor = money_total(&op.body);
+    for (wallet, delta) in op.body.wallet_deltas() {
+        let floor = tx.service(&wallet.service)?.map_or(0, |(_, floor)| floor.minor());
+        facts.lines.push(LineFacts {
+            wallet: format!("{}/{}", wallet.consumer.short(), wallet.service),
+            consumer_known: tx.consumer(&wallet.consumer)?.is_some(),
+            enrolled: tx.is_enrolled(&wallet.consumer, &wallet.service)?,
+            confirmed_minor: tx.wallet(&wallet.consumer, &wallet.service)?.confirmed.minor(),
+            floor_minor: floor,
+            delta_minor: delta,
+        });
+    }
+    match &op.body {
+        Body::TopUp(t) => facts.duplicate_receipt = tx.receipt_used_elsewhere(&op.author, t.receipt, &signed.id)?,
+        Body::DuePayment(p) => {
+            facts.duplicate_receipt = tx.receipt_used_elsewhere(&op.author, p.receipt, &signed.id)?;
+            facts.duplicate_reference = tx.reference_used_elsewhere(
+                OpKind::DuePayment,
+                p.due.as_str(),
+                &p.wallet.consumer,
+                &p.wallet.service,
+                &signed.id,
+            )?;
+        }
+        Body::ServiceCharge(c) => {
+            facts.duplicate_reference = tx.reference_used_elsewhere(
+                OpKind::ServiceCharge,
+                c.reference.as_str(),
+                &c.wallet.consumer,
+                &c.wallet.service,
+                &signed.id,
+            )?;
+        }
+        Body::Reversal { target, .. } => {
+            let target_row = tx.money_op(target)?;
+            let already_reversed = tx.reversals_of(target)?.iter().any(|r| r.0 != signed.id && r.1);
+            facts.reversal = Some(ReversalFacts {
+                target_found: target_row.is_some(),
+                target_is_top_up: target_row.as_ref().is_some_and(|t| t.kind == OpKind::TopUp.name()),
+                same_author: target_row.as_ref().is_some_and(|t| t.author == op.author),
+                already_reversed,
+                receipt_closed: match target_row.as_ref().and_then(|t| t.receipt) {
+                    Some(receipt) => tx.receipt_closed(&op.author, receipt)?,
+                    None => false,
+                },
+            });
+        }
+        Body::DailyClose { receipts, count, total, .. } => {
+            let (counted, counted_minor) = match receipts {
+                Some(range) => {
+                    let (n, sum, _) = tx.receipt_range_totals(&op.author, range.first, range.last)?;
+                    (n, sum)
+                }
+                None => (0, 0),
+            };
+            facts.close =
+                Some(CloseFacts { declared_count: Some(u64::from(*count)), declared_minor: total.minor(), counted, counted_minor });
+        }
+        Body::Remittance { receipts, amount, .. } => {
+            let (_, _, cash) = tx.receipt_range_totals(&op.author, receipts.first, receipts.last)?;
+            facts.close = Some(CloseFacts { declared_count: None, declared_minor: amount.minor(), counted: 0, counted_minor: cash });
+        }
+        _ => {}
+    }
+    Ok(facts)
+}

@@ -1,0 +1,1175 @@
+//! All of Saldo's SQL lives here, behind a narrow, typed interface, so that a
+//! second backend (PostgreSQL for a replicated hub) is a contained change.
+//!
+//! SQLite in WAL mode with `synchronous = FULL`: a transaction that has
+//! committed survives a crash or power loss, and an operation is acknowledged
+//! only after the transaction holding it and its effects has committed.
+//! Writers take the lock up front (`BEGIN IMMEDIATE`), so a command-line
+//! process and a running node can share one data directory: sequence numbers
+//! are allocated inside the writing transaction and never handed out twice.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
+use saldo_sync::{
+    AuthorId, Balance, ConsumerId, FamilyId, FlagReason, Label, OfflineLimits, OpId, OpKind, Pan, ReceiptNo, ReceiptRange, Role,
+    Seq, ServiceId, Verdict,
+};
+
+pub type Result<T> = std::result::Result<T, rusqlite::Error>;
+
+const SCHEMA_V1: &str = r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+
+-- Every device the realm knows, with the head of its log.
+CREATE TABLE authors (
+    author BLOB PRIMARY KEY,
+    role TEXT NOT NULL,
+    name TEXT NOT NULL,
+    limits BLOB,
+    revoked_after INTEGER,     -- the last seq the hub had seen when it revoked the device
+    frozen_at INTEGER,         -- the seq at which the device equivocated
+    head_seq INTEGER NOT NULL DEFAULT 0,
+    head_id BLOB
+) STRICT;
+
+-- The operation log: append-only. in_chain = 0 marks the second operation of
+-- an equivocation, kept as evidence.
+CREATE TABLE ops (
+    id BLOB PRIMARY KEY,
+    author BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    hlc INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    in_chain INTEGER NOT NULL,
+    bytes BLOB NOT NULL
+) STRICT;
+CREATE INDEX ops_by_author ON ops (author, seq);
+
+CREATE TABLE equivocations (
+    author BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    first_id BLOB NOT NULL,
+    second_id BLOB NOT NULL,
+    PRIMARY KEY (author, seq, second_id)
+) STRICT;
+
+-- Operations that need the hub's verdict, with what counts now.
+CREATE TABLE money_ops (
+    id BLOB PRIMARY KEY,
+    author BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    receipt INTEGER,
+    reference TEXT,
+    reverses BLOB,
+    range_first INTEGER,
+    range_last INTEGER,
+    method TEXT,
+    total_minor INTEGER NOT NULL,
+    hlc INTEGER NOT NULL,
+    counts INTEGER NOT NULL DEFAULT 0,
+    counts_provisional INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX money_ops_by_receipt ON money_ops (author, receipt);
+CREATE INDEX money_ops_by_reference ON money_ops (reference) WHERE reference IS NOT NULL;
+CREATE INDEX money_ops_by_target ON money_ops (reverses) WHERE reverses IS NOT NULL;
+
+CREATE TABLE money_lines (
+    op BLOB NOT NULL,
+    line INTEGER NOT NULL,
+    consumer BLOB NOT NULL,
+    service TEXT NOT NULL,
+    delta_minor INTEGER NOT NULL,
+    PRIMARY KEY (op, line)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX money_lines_by_wallet ON money_lines (consumer, service);
+
+-- The effective verdict on each operation: the hub's latest word.
+CREATE TABLE verdicts (
+    target BLOB PRIMARY KEY,
+    hub_seq INTEGER NOT NULL,
+    verdict TEXT NOT NULL,
+    reason TEXT,
+    detail TEXT,
+    reviewer TEXT
+) STRICT;
+
+CREATE TABLE wallets (
+    consumer BLOB NOT NULL,
+    service TEXT NOT NULL,
+    confirmed_minor INTEGER NOT NULL DEFAULT 0,
+    provisional_minor INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (consumer, service)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE escrow (
+    device BLOB NOT NULL,
+    consumer BLOB NOT NULL,
+    service TEXT NOT NULL,
+    granted_minor INTEGER NOT NULL,
+    PRIMARY KEY (device, consumer, service)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE checkpoints (
+    consumer BLOB NOT NULL,
+    service TEXT NOT NULL,
+    as_of INTEGER NOT NULL,
+    balance_minor INTEGER NOT NULL,
+    PRIMARY KEY (consumer, service)
+) STRICT, WITHOUT ROWID;
+
+-- Directory: which operations carry changes of which document, and the
+-- materialised views used to identify consumers.
+CREATE TABLE dir_changes (doc TEXT NOT NULL, op BLOB NOT NULL, PRIMARY KEY (doc, op)) STRICT, WITHOUT ROWID;
+CREATE TABLE services (service TEXT PRIMARY KEY, name TEXT NOT NULL, floor_minor INTEGER NOT NULL) STRICT;
+CREATE TABLE families (
+    family BLOB PRIMARY KEY,
+    payer_fiscal_code TEXT NOT NULL,
+    payer_surname TEXT NOT NULL,
+    payer_name TEXT NOT NULL
+) STRICT;
+CREATE INDEX families_by_payer ON families (payer_fiscal_code);
+CREATE TABLE consumers (
+    consumer BLOB PRIMARY KEY,
+    family BLOB NOT NULL,
+    pan TEXT NOT NULL,
+    fiscal_code TEXT NOT NULL,
+    surname TEXT NOT NULL,
+    name TEXT NOT NULL,
+    school TEXT,
+    class TEXT
+) STRICT;
+CREATE INDEX consumers_by_pan ON consumers (pan);
+CREATE INDEX consumers_by_fiscal_code ON consumers (fiscal_code);
+CREATE INDEX consumers_by_family ON consumers (family);
+CREATE TABLE consumer_services (
+    consumer BLOB NOT NULL,
+    service TEXT NOT NULL,
+    PRIMARY KEY (consumer, service)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE search_keys (key TEXT NOT NULL, consumer BLOB NOT NULL, PRIMARY KEY (key, consumer)) STRICT, WITHOUT ROWID;
+CREATE TABLE contacts (family BLOB PRIMARY KEY, email TEXT, phone TEXT) STRICT;
+"#;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(SCHEMA_V1)])
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open the database {path}: {source}")]
+    Sqlite { path: String, source: rusqlite::Error },
+    #[error("cannot bring the database schema up to date: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+}
+
+/// The database of one node.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> std::result::Result<Store, OpenError> {
+        let sqlite = |source| OpenError::Sqlite { path: path.display().to_string(), source };
+        let conn = Connection::open(path).map_err(sqlite)?;
+        Self::setup(conn, true)
+    }
+
+    pub fn open_in_memory() -> std::result::Result<Store, OpenError> {
+        let conn = Connection::open_in_memory().map_err(|source| OpenError::Sqlite { path: ":memory:".into(), source })?;
+        Self::setup(conn, false)
+    }
+
+    fn setup(mut conn: Connection, file: bool) -> std::result::Result<Store, OpenError> {
+        let sqlite = |source| OpenError::Sqlite { path: conn_path(file), source };
+        conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite)?;
+        if file {
+            conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
+        }
+        conn.pragma_update(None, "synchronous", "FULL").map_err(sqlite)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        migrations().to_latest(&mut conn)?;
+        Ok(Store { conn })
+    }
+
+    /// Starts a write transaction, taking the write lock now.
+    pub fn write(&mut self) -> Result<Tx<'_>> {
+        Ok(Tx { tx: self.conn.transaction_with_behavior(TransactionBehavior::Immediate)? })
+    }
+
+    /// A read-only view (a deferred transaction that is never committed).
+    pub fn read(&mut self) -> Result<Tx<'_>> {
+        Ok(Tx { tx: self.conn.transaction_with_behavior(TransactionBehavior::Deferred)? })
+    }
+
+    pub fn integrity_check(&self) -> Result<String> {
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+    }
+
+    /// Every row of every table, in a stable order: what tests compare to
+    /// show that a refused input changed nothing.
+    pub fn dump(&self) -> Result<Vec<String>> {
+        let mut tables: Vec<String> = {
+            let mut stmt = self.conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+            stmt.query_map([], |r| r.get(0))?.collect::<Result<_>>()?
+        };
+        tables.retain(|t| !t.starts_with("sqlite_"));
+        let mut out = Vec::new();
+        for table in tables {
+            let mut stmt = self.conn.prepare(&format!("SELECT * FROM \"{table}\""))?;
+            let columns = stmt.column_count();
+            let mut rows: Vec<String> = stmt
+                .query_map([], |row| {
+                    let mut line = format!("{table}:");
+                    for i in 0..columns {
+                        let value: rusqlite::types::Value = row.get(i)?;
+                        line.push_str(&format!(" {value:?}"));
+                    }
+                    Ok(line)
+                })?
+                .collect::<Result<_>>()?;
+            rows.sort();
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+}
+
+fn conn_path(file: bool) -> String {
+    if file { "database".into() } else { ":memory:".into() }
+}
+
+/// What the store knows of a device.
+#[derive(Debug, Clone)]
+pub struct AuthorRow {
+    pub author: AuthorId,
+    pub role: Role,
+    pub name: String,
+    pub limits: Option<OfflineLimits>,
+    pub revoked_after: Option<Seq>,
+    pub frozen_at: Option<Seq>,
+    pub head_seq: Seq,
+    pub head_id: Option<OpId>,
+}
+
+/// A new row of `money_ops`.
+#[derive(Debug, Clone)]
+pub struct NewMoneyOp<'a> {
+    pub id: &'a OpId,
+    pub author: &'a AuthorId,
+    pub seq: Seq,
+    pub kind: OpKind,
+    pub receipt: Option<ReceiptNo>,
+    pub reference: Option<&'a str>,
+    pub reverses: Option<&'a OpId>,
+    pub range: Option<ReceiptRange>,
+    pub method: Option<&'static str>,
+    pub total_minor: i64,
+    pub hlc: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct MoneyOpRow {
+    pub id: OpId,
+    pub author: AuthorId,
+    pub seq: Seq,
+    pub kind: String,
+    pub receipt: Option<ReceiptNo>,
+    pub reference: Option<String>,
+    pub reverses: Option<OpId>,
+    pub method: Option<String>,
+    pub total_minor: i64,
+    pub hlc: u64,
+    pub counts: bool,
+    pub counts_provisional: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVerdict {
+    pub hub_seq: Seq,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRow {
+    pub consumer: ConsumerId,
+    pub family: FamilyId,
+    pub pan: String,
+    pub fiscal_code: String,
+    pub surname: String,
+    pub name: String,
+    pub school: Option<String>,
+    pub class: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletRow {
+    pub consumer: ConsumerId,
+    pub service: ServiceId,
+    pub confirmed: Balance,
+    pub provisional: Balance,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovementRow {
+    pub op: OpId,
+    pub author: AuthorId,
+    pub kind: String,
+    pub receipt: Option<u64>,
+    pub method: Option<String>,
+    pub hlc: u64,
+    pub delta_minor: i64,
+    pub counts: bool,
+    pub counts_provisional: bool,
+    pub verdict: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlaggedRow {
+    pub op: OpId,
+    pub author: AuthorId,
+    pub kind: String,
+    pub reason: String,
+    pub detail: String,
+    pub total_minor: i64,
+}
+
+fn blob<T: AsRef<[u8]>>(bytes: T) -> Vec<u8> {
+    bytes.as_ref().to_vec()
+}
+
+fn op_id(bytes: Vec<u8>) -> Result<OpId> {
+    OpId::from_slice(&bytes).ok_or_else(|| rusqlite::Error::InvalidColumnType(0, "op id".into(), rusqlite::types::Type::Blob))
+}
+
+fn author_id(bytes: Vec<u8>) -> Result<AuthorId> {
+    AuthorId::from_slice(&bytes).ok_or_else(|| rusqlite::Error::InvalidColumnType(0, "author".into(), rusqlite::types::Type::Blob))
+}
+
+fn consumer_id(bytes: Vec<u8>) -> Result<ConsumerId> {
+    ConsumerId::from_slice(&bytes)
+        .ok_or_else(|| rusqlite::Error::InvalidColumnType(0, "consumer".into(), rusqlite::types::Type::Blob))
+}
+
+fn seq_of(value: i64) -> Seq {
+    Seq(value as u64)
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Hub => "hub",
+        Role::CashPoint => "cash-point",
+        Role::SchoolDevice => "school-device",
+        Role::HubContacts => "hub-contacts",
+    }
+}
+
+fn role_of(name: &str) -> Result<Role> {
+    Ok(match name {
+        "hub" => Role::Hub,
+        "cash-point" => Role::CashPoint,
+        "school-device" => Role::SchoolDevice,
+        "hub-contacts" => Role::HubContacts,
+        other => return Err(rusqlite::Error::InvalidColumnType(0, format!("role {other}"), rusqlite::types::Type::Text)),
+    })
+}
+
+fn verdict_parts(verdict: &Verdict) -> (&'static str, Option<&'static str>, Option<String>, Option<String>) {
+    match verdict {
+        Verdict::Accepted => ("accepted", None, None, None),
+        Verdict::Flagged { reason, detail } => ("flagged", Some(reason.code()), Some(detail.to_string()), None),
+        Verdict::ReviewAccepted { operator, note } => {
+            ("review-accepted", None, Some(note.to_string()), Some(operator.to_string()))
+        }
+        Verdict::ReviewRejected { operator, note } => {
+            ("review-rejected", None, Some(note.to_string()), Some(operator.to_string()))
+        }
+    }
+}
+
+fn flag_reason_of(code: &str) -> Option<FlagReason> {
+    use FlagReason::*;
+    [
+        RevokedAuthor,
+        FrozenAuthor,
+        RoleNotAllowed,
+        UnknownConsumer,
+        NotEnrolledInService,
+        OverOperationLimit,
+        OverUnconfirmedLimit,
+        OfflineTooLong,
+        DuplicateReceipt,
+        DuplicateDuePayment,
+        DuplicateCharge,
+        BelowFloor,
+        InsufficientFunds,
+        ReversalNotAllowed,
+        CloseMismatch,
+    ]
+    .into_iter()
+    .find(|r| r.code() == code)
+}
+
+fn label_or_dash(text: Option<String>) -> Label {
+    text.and_then(|t| Label::parse(&t).ok()).unwrap_or_else(|| Label::parse("-").expect("a dash is a label"))
+}
+
+/// A transaction on the store. Dropping it without [`Tx::commit`] rolls back.
+#[derive(Debug)]
+pub struct Tx<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl Tx<'_> {
+    pub fn commit(self) -> Result<()> {
+        self.tx.commit()
+    }
+
+    /// Runs `f` in a savepoint: on error, everything `f` wrote is undone and
+    /// the rest of the transaction is kept.
+    pub fn atomically<T, E: From<rusqlite::Error>>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> std::result::Result<T, E>) -> std::result::Result<T, E> {
+        self.tx.execute_batch("SAVEPOINT op")?;
+        match f(self) {
+            Ok(value) => {
+                self.tx.execute_batch("RELEASE op")?;
+                Ok(value)
+            }
+            Err(error) => {
+                self.tx.execute_batch("ROLLBACK TO op; RELEASE op")?;
+                Err(error)
+            }
+        }
+    }
+
+    // ---- meta -------------------------------------------------------------
+
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.tx.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()
+    }
+
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")?
+            .execute(params![key, value])?;
+        Ok(())
+    }
+
+    // ---- authors ----------------------------------------------------------
+
+    pub fn author(&self, author: &AuthorId) -> Result<Option<AuthorRow>> {
+        self.tx
+            .prepare_cached(
+                "SELECT author, role, name, limits, revoked_after, frozen_at, head_seq, head_id FROM authors WHERE author = ?1",
+            )?
+            .query_row([blob(author.0)], |r| {
+                let limits: Option<Vec<u8>> = r.get(3)?;
+                let head_id: Option<Vec<u8>> = r.get(7)?;
+                Ok(AuthorRow {
+                    author: author_id(r.get(0)?)?,
+                    role: role_of(&r.get::<_, String>(1)?)?,
+                    name: r.get(2)?,
+                    limits: limits.and_then(|b| postcard::from_bytes(&b).ok()),
+                    revoked_after: r.get::<_, Option<i64>>(4)?.map(seq_of),
+                    frozen_at: r.get::<_, Option<i64>>(5)?.map(seq_of),
+                    head_seq: seq_of(r.get(6)?),
+                    head_id: head_id.map(op_id).transpose()?,
+                })
+            })
+            .optional()
+    }
+
+    pub fn authors(&self) -> Result<Vec<AuthorRow>> {
+        let ids: Vec<Vec<u8>> = self
+            .tx
+            .prepare_cached("SELECT author FROM authors ORDER BY author")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_>>()?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(row) = self.author(&author_id(id)?)? {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn insert_author(&self, author: &AuthorId, role: Role, name: &str, limits: Option<&OfflineLimits>) -> Result<()> {
+        let limits = limits.map(|l| postcard::to_stdvec(l).expect("limits encode"));
+        self.tx
+            .prepare_cached(
+                "INSERT INTO authors (author, role, name, limits) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (author) DO UPDATE SET role = excluded.role, name = excluded.name, limits = excluded.limits",
+            )?
+            .execute(params![blob(author.0), role_name(role), name, limits])?;
+        Ok(())
+    }
+
+    pub fn set_limits(&self, author: &AuthorId, limits: &OfflineLimits) -> Result<()> {
+        let limits = postcard::to_stdvec(limits).expect("limits encode");
+        self.tx.prepare_cached("UPDATE authors SET limits = ?2 WHERE author = ?1")?.execute(params![blob(author.0), limits])?;
+        Ok(())
+    }
+
+    pub fn set_revoked(&self, author: &AuthorId, last_seq_seen: Seq) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE authors SET revoked_after = MIN(COALESCE(revoked_after, ?2), ?2) WHERE author = ?1")?
+            .execute(params![blob(author.0), last_seq_seen.0 as i64])?;
+        Ok(())
+    }
+
+    pub fn set_frozen(&self, author: &AuthorId, seq: Seq) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE authors SET frozen_at = MIN(COALESCE(frozen_at, ?2), ?2) WHERE author = ?1")?
+            .execute(params![blob(author.0), seq.0 as i64])?;
+        Ok(())
+    }
+
+    pub fn set_head(&self, author: &AuthorId, seq: Seq, id: &OpId) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE authors SET head_seq = ?2, head_id = ?3 WHERE author = ?1")?
+            .execute(params![blob(author.0), seq.0 as i64, blob(id.0)])?;
+        Ok(())
+    }
+
+    // ---- operations -------------------------------------------------------
+
+    pub fn has_op(&self, id: &OpId) -> Result<bool> {
+        self.tx.prepare_cached("SELECT 1 FROM ops WHERE id = ?1")?.exists([blob(id.0)])
+    }
+
+    pub fn insert_op(&self, id: &OpId, author: &AuthorId, seq: Seq, hlc: u64, kind: OpKind, in_chain: bool, bytes: &[u8]) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT INTO ops (id, author, seq, hlc, kind, in_chain, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+            .execute(params![blob(id.0), blob(author.0), seq.0 as i64, hlc as i64, kind.name(), in_chain, bytes])?;
+        Ok(())
+    }
+
+    pub fn op_bytes(&self, id: &OpId) -> Result<Option<Vec<u8>>> {
+        self.tx.prepare_cached("SELECT bytes FROM ops WHERE id = ?1")?.query_row([blob(id.0)], |r| r.get(0)).optional()
+    }
+
+    /// The chain operation of `author` at `seq`.
+    pub fn chain_op_at(&self, author: &AuthorId, seq: Seq) -> Result<Option<OpId>> {
+        self.tx
+            .prepare_cached("SELECT id FROM ops WHERE author = ?1 AND seq = ?2 AND in_chain = 1")?
+            .query_row(params![blob(author.0), seq.0 as i64], |r| op_id(r.get(0)?))
+            .optional()
+    }
+
+    pub fn insert_equivocation(&self, author: &AuthorId, seq: Seq, first: &OpId, second: &OpId) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT OR IGNORE INTO equivocations (author, seq, first_id, second_id) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![blob(author.0), seq.0 as i64, blob(first.0), blob(second.0)])?;
+        Ok(())
+    }
+
+    pub fn equivocation_count(&self) -> Result<u64> {
+        self.tx.query_row("SELECT COUNT(*) FROM equivocations", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+    }
+
+    /// Visits every stored operation's bytes, author by author in chain order.
+    pub fn for_each_op(&self, mut f: impl FnMut(bool, Vec<u8>) -> std::result::Result<(), String>) -> Result<std::result::Result<(), String>> {
+        let mut stmt = self.tx.prepare("SELECT in_chain, bytes FROM ops ORDER BY author, seq, in_chain DESC")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            if let Err(e) = f(row.get(0)?, row.get(1)?) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    pub fn op_count(&self) -> Result<u64> {
+        self.tx.query_row("SELECT COUNT(*) FROM ops", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+    }
+
+    // ---- money ------------------------------------------------------------
+
+    pub fn insert_money_op(&self, op: &NewMoneyOp<'_>) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO money_ops (id, author, seq, kind, receipt, reference, reverses, range_first, range_last, method, total_minor, hlc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                blob(op.id.0),
+                blob(op.author.0),
+                op.seq.0 as i64,
+                op.kind.name(),
+                op.receipt.map(|r| r.0 as i64),
+                op.reference,
+                op.reverses.map(|r| blob(r.0)),
+                op.range.map(|r| r.first.0 as i64),
+                op.range.map(|r| r.last.0 as i64),
+                op.method,
+                op.total_minor,
+                op.hlc as i64
+            ])?;
+        Ok(())
+    }
+
+    pub fn insert_money_line(&self, op: &OpId, line: usize, consumer: &ConsumerId, service: &ServiceId, delta_minor: i64) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT INTO money_lines (op, line, consumer, service, delta_minor) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![blob(op.0), line as i64, blob(consumer.0), service.as_str(), delta_minor])?;
+        Ok(())
+    }
+
+    pub fn money_op(&self, id: &OpId) -> Result<Option<MoneyOpRow>> {
+        self.tx
+            .prepare_cached(
+                "SELECT id, author, seq, kind, receipt, reference, reverses, method, total_minor, hlc, counts, counts_provisional
+                 FROM money_ops WHERE id = ?1",
+            )?
+            .query_row([blob(id.0)], money_op_row)
+            .optional()
+    }
+
+    pub fn money_lines(&self, op: &OpId) -> Result<Vec<(ConsumerId, ServiceId, i64)>> {
+        let mut stmt = self.tx.prepare_cached("SELECT consumer, service, delta_minor FROM money_lines WHERE op = ?1 ORDER BY line")?;
+        let rows = stmt.query_map([blob(op.0)], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (consumer, service, delta) = row?;
+            let service = ServiceId::parse(&service)
+                .map_err(|_| rusqlite::Error::InvalidColumnType(1, "service".into(), rusqlite::types::Type::Text))?;
+            out.push((consumer_id(consumer)?, service, delta));
+        }
+        Ok(out)
+    }
+
+    pub fn set_money_status(&self, id: &OpId, counts: bool, counts_provisional: bool) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE money_ops SET counts = ?2, counts_provisional = ?3 WHERE id = ?1")?
+            .execute(params![blob(id.0), counts, counts_provisional])?;
+        Ok(())
+    }
+
+    /// Reversals of `target`: (reversal id, counts, counts provisionally, author).
+    pub fn reversals_of(&self, target: &OpId) -> Result<Vec<(OpId, bool, bool, AuthorId)>> {
+        let mut stmt =
+            self.tx.prepare_cached("SELECT id, counts, counts_provisional, author FROM money_ops WHERE reverses = ?1")?;
+        let rows = stmt.query_map([blob(target.0)], |r| Ok((op_id(r.get(0)?)?, r.get(1)?, r.get(2)?, author_id(r.get(3)?)?)))?;
+        rows.collect()
+    }
+
+    pub fn add_to_wallet(&self, consumer: &ConsumerId, service: &ServiceId, confirmed_minor: i64, provisional_minor: i64) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO wallets (consumer, service, confirmed_minor, provisional_minor) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (consumer, service) DO UPDATE SET
+                    confirmed_minor = confirmed_minor + excluded.confirmed_minor,
+                    provisional_minor = provisional_minor + excluded.provisional_minor",
+            )?
+            .execute(params![blob(consumer.0), service.as_str(), confirmed_minor, provisional_minor])?;
+        Ok(())
+    }
+
+    pub fn wallet(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<WalletRow> {
+        let row = self
+            .tx
+            .prepare_cached("SELECT confirmed_minor, provisional_minor FROM wallets WHERE consumer = ?1 AND service = ?2")?
+            .query_row(params![blob(consumer.0), service.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            .optional()?
+            .unwrap_or((0, 0));
+        Ok(WalletRow {
+            consumer: *consumer,
+            service: service.clone(),
+            confirmed: Balance::from_minor(row.0).unwrap_or(Balance::ZERO),
+            provisional: Balance::from_minor(row.1).unwrap_or(Balance::ZERO),
+        })
+    }
+
+    /// Every wallet with a non-zero balance, ordered.
+    pub fn wallets(&self) -> Result<Vec<WalletRow>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT consumer, service, confirmed_minor, provisional_minor FROM wallets
+             WHERE confirmed_minor <> 0 OR provisional_minor <> 0 ORDER BY consumer, service",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (consumer, service, confirmed, provisional) = row?;
+            out.push(WalletRow {
+                consumer: consumer_id(consumer)?,
+                service: ServiceId::parse(&service)
+                    .map_err(|_| rusqlite::Error::InvalidColumnType(1, "service".into(), rusqlite::types::Type::Text))?,
+                confirmed: Balance::from_minor(confirmed).unwrap_or(Balance::ZERO),
+                provisional: Balance::from_minor(provisional).unwrap_or(Balance::ZERO),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Recomputes every wallet from the operations that count: (confirmed,
+    /// provisional) per wallet, non-zero only. `log verify` compares this with
+    /// the incrementally kept `wallets` table.
+    pub fn recomputed_wallets(&self) -> Result<Vec<(ConsumerId, String, i64, i64)>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT l.consumer, l.service,
+                    SUM(CASE WHEN m.counts THEN l.delta_minor ELSE 0 END),
+                    SUM(CASE WHEN m.counts_provisional THEN l.delta_minor ELSE 0 END)
+             FROM money_lines l JOIN money_ops m ON m.id = l.op
+             GROUP BY l.consumer, l.service ORDER BY l.consumer, l.service",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (consumer, service, confirmed, provisional): (Vec<u8>, String, i64, i64) = row?;
+            if confirmed != 0 || provisional != 0 {
+                out.push((consumer_id(consumer)?, service, confirmed, provisional));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sums of counted credits and debits over all operations, in cents.
+    pub fn counted_credits_and_debits(&self) -> Result<(i64, i64)> {
+        self.tx.query_row(
+            "SELECT COALESCE(SUM(CASE WHEN l.delta_minor > 0 THEN l.delta_minor END), 0),
+                    COALESCE(SUM(CASE WHEN l.delta_minor < 0 THEN -l.delta_minor END), 0)
+             FROM money_lines l JOIN money_ops m ON m.id = l.op WHERE m.counts",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    pub fn wallet_balance_sum(&self) -> Result<i64> {
+        self.tx.query_row("SELECT COALESCE(SUM(confirmed_minor), 0) FROM wallets", [], |r| r.get(0))
+    }
+
+    /// Whether `author` already used `receipt` on another operation.
+    pub fn receipt_used_elsewhere(&self, author: &AuthorId, receipt: ReceiptNo, except: &OpId) -> Result<bool> {
+        self.tx
+            .prepare_cached("SELECT 1 FROM money_ops WHERE author = ?1 AND receipt = ?2 AND id <> ?3")?
+            .exists(params![blob(author.0), receipt.0 as i64, blob(except.0)])
+    }
+
+    /// The highest receipt number `author` used.
+    pub fn last_receipt(&self, author: &AuthorId) -> Result<Option<ReceiptNo>> {
+        self.tx
+            .prepare_cached("SELECT MAX(receipt) FROM money_ops WHERE author = ?1")?
+            .query_row([blob(author.0)], |r| r.get::<_, Option<i64>>(0))
+            .map(|n| n.map(|n| ReceiptNo(n as u64)))
+    }
+
+    /// Whether another operation of the same kind with the same reference on
+    /// the same wallet counts or awaits a verdict (a duplicate due payment or charge).
+    pub fn reference_used_elsewhere(&self, kind: OpKind, reference: &str, consumer: &ConsumerId, service: &ServiceId, except: &OpId) -> Result<bool> {
+        self.tx
+            .prepare_cached(
+                "SELECT 1 FROM money_ops m JOIN money_lines l ON l.op = m.id
+                 LEFT JOIN verdicts v ON v.target = m.id
+                 WHERE m.kind = ?1 AND m.reference = ?2 AND l.consumer = ?3 AND l.service = ?4 AND m.id <> ?5
+                   AND (m.counts OR v.target IS NULL)",
+            )?
+            .exists(params![kind.name(), reference, blob(consumer.0), service.as_str(), blob(except.0)])
+    }
+
+    /// Counted operations of `author` with receipts in `first..=last`: (count, total cents, cash cents).
+    pub fn receipt_range_totals(&self, author: &AuthorId, first: ReceiptNo, last: ReceiptNo) -> Result<(u64, i64, i64)> {
+        self.tx
+            .prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(total_minor), 0), COALESCE(SUM(CASE WHEN method = 'cash' THEN total_minor END), 0)
+                 FROM money_ops WHERE author = ?1 AND receipt BETWEEN ?2 AND ?3 AND counts",
+            )?
+            .query_row(params![blob(author.0), first.0 as i64, last.0 as i64], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+            })
+    }
+
+    /// Whether a counted daily close of `author` covers `receipt`.
+    pub fn receipt_closed(&self, author: &AuthorId, receipt: ReceiptNo) -> Result<bool> {
+        self.tx
+            .prepare_cached(
+                "SELECT 1 FROM money_ops WHERE author = ?1 AND kind = 'daily-close' AND counts
+                 AND range_first <= ?2 AND range_last >= ?2",
+            )?
+            .exists(params![blob(author.0), receipt.0 as i64])
+    }
+
+    /// Sum of `author`'s operations that await a verdict, in cents.
+    pub fn unconfirmed_total(&self, author: &AuthorId) -> Result<i64> {
+        self.tx
+            .prepare_cached(
+                "SELECT COALESCE(SUM(m.total_minor), 0) FROM money_ops m LEFT JOIN verdicts v ON v.target = m.id
+                 WHERE m.author = ?1 AND v.target IS NULL",
+            )?
+            .query_row([blob(author.0)], |r| r.get(0))
+    }
+
+    /// The last movements on one wallet, newest first.
+    pub fn movements(&self, consumer: &ConsumerId, service: &ServiceId, limit: u32) -> Result<Vec<MovementRow>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT m.id, m.author, m.kind, m.receipt, m.method, m.hlc, l.delta_minor, m.counts, m.counts_provisional, v.verdict, v.reason
+             FROM money_lines l JOIN money_ops m ON m.id = l.op LEFT JOIN verdicts v ON v.target = m.id
+             WHERE l.consumer = ?1 AND l.service = ?2 ORDER BY m.hlc DESC, m.id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![blob(consumer.0), service.as_str(), limit], |r| {
+            Ok(MovementRow {
+                op: op_id(r.get(0)?)?,
+                author: author_id(r.get(1)?)?,
+                kind: r.get(2)?,
+                receipt: r.get::<_, Option<i64>>(3)?.map(|n| n as u64),
+                method: r.get(4)?,
+                hlc: r.get::<_, i64>(5)? as u64,
+                delta_minor: r.get(6)?,
+                counts: r.get(7)?,
+                counts_provisional: r.get(8)?,
+                verdict: r.get(9)?,
+                reason: r.get(10)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Operations whose effective verdict is "flagged" (awaiting review).
+    pub fn flagged(&self, limit: u32) -> Result<Vec<FlaggedRow>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT m.id, m.author, m.kind, v.reason, COALESCE(v.detail, ''), m.total_minor
+             FROM verdicts v JOIN money_ops m ON m.id = v.target WHERE v.verdict = 'flagged' ORDER BY m.hlc LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(FlaggedRow {
+                op: op_id(r.get(0)?)?,
+                author: author_id(r.get(1)?)?,
+                kind: r.get(2)?,
+                reason: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                detail: r.get(4)?,
+                total_minor: r.get(5)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    // ---- verdicts ---------------------------------------------------------
+
+    pub fn verdict(&self, target: &OpId) -> Result<Option<StoredVerdict>> {
+        self.tx
+            .prepare_cached("SELECT hub_seq, verdict, reason, detail, reviewer FROM verdicts WHERE target = ?1")?
+            .query_row([blob(target.0)], |r| {
+                let kind: String = r.get(1)?;
+                let reason: Option<String> = r.get(2)?;
+                let detail: Option<String> = r.get(3)?;
+                let reviewer: Option<String> = r.get(4)?;
+                let verdict = match kind.as_str() {
+                    "accepted" => Verdict::Accepted,
+                    "flagged" => Verdict::Flagged {
+                        reason: reason.as_deref().and_then(flag_reason_of).unwrap_or(FlagReason::RoleNotAllowed),
+                        detail: label_or_dash(detail),
+                    },
+                    "review-accepted" => Verdict::ReviewAccepted { operator: label_or_dash(reviewer), note: label_or_dash(detail) },
+                    _ => Verdict::ReviewRejected { operator: label_or_dash(reviewer), note: label_or_dash(detail) },
+                };
+                Ok(StoredVerdict { hub_seq: seq_of(r.get(0)?), verdict })
+            })
+            .optional()
+    }
+
+    /// Records the hub's verdict unless a later one (higher hub seq) is held.
+    /// Returns whether the effective verdict changed.
+    pub fn put_verdict(&self, target: &OpId, hub_seq: Seq, verdict: &Verdict) -> Result<bool> {
+        let (kind, reason, detail, reviewer) = verdict_parts(verdict);
+        let changed = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO verdicts (target, hub_seq, verdict, reason, detail, reviewer) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (target) DO UPDATE SET hub_seq = excluded.hub_seq, verdict = excluded.verdict,
+                    reason = excluded.reason, detail = excluded.detail, reviewer = excluded.reviewer
+                 WHERE excluded.hub_seq > verdicts.hub_seq",
+            )?
+            .execute(params![blob(target.0), hub_seq.0 as i64, kind, reason, detail, reviewer])?;
+        Ok(changed > 0)
+    }
+
+    /// Every effective verdict: (target, verdict kind, reason), ordered.
+    pub fn all_verdicts(&self) -> Result<Vec<(OpId, String, Option<String>)>> {
+        let mut stmt = self.tx.prepare("SELECT target, verdict, reason FROM verdicts ORDER BY target")?;
+        let rows = stmt.query_map([], |r| Ok((op_id(r.get(0)?)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect()
+    }
+
+    // ---- escrow and checkpoints --------------------------------------------
+
+    pub fn add_escrow(&self, device: &AuthorId, consumer: &ConsumerId, service: &ServiceId, minor: i64) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO escrow (device, consumer, service, granted_minor) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO UPDATE SET granted_minor = granted_minor + excluded.granted_minor",
+            )?
+            .execute(params![blob(device.0), blob(consumer.0), service.as_str(), minor])?;
+        Ok(())
+    }
+
+    pub fn put_checkpoint(&self, consumer: &ConsumerId, service: &ServiceId, as_of: Seq, balance: Balance) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO checkpoints (consumer, service, as_of, balance_minor) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO UPDATE SET as_of = excluded.as_of, balance_minor = excluded.balance_minor
+                 WHERE excluded.as_of > checkpoints.as_of",
+            )?
+            .execute(params![blob(consumer.0), service.as_str(), as_of.0 as i64, balance.minor()])?;
+        Ok(())
+    }
+
+    // ---- directory ----------------------------------------------------------
+
+    pub fn add_dir_change(&self, doc: &str, op: &OpId) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT OR IGNORE INTO dir_changes (doc, op) VALUES (?1, ?2)")?
+            .execute(params![doc, blob(op.0)])?;
+        Ok(())
+    }
+
+    /// The stored operations carrying changes of `doc`.
+    pub fn dir_change_ops(&self, doc: &str) -> Result<Vec<Vec<u8>>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT o.bytes FROM dir_changes d JOIN ops o ON o.id = d.op WHERE d.doc = ?1")?;
+        let rows = stmt.query_map([doc], |r| r.get(0))?;
+        rows.collect()
+    }
+
+    pub fn put_service(&self, service: &ServiceId, name: &str, floor: Balance) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO services (service, name, floor_minor) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (service) DO UPDATE SET name = excluded.name, floor_minor = excluded.floor_minor",
+            )?
+            .execute(params![service.as_str(), name, floor.minor()])?;
+        Ok(())
+    }
+
+    /// (name, floor) of a service.
+    pub fn service(&self, service: &ServiceId) -> Result<Option<(String, Balance)>> {
+        self.tx
+            .prepare_cached("SELECT name, floor_minor FROM services WHERE service = ?1")?
+            .query_row([service.as_str()], |r| Ok((r.get(0)?, Balance::from_minor(r.get(1)?).unwrap_or(Balance::ZERO))))
+            .optional()
+    }
+
+    pub fn services(&self) -> Result<Vec<(ServiceId, String, Balance)>> {
+        let mut stmt = self.tx.prepare_cached("SELECT service, name, floor_minor FROM services ORDER BY service")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name, floor) = row?;
+            if let Ok(id) = ServiceId::parse(&id) {
+                out.push((id, name, Balance::from_minor(floor).unwrap_or(Balance::ZERO)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces the materialised rows of one family.
+    pub fn put_family(&self, family: &crate::directory::FamilyRecord) -> Result<()> {
+        let family_blob = blob(family.id.0);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO families (family, payer_fiscal_code, payer_surname, payer_name) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (family) DO UPDATE SET payer_fiscal_code = excluded.payer_fiscal_code,
+                    payer_surname = excluded.payer_surname, payer_name = excluded.payer_name",
+            )?
+            .execute(params![
+                family_blob,
+                family.payer.fiscal_code.as_str(),
+                family.payer.surname.as_str(),
+                family.payer.name.as_str()
+            ])?;
+        let old: Vec<Vec<u8>> = self
+            .tx
+            .prepare_cached("SELECT consumer FROM consumers WHERE family = ?1")?
+            .query_map([&family_blob], |r| r.get(0))?
+            .collect::<Result<_>>()?;
+        for consumer in old {
+            self.tx.prepare_cached("DELETE FROM search_keys WHERE consumer = ?1")?.execute([&consumer])?;
+            self.tx.prepare_cached("DELETE FROM consumer_services WHERE consumer = ?1")?.execute([&consumer])?;
+            self.tx.prepare_cached("DELETE FROM consumers WHERE consumer = ?1")?.execute([&consumer])?;
+        }
+        for consumer in family.consumers.values() {
+            let id = blob(consumer.id.0);
+            self.tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO consumers (consumer, family, pan, fiscal_code, surname, name, school, class)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    id,
+                    family_blob,
+                    consumer.pan.as_str(),
+                    consumer.person.fiscal_code.as_str(),
+                    consumer.person.surname.as_str(),
+                    consumer.person.name.as_str(),
+                    consumer.school.as_ref().map(|s| s.as_str()),
+                    consumer.class.as_ref().map(|s| s.as_str()),
+                ])?;
+            for service in &consumer.services {
+                self.tx
+                    .prepare_cached("INSERT OR IGNORE INTO consumer_services (consumer, service) VALUES (?1, ?2)")?
+                    .execute(params![id, service.as_str()])?;
+            }
+            for key in crate::search::keys_for(consumer.person.surname.as_str(), consumer.person.name.as_str()) {
+                self.tx
+                    .prepare_cached("INSERT OR IGNORE INTO search_keys (key, consumer) VALUES (?1, ?2)")?
+                    .execute(params![key, id])?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn put_contacts(&self, family: &FamilyId, contacts: &crate::directory::ContactRecord) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO contacts (family, email, phone) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (family) DO UPDATE SET email = excluded.email, phone = excluded.phone",
+            )?
+            .execute(params![blob(family.0), contacts.email.as_ref().map(|e| e.as_str()), contacts.phone.as_ref().map(|p| p.as_str())])?;
+        Ok(())
+    }
+
+    /// (email, phone) of a family.
+    pub fn contacts(&self, family: &FamilyId) -> Result<Option<(Option<String>, Option<String>)>> {
+        self.tx
+            .prepare_cached("SELECT email, phone FROM contacts WHERE family = ?1")?
+            .query_row([blob(family.0)], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+    }
+
+    pub fn consumer(&self, consumer: &ConsumerId) -> Result<Option<ConsumerRow>> {
+        self.tx
+            .prepare_cached(&format!("{CONSUMER_SELECT} WHERE consumer = ?1"))?
+            .query_row([blob(consumer.0)], consumer_row)
+            .optional()
+    }
+
+    pub fn consumer_by_pan(&self, pan: &Pan) -> Result<Option<ConsumerRow>> {
+        self.tx.prepare_cached(&format!("{CONSUMER_SELECT} WHERE pan = ?1"))?.query_row([pan.as_str()], consumer_row).optional()
+    }
+
+    /// Consumers whose own codice fiscale, or whose payer's, is `fiscal_code`.
+    pub fn consumers_by_fiscal_code(&self, fiscal_code: &str) -> Result<Vec<ConsumerRow>> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "{CONSUMER_SELECT} WHERE fiscal_code = ?1
+             UNION {CONSUMER_SELECT} WHERE family IN (SELECT family FROM families WHERE payer_fiscal_code = ?1)
+             ORDER BY surname, name"
+        ))?;
+        let rows = stmt.query_map([fiscal_code], consumer_row)?;
+        rows.collect()
+    }
+
+    /// Consumers with a search key starting with `prefix`, in key order.
+    pub fn consumers_by_key_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<ConsumerRow>> {
+        let upper = format!("{prefix}\u{10FFFF}");
+        let ids: Vec<Vec<u8>> = self
+            .tx
+            .prepare_cached("SELECT consumer FROM search_keys WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3")?
+            .query_map(params![prefix, upper, limit * 4], |r| r.get(0))?
+            .collect::<Result<_>>()?;
+        let mut out: Vec<ConsumerRow> = Vec::new();
+        for id in ids {
+            if out.len() as u32 >= limit {
+                break;
+            }
+            let id = consumer_id(id)?;
+            if out.iter().any(|c| c.consumer == id) {
+                continue;
+            }
+            if let Some(row) = self.consumer(&id)? {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn consumer_services(&self, consumer: &ConsumerId) -> Result<Vec<ServiceId>> {
+        let mut stmt = self.tx.prepare_cached("SELECT service FROM consumer_services WHERE consumer = ?1 ORDER BY service")?;
+        let rows = stmt.query_map([blob(consumer.0)], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Ok(id) = ServiceId::parse(&row?) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn is_enrolled(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<bool> {
+        self.tx
+            .prepare_cached("SELECT 1 FROM consumer_services WHERE consumer = ?1 AND service = ?2")?
+            .exists(params![blob(consumer.0), service.as_str()])
+    }
+
+    pub fn family_consumers(&self, family: &FamilyId) -> Result<Vec<ConsumerRow>> {
+        let mut stmt = self.tx.prepare_cached(&format!("{CONSUMER_SELECT} WHERE family = ?1 ORDER BY surname, name"))?;
+        let rows = stmt.query_map([blob(family.0)], consumer_row)?;
+        rows.collect()
+    }
+
+    pub fn consumer_count(&self) -> Result<u64> {
+        self.tx.query_row("SELECT COUNT(*) FROM consumers", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+    }
+
+    pub fn family_count(&self) -> Result<u64> {
+        self.tx.query_row("SELECT COUNT(*) FROM families", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+    }
+
+    /// A materialised view of the directory for comparisons: one line per consumer.
+    pub fn directory_digest(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT c.consumer, c.family, c.pan, c.fiscal_code, c.surname, c.name, COALESCE(c.school, ''), COALESCE(c.class, ''),
+                    (SELECT group_concat(service, ';') FROM (SELECT service FROM consumer_services s WHERE s.consumer = c.consumer ORDER BY service))
+             FROM consumers c ORDER BY c.consumer",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let mut line = String::new();
+            for i in 0..9 {
+                let value: rusqlite::types::Value = r.get(i)?;
+                line.push_str(&format!("{value:?}|"));
+            }
+            Ok(line)
+        })?;
+        rows.collect()
+    }
+}
+
+const CONSUMER_SELECT: &str = "SELECT consumer, family, pan, fiscal_code, surname, name, school, class FROM consumers";
+
+fn consumer_row(r: &rusqlite::Row<'_>) -> Result<ConsumerRow> {
+    Ok(ConsumerRow {
+        consumer: consumer_id(r.get(0)?)?,
+        family: FamilyId::from_slice(&r.get::<_, Vec<u8>>(1)?)
+            .ok_or_else(|| rusqlite::Error::InvalidColumnType(1, "family".into(), rusqlite::types::Type::Blob))?,
+        pan: r.get(2)?,
+        fiscal_code: r.get(3)?,
+        surname: r.get(4)?,
+        name: r.get(5)?,
+        school: r.get(6)?,
+        class: r.get(7)?,
+    })
+}
+
+fn money_op_row(r: &rusqlite::Row<'_>) -> Result<MoneyOpRow> {
+    let reverses: Option<Vec<u8>> = r.get(6)?;
+    Ok(MoneyOpRow {
+        id: op_id(r.get(0)?)?,
+        author: author_id(r.get(1)?)?,
+        seq: seq_of(r.get(2)?),
+        kind: r.get(3)?,
+        receipt: r.get::<_, Option<i64>>(4)?.map(|n| ReceiptNo(n as u64)),
+        reference: r.get(5)?,
+        reverses: reverses.map(op_id).transpose()?,
+        method: r.get(7)?,
+        total_minor: r.get(8)?,
+        hlc: r.get::<_, i64>(9)? as u64,
+        counts: r.get(10)?,
+        counts_provisional: r.get(11)?,
+    })
+}
