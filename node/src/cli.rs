@@ -1,0 +1,519 @@
+//! The `saldo` command line. Every command works on a data directory whether
+//! or not a node process is running on it (SQLite's locking serialises
+//! writers); every command that prints data takes `--json`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use saldo_sync::{Amount, Label, OpId, Pan, PaymentMethod, ServiceId};
+
+use crate::generate;
+use crate::import;
+use crate::node::{BalanceView, Node, Receipt, VerifyReport};
+
+#[derive(Debug, Parser)]
+#[command(name = "saldo", version, about = "Prepaid balances of school services, recorded online or offline", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or inspect a realm (Ente).
+    #[command(subcommand)]
+    Realm(RealmCommand),
+    /// Import families and consumers from CSV.
+    #[command(subcommand)]
+    Families(FamiliesCommand),
+    /// Find consumers by PAN, codice fiscale (child's or payer's) or name prefix.
+    Search(SearchArgs),
+    /// Record a top-up (ricarica) and print its receipt.
+    Topup(TopupArgs),
+    /// Show a consumer's wallets, balances and last movements.
+    Balance(BalanceArgs),
+    /// Check the operation log.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Review operations the hub flagged.
+    #[command(subcommand)]
+    Review(ReviewCommand),
+    /// Write a synthetic realm as CSV, for demos, tests and benchmarks.
+    Generate(GenerateArgs),
+    /// Create (once) a demo realm with generated families and a few top-ups, and say what to try.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct DataArg {
+    /// The node's data directory.
+    #[arg(long, env = "SALDO_DATA", value_name = "DIR")]
+    data: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct JsonArg {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum RealmCommand {
+    /// Create a realm's hub: its identity and database.
+    Init {
+        #[command(flatten)]
+        data: DataArg,
+        /// The realm's name, for example "Comune di Esempio".
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FamiliesCommand {
+    /// Import one row per consumer. Columns by header name: payer_fiscal_code,
+    /// payer_surname, payer_name, email, phone, consumer_fiscal_code,
+    /// consumer_surname, consumer_name, pan (may be empty), school, class,
+    /// services (';'-separated). Comma or semicolon separated, UTF-8.
+    Import {
+        #[command(flatten)]
+        data: DataArg,
+        /// The CSV file.
+        file: PathBuf,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SearchArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// A PAN, a codice fiscale, or the start of a surname and/or name.
+    query: String,
+    /// Most results shown.
+    #[arg(long, default_value_t = 20)]
+    limit: u32,
+    #[command(flatten)]
+    json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+struct TopupArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The consumer's PAN (spaces between groups are fine).
+    #[arg(long)]
+    pan: String,
+    /// Euro with at most two decimals: 12.50 or 12,50.
+    #[arg(long)]
+    amount: String,
+    /// cash, debit-card, credit-card or other.
+    #[arg(long)]
+    method: String,
+    /// The service (wallet); may be left out when the consumer has one.
+    #[arg(long)]
+    service: Option<String>,
+    /// Who recorded it.
+    #[arg(long)]
+    operator: Option<String>,
+    #[command(flatten)]
+    json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+struct BalanceArgs {
+    #[command(flatten)]
+    data: DataArg,
+    #[arg(long)]
+    pan: String,
+    #[command(flatten)]
+    json: JsonArg,
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Check every signature, every chain link and every derived balance.
+    Verify {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReviewCommand {
+    /// List flagged operations awaiting review.
+    List {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Accept a flagged operation: it counts from now on.
+    Accept(ReviewArgs),
+    /// Reject a flagged operation: it never counts.
+    Reject(ReviewArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReviewArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The operation id (as `review list` prints it).
+    operation: String,
+    /// The reviewing operator.
+    #[arg(long)]
+    operator: String,
+    /// Why.
+    #[arg(long)]
+    note: String,
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// How many consumers (children), at most 1,000,000.
+    #[arg(long)]
+    consumers: u64,
+    /// Where to write the CSV.
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of the generator (the same seed gives the same file).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Where the demo realm lives.
+    #[arg(long, env = "SALDO_DATA", default_value = "demo-data")]
+    data: PathBuf,
+    /// How many consumers the demo realm gets.
+    #[arg(long, default_value_t = 300)]
+    consumers: u64,
+    #[command(flatten)]
+    json: JsonArg,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn open(data: &Path) -> Result<Node> {
+    Node::open(data).with_context(|| format!("cannot open the node in {}", data.display()))
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Realm(RealmCommand::Init { data, name, json }) => {
+            let name = Label::parse_as(&name, "realm name")?;
+            let node = Node::init_realm(&data.data, &name)?;
+            if json.json {
+                print_json(&serde_json::json!({
+                    "realm": node.realm().to_hex(),
+                    "name": node.realm_name(),
+                    "data": data.data,
+                }))?;
+            } else {
+                println!("created realm {:?} in {}", node.realm_name(), data.data.display());
+                println!("realm id (hub key): {}", node.realm().to_hex());
+            }
+        }
+        Command::Families(FamiliesCommand::Import { data, file, json }) => {
+            let mut node = open(&data.data)?;
+            let input = File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} families ({per_sec}, {eta} left)")
+                    .expect("a valid progress template"),
+            );
+            let report = import::import_csv(&mut node, input, &|done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })?;
+            bar.finish_and_clear();
+            if json.json {
+                print_json(&report)?;
+            } else {
+                for rejected in &report.rejected {
+                    println!("{rejected}");
+                }
+                println!(
+                    "{} rows read: {} imported, {} rejected; {} families, {} directory changes written{}",
+                    report.rows,
+                    report.accepted_rows,
+                    report.rejected.len(),
+                    report.families,
+                    report.directory_operations,
+                    if report.services_created.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; new services: {}", report.services_created.join(", "))
+                    }
+                );
+            }
+        }
+        Command::Search(args) => {
+            let mut node = open(&args.data.data)?;
+            let found = node.search(&args.query, args.limit)?;
+            if args.json.json {
+                print_json(&found)?;
+            } else if found.is_empty() {
+                println!("nobody found for {:?}", args.query);
+            } else {
+                for c in &found {
+                    println!(
+                        "{:<20} {:<20} PAN {}  CF {}  {} {}  [{}]",
+                        c.surname,
+                        c.name,
+                        c.pan,
+                        c.fiscal_code,
+                        c.school.as_deref().unwrap_or("-"),
+                        c.class.as_deref().unwrap_or(""),
+                        c.services.join(", ")
+                    );
+                }
+            }
+        }
+        Command::Topup(args) => {
+            // Validate everything the operator typed before touching anything.
+            let pan = Pan::parse(&args.pan)?;
+            let amount = Amount::parse(&args.amount)?;
+            let method = PaymentMethod::parse(&args.method)
+                .with_context(|| format!("{:?} is not a payment method: use cash, debit-card, credit-card or other", args.method))?;
+            let service = args.service.as_deref().map(ServiceId::from_name).transpose()?;
+            let operator = args.operator.as_deref().map(|o| Label::parse_as(o, "operator")).transpose()?;
+            let mut node = open(&args.data.data)?;
+            let line = node.top_up_line(&pan, service.as_ref(), amount)?;
+            let receipt = node.record_top_up(&[line], method, operator.as_ref())?;
+            if args.json.json {
+                print_json(&receipt)?;
+            } else {
+                print!("{}", render_receipt(&receipt));
+            }
+        }
+        Command::Balance(args) => {
+            let pan = Pan::parse(&args.pan)?;
+            let mut node = open(&args.data.data)?;
+            let view = node.balance(&pan)?;
+            if args.json.json {
+                print_json(&view)?;
+            } else {
+                print!("{}", render_balance(&view));
+            }
+        }
+        Command::Log(LogCommand::Verify { data, json }) => {
+            let mut node = open(&data.data)?;
+            let report = node.verify_log()?;
+            let integrity = node.store().integrity_check()?;
+            if json.json {
+                print_json(&serde_json::json!({ "report": report, "integrity_check": integrity }))?;
+            } else {
+                print!("{}", render_verify(&report, &integrity));
+            }
+            if !report.ok() || integrity != "ok" {
+                bail!("the log of {} does not verify", data.data.display());
+            }
+        }
+        Command::Review(ReviewCommand::List { data, json }) => {
+            let mut node = open(&data.data)?;
+            let flagged = node.flagged(1_000)?;
+            if json.json {
+                let rows: Vec<_> = flagged
+                    .iter()
+                    .map(|f| {
+                        serde_json::json!({
+                            "operation": f.op.to_hex(), "author": f.author.to_hex(), "kind": f.kind,
+                            "reason": f.reason, "detail": f.detail,
+                            "amount": saldo_sync::Balance::from_minor(f.total_minor).map(|b| b.to_string()),
+                        })
+                    })
+                    .collect();
+                print_json(&rows)?;
+            } else if flagged.is_empty() {
+                println!("nothing awaits review");
+            } else {
+                for f in &flagged {
+                    println!(
+                        "{}  {} by {}  {} EUR  {}: {}",
+                        f.op.to_hex(),
+                        f.kind,
+                        f.author.short(),
+                        saldo_sync::Balance::from_minor(f.total_minor).map(|b| b.to_string()).unwrap_or_default(),
+                        f.reason,
+                        f.detail
+                    );
+                }
+            }
+        }
+        Command::Review(ReviewCommand::Accept(args)) => review(args, true)?,
+        Command::Review(ReviewCommand::Reject(args)) => review(args, false)?,
+        Command::Generate(args) => {
+            if args.consumers == 0 || args.consumers > generate::CONSUMERS_MAX {
+                bail!("--consumers must be 1 to {}", generate::CONSUMERS_MAX);
+            }
+            let file = File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+            let mut out = BufWriter::new(file);
+            generate::write_csv(&mut out, args.consumers, args.seed)?;
+            out.flush()?;
+            eprintln!("wrote {} consumers to {}", args.consumers, args.out.display());
+        }
+        Command::Demo(args) => demo(&args)?,
+    }
+    Ok(())
+}
+
+fn review(args: ReviewArgs, accept: bool) -> Result<()> {
+    let target = OpId::from_hex(&args.operation)?;
+    let operator = Label::parse_as(&args.operator, "operator")?;
+    let note = Label::parse_as(&args.note, "note")?;
+    let mut node = open(&args.data.data)?;
+    node.review(&target, accept, &operator, &note)?;
+    println!("{} {}", if accept { "accepted" } else { "rejected" }, target.to_hex());
+    Ok(())
+}
+
+fn demo(args: &DemoArgs) -> Result<()> {
+    let dir = &args.data;
+    let fresh = !dir.join(crate::node::DATABASE_FILE).exists();
+    if fresh {
+        let mut node = Node::init_realm(dir, &Label::parse("Comune di Esempio").expect("a valid realm name"))?;
+        let mut csv = Vec::new();
+        generate::write_csv(&mut csv, args.consumers, 2026)?;
+        let report = import::import_csv(&mut node, csv.as_slice(), &|_, _| {})?;
+        if !report.rejected.is_empty() {
+            bail!("the demo data did not import cleanly: {}", report.rejected[0]);
+        }
+        // A few top-ups so balances and movements show something.
+        let hits = node.search("ro", 5)?;
+        for (i, consumer) in hits.iter().enumerate() {
+            let pan = Pan::parse(&consumer.pan)?;
+            let amount = Amount::from_minor(1_000 + 250 * i as i64)?;
+            let line = node.top_up_line(&pan, None, amount).or_else(|_| {
+                let service = ServiceId::parse(&consumer.services[0])?;
+                node.top_up_line(&pan, Some(&service), amount).map_err(anyhow::Error::from)
+            })?;
+            node.record_top_up(&[line], PaymentMethod::Cash, Some(&Label::parse("demo").expect("a label")))?;
+        }
+    }
+    let mut node = open(dir)?;
+    let (consumers, families) = node.directory_counts()?;
+    let sample = node.search("ro", 3)?;
+    let exe = std::env::args().next().unwrap_or_else(|| "saldo".into());
+    let exe = if exe.contains("target/") { "cargo run -q --bin saldo --".to_string() } else { exe };
+    let data = dir.display();
+    if args.json.json {
+        print_json(&serde_json::json!({
+            "data": dir, "created": fresh, "realm": node.realm().to_hex(), "consumers": consumers,
+            "families": families, "sample": sample,
+        }))?;
+        return Ok(());
+    }
+    println!("Saldo demo realm \"{}\" in {data} ({})", node.realm_name(), if fresh { "just created" } else { "already there" });
+    println!("  realm id (hub key): {}", node.realm().to_hex());
+    println!("  {consumers} consumers in {families} families; database {}", dir.join(crate::node::DATABASE_FILE).display());
+    if let Some(first) = sample.first() {
+        let service = first.services.first().cloned().unwrap_or_default();
+        println!();
+        println!("Try:");
+        println!("  {exe} search --data {data} {}", first.surname.to_lowercase());
+        println!("  {exe} balance --data {data} --pan {}", first.pan);
+        println!("  {exe} topup --data {data} --pan {} --amount 12.50 --method cash --service {service}", first.pan);
+        println!("  {exe} topup --data {data} --pan {} --amount 12.345 --method cash   # refused: three decimals", first.pan);
+        println!("  {exe} search --data {data} {}", first.fiscal_code);
+        println!("  {exe} log verify --data {data}");
+        println!("  {exe} families import --data {data} FILE.csv     # see `{exe} generate --help`");
+    }
+    Ok(())
+}
+
+fn format_time(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+pub fn render_receipt(r: &Receipt) -> String {
+    let mut out = String::new();
+    let rule = "-".repeat(44);
+    out.push_str(&format!("{rule}\n{}\nRICEVUTA / RECEIPT no. {}\n", r.realm, r.receipt_number));
+    out.push_str(&format!("Cash point: {}\n", r.cash_point));
+    if let Some(operator) = &r.operator {
+        out.push_str(&format!("Operator:   {operator}\n"));
+    }
+    out.push_str(&format!("Date:       {}\n", format_time(r.recorded_at_ms)));
+    out.push_str(&format!("Consumer:   {}  PAN {}\n", r.consumer, r.pan_masked));
+    for line in &r.lines {
+        out.push_str(&format!("  {:<20} {:>10} EUR\n", line.service, line.amount.to_string()));
+        out.push_str(&format!(
+            "  {:<20} {:>10} EUR{}\n",
+            "balance after",
+            line.balance_after.to_string(),
+            if r.provisional { " (provisional)" } else { "" }
+        ));
+    }
+    out.push_str(&format!("Total:      {} EUR  ({})\n", r.total, r.method));
+    out.push_str(&format!("Verification code: {}\n{rule}\n", r.verification_code));
+    out
+}
+
+fn render_balance(view: &BalanceView) -> String {
+    let c = &view.consumer;
+    let mut out = format!("{} {}  PAN {}  CF {}\n", c.name, c.surname, c.pan, c.fiscal_code);
+    for wallet in &view.wallets {
+        let provisional = if wallet.provisional != wallet.confirmed {
+            format!("  (provisional {} EUR)", wallet.provisional)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!("  {:<14} {:>10} EUR{provisional}\n", wallet.service, wallet.confirmed.to_string()));
+        for m in &wallet.movements {
+            out.push_str(&format!(
+                "      {}  {:<14} {:>10}  {}{}\n",
+                format_time(m.recorded_at_ms),
+                m.kind,
+                m.amount.to_string(),
+                m.status,
+                m.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
+
+fn render_verify(report: &VerifyReport, integrity: &str) -> String {
+    let mut out = format!(
+        "{} operations from {} devices, {} wallets, {} equivocations; database integrity: {integrity}\n",
+        report.operations, report.authors, report.wallets, report.equivocations
+    );
+    if report.ok() {
+        out.push_str("every signature, chain link and balance verifies\n");
+    } else {
+        for problem in &report.problems {
+            out.push_str(&format!("PROBLEM: {problem}\n"));
+        }
+    }
+    out
+}
