@@ -301,8 +301,9 @@ pub fn run(cli: Cli) -> Result<()> {
             // Validate everything the operator typed before touching anything.
             let pan = Pan::parse(&args.pan)?;
             let amount = Amount::parse(&args.amount)?;
-            let method = PaymentMethod::parse(&args.method)
-                .with_context(|| format!("{:?} is not a payment method: use cash, debit-card, credit-card or other", args.method))?;
+            let method = PaymentMethod::parse(&args.method).with_context(|| {
+                format!("{:?} is not a payment method: use cash, debit-card, credit-card or other", args.method)
+            })?;
             let service = args.service.as_deref().map(ServiceId::from_name).transpose()?;
             let operator = args.operator.as_deref().map(|o| Label::parse_as(o, "operator")).transpose()?;
             let mut node = open(&args.data.data)?;
@@ -431,9 +432,16 @@ fn demo(args: &DemoArgs) -> Result<()> {
         }))?;
         return Ok(());
     }
-    println!("Saldo demo realm \"{}\" in {data} ({})", node.realm_name(), if fresh { "just created" } else { "already there" });
+    println!(
+        "Saldo demo realm \"{}\" in {data} ({})",
+        node.realm_name(),
+        if fresh { "just created" } else { "already there" }
+    );
     println!("  realm id (hub key): {}", node.realm().to_hex());
-    println!("  {consumers} consumers in {families} families; database {}", dir.join(crate::node::DATABASE_FILE).display());
+    println!(
+        "  {consumers} consumers in {families} families; database {}",
+        dir.join(crate::node::DATABASE_FILE).display()
+    );
     if let Some(first) = sample.first() {
         let service = first.services.first().cloned().unwrap_or_default();
         println!();
@@ -441,7 +449,10 @@ fn demo(args: &DemoArgs) -> Result<()> {
         println!("  {exe} search --data {data} {}", first.surname.to_lowercase());
         println!("  {exe} balance --data {data} --pan {}", first.pan);
         println!("  {exe} topup --data {data} --pan {} --amount 12.50 --method cash --service {service}", first.pan);
-        println!("  {exe} topup --data {data} --pan {} --amount 12.345 --method cash   # refused: three decimals", first.pan);
+        println!(
+            "  {exe} topup --data {data} --pan {} --amount 12.345 --method cash   # refused: three decimals",
+            first.pan
+        );
         println!("  {exe} search --data {data} {}", first.fiscal_code);
         println!("  {exe} log verify --data {data}");
         println!("  {exe} families import --data {data} FILE.csv     # see `{exe} generate --help`");

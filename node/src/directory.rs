@@ -103,7 +103,12 @@ fn ensure_map(doc: &mut AutoCommit, obj: &automerge::ObjId, key: &str) -> Result
 
 /// Writes `value` under `key` only if it differs, so an unchanged re-import
 /// makes no change at all.
-fn put_if_changed(doc: &mut AutoCommit, obj: &automerge::ObjId, key: &str, value: Option<&str>) -> Result<(), DirectoryError> {
+fn put_if_changed(
+    doc: &mut AutoCommit,
+    obj: &automerge::ObjId,
+    key: &str,
+    value: Option<&str>,
+) -> Result<(), DirectoryError> {
     let current = get_str(doc, obj, key);
     match value {
         Some(v) if current.as_deref() != Some(v) => doc.put(obj, key, v)?,
@@ -115,7 +120,11 @@ fn put_if_changed(doc: &mut AutoCommit, obj: &automerge::ObjId, key: &str, value
 
 /// Edits `doc` (rebuilt from its changes) towards `record` as `author`, and
 /// returns the change bytes, or `None` when nothing differs.
-pub fn change_family(doc: AutoCommit, author: &AuthorId, record: &FamilyRecord) -> Result<Option<Vec<u8>>, DirectoryError> {
+pub fn change_family(
+    doc: AutoCommit,
+    author: &AuthorId,
+    record: &FamilyRecord,
+) -> Result<Option<Vec<u8>>, DirectoryError> {
     let mut doc = doc.with_actor(actor_for(author));
     put_if_changed(&mut doc, &ROOT, "payer_fiscal_code", Some(record.payer.fiscal_code.as_str()))?;
     put_if_changed(&mut doc, &ROOT, "payer_surname", Some(record.payer.surname.as_str()))?;
@@ -150,14 +159,22 @@ fn finish(mut doc: AutoCommit) -> Option<Vec<u8>> {
     doc.get_last_local_change().map(|change| change.raw_bytes().to_vec())
 }
 
-pub fn change_contacts(doc: AutoCommit, author: &AuthorId, record: &ContactRecord) -> Result<Option<Vec<u8>>, DirectoryError> {
+pub fn change_contacts(
+    doc: AutoCommit,
+    author: &AuthorId,
+    record: &ContactRecord,
+) -> Result<Option<Vec<u8>>, DirectoryError> {
     let mut doc = doc.with_actor(actor_for(author));
     put_if_changed(&mut doc, &ROOT, "email", record.email.as_ref().map(Label::as_str))?;
     put_if_changed(&mut doc, &ROOT, "phone", record.phone.as_ref().map(Label::as_str))?;
     Ok(finish(doc))
 }
 
-pub fn change_service(doc: AutoCommit, author: &AuthorId, record: &ServiceRecord) -> Result<Option<Vec<u8>>, DirectoryError> {
+pub fn change_service(
+    doc: AutoCommit,
+    author: &AuthorId,
+    record: &ServiceRecord,
+) -> Result<Option<Vec<u8>>, DirectoryError> {
     let mut doc = doc.with_actor(actor_for(author));
     put_if_changed(&mut doc, &ROOT, "id", Some(record.id.as_str()))?;
     put_if_changed(&mut doc, &ROOT, "name", Some(record.name.as_str()))?;
@@ -179,10 +196,18 @@ pub fn read_family(doc: &AutoCommit, id: FamilyId) -> Option<FamilyRecord> {
     let mut consumers = BTreeMap::new();
     if let Some(map) = get_map(doc, &ROOT, "consumers") {
         for key in doc.keys(&map).collect::<Vec<_>>() {
-            let Some(entry) = get_map(doc, &map, &key) else { continue };
-            let Ok(consumer_id) = ConsumerId::from_hex(&key) else { continue };
-            let Some(person) = person(&entry, "fiscal_code", "surname", "name") else { continue };
-            let Some(pan) = get_str(doc, &entry, "pan").and_then(|p| Pan::parse(&p).ok()) else { continue };
+            let Some(entry) = get_map(doc, &map, &key) else {
+                continue;
+            };
+            let Ok(consumer_id) = ConsumerId::from_hex(&key) else {
+                continue;
+            };
+            let Some(person) = person(&entry, "fiscal_code", "surname", "name") else {
+                continue;
+            };
+            let Some(pan) = get_str(doc, &entry, "pan").and_then(|p| Pan::parse(&p).ok()) else {
+                continue;
+            };
             let services = get_map(doc, &entry, "services")
                 .map(|s| doc.keys(&s).filter_map(|k| ServiceId::parse(&k).ok()).collect())
                 .unwrap_or_default();
@@ -241,7 +266,11 @@ mod tests {
             services: [ServiceId::parse("mensa").unwrap()].into_iter().collect(),
         };
         let payer = person("RSSMRA85T10A562S", "Rossi", "Mario");
-        FamilyRecord { id: FamilyId::derive(&payer.fiscal_code), payer, consumers: [(id, consumer)].into_iter().collect() }
+        FamilyRecord {
+            id: FamilyId::derive(&payer.fiscal_code),
+            payer,
+            consumers: [(id, consumer)].into_iter().collect(),
+        }
     }
 
     #[test]

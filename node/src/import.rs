@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 
-use saldo_sync::{Balance, CodiceFiscale, DocId, ConsumerId, FamilyId, Label, Pan, PersonName, ServiceId};
+use saldo_sync::{Balance, CodiceFiscale, ConsumerId, DocId, FamilyId, Label, Pan, PersonName, ServiceId};
 
 use crate::directory::{self, ConsumerRecord, ContactRecord, FamilyRecord, Person, ServiceRecord};
 use crate::node::{Node, NodeError};
@@ -85,11 +85,7 @@ struct Row {
 }
 
 fn optional_label(text: &str, what: &'static str) -> Result<Option<Label>, String> {
-    if text.trim().is_empty() {
-        Ok(None)
-    } else {
-        Label::parse_as(text, what).map(Some).map_err(|e| e.to_string())
-    }
+    if text.trim().is_empty() { Ok(None) } else { Label::parse_as(text, what).map(Some).map_err(|e| e.to_string()) }
 }
 
 fn parse_email(text: &str) -> Result<Option<Label>, String> {
@@ -98,7 +94,12 @@ fn parse_email(text: &str) -> Result<Option<Label>, String> {
         return Ok(None);
     }
     let (local, domain) = text.split_once('@').ok_or_else(|| format!("email {text:?} has no '@'"))?;
-    if local.is_empty() || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') || text.contains(char::is_whitespace) {
+    if local.is_empty()
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || text.contains(char::is_whitespace)
+    {
         return Err(format!("email {text:?} is not an address like name@example.com"));
     }
     optional_label(text, "email")
@@ -110,9 +111,12 @@ fn parse_phone(text: &str) -> Result<Option<Label>, String> {
         return Ok(None);
     }
     let digits = text.chars().filter(char::is_ascii_digit).count();
-    let allowed = text.chars().enumerate().all(|(i, c)| c.is_ascii_digit() || c == ' ' || c == '-' || (c == '+' && i == 0));
+    let allowed =
+        text.chars().enumerate().all(|(i, c)| c.is_ascii_digit() || c == ' ' || c == '-' || (c == '+' && i == 0));
     if !allowed || !(6..=15).contains(&digits) {
-        return Err(format!("phone {text:?} is not a number of 6 to 15 digits (spaces, dashes and a leading + are fine)"));
+        return Err(format!(
+            "phone {text:?} is not a number of 6 to 15 digits (spaces, dashes and a leading + are fine)"
+        ));
     }
     optional_label(text, "phone")
 }
@@ -122,9 +126,13 @@ fn parse_row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Row, String> {
         CodiceFiscale::parse(&get(column)).map_err(|e| format!("{column} {:?}: {e}", get(column).trim()))
     };
     let name = |column: &'static str| PersonName::parse_as(&get(column), column).map_err(|e| e.to_string());
-    let payer = Person { fiscal_code: code("payer_fiscal_code")?, surname: name("payer_surname")?, name: name("payer_name")? };
-    let consumer =
-        Person { fiscal_code: code("consumer_fiscal_code")?, surname: name("consumer_surname")?, name: name("consumer_name")? };
+    let payer =
+        Person { fiscal_code: code("payer_fiscal_code")?, surname: name("payer_surname")?, name: name("payer_name")? };
+    let consumer = Person {
+        fiscal_code: code("consumer_fiscal_code")?,
+        surname: name("consumer_surname")?,
+        name: name("consumer_name")?,
+    };
     let pan_text = get("pan");
     let pan = if pan_text.trim().is_empty() {
         None
@@ -143,7 +151,9 @@ fn parse_row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Row, String> {
         }
     }
     if services.is_empty() {
-        return Err("services is empty: list the consumer's services separated by ';' (for example Mensa;Trasporto)".into());
+        return Err(
+            "services is empty: list the consumer's services separated by ';' (for example Mensa;Trasporto)".into()
+        );
     }
     if services.len() > SERVICES_PER_CONSUMER_MAX {
         return Err(format!("{} services: at most {SERVICES_PER_CONSUMER_MAX}", services.len()));
@@ -170,7 +180,11 @@ fn derived_pan(code: &CodiceFiscale, attempt: u64) -> Pan {
 }
 
 /// Imports a CSV file into the hub's directory.
-pub fn import_csv(node: &mut Node, mut input: impl Read, progress: &dyn Fn(u64, u64)) -> Result<ImportReport, ImportError> {
+pub fn import_csv(
+    node: &mut Node,
+    mut input: impl Read,
+    progress: &dyn Fn(u64, u64),
+) -> Result<ImportReport, ImportError> {
     let mut bytes = Vec::new();
     input.by_ref().take(IMPORT_BYTES_MAX as u64 + 1).read_to_end(&mut bytes)?;
     if bytes.len() > IMPORT_BYTES_MAX {
@@ -228,7 +242,8 @@ pub fn import_csv(node: &mut Node, mut input: impl Read, progress: &dyn Fn(u64, 
             report.rejected.push(Rejected { line, reason: "not valid UTF-8: save the file as UTF-8".into() });
             continue;
         };
-        let get = |column: &str| columns.get(column).and_then(|i| fields.get(*i)).map_or(String::new(), |s| (*s).to_owned());
+        let get =
+            |column: &str| columns.get(column).and_then(|i| fields.get(*i)).map_or(String::new(), |s| (*s).to_owned());
         match parse_row(line, &get) {
             Ok(row) => rows.push(row),
             Err(reason) => report.rejected.push(Rejected { line, reason }),
@@ -244,7 +259,9 @@ pub fn import_csv(node: &mut Node, mut input: impl Read, progress: &dyn Fn(u64, 
         let family = FamilyId::derive(&row.payer.fiscal_code);
         let consumer = ConsumerId::derive(&row.consumer.fiscal_code);
         if row.consumer.fiscal_code == row.payer.fiscal_code {
-            report.rejected.push(Rejected { line: row.line, reason: "the consumer's codice fiscale is the payer's".into() });
+            report
+                .rejected
+                .push(Rejected { line: row.line, reason: "the consumer's codice fiscale is the payer's".into() });
             continue;
         }
         if let Some(first) = consumer_lines.get(&consumer) {
@@ -270,7 +287,10 @@ pub fn import_csv(node: &mut Node, mut input: impl Read, progress: &dyn Fn(u64, 
         if let Some(pan) = &row.pan {
             if let Some(owner) = pan_owner.get(pan) {
                 if *owner != consumer {
-                    report.rejected.push(Rejected { line: row.line, reason: format!("pan {pan} is already given to another consumer in this file") });
+                    report.rejected.push(Rejected {
+                        line: row.line,
+                        reason: format!("pan {pan} is already given to another consumer in this file"),
+                    });
                     continue;
                 }
             }
@@ -342,13 +362,16 @@ pub fn import_csv(node: &mut Node, mut input: impl Read, progress: &dyn Fn(u64, 
                         }
                         pan.clone()
                     }
-                    (None, Some(existing)) => Pan::parse(&existing.pan).unwrap_or_else(|_| derived_pan(&row.consumer.fiscal_code, 0)),
+                    (None, Some(existing)) => {
+                        Pan::parse(&existing.pan).unwrap_or_else(|_| derived_pan(&row.consumer.fiscal_code, 0))
+                    }
                     (None, None) => {
                         let mut attempt = 0;
                         loop {
                             let candidate = derived_pan(&row.consumer.fiscal_code, attempt);
                             let taken_here = pan_owner.get(&candidate).is_some_and(|owner| *owner != consumer_id);
-                            let taken = taken_here || tx.consumer_by_pan(&candidate).map_err(NodeError::from)?.is_some();
+                            let taken =
+                                taken_here || tx.consumer_by_pan(&candidate).map_err(NodeError::from)?.is_some();
                             if !taken {
                                 pan_owner.insert(candidate.clone(), consumer_id);
                                 break candidate;

@@ -107,7 +107,11 @@ pub fn decide(facts: &Facts) -> Verdict {
         if facts.total_minor > limit && role != Role::Hub {
             return flag(
                 FlagReason::OverOperationLimit,
-                format!("{} EUR is over the device's limit of {} EUR per operation", cents(facts.total_minor), cents(limit)),
+                format!(
+                    "{} EUR is over the device's limit of {} EUR per operation",
+                    cents(facts.total_minor),
+                    cents(limit)
+                ),
             );
         }
     }
@@ -124,7 +128,10 @@ pub fn decide(facts: &Facts) -> Verdict {
     }
     match kind {
         OpKind::DuePayment if facts.duplicate_reference => {
-            return flag(FlagReason::DuplicateDuePayment, "this due was already paid: accept in review to keep it as credit");
+            return flag(
+                FlagReason::DuplicateDuePayment,
+                "this due was already paid: accept in review to keep it as credit",
+            );
         }
         OpKind::ServiceCharge if facts.duplicate_reference => {
             return flag(FlagReason::DuplicateCharge, "a charge with the same reference was already recorded");
@@ -137,7 +144,12 @@ pub fn decide(facts: &Facts) -> Verdict {
             OpKind::ServiceCharge if after < line.floor_minor => {
                 return flag(
                     FlagReason::BelowFloor,
-                    format!("wallet {} would go to {} EUR, below its floor of {} EUR", line.wallet, cents(after), cents(line.floor_minor)),
+                    format!(
+                        "wallet {} would go to {} EUR, below its floor of {} EUR",
+                        line.wallet,
+                        cents(after),
+                        cents(line.floor_minor)
+                    ),
                 );
             }
             OpKind::Transfer | OpKind::Refund if after < 0 => {
@@ -289,7 +301,14 @@ mod tests {
 
     #[test]
     fn reversals_stop_their_target_from_counting() {
-        let base = StatusInput { accepted: true, pending: false, own: false, is_reversal: false, reversed: false, reversed_provisionally: false };
+        let base = StatusInput {
+            accepted: true,
+            pending: false,
+            own: false,
+            is_reversal: false,
+            reversed: false,
+            reversed_provisionally: false,
+        };
         assert_eq!(status(base), (true, true));
         assert_eq!(status(StatusInput { reversed: true, reversed_provisionally: true, ..base }), (false, false));
         let own_pending = StatusInput { accepted: false, pending: true, own: true, ..base };

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use saldo_sync::op::{DecodeError, VERDICTS_PER_OP_MAX};
 use saldo_sync::{
     Amount, AuthorId, Balance, Body, ConsumerId, Decision, DeviceKey, DocId, Hlc, Label, OfflineLimits, OpId, OpKind,
-    Operation, Pan, PaymentMethod, ReceiptNo, RealmId, Role, Seq, ServiceId, SignedOp, TopUp, TopUpLine, Verdict,
+    Operation, Pan, PaymentMethod, RealmId, ReceiptNo, Role, Seq, ServiceId, SignedOp, TopUp, TopUpLine, Verdict,
     WalletKey,
 };
 
@@ -46,9 +46,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
     }
 }
 
@@ -56,7 +54,9 @@ impl Clock for SystemClock {
 pub enum NodeError {
     #[error("{path} already holds a Saldo node: choose an empty directory")]
     AlreadyInitialised { path: String },
-    #[error("{path} holds no Saldo node: create one with `saldo realm init --data {path} --name NAME` (or `saldo demo`)")]
+    #[error(
+        "{path} holds no Saldo node: create one with `saldo realm init --data {path} --name NAME` (or `saldo demo`)"
+    )]
     NotInitialised { path: String },
     #[error("cannot use {path}: {source}")]
     Io { path: String, source: std::io::Error },
@@ -246,7 +246,13 @@ impl Node {
     }
 
     /// A hub on an existing store (tests use an in-memory one).
-    pub fn create_hub(store: Store, key: DeviceKey, contacts_key: DeviceKey, name: &Label, clock: Arc<dyn Clock>) -> Result<Node> {
+    pub fn create_hub(
+        store: Store,
+        key: DeviceKey,
+        contacts_key: DeviceKey,
+        name: &Label,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Node> {
         let realm = RealmId(key.author().0);
         let mut node = Node {
             store,
@@ -283,7 +289,13 @@ impl Node {
     pub fn replica(store: Store, realm: RealmId, key: Option<DeviceKey>, clock: Arc<dyn Clock>) -> Result<Node> {
         let mut node = Node {
             store,
-            me: Me { ctx: Context { realm, own: key.as_ref().map(DeviceKey::author) }, realm_name: String::new(), key, contacts_key: None, clock },
+            me: Me {
+                ctx: Context { realm, own: key.as_ref().map(DeviceKey::author) },
+                realm_name: String::new(),
+                key,
+                contacts_key: None,
+                clock,
+            },
         };
         let tx = node.store.write()?;
         tx.set_meta(META_REALM, &realm.0)?;
@@ -312,7 +324,13 @@ impl Node {
         };
         Ok(Node {
             store,
-            me: Me { ctx: Context { realm, own: Some(key.author()) }, realm_name, key: Some(key), contacts_key, clock: Arc::new(SystemClock) },
+            me: Me {
+                ctx: Context { realm, own: Some(key.author()) },
+                realm_name,
+                key: Some(key),
+                contacts_key,
+                clock: Arc::new(SystemClock),
+            },
         })
     }
 
@@ -372,7 +390,8 @@ impl Node {
     }
 
     fn ingest_chunk(&mut self, batch: &[Vec<u8>]) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
-        let decoded: Vec<std::result::Result<SignedOp, DecodeError>> = batch.iter().map(|b| SignedOp::decode(b)).collect();
+        let decoded: Vec<std::result::Result<SignedOp, DecodeError>> =
+            batch.iter().map(|b| SignedOp::decode(b)).collect();
         let to_verify: Vec<&SignedOp> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
         let mut verified = saldo_sync::op::verify_all(&self.me.ctx.realm, &to_verify).into_iter();
         let mut results = Vec::with_capacity(batch.len());
@@ -500,20 +519,28 @@ impl Node {
             None => match services.as_slice() {
                 [only] => only.clone(),
                 [] => return Err(NodeError::NoWallet(who)),
-                _ => return Err(NodeError::ServiceNeeded { consumer: who, services: list() }),
+                _ => {
+                    return Err(NodeError::ServiceNeeded { consumer: who, services: list() });
+                }
             },
         };
         Ok((consumer, service))
     }
 
     /// Records a top-up with the next receipt number and returns its receipt.
-    pub fn record_top_up(&mut self, lines: &[TopUpRequestLine], method: PaymentMethod, operator: Option<&Label>) -> Result<Receipt> {
+    pub fn record_top_up(
+        &mut self,
+        lines: &[TopUpRequestLine],
+        method: PaymentMethod,
+        operator: Option<&Label>,
+    ) -> Result<Receipt> {
         let key = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
         let mut tx = self.store.write()?;
         for line in lines {
             let consumer = tx.consumer(&line.consumer)?.ok_or_else(|| NodeError::UnknownPan(line.consumer.to_hex()))?;
             if !tx.is_enrolled(&line.consumer, &line.service)? {
-                let enrolled = tx.consumer_services(&line.consumer)?.iter().map(ServiceId::as_str).collect::<Vec<_>>().join(", ");
+                let enrolled =
+                    tx.consumer_services(&line.consumer)?.iter().map(ServiceId::as_str).collect::<Vec<_>>().join(", ");
                 return Err(NodeError::NotEnrolled {
                     consumer: format!("{} {}", consumer.name, consumer.surname),
                     service: line.service.to_string(),
@@ -526,7 +553,10 @@ impl Node {
             receipt,
             lines: lines
                 .iter()
-                .map(|l| TopUpLine { wallet: WalletKey { consumer: l.consumer, service: l.service.clone() }, amount: l.amount })
+                .map(|l| TopUpLine {
+                    wallet: WalletKey { consumer: l.consumer, service: l.service.clone() },
+                    amount: l.amount,
+                })
                 .collect(),
             method,
             operator: operator.cloned(),
@@ -560,7 +590,8 @@ impl Node {
         let mut wallets = Vec::new();
         for service in tx.consumer_services(&consumer)? {
             let WalletRow { confirmed, provisional, .. } = tx.wallet(&consumer, &service)?;
-            let movements = tx.movements(&consumer, &service, MOVEMENTS_SHOWN)?.into_iter().map(movement_view).collect();
+            let movements =
+                tx.movements(&consumer, &service, MOVEMENTS_SHOWN)?.into_iter().map(movement_view).collect();
             wallets.push(WalletView { service: service.to_string(), confirmed, provisional, movements });
         }
         Ok(BalanceView { consumer: view, wallets })
@@ -577,7 +608,11 @@ impl Node {
     pub fn verify_log(&mut self) -> Result<VerifyReport> {
         let realm = self.me.ctx.realm;
         let tx = self.store.read()?;
-        let mut report = VerifyReport { operations: tx.op_count()?, equivocations: tx.equivocation_count()?, ..VerifyReport::default() };
+        let mut report = VerifyReport {
+            operations: tx.op_count()?,
+            equivocations: tx.equivocation_count()?,
+            ..VerifyReport::default()
+        };
         let authors = tx.authors()?;
         report.authors = authors.len() as u64;
         let mut last: Option<(AuthorId, Seq, OpId)> = None;
@@ -625,8 +660,11 @@ impl Node {
                 problems.push(format!("{:?}: recorded head does not match the log", author.author));
             }
         }
-        let kept: Vec<(ConsumerId, String, i64, i64)> =
-            tx.wallets()?.into_iter().map(|w| (w.consumer, w.service.to_string(), w.confirmed.minor(), w.provisional.minor())).collect();
+        let kept: Vec<(ConsumerId, String, i64, i64)> = tx
+            .wallets()?
+            .into_iter()
+            .map(|w| (w.consumer, w.service.to_string(), w.confirmed.minor(), w.provisional.minor()))
+            .collect();
         let recomputed = tx.recomputed_wallets()?;
         report.wallets = kept.len() as u64;
         if kept != recomputed {
@@ -639,7 +677,10 @@ impl Node {
         let (credits, debits) = tx.counted_credits_and_debits()?;
         let sum = tx.wallet_balance_sum()?;
         if sum != credits - debits {
-            problems.push(format!("the sum of balances ({sum} cents) is not credits minus debits ({} cents)", credits - debits));
+            problems.push(format!(
+                "the sum of balances ({sum} cents) is not credits minus debits ({} cents)",
+                credits - debits
+            ));
         }
         report.problems = problems;
         Ok(report)
@@ -670,6 +711,19 @@ impl Node {
         Ok(out)
     }
 
+    /// Every operation held (chain and evidence), in author and chain order:
+    /// what a bundle of everything carries.
+    pub fn all_operations(&mut self) -> Result<Vec<Vec<u8>>> {
+        let tx = self.store.read()?;
+        let mut out = Vec::new();
+        tx.for_each_op(|_, bytes| {
+            out.push(bytes);
+            Ok(())
+        })?
+        .map_err(NodeError::Refused)?;
+        Ok(out)
+    }
+
     /// A top-up line for a PAN and an optional service, with the amount parsed.
     pub fn top_up_line(&mut self, pan: &Pan, service: Option<&ServiceId>, amount: Amount) -> Result<TopUpRequestLine> {
         let (consumer, service) = self.resolve_wallet(pan, service)?;
@@ -691,7 +745,6 @@ impl Node {
     }
 }
 
-
 impl Me {
     pub fn realm(&self) -> RealmId {
         self.ctx.realm
@@ -706,7 +759,11 @@ impl Me {
             Some(row) => (row.head_seq.next(), row.head_id.unwrap_or(OpId::NONE)),
             None => (Seq::FIRST, OpId::NONE),
         };
-        let last = tx.meta(META_LAST_HLC)?.and_then(|b| b.try_into().ok()).map(|b| Hlc(u64::from_be_bytes(b))).unwrap_or_default();
+        let last = tx
+            .meta(META_LAST_HLC)?
+            .and_then(|b| b.try_into().ok())
+            .map(|b| Hlc(u64::from_be_bytes(b)))
+            .unwrap_or_default();
         let hlc = Hlc::tick(last, self.clock.now_ms());
         tx.set_meta(META_LAST_HLC, &hlc.0.to_be_bytes())?;
         let signed = Operation { author, seq, prev, hlc, body }.sign(&self.ctx.realm, key);
@@ -722,7 +779,6 @@ impl Me {
         }
         Ok(signed)
     }
-
 
     fn hub_key(&self, what: &'static str) -> Result<&DeviceKey> {
         match &self.key {
@@ -751,7 +807,9 @@ impl Me {
         let contacts_key = self.contacts_key.as_ref().ok_or(NodeError::HubOnly("edit contact data"))?;
         let doc = DocId::Contacts(family.id);
         if contacts.email.is_some() || contacts.phone.is_some() {
-            if let Some(change) = directory::change_contacts(state::load_doc(tx, &doc)?, &contacts_key.author(), contacts)? {
+            if let Some(change) =
+                directory::change_contacts(state::load_doc(tx, &doc)?, &contacts_key.author(), contacts)?
+            {
                 self.author(tx, contacts_key, Body::DirectoryChange { doc, change })?;
                 written += 1;
             }
@@ -773,9 +831,7 @@ impl Me {
     }
 
     fn receipt_in(&self, tx: &Tx<'_>, signed: &SignedOp) -> Result<Receipt> {
-        let Body::TopUp(top_up) = &signed.op.body else {
-            unreachable!("receipts are made for top-ups")
-        };
+        let Body::TopUp(top_up) = &signed.op.body else { unreachable!("receipts are made for top-ups") };
         let money = tx.money_op(&signed.id)?.expect("a recorded top-up is a money operation");
         let first = top_up.lines.first().expect("a top-up has at least one line");
         let consumer = tx.consumer(&first.wallet.consumer)?.expect("the consumer was checked before recording");
@@ -807,7 +863,6 @@ impl Me {
             verification_code: signed.id.to_hex(),
         })
     }
-
 }
 
 fn consumer_view(tx: &Tx<'_>, row: ConsumerRow) -> Result<ConsumerView> {

@@ -92,9 +92,7 @@ fn apply_inner(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<Appl
             tx.insert_author(&op.author, Role::Hub, realm_name.as_str(), None)?;
         }
     }
-    let author = tx
-        .author(&op.author)?
-        .ok_or(IngestError::UnknownAuthor { op: signed.id, author: op.author })?;
+    let author = tx.author(&op.author)?.ok_or(IngestError::UnknownAuthor { op: signed.id, author: op.author })?;
 
     if op.seq <= author.head_seq {
         // A different operation at a sequence number already held.
@@ -171,11 +169,7 @@ fn check_allowed(role: Role, body: &Body) -> Result<(), IngestError> {
         Body::DirectoryChange { doc: DocId::Contacts(_), .. } => matches!(role, Role::Hub | Role::HubContacts),
         _ => role == Role::Hub,
     };
-    if allowed {
-        Ok(())
-    } else {
-        Err(IngestError::NotAllowed { role: role.name(), kind: kind.name() })
-    }
+    if allowed { Ok(()) } else { Err(IngestError::NotAllowed { role: role.name(), kind: kind.name() }) }
 }
 
 fn insert_money(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<(), IngestError> {
@@ -233,12 +227,11 @@ pub fn money_total(body: &Body) -> i64 {
 /// Recomputes whether a money operation counts, and moves the difference
 /// into its wallets. A no-op for ids that are not money operations held here.
 pub fn refresh(tx: &mut Tx<'_>, ctx: &Context, id: &OpId) -> Result<(), IngestError> {
-    let Some(row) = tx.money_op(id)? else { return Ok(()) };
-    let verdict: Option<Verdict> = if row.author == ctx.realm.hub() {
-        Some(Verdict::Accepted)
-    } else {
-        tx.verdict(id)?.map(|v| v.verdict)
+    let Some(row) = tx.money_op(id)? else {
+        return Ok(());
     };
+    let verdict: Option<Verdict> =
+        if row.author == ctx.realm.hub() { Some(Verdict::Accepted) } else { tx.verdict(id)?.map(|v| v.verdict) };
     let is_reversal = row.kind == OpKind::Reversal.name();
     let (reversed, reversed_provisionally) = if is_reversal {
         (false, false)
@@ -371,12 +364,21 @@ pub fn gather_facts(tx: &Tx<'_>, signed: &SignedOp) -> Result<Facts, IngestError
                 }
                 None => (0, 0),
             };
-            facts.close =
-                Some(CloseFacts { declared_count: Some(u64::from(*count)), declared_minor: total.minor(), counted, counted_minor });
+            facts.close = Some(CloseFacts {
+                declared_count: Some(u64::from(*count)),
+                declared_minor: total.minor(),
+                counted,
+                counted_minor,
+            });
         }
         Body::Remittance { receipts, amount, .. } => {
             let (_, _, cash) = tx.receipt_range_totals(&op.author, receipts.first, receipts.last)?;
-            facts.close = Some(CloseFacts { declared_count: None, declared_minor: amount.minor(), counted: 0, counted_minor: cash });
+            facts.close = Some(CloseFacts {
+                declared_count: None,
+                declared_minor: amount.minor(),
+                counted: 0,
+                counted_minor: cash,
+            });
         }
         _ => {}
     }

@@ -14,8 +14,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use saldo_sync::{
-    AuthorId, Balance, ConsumerId, FamilyId, FlagReason, Label, OfflineLimits, OpId, OpKind, Pan, ReceiptNo, ReceiptRange, Role,
-    Seq, ServiceId, Verdict,
+    AuthorId, Balance, ConsumerId, FamilyId, FlagReason, Label, OfflineLimits, OpId, OpKind, Pan, ReceiptNo,
+    ReceiptRange, Role, Seq, ServiceId, Verdict,
 };
 
 pub type Result<T> = std::result::Result<T, rusqlite::Error>;
@@ -180,7 +180,8 @@ impl Store {
     }
 
     pub fn open_in_memory() -> std::result::Result<Store, OpenError> {
-        let conn = Connection::open_in_memory().map_err(|source| OpenError::Sqlite { path: ":memory:".into(), source })?;
+        let conn =
+            Connection::open_in_memory().map_err(|source| OpenError::Sqlite { path: ":memory:".into(), source })?;
         Self::setup(conn, false)
     }
 
@@ -345,11 +346,13 @@ fn blob<T: AsRef<[u8]>>(bytes: T) -> Vec<u8> {
 }
 
 fn op_id(bytes: Vec<u8>) -> Result<OpId> {
-    OpId::from_slice(&bytes).ok_or_else(|| rusqlite::Error::InvalidColumnType(0, "op id".into(), rusqlite::types::Type::Blob))
+    OpId::from_slice(&bytes)
+        .ok_or_else(|| rusqlite::Error::InvalidColumnType(0, "op id".into(), rusqlite::types::Type::Blob))
 }
 
 fn author_id(bytes: Vec<u8>) -> Result<AuthorId> {
-    AuthorId::from_slice(&bytes).ok_or_else(|| rusqlite::Error::InvalidColumnType(0, "author".into(), rusqlite::types::Type::Blob))
+    AuthorId::from_slice(&bytes)
+        .ok_or_else(|| rusqlite::Error::InvalidColumnType(0, "author".into(), rusqlite::types::Type::Blob))
 }
 
 fn consumer_id(bytes: Vec<u8>) -> Result<ConsumerId> {
@@ -376,7 +379,9 @@ fn role_of(name: &str) -> Result<Role> {
         "cash-point" => Role::CashPoint,
         "school-device" => Role::SchoolDevice,
         "hub-contacts" => Role::HubContacts,
-        other => return Err(rusqlite::Error::InvalidColumnType(0, format!("role {other}"), rusqlite::types::Type::Text)),
+        other => {
+            return Err(rusqlite::Error::InvalidColumnType(0, format!("role {other}"), rusqlite::types::Type::Text));
+        }
     })
 }
 
@@ -433,7 +438,10 @@ impl Tx<'_> {
 
     /// Runs `f` in a savepoint: on error, everything `f` wrote is undone and
     /// the rest of the transaction is kept.
-    pub fn atomically<T, E: From<rusqlite::Error>>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> std::result::Result<T, E>) -> std::result::Result<T, E> {
+    pub fn atomically<T, E: From<rusqlite::Error>>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         self.tx.execute_batch("SAVEPOINT op")?;
         match f(self) {
             Ok(value) => {
@@ -455,7 +463,9 @@ impl Tx<'_> {
 
     pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<()> {
         self.tx
-            .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")?
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
             .execute(params![key, value])?;
         Ok(())
     }
@@ -499,7 +509,13 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    pub fn insert_author(&self, author: &AuthorId, role: Role, name: &str, limits: Option<&OfflineLimits>) -> Result<()> {
+    pub fn insert_author(
+        &self,
+        author: &AuthorId,
+        role: Role,
+        name: &str,
+        limits: Option<&OfflineLimits>,
+    ) -> Result<()> {
         let limits = limits.map(|l| postcard::to_stdvec(l).expect("limits encode"));
         self.tx
             .prepare_cached(
@@ -512,13 +528,17 @@ impl Tx<'_> {
 
     pub fn set_limits(&self, author: &AuthorId, limits: &OfflineLimits) -> Result<()> {
         let limits = postcard::to_stdvec(limits).expect("limits encode");
-        self.tx.prepare_cached("UPDATE authors SET limits = ?2 WHERE author = ?1")?.execute(params![blob(author.0), limits])?;
+        self.tx
+            .prepare_cached("UPDATE authors SET limits = ?2 WHERE author = ?1")?
+            .execute(params![blob(author.0), limits])?;
         Ok(())
     }
 
     pub fn set_revoked(&self, author: &AuthorId, last_seq_seen: Seq) -> Result<()> {
         self.tx
-            .prepare_cached("UPDATE authors SET revoked_after = MIN(COALESCE(revoked_after, ?2), ?2) WHERE author = ?1")?
+            .prepare_cached(
+                "UPDATE authors SET revoked_after = MIN(COALESCE(revoked_after, ?2), ?2) WHERE author = ?1",
+            )?
             .execute(params![blob(author.0), last_seq_seen.0 as i64])?;
         Ok(())
     }
@@ -543,9 +563,20 @@ impl Tx<'_> {
         self.tx.prepare_cached("SELECT 1 FROM ops WHERE id = ?1")?.exists([blob(id.0)])
     }
 
-    pub fn insert_op(&self, id: &OpId, author: &AuthorId, seq: Seq, hlc: u64, kind: OpKind, in_chain: bool, bytes: &[u8]) -> Result<()> {
+    pub fn insert_op(
+        &self,
+        id: &OpId,
+        author: &AuthorId,
+        seq: Seq,
+        hlc: u64,
+        kind: OpKind,
+        in_chain: bool,
+        bytes: &[u8],
+    ) -> Result<()> {
         self.tx
-            .prepare_cached("INSERT INTO ops (id, author, seq, hlc, kind, in_chain, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+            .prepare_cached(
+                "INSERT INTO ops (id, author, seq, hlc, kind, in_chain, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
             .execute(params![blob(id.0), blob(author.0), seq.0 as i64, hlc as i64, kind.name(), in_chain, bytes])?;
         Ok(())
     }
@@ -564,7 +595,9 @@ impl Tx<'_> {
 
     pub fn insert_equivocation(&self, author: &AuthorId, seq: Seq, first: &OpId, second: &OpId) -> Result<()> {
         self.tx
-            .prepare_cached("INSERT OR IGNORE INTO equivocations (author, seq, first_id, second_id) VALUES (?1, ?2, ?3, ?4)")?
+            .prepare_cached(
+                "INSERT OR IGNORE INTO equivocations (author, seq, first_id, second_id) VALUES (?1, ?2, ?3, ?4)",
+            )?
             .execute(params![blob(author.0), seq.0 as i64, blob(first.0), blob(second.0)])?;
         Ok(())
     }
@@ -574,7 +607,10 @@ impl Tx<'_> {
     }
 
     /// Visits every stored operation's bytes, author by author in chain order.
-    pub fn for_each_op(&self, mut f: impl FnMut(bool, Vec<u8>) -> std::result::Result<(), String>) -> Result<std::result::Result<(), String>> {
+    pub fn for_each_op(
+        &self,
+        mut f: impl FnMut(bool, Vec<u8>) -> std::result::Result<(), String>,
+    ) -> Result<std::result::Result<(), String>> {
         let mut stmt = self.tx.prepare("SELECT in_chain, bytes FROM ops ORDER BY author, seq, in_chain DESC")?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
@@ -614,9 +650,18 @@ impl Tx<'_> {
         Ok(())
     }
 
-    pub fn insert_money_line(&self, op: &OpId, line: usize, consumer: &ConsumerId, service: &ServiceId, delta_minor: i64) -> Result<()> {
+    pub fn insert_money_line(
+        &self,
+        op: &OpId,
+        line: usize,
+        consumer: &ConsumerId,
+        service: &ServiceId,
+        delta_minor: i64,
+    ) -> Result<()> {
         self.tx
-            .prepare_cached("INSERT INTO money_lines (op, line, consumer, service, delta_minor) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .prepare_cached(
+                "INSERT INTO money_lines (op, line, consumer, service, delta_minor) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
             .execute(params![blob(op.0), line as i64, blob(consumer.0), service.as_str(), delta_minor])?;
         Ok(())
     }
@@ -632,8 +677,11 @@ impl Tx<'_> {
     }
 
     pub fn money_lines(&self, op: &OpId) -> Result<Vec<(ConsumerId, ServiceId, i64)>> {
-        let mut stmt = self.tx.prepare_cached("SELECT consumer, service, delta_minor FROM money_lines WHERE op = ?1 ORDER BY line")?;
-        let rows = stmt.query_map([blob(op.0)], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT consumer, service, delta_minor FROM money_lines WHERE op = ?1 ORDER BY line")?;
+        let rows = stmt
+            .query_map([blob(op.0)], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
         let mut out = Vec::new();
         for row in rows {
             let (consumer, service, delta) = row?;
@@ -653,13 +701,21 @@ impl Tx<'_> {
 
     /// Reversals of `target`: (reversal id, counts, counts provisionally, author).
     pub fn reversals_of(&self, target: &OpId) -> Result<Vec<(OpId, bool, bool, AuthorId)>> {
-        let mut stmt =
-            self.tx.prepare_cached("SELECT id, counts, counts_provisional, author FROM money_ops WHERE reverses = ?1")?;
-        let rows = stmt.query_map([blob(target.0)], |r| Ok((op_id(r.get(0)?)?, r.get(1)?, r.get(2)?, author_id(r.get(3)?)?)))?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT id, counts, counts_provisional, author FROM money_ops WHERE reverses = ?1")?;
+        let rows =
+            stmt.query_map([blob(target.0)], |r| Ok((op_id(r.get(0)?)?, r.get(1)?, r.get(2)?, author_id(r.get(3)?)?)))?;
         rows.collect()
     }
 
-    pub fn add_to_wallet(&self, consumer: &ConsumerId, service: &ServiceId, confirmed_minor: i64, provisional_minor: i64) -> Result<()> {
+    pub fn add_to_wallet(
+        &self,
+        consumer: &ConsumerId,
+        service: &ServiceId,
+        confirmed_minor: i64,
+        provisional_minor: i64,
+    ) -> Result<()> {
         self.tx
             .prepare_cached(
                 "INSERT INTO wallets (consumer, service, confirmed_minor, provisional_minor) VALUES (?1, ?2, ?3, ?4)
@@ -674,7 +730,9 @@ impl Tx<'_> {
     pub fn wallet(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<WalletRow> {
         let row = self
             .tx
-            .prepare_cached("SELECT confirmed_minor, provisional_minor FROM wallets WHERE consumer = ?1 AND service = ?2")?
+            .prepare_cached(
+                "SELECT confirmed_minor, provisional_minor FROM wallets WHERE consumer = ?1 AND service = ?2",
+            )?
             .query_row(params![blob(consumer.0), service.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
             .optional()?
             .unwrap_or((0, 0));
@@ -700,8 +758,9 @@ impl Tx<'_> {
             let (consumer, service, confirmed, provisional) = row?;
             out.push(WalletRow {
                 consumer: consumer_id(consumer)?,
-                service: ServiceId::parse(&service)
-                    .map_err(|_| rusqlite::Error::InvalidColumnType(1, "service".into(), rusqlite::types::Type::Text))?,
+                service: ServiceId::parse(&service).map_err(|_| {
+                    rusqlite::Error::InvalidColumnType(1, "service".into(), rusqlite::types::Type::Text)
+                })?,
                 confirmed: Balance::from_minor(confirmed).unwrap_or(Balance::ZERO),
                 provisional: Balance::from_minor(provisional).unwrap_or(Balance::ZERO),
             });
@@ -763,7 +822,14 @@ impl Tx<'_> {
 
     /// Whether another operation of the same kind with the same reference on
     /// the same wallet counts or awaits a verdict (a duplicate due payment or charge).
-    pub fn reference_used_elsewhere(&self, kind: OpKind, reference: &str, consumer: &ConsumerId, service: &ServiceId, except: &OpId) -> Result<bool> {
+    pub fn reference_used_elsewhere(
+        &self,
+        kind: OpKind,
+        reference: &str,
+        consumer: &ConsumerId,
+        service: &ServiceId,
+        except: &OpId,
+    ) -> Result<bool> {
         self.tx
             .prepare_cached(
                 "SELECT 1 FROM money_ops m JOIN money_lines l ON l.op = m.id
@@ -775,7 +841,12 @@ impl Tx<'_> {
     }
 
     /// Counted operations of `author` with receipts in `first..=last`: (count, total cents, cash cents).
-    pub fn receipt_range_totals(&self, author: &AuthorId, first: ReceiptNo, last: ReceiptNo) -> Result<(u64, i64, i64)> {
+    pub fn receipt_range_totals(
+        &self,
+        author: &AuthorId,
+        first: ReceiptNo,
+        last: ReceiptNo,
+    ) -> Result<(u64, i64, i64)> {
         self.tx
             .prepare_cached(
                 "SELECT COUNT(*), COALESCE(SUM(total_minor), 0), COALESCE(SUM(CASE WHEN method = 'cash' THEN total_minor END), 0)
@@ -866,7 +937,9 @@ impl Tx<'_> {
                         reason: reason.as_deref().and_then(flag_reason_of).unwrap_or(FlagReason::RoleNotAllowed),
                         detail: label_or_dash(detail),
                     },
-                    "review-accepted" => Verdict::ReviewAccepted { operator: label_or_dash(reviewer), note: label_or_dash(detail) },
+                    "review-accepted" => {
+                        Verdict::ReviewAccepted { operator: label_or_dash(reviewer), note: label_or_dash(detail) }
+                    }
                     _ => Verdict::ReviewRejected { operator: label_or_dash(reviewer), note: label_or_dash(detail) },
                 };
                 Ok(StoredVerdict { hub_seq: seq_of(r.get(0)?), verdict })
@@ -909,7 +982,13 @@ impl Tx<'_> {
         Ok(())
     }
 
-    pub fn put_checkpoint(&self, consumer: &ConsumerId, service: &ServiceId, as_of: Seq, balance: Balance) -> Result<()> {
+    pub fn put_checkpoint(
+        &self,
+        consumer: &ConsumerId,
+        service: &ServiceId,
+        as_of: Seq,
+        balance: Balance,
+    ) -> Result<()> {
         self.tx
             .prepare_cached(
                 "INSERT INTO checkpoints (consumer, service, as_of, balance_minor) VALUES (?1, ?2, ?3, ?4)
@@ -931,9 +1010,8 @@ impl Tx<'_> {
 
     /// The stored operations carrying changes of `doc`.
     pub fn dir_change_ops(&self, doc: &str) -> Result<Vec<Vec<u8>>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT o.bytes FROM dir_changes d JOIN ops o ON o.id = d.op WHERE d.doc = ?1")?;
+        let mut stmt =
+            self.tx.prepare_cached("SELECT o.bytes FROM dir_changes d JOIN ops o ON o.id = d.op WHERE d.doc = ?1")?;
         let rows = stmt.query_map([doc], |r| r.get(0))?;
         rows.collect()
     }
@@ -1031,7 +1109,11 @@ impl Tx<'_> {
                 "INSERT INTO contacts (family, email, phone) VALUES (?1, ?2, ?3)
                  ON CONFLICT (family) DO UPDATE SET email = excluded.email, phone = excluded.phone",
             )?
-            .execute(params![blob(family.0), contacts.email.as_ref().map(|e| e.as_str()), contacts.phone.as_ref().map(|p| p.as_str())])?;
+            .execute(params![
+                blob(family.0),
+                contacts.email.as_ref().map(|e| e.as_str()),
+                contacts.phone.as_ref().map(|p| p.as_str())
+            ])?;
         Ok(())
     }
 
@@ -1051,7 +1133,10 @@ impl Tx<'_> {
     }
 
     pub fn consumer_by_pan(&self, pan: &Pan) -> Result<Option<ConsumerRow>> {
-        self.tx.prepare_cached(&format!("{CONSUMER_SELECT} WHERE pan = ?1"))?.query_row([pan.as_str()], consumer_row).optional()
+        self.tx
+            .prepare_cached(&format!("{CONSUMER_SELECT} WHERE pan = ?1"))?
+            .query_row([pan.as_str()], consumer_row)
+            .optional()
     }
 
     /// Consumers whose own codice fiscale, or whose payer's, is `fiscal_code`.
@@ -1090,7 +1175,8 @@ impl Tx<'_> {
     }
 
     pub fn consumer_services(&self, consumer: &ConsumerId) -> Result<Vec<ServiceId>> {
-        let mut stmt = self.tx.prepare_cached("SELECT service FROM consumer_services WHERE consumer = ?1 ORDER BY service")?;
+        let mut stmt =
+            self.tx.prepare_cached("SELECT service FROM consumer_services WHERE consumer = ?1 ORDER BY service")?;
         let rows = stmt.query_map([blob(consumer.0)], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for row in rows {
@@ -1108,7 +1194,8 @@ impl Tx<'_> {
     }
 
     pub fn family_consumers(&self, family: &FamilyId) -> Result<Vec<ConsumerRow>> {
-        let mut stmt = self.tx.prepare_cached(&format!("{CONSUMER_SELECT} WHERE family = ?1 ORDER BY surname, name"))?;
+        let mut stmt =
+            self.tx.prepare_cached(&format!("{CONSUMER_SELECT} WHERE family = ?1 ORDER BY surname, name"))?;
         let rows = stmt.query_map([blob(family.0)], consumer_row)?;
         rows.collect()
     }

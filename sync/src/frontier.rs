@@ -41,12 +41,9 @@ impl Frontier {
                 Some(their) if their.seq < ours.seq => {
                     out.push(Difference::Behind { author: *author, after: their.seq, upto: ours.seq })
                 }
-                Some(their) if their.seq == ours.seq && their.head != ours.head => out.push(Difference::Fork {
-                    author: *author,
-                    seq: ours.seq,
-                    ours: ours.head,
-                    theirs: their.head,
-                }),
+                Some(their) if their.seq == ours.seq && their.head != ours.head => {
+                    out.push(Difference::Fork { author: *author, seq: ours.seq, ours: ours.head, theirs: their.head })
+                }
                 Some(_) => {}
             }
         }
@@ -68,6 +65,11 @@ mod tests {
         assert_eq!(diff.len(), 3);
         assert!(diff.contains(&Difference::Behind { author: a, after: Seq(3), upto: Seq(5) }));
         assert!(diff.contains(&Difference::Behind { author: b, after: Seq(0), upto: Seq(2) }));
-        assert!(diff.contains(&Difference::Fork { author: c, seq: Seq(3), ours: OpId([3; 32]), theirs: OpId([4; 32]) }));
+        assert!(diff.contains(&Difference::Fork {
+            author: c,
+            seq: Seq(3),
+            ours: OpId([3; 32]),
+            theirs: OpId([4; 32])
+        }));
     }
 }

@@ -14,10 +14,13 @@ pub mod values;
 
 pub use frontier::{Frontier, FrontierEntry};
 pub use hlc::Hlc;
-pub use ids::{AuthorId, ConsumerId, FamilyId, IdError, OpId, ReceiptNo, ReceiptRange, RealmId, Seq};
+pub use ids::{AuthorId, ConsumerId, FamilyId, IdError, OpId, RealmId, ReceiptNo, ReceiptRange, Seq};
 pub use op::{
     BadSignature, Body, Decision, DecodeError, DeviceKey, DocId, DuePayment, FlagReason, OfflineLimits, OpKind,
     Operation, PaymentMethod, Refund, Role, ServiceCharge, SignedOp, TopUp, TopUpLine, Transfer, Verdict,
     WalletBalance, WalletKey,
 };
-pub use values::{Amount, AmountError, Balance, CodiceFiscale, CodiceFiscaleError, Label, Pan, PanError, PersonName, ServiceId, TextError};
+pub use values::{
+    Amount, AmountError, Balance, CodiceFiscale, CodiceFiscaleError, Label, Pan, PanError, PersonName, ServiceId,
+    TextError,
+};

@@ -27,7 +27,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::hlc::Hlc;
-use crate::ids::{AuthorId, ConsumerId, FamilyId, OpId, ReceiptNo, ReceiptRange, RealmId, Seq};
+use crate::ids::{AuthorId, ConsumerId, FamilyId, OpId, RealmId, ReceiptNo, ReceiptRange, Seq};
 use crate::values::{Amount, Balance, Label, ServiceId};
 
 /// The encoding version written as the first byte of every operation.
@@ -254,11 +254,20 @@ impl FlagReason {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Verdict {
     Accepted,
-    Flagged { reason: FlagReason, detail: Label },
+    Flagged {
+        reason: FlagReason,
+        detail: Label,
+    },
     /// A hub operator accepted a flagged operation in review.
-    ReviewAccepted { operator: Label, note: Label },
+    ReviewAccepted {
+        operator: Label,
+        note: Label,
+    },
     /// A hub operator rejected a flagged operation in review: it never counts.
-    ReviewRejected { operator: Label, note: Label },
+    ReviewRejected {
+        operator: Label,
+        note: Label,
+    },
 }
 
 impl Verdict {
@@ -305,32 +314,68 @@ pub struct WalletBalance {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Body {
     /// The first operation of a realm, by the hub: its key is the realm id.
-    Genesis { realm_name: Label },
+    Genesis {
+        realm_name: Label,
+    },
     /// The hub enrols a device with a role and its offline limits.
-    Enrol { device: AuthorId, role: Role, name: Label, limits: OfflineLimits },
+    Enrol {
+        device: AuthorId,
+        role: Role,
+        name: Label,
+        limits: OfflineLimits,
+    },
     /// The hub revokes a device; operations after `last_seq_seen` are flagged.
-    Revoke { device: AuthorId, last_seq_seen: Seq, reason: Label },
+    Revoke {
+        device: AuthorId,
+        last_seq_seen: Seq,
+        reason: Label,
+    },
     /// The hub changes a device's offline limits.
-    ChangeLimits { device: AuthorId, limits: OfflineLimits },
+    ChangeLimits {
+        device: AuthorId,
+        limits: OfflineLimits,
+    },
     TopUp(TopUp),
     DuePayment(DuePayment),
     ServiceCharge(ServiceCharge),
     /// Reversal (*storno*) of a top-up by the cash point that recorded it.
-    Reversal { target: OpId, reason: Label },
+    Reversal {
+        target: OpId,
+        reason: Label,
+    },
     Transfer(Transfer),
     Refund(Refund),
     /// Cash handed to the treasury (*versamento*) for a range of receipts.
-    Remittance { receipts: ReceiptRange, amount: Balance, reference: Label },
+    Remittance {
+        receipts: ReceiptRange,
+        amount: Balance,
+        reference: Label,
+    },
     /// A cash point's daily close (*chiusura*), `day` as YYYYMMDD.
-    DailyClose { day: u32, receipts: Option<ReceiptRange>, count: u32, total: Balance },
+    DailyClose {
+        day: u32,
+        receipts: Option<ReceiptRange>,
+        count: u32,
+        total: Balance,
+    },
     /// The hub's verdicts on operations it received.
     Decisions(Vec<Decision>),
     /// An Automerge change to one directory document.
-    DirectoryChange { doc: DocId, change: Vec<u8> },
+    DirectoryChange {
+        doc: DocId,
+        change: Vec<u8>,
+    },
     /// Confirmed balances, signed by the hub, as of its own sequence number.
-    BalanceCheckpoint { as_of: Seq, balances: Vec<WalletBalance> },
+    BalanceCheckpoint {
+        as_of: Seq,
+        balances: Vec<WalletBalance>,
+    },
     /// An allowance for offline debits on one wallet, granted to one device.
-    EscrowGrant { device: AuthorId, wallet: WalletKey, amount: Amount },
+    EscrowGrant {
+        device: AuthorId,
+        wallet: WalletKey,
+        amount: Amount,
+    },
 }
 
 /// The kind of an operation, as stored and reported.
@@ -777,9 +822,8 @@ mod tests {
     fn batch_verification_names_the_one_forged_operation() {
         let key = DeviceKey::generate();
         let realm = RealmId([9; 32]);
-        let mut ops: Vec<SignedOp> = (1..=200)
-            .map(|seq| Operation { seq: Seq(seq), ..sample(&key) }.sign(&realm, &key))
-            .collect();
+        let mut ops: Vec<SignedOp> =
+            (1..=200).map(|seq| Operation { seq: Seq(seq), ..sample(&key) }.sign(&realm, &key)).collect();
         ops[77].signature[5] ^= 1;
         let refs: Vec<&SignedOp> = ops.iter().collect();
         let results = verify_all(&realm, &refs);
@@ -794,16 +838,21 @@ mod tests {
             wallet: WalletKey { consumer: ConsumerId([i; 16]), service: ServiceId::parse("mensa").unwrap() },
             amount: Amount::parse("1").unwrap(),
         };
-        let top_up = |n: u8| Body::TopUp(TopUp {
-            receipt: ReceiptNo(1),
-            lines: (0..n).map(line).collect(),
-            method: PaymentMethod::Cash,
-            operator: None,
-        });
+        let top_up = |n: u8| {
+            Body::TopUp(TopUp {
+                receipt: ReceiptNo(1),
+                lines: (0..n).map(line).collect(),
+                method: PaymentMethod::Cash,
+                operator: None,
+            })
+        };
         assert!(top_up(TOPUP_LINES_MAX as u8).check_limits().is_ok());
         assert_eq!(top_up(TOPUP_LINES_MAX as u8 + 1).check_limits(), Err(LimitError::TopUpLines(17)));
         assert_eq!(top_up(0).check_limits(), Err(LimitError::TopUpLines(0)));
-        let change = |n: usize| Body::DirectoryChange { doc: DocId::Service(ServiceId::parse("x").unwrap()), change: vec![0; n] };
+        let change = |n: usize| Body::DirectoryChange {
+            doc: DocId::Service(ServiceId::parse("x").unwrap()),
+            change: vec![0; n],
+        };
         assert!(change(DIRECTORY_CHANGE_BYTES_MAX).check_limits().is_ok());
         assert!(change(DIRECTORY_CHANGE_BYTES_MAX + 1).check_limits().is_err());
         let _ = key;

@@ -47,54 +47,9 @@ pub struct Amount(i64);
 impl Amount {
     /// Parses what an operator types: `12.50`, `12,50` (Italian decimal comma) or `12`.
     pub fn parse(text: &str) -> Result<Amount, AmountError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(AmountError::Empty);
-        }
-        if text.contains(['e', 'E']) {
-            return Err(AmountError::Exponent(text.to_owned()));
-        }
-        if let Some(rest) = text.strip_prefix('-') {
-            if !rest.is_empty() {
-                return Err(AmountError::Negative(text.to_owned()));
-            }
-        }
-        let not_a_number = || AmountError::NotANumber(text.to_owned());
-        let (units, cents) = match text.find(['.', ',']) {
-            Some(at) => (&text[..at], &text[at + 1..]),
-            None => (text, ""),
-        };
-        let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if !digits_only(units) || !digits_only(cents) || (units.is_empty() && cents.is_empty()) {
-            return Err(not_a_number());
-        }
-        if text.find(['.', ',']).is_some() && cents.is_empty() {
-            return Err(not_a_number());
-        }
-        let cents_trimmed = cents;
-        if cents_trimmed.len() > 2 {
-            return Err(AmountError::TooPrecise(text.to_owned()));
-        }
-        let units = units.trim_start_matches('0');
-        if units.len() > 12 {
-            return Err(AmountError::OverLimit(text.to_owned()));
-        }
-        let units: i64 = if units.is_empty() {
-            0
-        } else {
-            units.parse().map_err(|_| not_a_number())?
-        };
-        let mut cents_value: i64 = 0;
-        for (index, digit) in cents_trimmed.bytes().enumerate() {
-            let weight = if index == 0 { 10 } else { 1 };
-            cents_value += i64::from(digit - b'0') * weight;
-        }
-        let minor = units
-            .checked_mul(100)
-            .and_then(|m| m.checked_add(cents_value))
-            .ok_or_else(|| AmountError::OverLimit(text.to_owned()))?;
+        let minor = parse_cents(text)?;
         Amount::from_minor(minor).map_err(|e| match e {
-            AmountError::OverLimit(_) => AmountError::OverLimit(text.to_owned()),
+            AmountError::OverLimit(_) => AmountError::OverLimit(text.trim().to_owned()),
             other => other,
         })
     }
@@ -128,6 +83,54 @@ impl FromStr for Amount {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Amount::parse(s)
     }
+}
+
+/// Parses a non-negative euro amount as typed into cents, without limits
+/// beyond overflow.
+fn parse_cents(text: &str) -> Result<i64, AmountError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(AmountError::Empty);
+    }
+    if text.contains(['e', 'E']) {
+        return Err(AmountError::Exponent(text.to_owned()));
+    }
+    if let Some(rest) = text.strip_prefix('-') {
+        if !rest.is_empty() {
+            return Err(AmountError::Negative(text.to_owned()));
+        }
+    }
+    let not_a_number = || AmountError::NotANumber(text.to_owned());
+    let (units, cents) = match text.find(['.', ',']) {
+        Some(at) => (&text[..at], &text[at + 1..]),
+        None => (text, ""),
+    };
+    let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !digits_only(units) || !digits_only(cents) || (units.is_empty() && cents.is_empty()) {
+        return Err(not_a_number());
+    }
+    if text.find(['.', ',']).is_some() && cents.is_empty() {
+        return Err(not_a_number());
+    }
+    let cents_trimmed = cents;
+    if cents_trimmed.len() > 2 {
+        return Err(AmountError::TooPrecise(text.to_owned()));
+    }
+    let units = units.trim_start_matches('0');
+    if units.len() > 12 {
+        return Err(AmountError::OverLimit(text.to_owned()));
+    }
+    let units: i64 = if units.is_empty() { 0 } else { units.parse().map_err(|_| not_a_number())? };
+    let mut cents_value: i64 = 0;
+    for (index, digit) in cents_trimmed.bytes().enumerate() {
+        let weight = if index == 0 { 10 } else { 1 };
+        cents_value += i64::from(digit - b'0') * weight;
+    }
+    let minor = units
+        .checked_mul(100)
+        .and_then(|m| m.checked_add(cents_value))
+        .ok_or_else(|| AmountError::OverLimit(text.to_owned()))?;
+    Ok(minor)
 }
 
 fn format_minor(minor: i64) -> String {
@@ -200,13 +203,9 @@ impl Balance {
             Some(rest) => (true, rest),
             None => (false, text),
         };
-        if rest.trim_start_matches('0').trim_start_matches(['.', ',']).trim_start_matches('0').is_empty()
-            && !rest.is_empty()
-        {
-            return Ok(Balance::ZERO);
-        }
-        let amount = Amount::parse(rest)?;
-        Ok(Balance(if negative { -amount.minor() } else { amount.minor() }))
+        let minor = parse_cents(rest)?;
+        let minor = if negative { -minor } else { minor };
+        Balance::from_minor(minor).ok_or_else(|| AmountError::OverLimit(text.to_owned()))
     }
 }
 
@@ -350,7 +349,9 @@ impl fmt::Debug for Pan {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodiceFiscaleError {
-    #[error("the codice fiscale has {0} characters: it has 16 (6 letters, 2 digits, a letter, 2 digits, a letter, 3 digits, a letter)")]
+    #[error(
+        "the codice fiscale has {0} characters: it has 16 (6 letters, 2 digits, a letter, 2 digits, a letter, 3 digits, a letter)"
+    )]
     Length(usize),
     #[error("character {position} of the codice fiscale is '{found}': {expected} expected there")]
     Shape { position: usize, found: char, expected: &'static str },
@@ -358,7 +359,9 @@ pub enum CodiceFiscaleError {
     Month(char),
     #[error("the codice fiscale's day of birth {0} is not 1-31 (or 41-71 for women)")]
     Day(u32),
-    #[error("the codice fiscale's check character is '{found}' but should be '{expected}': check for a mistyped character")]
+    #[error(
+        "the codice fiscale's check character is '{found}' but should be '{expected}': check for a mistyped character"
+    )]
     CheckCharacter { found: char, expected: char },
 }
 
@@ -373,9 +376,8 @@ const OMOCODIA_LETTERS: &[u8; 10] = b"LMNPQRSTUV";
 const MONTH_LETTERS: &[u8; 12] = b"ABCDEHLMPRST";
 // Values of characters in odd positions (1st, 3rd, ...), for 0-9 then A-Z.
 const ODD_DIGITS: [u32; 10] = [1, 0, 5, 7, 9, 13, 15, 17, 19, 21];
-const ODD_LETTERS: [u32; 26] = [
-    1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23,
-];
+const ODD_LETTERS: [u32; 26] =
+    [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23];
 
 impl CodiceFiscale {
     pub fn parse(text: &str) -> Result<CodiceFiscale, CodiceFiscaleError> {
@@ -653,7 +655,10 @@ impl ServiceId {
         for c in name.trim().nfd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase) {
             if c.is_ascii_alphanumeric() {
                 slug.push(c);
-            } else if (c.is_whitespace() || c == '-' || c == '_' || c == '\'') && !slug.ends_with('-') && !slug.is_empty() {
+            } else if (c.is_whitespace() || c == '-' || c == '_' || c == '\'')
+                && !slug.ends_with('-')
+                && !slug.is_empty()
+            {
                 slug.push('-');
             } else if !(c.is_whitespace() || c == '-' || c == '_' || c == '\'') {
                 return Err(TextError::BadCharacter { what: "service name", found: c });
@@ -710,11 +715,7 @@ impl fmt::Debug for ServiceId {
 /// Folds a name for search: accents removed, lowercase, only letters and
 /// digits kept ("D'Angelo" → `dangelo`, "Nicolò" → `nicolo`).
 pub fn fold_for_search(text: &str) -> String {
-    text.nfd()
-        .filter(|c| !is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .filter(|c| c.is_alphanumeric())
-        .collect()
+    text.nfd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).filter(|c| c.is_alphanumeric()).collect()
 }
 
 #[cfg(test)]

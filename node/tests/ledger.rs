@@ -1,0 +1,725 @@
+//! The ledger at the boundary of a node: operations in, state out.
+//! Real SQLite (in memory), real signatures, real Automerge; nothing mocked.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use proptest::prelude::*;
+use saldo_node::directory::ServiceRecord;
+use saldo_node::node::{Node, NodeError, TopUpRequestLine};
+use saldo_node::state::{Applied, IngestError};
+use saldo_node::store::Store;
+use saldo_node::{Clock, generate, import};
+use saldo_sync::{
+    Amount, AuthorId, Balance, Body, ConsumerId, DeviceKey, DuePayment, FlagReason, Hlc, Label, OfflineLimits, OpId,
+    Operation, Pan, PaymentMethod, RealmId, ReceiptNo, ReceiptRange, Role, Seq, ServiceCharge, ServiceId, SignedOp,
+    TopUp, TopUpLine, Transfer, Verdict, WalletKey,
+};
+
+/// A clock that moves one millisecond per reading: deterministic runs.
+#[derive(Debug, Default)]
+struct StepClock(AtomicU64);
+
+impl Clock for StepClock {
+    fn now_ms(&self) -> u64 {
+        1_790_000_000_000 + self.0.fetch_add(1, Ordering::SeqCst)
+    }
+}
+
+fn key(seed: u64, n: u8) -> DeviceKey {
+    let bytes = blake3::derive_key("saldo test key", format!("{seed}/{n}").as_bytes());
+    DeviceKey::from_secret_bytes(&bytes)
+}
+
+fn label(text: &str) -> Label {
+    Label::parse(text).unwrap()
+}
+
+fn service(name: &str) -> ServiceId {
+    ServiceId::parse(name).unwrap()
+}
+
+/// A device outside the hub signing its own log.
+struct Device {
+    key: DeviceKey,
+    seq: u64,
+    head: OpId,
+    prev_of_head: OpId,
+    receipts: u64,
+    top_ups: Vec<OpId>,
+}
+
+impl Device {
+    fn new(key: DeviceKey) -> Device {
+        Device { key, seq: 0, head: OpId::NONE, prev_of_head: OpId::NONE, receipts: 0, top_ups: Vec::new() }
+    }
+
+    fn author(&self) -> AuthorId {
+        self.key.author()
+    }
+
+    fn sign(&mut self, realm: &RealmId, body: Body) -> SignedOp {
+        self.seq += 1;
+        let op = Operation {
+            author: self.author(),
+            seq: Seq(self.seq),
+            prev: self.head,
+            hlc: Hlc::from_parts(1_790_000_000_000 + self.seq, 0),
+            body,
+        }
+        .sign(realm, &self.key);
+        self.prev_of_head = self.head;
+        self.head = op.id;
+        op
+    }
+
+    /// A second, different operation at the sequence number of the last one.
+    fn fork(&self, realm: &RealmId, body: Body) -> SignedOp {
+        Operation {
+            author: self.author(),
+            seq: Seq(self.seq),
+            prev: self.prev_of_head,
+            hlc: Hlc::from_parts(1_790_000_000_000 + self.seq, 7),
+            body,
+        }
+        .sign(realm, &self.key)
+    }
+
+    fn top_up(&mut self, realm: &RealmId, lines: Vec<(WalletKey, Amount)>) -> SignedOp {
+        self.receipts += 1;
+        let op = self.sign(
+            realm,
+            Body::TopUp(TopUp {
+                receipt: ReceiptNo(self.receipts),
+                lines: lines.into_iter().map(|(wallet, amount)| TopUpLine { wallet, amount }).collect(),
+                method: PaymentMethod::Cash,
+                operator: None,
+            }),
+        );
+        self.top_ups.push(op.id);
+        op
+    }
+}
+
+struct Consumer {
+    id: ConsumerId,
+    pan: Pan,
+    services: Vec<ServiceId>,
+}
+
+/// A hub with a small directory: `consumers` children from the generator,
+/// the canteen with a floor of -20.00 EUR.
+fn hub_with_directory(seed: u64, consumers: u64) -> (Node, Vec<Consumer>) {
+    let mut hub = Node::create_hub(
+        Store::open_in_memory().unwrap(),
+        key(seed, 0),
+        key(seed, 1),
+        &label("Comune di Prova"),
+        Arc::new(StepClock::default()),
+    )
+    .unwrap();
+    let mut csv = Vec::new();
+    generate::write_csv(&mut csv, consumers, seed).unwrap();
+    let report = import::import_csv(&mut hub, csv.as_slice(), &|_, _| {}).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    hub.put_service(&ServiceRecord {
+        id: service("mensa"),
+        name: label("Mensa"),
+        floor: Balance::parse("-20").unwrap(),
+    })
+    .unwrap();
+    let text = String::from_utf8(csv).unwrap();
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let code = line.split(',').nth(5).unwrap();
+        let found = hub.search(code, 5).unwrap();
+        let view = found.iter().find(|c| c.fiscal_code == code).unwrap();
+        out.push(Consumer {
+            id: ConsumerId::from_hex(&view.consumer).unwrap(),
+            pan: Pan::parse(&view.pan).unwrap(),
+            services: view.services.iter().map(|s| service(s)).collect(),
+        });
+    }
+    (hub, out)
+}
+
+fn limits(per_operation: &str) -> OfflineLimits {
+    OfflineLimits {
+        per_operation: Amount::parse(per_operation).unwrap(),
+        unconfirmed_total: Balance::parse("10000").unwrap(),
+        offline_secs_max: 3600,
+    }
+}
+
+fn deliver(node: &mut Node, ops: &[SignedOp]) -> Vec<Result<Applied, IngestError>> {
+    let bytes: Vec<Vec<u8>> = ops.iter().map(SignedOp::to_bytes).collect();
+    node.ingest(&bytes).unwrap()
+}
+
+fn verdict_of(node: &mut Node, id: &OpId) -> Option<Verdict> {
+    let tx = node.store_mut().read().unwrap();
+    tx.verdict(id).unwrap().map(|v| v.verdict)
+}
+
+fn reason_of(node: &mut Node, id: &OpId) -> Option<FlagReason> {
+    match verdict_of(node, id) {
+        Some(Verdict::Flagged { reason, .. }) => Some(reason),
+        _ => None,
+    }
+}
+
+/// A realm history built at random from `seed`: a hub, two cash points and a
+/// school device recording top-ups, reversals, charges, due payments and
+/// daily closes, delivered to the hub in random interleavings; the hub's own
+/// top-ups, transfers, a revocation, reviews, and sometimes an equivocation.
+/// Returns the hub and every operation it holds.
+fn build_history(seed: u64) -> (Node, Vec<Vec<u8>>) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (mut hub, consumers) = hub_with_directory(seed, 8);
+    let realm = hub.realm();
+    let mut devices = vec![Device::new(key(seed, 2)), Device::new(key(seed, 3)), Device::new(key(seed, 4))];
+    for (i, device) in devices.iter().enumerate() {
+        let role = if i < 2 { Role::CashPoint } else { Role::SchoolDevice };
+        hub.enrol(device.author(), role, &label(&format!("device {i}")), limits("100")).unwrap();
+    }
+    let mut queues: Vec<VecDeque<SignedOp>> = vec![VecDeque::new(); devices.len()];
+    let mut revoked = false;
+    let mut references = 0u32;
+    let wallet = |rng: &mut fastrand::Rng, enrolled_only: bool| -> WalletKey {
+        let consumer = &consumers[rng.usize(..consumers.len())];
+        let service = if enrolled_only || rng.u8(..10) > 0 {
+            consumer.services[rng.usize(..consumer.services.len())].clone()
+        } else {
+            service("trasporto")
+        };
+        WalletKey { consumer: consumer.id, service }
+    };
+    let amount = |rng: &mut fastrand::Rng, max_cents: i64| Amount::from_minor(rng.i64(1..=max_cents)).unwrap();
+    let deliver_some = |hub: &mut Node, queues: &mut Vec<VecDeque<SignedOp>>, rng: &mut fastrand::Rng, all: bool| {
+        let mut batch = Vec::new();
+        loop {
+            let open: Vec<usize> = (0..queues.len()).filter(|i| !queues[*i].is_empty()).collect();
+            if open.is_empty() || (!all && rng.u8(..4) == 0) {
+                break;
+            }
+            let q = open[rng.usize(..open.len())];
+            batch.push(queues[q].pop_front().unwrap());
+        }
+        for result in deliver(hub, &batch) {
+            assert!(matches!(result, Ok(Applied::New | Applied::Equivocation { .. })), "{result:?}");
+        }
+    };
+    for _ in 0..rng.usize(20..60) {
+        match rng.u8(..100) {
+            0..40 => {
+                let d = rng.usize(..2);
+                let first = wallet(&mut rng, false);
+                let mut lines = vec![(first.clone(), amount(&mut rng, 12_000))];
+                if rng.bool() {
+                    let second = wallet(&mut rng, true);
+                    if second != first {
+                        lines.push((second, amount(&mut rng, 3_000)));
+                    }
+                }
+                let op = devices[d].top_up(&realm, lines);
+                queues[d].push_back(op);
+            }
+            40..50 => {
+                let d = rng.usize(..2);
+                if let Some(target) = devices[d].top_ups.get(rng.usize(..devices[d].top_ups.len().max(1))).copied() {
+                    let op = devices[d].sign(&realm, Body::Reversal { target, reason: label("wrong amount") });
+                    queues[d].push_back(op);
+                }
+            }
+            50..65 => {
+                references += 1;
+                let reference = if rng.u8(..20) == 0 { "meal-1".to_string() } else { format!("meal-{references}") };
+                let op = devices[2].sign(
+                    &realm,
+                    Body::ServiceCharge(ServiceCharge {
+                        reference: label(&reference),
+                        wallet: wallet(&mut rng, true),
+                        amount: amount(&mut rng, 1_500),
+                    }),
+                );
+                queues[2].push_back(op);
+            }
+            65..75 => {
+                let w = wallet(&mut rng, true);
+                let line =
+                    TopUpRequestLine { consumer: w.consumer, service: w.service, amount: amount(&mut rng, 5_000) };
+                hub.record_top_up(&[line], PaymentMethod::DebitCard, None).unwrap();
+            }
+            75..80 => {
+                let (from, to) = (wallet(&mut rng, true), wallet(&mut rng, true));
+                if from != to {
+                    let body =
+                        Body::Transfer(Transfer { from, to, amount: amount(&mut rng, 2_000), note: label("sibling") });
+                    match hub.record(body) {
+                        Ok(_) | Err(NodeError::Refused(_)) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            80..85 => deliver_some(&mut hub, &mut queues, &mut rng, false),
+            85..88 if !revoked => {
+                revoked = true;
+                hub.revoke(devices[1].author(), &label("terminal stolen")).unwrap();
+            }
+            88..93 => {
+                if let Some(flagged) = hub.flagged(100).unwrap().first().cloned() {
+                    hub.review(&flagged.op, rng.bool(), &label("Ufficio scuola"), &label("checked")).unwrap();
+                }
+            }
+            93..96 => {
+                let d = rng.usize(..2);
+                devices[d].receipts += 1;
+                let receipt = ReceiptNo(devices[d].receipts);
+                let due = if rng.bool() { "bus-2026-q1" } else { "bus-2026-q2" };
+                let op = devices[d].sign(
+                    &realm,
+                    Body::DuePayment(DuePayment {
+                        due: label(due),
+                        receipt,
+                        wallet: wallet(&mut rng, true),
+                        amount: amount(&mut rng, 9_000),
+                        method: PaymentMethod::Cash,
+                        operator: None,
+                    }),
+                );
+                queues[d].push_back(op);
+            }
+            _ => {
+                let d = rng.usize(..2);
+                let count = devices[d].receipts;
+                if count > 0 {
+                    let receipts = Some(ReceiptRange { first: ReceiptNo(1), last: ReceiptNo(count) });
+                    let op = devices[d].sign(
+                        &realm,
+                        Body::DailyClose {
+                            day: 20_261_127,
+                            receipts,
+                            count: count as u32,
+                            total: Balance::parse("10").unwrap(),
+                        },
+                    );
+                    queues[d].push_back(op);
+                }
+            }
+        }
+    }
+    if rng.bool() && devices[0].seq > 0 {
+        let w = wallet(&mut rng, true);
+        let fork = devices[0].fork(
+            &realm,
+            Body::TopUp(TopUp {
+                receipt: ReceiptNo(999),
+                lines: vec![TopUpLine { wallet: w, amount: amount(&mut rng, 5_000) }],
+                method: PaymentMethod::Cash,
+                operator: None,
+            }),
+        );
+        queues[0].push_back(fork);
+    }
+    deliver_some(&mut hub, &mut queues, &mut rng, true);
+    if let Some(flagged) = hub.flagged(100).unwrap().last().cloned() {
+        hub.review(&flagged.op, true, &label("Ufficio scuola"), &label("cash counted")).unwrap();
+    }
+    let ops = hub.all_operations().unwrap();
+    (hub, ops)
+}
+
+/// Delivers `ops` to a fresh replica in a random order with random
+/// duplicates and batch sizes; operations refused only because a
+/// predecessor has not arrived are delivered again, as sync does.
+fn replay(realm: RealmId, own: Option<DeviceKey>, ops: &[Vec<u8>], rng: &mut fastrand::Rng) -> Node {
+    let mut replica =
+        Node::replica(Store::open_in_memory().unwrap(), realm, own, Arc::new(StepClock::default())).unwrap();
+    let mut pending: Vec<Vec<u8>> = ops.to_vec();
+    for _ in 0..rng.usize(..ops.len().max(1)) {
+        pending.push(ops[rng.usize(..ops.len())].clone());
+    }
+    while !pending.is_empty() {
+        rng.shuffle(&mut pending);
+        let mut retry = Vec::new();
+        let mut progress = false;
+        let mut rest = pending.as_slice();
+        while !rest.is_empty() {
+            let (batch, tail) = rest.split_at(rng.usize(1..=rest.len()));
+            rest = tail;
+            for (bytes, result) in batch.iter().zip(replica.ingest(batch).unwrap()) {
+                match result {
+                    Ok(Applied::New | Applied::Equivocation { .. }) => progress = true,
+                    Ok(Applied::Duplicate) => {}
+                    Err(e) if e.is_retryable() => retry.push(bytes.clone()),
+                    Err(e) => panic!("a valid operation was refused: {e}"),
+                }
+            }
+        }
+        assert!(progress || retry.is_empty(), "delivery made no progress with {} operations left", retry.len());
+        pending = retry;
+    }
+    replica
+}
+
+/// An independent model of the balances, computed straight from the set of
+/// operations: an operation counts when the hub recorded it, or when the
+/// hub's latest verdict on it accepts it, unless a counted reversal targets it.
+fn model_balances(realm: RealmId, ops: &[Vec<u8>]) -> Vec<String> {
+    use std::collections::{BTreeMap, HashMap};
+    let decoded: Vec<SignedOp> = ops.iter().map(|b| SignedOp::decode(b).unwrap()).collect();
+    let mut verdicts: HashMap<OpId, (Seq, bool)> = HashMap::new();
+    for op in &decoded {
+        if let Body::Decisions(decisions) = &op.op.body {
+            for d in decisions {
+                let entry = verdicts.entry(d.target).or_insert((op.op.seq, d.verdict.counts()));
+                if op.op.seq >= entry.0 {
+                    *entry = (op.op.seq, d.verdict.counts());
+                }
+            }
+        }
+    }
+    let accepted = |op: &SignedOp| op.op.author == realm.hub() || verdicts.get(&op.id).is_some_and(|v| v.1);
+    let reversed: Vec<OpId> = decoded
+        .iter()
+        .filter(|op| accepted(op))
+        .filter_map(|op| match op.op.body {
+            Body::Reversal { target, .. } => Some(target),
+            _ => None,
+        })
+        .collect();
+    let mut balances: BTreeMap<(ConsumerId, ServiceId), i64> = BTreeMap::new();
+    for op in decoded.iter().filter(|op| accepted(op) && !reversed.contains(&op.id)) {
+        for (wallet, delta) in op.op.body.wallet_deltas() {
+            *balances.entry((wallet.consumer, wallet.service)).or_default() += delta;
+        }
+    }
+    balances
+        .into_iter()
+        .filter(|(_, v)| *v != 0)
+        .map(|((c, s), v)| format!("wallet {} {} {}", c.to_hex(), s, Balance::from_minor(v).unwrap()))
+        .collect()
+}
+
+fn wallet_lines(digest: &[String]) -> Vec<String> {
+    digest.iter().filter(|l| l.starts_with("wallet ")).cloned().collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Any arrival order of the same operations, the hub's decisions included
+    /// and with any duplicates, gives the same balances, verdicts, frozen and
+    /// revoked devices and directory, and the balances add up.
+    #[test]
+    fn any_arrival_order_gives_the_same_state(seed in any::<u64>()) {
+        let (mut hub, ops) = build_history(seed);
+        let hub_state = hub.state_digest().unwrap();
+        prop_assert_eq!(wallet_lines(&hub_state), model_balances(hub.realm(), &ops));
+        let report = hub.verify_log().unwrap();
+        prop_assert!(report.ok(), "{:?}", report.problems);
+        let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
+        for own in [None, Some(key(seed, 2))] {
+            let mut replica = replay(hub.realm(), own, &ops, &mut rng);
+            prop_assert_eq!(&replica.state_digest().unwrap(), &hub_state);
+            let report = replica.verify_log().unwrap();
+            prop_assert!(report.ok(), "{:?}", report.problems);
+        }
+    }
+
+    /// For the same arrival order the hub writes the same decisions: its
+    /// whole log is byte-for-byte the same.
+    #[test]
+    fn the_hubs_decisions_are_deterministic(seed in any::<u64>()) {
+        let (_, first) = build_history(seed);
+        let (_, second) = build_history(seed);
+        prop_assert_eq!(first, second);
+    }
+}
+
+/// The ledger's central invariant, on a larger history: the sum of all
+/// balances is accepted credits minus accepted debits, on the hub and on a
+/// replica; `log verify` recomputes every balance from the log.
+#[test]
+fn balances_add_up_to_credits_minus_debits() {
+    let (mut hub, ops) = build_history(42);
+    let tx = hub.store_mut().read().unwrap();
+    let (credits, debits) = tx.counted_credits_and_debits().unwrap();
+    assert_eq!(tx.wallet_balance_sum().unwrap(), credits - debits);
+    assert!(credits > 0);
+    drop(tx);
+    let mut replica = replay(hub.realm(), None, &ops, &mut fastrand::Rng::with_seed(1));
+    let tx = replica.store_mut().read().unwrap();
+    assert_eq!(tx.wallet_balance_sum().unwrap(), credits - debits);
+}
+
+// ---- refusals that change nothing ------------------------------------------
+
+struct Setup {
+    hub: Node,
+    consumers: Vec<Consumer>,
+    cash_point: Device,
+}
+
+fn setup() -> Setup {
+    let (mut hub, consumers) = hub_with_directory(7, 4);
+    let cash_point = Device::new(key(7, 9));
+    hub.enrol(cash_point.author(), Role::CashPoint, &label("Farmacia Comunale"), limits("200")).unwrap();
+    Setup { hub, consumers, cash_point }
+}
+
+impl Setup {
+    fn wallet(&self, i: usize) -> WalletKey {
+        WalletKey { consumer: self.consumers[i].id, service: self.consumers[i].services[0].clone() }
+    }
+
+    fn dump(&self) -> Vec<String> {
+        self.hub.store().dump().unwrap()
+    }
+}
+
+fn twelve_fifty() -> Amount {
+    Amount::parse("12.50").unwrap()
+}
+
+/// Refuses `ops` as the hub and checks the database is exactly as before.
+fn assert_refused(setup: &mut Setup, ops: &[SignedOp], check: impl Fn(&IngestError) -> bool) {
+    let before = setup.dump();
+    let results = deliver(&mut setup.hub, ops);
+    let last = results.last().unwrap();
+    match last {
+        Err(e) => assert!(check(e), "unexpected error: {e}"),
+        Ok(applied) => panic!("expected a refusal, got {applied:?}"),
+    }
+    assert!(last.as_ref().unwrap_err().to_string().len() > 20, "the error says what is wrong");
+    assert_eq!(setup.dump(), before, "a refused operation changed the database");
+}
+
+#[test]
+fn a_forged_signature_is_refused_and_changes_nothing() {
+    let mut s = setup();
+    let realm = s.hub.realm();
+    let wallet = s.wallet(0);
+    let op = s.cash_point.top_up(&realm, vec![(wallet, twelve_fifty())]);
+    let mut bytes = op.to_bytes();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    let before = s.dump();
+    let results = s.hub.ingest(&[bytes]).unwrap();
+    assert!(matches!(&results[0], Err(IngestError::Signature(_))), "{results:?}");
+    assert!(results[0].as_ref().unwrap_err().to_string().contains("does not verify"));
+    assert_eq!(s.dump(), before);
+}
+
+#[test]
+fn an_operation_signed_by_someone_else_is_refused_and_changes_nothing() {
+    let mut s = setup();
+    let realm = s.hub.realm();
+    let wallet = s.wallet(0);
+    // A valid signature, but by another key claiming to be the cash point.
+    let mut impostor = Device::new(key(7, 66));
+    let op = impostor.top_up(&realm, vec![(wallet, twelve_fifty())]);
+    let forged = Operation { author: s.cash_point.author(), ..op.op.clone() };
+    let signed_by_impostor = forged.encode();
+    let mut bytes = signed_by_impostor;
+    bytes.extend_from_slice(&op.to_bytes()[op.to_bytes().len() - 64..]);
+    let before = s.dump();
+    let results = s.hub.ingest(&[bytes]).unwrap();
+    assert!(matches!(&results[0], Err(IngestError::Signature(_))), "{results:?}");
+    assert_eq!(s.dump(), before);
+}
+
+#[test]
+fn a_broken_chain_link_is_refused_and_changes_nothing() {
+    let mut s = setup();
+    let realm = s.hub.realm();
+    let (w0, w1) = (s.wallet(0), s.wallet(1));
+    let first = s.cash_point.top_up(&realm, vec![(w0, twelve_fifty())]);
+    deliver(&mut s.hub, &[first]);
+    s.cash_point.head = OpId([3; 32]);
+    let broken = s.cash_point.top_up(&realm, vec![(w1, twelve_fifty())]);
+    assert_refused(&mut s, &[broken], |e| matches!(e, IngestError::BrokenChain { seq: Seq(2), .. }));
+}
+
+#[test]
+fn an_unknown_author_is_refused_and_changes_nothing() {
+    let mut s = setup();
+    let realm = s.hub.realm();
+    let wallet = s.wallet(0);
+    let mut stranger = Device::new(key(7, 77));
+    let op = stranger.top_up(&realm, vec![(wallet, twelve_fifty())]);
+    assert_refused(&mut s, &[op], |e| matches!(e, IngestError::UnknownAuthor { .. }));
+}
+
+#[test]
+fn an_operation_of_another_realm_is_refused_and_changes_nothing() {
+    let mut s = setup();
+    let wallet = s.wallet(0);
+    let op = s.cash_point.top_up(&RealmId([5; 32]), vec![(wallet, twelve_fifty())]);
+    assert_refused(&mut s, &[op], |e| matches!(e, IngestError::Signature(_)));
+}
+
+#[test]
+fn a_cash_point_may_not_enrol_devices_or_edit_the_directory() {
+    let mut s = setup();
+    let realm = s.hub.realm();
+    let op = s.cash_point.sign(
+        &realm,
+        Body::Enrol { device: AuthorId([1; 32]), role: Role::CashPoint, name: label("rogue"), limits: limits("1") },
+    );
+    assert_refused(&mut s, &[op], |e| matches!(e, IngestError::NotAllowed { .. }));
+}
+
+#[test]
+fn a_gap_in_a_log_is_refused_until_the_missing_operation_arrives() {
+    let mut s = setup();
+    let realm = s.hub.realm();
+    let w = s.wallet(0);
+    let first = s.cash_point.top_up(&realm, vec![(w.clone(), twelve_fifty())]);
+    let second = s.cash_point.top_up(&realm, vec![(w.clone(), twelve_fifty())]);
+    assert_refused(&mut s, &[second.clone()], |e| {
+        matches!(e, IngestError::ChainGap { expected: Seq(1), got: Seq(2), .. })
+    });
+    let results = deliver(&mut s.hub, &[first, second]);
+    assert!(results.iter().all(|r| matches!(r, Ok(Applied::New))));
+    assert_eq!(s.hub.wallet(&w.consumer, &w.service).unwrap().confirmed, Balance::parse("25").unwrap());
+}
+
+#[test]
+fn a_duplicate_changes_nothing() {
+    let mut s = setup();
+    let realm = s.hub.realm();
+    let w = s.wallet(0);
+    let op = s.cash_point.top_up(&realm, vec![(w, twelve_fifty())]);
+    deliver(&mut s.hub, std::slice::from_ref(&op));
+    let before = s.dump();
+    assert!(matches!(deliver(&mut s.hub, &[op])[0], Ok(Applied::Duplicate)));
+    assert_eq!(s.dump(), before);
+}
+
+#[test]
+fn an_equivocation_keeps_both_operations_as_evidence_and_freezes_the_author() {
+    let mut s = setup();
+    let realm = s.hub.realm();
+    let (w0, w1) = (s.wallet(0), s.wallet(1));
+    let original = s.cash_point.top_up(&realm, vec![(w0.clone(), twelve_fifty())]);
+    let fork = s.cash_point.fork(
+        &realm,
+        Body::TopUp(TopUp {
+            receipt: ReceiptNo(1),
+            lines: vec![TopUpLine { wallet: w1.clone(), amount: twelve_fifty() }],
+            method: PaymentMethod::Cash,
+            operator: None,
+        }),
+    );
+    deliver(&mut s.hub, std::slice::from_ref(&original));
+    let results = deliver(&mut s.hub, std::slice::from_ref(&fork));
+    assert!(matches!(results[0], Ok(Applied::Equivocation { seq: Seq(1) })), "{results:?}");
+    {
+        let tx = s.hub.store_mut().read().unwrap();
+        assert!(tx.op_bytes(&original.id).unwrap().is_some());
+        assert!(tx.op_bytes(&fork.id).unwrap().is_some(), "the second operation is kept as evidence");
+        assert_eq!(tx.equivocation_count().unwrap(), 1);
+        assert_eq!(tx.author(&s.cash_point.author()).unwrap().unwrap().frozen_at, Some(Seq(1)));
+    }
+    assert_eq!(verdict_of(&mut s.hub, &original.id), Some(Verdict::Accepted));
+    assert_eq!(reason_of(&mut s.hub, &fork.id), Some(FlagReason::FrozenAuthor));
+    assert_eq!(s.hub.wallet(&w1.consumer, &w1.service).unwrap().confirmed, Balance::ZERO, "the fork does not count");
+    // Everything the frozen device records later is flagged for review.
+    let later = s.cash_point.top_up(&realm, vec![(w0.clone(), twelve_fifty())]);
+    assert!(deliver(&mut s.hub, std::slice::from_ref(&later))[0].is_ok());
+    assert_eq!(reason_of(&mut s.hub, &later.id), Some(FlagReason::FrozenAuthor));
+    assert!(s.hub.verify_log().unwrap().ok());
+}
+
+#[test]
+fn a_top_up_from_a_revoked_device_is_kept_flagged_and_counts_only_after_review() {
+    let mut s = setup();
+    let realm = s.hub.realm();
+    let w = s.wallet(0);
+    let before_revocation = s.cash_point.top_up(&realm, vec![(w.clone(), twelve_fifty())]);
+    deliver(&mut s.hub, std::slice::from_ref(&before_revocation));
+    s.hub.revoke(s.cash_point.author(), &label("terminal stolen")).unwrap();
+    let after = s.cash_point.top_up(&realm, vec![(w.clone(), Amount::parse("30").unwrap())]);
+    let results = deliver(&mut s.hub, std::slice::from_ref(&after));
+    assert!(matches!(results[0], Ok(Applied::New)), "kept, not refused: {results:?}");
+    assert_eq!(verdict_of(&mut s.hub, &before_revocation.id), Some(Verdict::Accepted));
+    assert_eq!(reason_of(&mut s.hub, &after.id), Some(FlagReason::RevokedAuthor));
+    assert_eq!(s.hub.wallet(&w.consumer, &w.service).unwrap().confirmed, Balance::parse("12.50").unwrap());
+    let flagged = s.hub.flagged(10).unwrap();
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(flagged[0].op, after.id);
+    s.hub.review(&after.id, true, &label("Ufficio scuola"), &label("cash handed over")).unwrap();
+    assert_eq!(s.hub.wallet(&w.consumer, &w.service).unwrap().confirmed, Balance::parse("42.50").unwrap());
+    assert!(s.hub.flagged(10).unwrap().is_empty());
+    assert!(s.hub.verify_log().unwrap().ok());
+}
+
+#[test]
+fn the_hub_flags_what_breaks_its_rules_and_never_drops_it() {
+    let mut s = setup();
+    let realm = s.hub.realm();
+    let w = s.wallet(0);
+    let not_enrolled = WalletKey { consumer: w.consumer, service: service("piscina") };
+    let unknown = WalletKey { consumer: ConsumerId([9; 16]), service: service("mensa") };
+    let over = s.cash_point.top_up(&realm, vec![(w.clone(), Amount::parse("250").unwrap())]);
+    let wrong_service = s.cash_point.top_up(&realm, vec![(not_enrolled, twelve_fifty())]);
+    let nobody = s.cash_point.top_up(&realm, vec![(unknown, twelve_fifty())]);
+    let good = s.cash_point.top_up(&realm, vec![(w.clone(), twelve_fifty())]);
+    let reversal = s.cash_point.sign(&realm, Body::Reversal { target: good.id, reason: label("typo") });
+    let again = s.cash_point.sign(&realm, Body::Reversal { target: good.id, reason: label("typo") });
+    let results = deliver(
+        &mut s.hub,
+        &[over.clone(), wrong_service.clone(), nobody.clone(), good.clone(), reversal.clone(), again.clone()],
+    );
+    assert!(results.iter().all(|r| matches!(r, Ok(Applied::New))));
+    assert_eq!(reason_of(&mut s.hub, &over.id), Some(FlagReason::OverOperationLimit));
+    assert_eq!(reason_of(&mut s.hub, &wrong_service.id), Some(FlagReason::NotEnrolledInService));
+    assert_eq!(reason_of(&mut s.hub, &nobody.id), Some(FlagReason::UnknownConsumer));
+    assert_eq!(verdict_of(&mut s.hub, &good.id), Some(Verdict::Accepted));
+    assert_eq!(verdict_of(&mut s.hub, &reversal.id), Some(Verdict::Accepted));
+    assert_eq!(reason_of(&mut s.hub, &again.id), Some(FlagReason::ReversalNotAllowed));
+    assert_eq!(
+        s.hub.wallet(&w.consumer, &w.service).unwrap().confirmed,
+        Balance::ZERO,
+        "the reversed top-up no longer counts"
+    );
+    assert_eq!(s.hub.flagged(10).unwrap().len(), 4);
+}
+
+#[test]
+fn the_hub_refuses_its_own_operations_that_break_the_rules() {
+    let mut s = setup();
+    let (from, to) = (s.wallet(0), s.wallet(1));
+    let before = s.dump();
+    let refused = s.hub.record(Body::Transfer(Transfer { from, to, amount: twelve_fifty(), note: label("siblings") }));
+    assert!(matches!(&refused, Err(NodeError::Refused(why)) if why.contains("does not cover")), "{refused:?}");
+    assert_eq!(s.dump(), before);
+}
+
+#[test]
+fn a_provisional_balance_shows_this_nodes_unconfirmed_operations() {
+    let (mut hub, consumers) = hub_with_directory(11, 2);
+    let realm = hub.realm();
+    let cash_key = key(11, 5);
+    let mut cash_point = Device::new(key(11, 5));
+    hub.enrol(cash_point.author(), Role::CashPoint, &label("Tabaccheria"), limits("100")).unwrap();
+    let w = WalletKey { consumer: consumers[0].id, service: consumers[0].services[0].clone() };
+    let op = cash_point.top_up(&realm, vec![(w.clone(), twelve_fifty())]);
+    // The cash point's own node holds the realm's history and its own top-up.
+    let mut node = replay(realm, Some(cash_key), &hub.all_operations().unwrap(), &mut fastrand::Rng::with_seed(3));
+    deliver(&mut node, std::slice::from_ref(&op));
+    let wallet = node.wallet(&w.consumer, &w.service).unwrap();
+    assert_eq!((wallet.confirmed, wallet.provisional), (Balance::ZERO, Balance::parse("12.50").unwrap()));
+    // The hub decides; its decision reaches the cash point; the balance is confirmed.
+    deliver(&mut hub, std::slice::from_ref(&op));
+    let decisions: Vec<Vec<u8>> = hub.all_operations().unwrap();
+    node.ingest(&decisions).unwrap();
+    let wallet = node.wallet(&w.consumer, &w.service).unwrap();
+    assert_eq!(
+        (wallet.confirmed, wallet.provisional),
+        (Balance::parse("12.50").unwrap(), Balance::parse("12.50").unwrap())
+    );
+}
+
