@@ -112,7 +112,7 @@ struct TopupArgs {
     #[arg(long)]
     pan: String,
     /// Euro with at most two decimals: 12.50 or 12,50.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     amount: String,
     /// cash, debit-card, credit-card or other.
     #[arg(long)]

@@ -237,6 +237,14 @@ pub fn import_csv(
             report.rows -= 1;
             continue;
         }
+        if record.iter().any(|f| f.contains(&b'\n')) {
+            report.rejected.push(Rejected {
+                line,
+                reason: "a quote opened on this line is never closed: fix the quotes (the rest of the file was read as part of this row)"
+                    .into(),
+            });
+            continue;
+        }
         let fields: Result<Vec<&str>, _> = record.iter().map(std::str::from_utf8).collect();
         let Ok(fields) = fields else {
             report.rejected.push(Rejected { line, reason: "not valid UTF-8: save the file as UTF-8".into() });

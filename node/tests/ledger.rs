@@ -722,4 +722,3 @@ fn a_provisional_balance_shows_this_nodes_unconfirmed_operations() {
         (Balance::parse("12.50").unwrap(), Balance::parse("12.50").unwrap())
     );
 }
-

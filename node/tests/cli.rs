@@ -1,0 +1,395 @@
+//! The `saldo` binary as an operator and an administrator use it: real
+//! processes on a real data directory.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use saldo_node::store::Store;
+use saldo_sync::OpId;
+
+const SALDO: &str = env!("CARGO_BIN_EXE_saldo");
+
+fn saldo(args: &[&str]) -> Output {
+    Command::new(SALDO).args(args).env_remove("SALDO_DATA").output().expect("saldo runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = saldo(args);
+    assert!(out.status.success(), "saldo {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn dump(dir: &Path) -> Vec<String> {
+    Store::open(&dir.join("saldo.db")).unwrap().dump().unwrap()
+}
+
+struct Realm {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Realm {
+    fn data(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    /// A consumer with exactly one service, and one with several: (pan, service).
+    fn consumers(&self) -> ((String, String), (String, Vec<String>)) {
+        let mut list: Vec<serde_json::Value> = Vec::new();
+        for prefix in
+            ["ro", "ma", "ri", "co", "ga", "fe", "ba", "be", "gi", "de", "sa", "pa", "mo", "ca", "lo", "me", "vi"]
+        {
+            let found: serde_json::Value =
+                serde_json::from_str(&ok(&["search", "--data", self.data(), prefix, "--limit", "50", "--json"]))
+                    .unwrap();
+            list.extend(found.as_array().unwrap().iter().cloned());
+        }
+        let services = |c: &serde_json::Value| -> Vec<String> {
+            c["services"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+        };
+        let one = list.iter().find(|c| services(c).len() == 1).expect("someone with one service");
+        let many = list.iter().find(|c| services(c).len() > 1).expect("someone with several services");
+        (
+            (one["pan"].as_str().unwrap().to_string(), services(one)[0].clone()),
+            (many["pan"].as_str().unwrap().to_string(), services(many)),
+        )
+    }
+}
+
+fn realm(consumers: u64) -> Realm {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("hub");
+    ok(&["realm", "init", "--data", dir.to_str().unwrap(), "--name", "Comune di Prova"]);
+    let csv = tmp.path().join("families.csv");
+    ok(&["generate", "--consumers", &consumers.to_string(), "--out", csv.to_str().unwrap(), "--seed", "5"]);
+    ok(&["families", "import", "--data", dir.to_str().unwrap(), csv.to_str().unwrap()]);
+    Realm { _tmp: tmp, dir }
+}
+
+/// Runs a command that must fail, and checks its message and that the data
+/// directory is exactly as before.
+fn check_refused(realm: &Realm, args: &[&str], expected_message: &str) {
+    let before = dump(&realm.dir);
+    let out = saldo(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "saldo {args:?} should fail");
+    assert!(stderr.contains(expected_message), "saldo {args:?} said {stderr:?}, expected {expected_message:?}");
+    assert_eq!(dump(&realm.dir), before, "saldo {args:?} changed the database");
+}
+
+#[test]
+fn bad_amounts_are_refused_with_what_to_fix_and_change_nothing() {
+    let realm = realm(40);
+    let ((pan, _), _) = realm.consumers();
+    let topup = |amount: &'static str| -> Vec<String> {
+        ["topup", "--data", realm.data(), "--pan", &pan, "--amount", amount, "--method", "cash"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    for (amount, message) in [
+        ("12.345", "has more than two decimals"),
+        ("0", "must be greater than zero"),
+        ("-5", "is negative"),
+        ("1e3", "uses an exponent"),
+        ("5000.01", "over the limit of 5000.00 EUR"),
+        ("12,3,4", "is not an amount"),
+    ] {
+        let args = topup(amount);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        check_refused(&realm, &args, message);
+    }
+}
+
+#[test]
+fn bad_pans_unknown_consumers_and_services_are_refused_and_change_nothing() {
+    let realm = realm(40);
+    let ((pan, _), (multi_pan, _)) = realm.consumers();
+    let d = realm.data();
+    let mut wrong_check = pan.clone().into_bytes();
+    let last = wrong_check.len() - 1;
+    wrong_check[last] = if wrong_check[last] == b'9' { b'0' } else { wrong_check[last] + 1 };
+    let wrong_check = String::from_utf8(wrong_check).unwrap();
+    check_refused(
+        &realm,
+        &["topup", "--data", d, "--pan", &wrong_check, "--amount", "5", "--method", "cash"],
+        "check digit should be",
+    );
+    check_refused(
+        &realm,
+        &["topup", "--data", d, "--pan", "12AB5678", "--amount", "5", "--method", "cash"],
+        "a PAN has only digits",
+    );
+    // A well-formed PAN that nobody has.
+    check_refused(
+        &realm,
+        &["topup", "--data", d, "--pan", "4111111111111111", "--amount", "5", "--method", "cash"],
+        "no consumer has PAN",
+    );
+    check_refused(
+        &realm,
+        &["topup", "--data", d, "--pan", &pan, "--amount", "5", "--method", "cash", "--service", "piscina"],
+        "is not enrolled in the service 'piscina'",
+    );
+    check_refused(
+        &realm,
+        &["topup", "--data", d, "--pan", &multi_pan, "--amount", "5", "--method", "cash"],
+        "say which one with --service",
+    );
+    check_refused(
+        &realm,
+        &["topup", "--data", d, "--pan", &pan, "--amount", "5", "--method", "cheque"],
+        "is not a payment method",
+    );
+}
+
+#[test]
+fn a_top_up_prints_its_receipt_and_the_balance_shows_it() {
+    let realm = realm(40);
+    let ((pan, service), _) = realm.consumers();
+    let d = realm.data();
+    let receipt: serde_json::Value = serde_json::from_str(&ok(&[
+        "topup",
+        "--data",
+        d,
+        "--pan",
+        &pan,
+        "--amount",
+        "12,50",
+        "--method",
+        "debit-card",
+        "--operator",
+        "Giulia",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(receipt["total"], "12.50");
+    assert_eq!(receipt["lines"][0]["service"], service.as_str());
+    assert_eq!(receipt["lines"][0]["balance_after"], "12.50");
+    assert_eq!(receipt["provisional"], false);
+    assert_eq!(receipt["receipt_number"], 1);
+    assert!(receipt["pan_masked"].as_str().unwrap().ends_with(&pan[pan.len() - 4..]));
+    let text = ok(&["topup", "--data", d, "--pan", &pan, "--amount", "7.50", "--method", "cash"]);
+    assert!(text.contains("RICEVUTA / RECEIPT no. 2"), "{text}");
+    assert!(text.contains("20.00 EUR"), "{text}");
+    let balance: serde_json::Value =
+        serde_json::from_str(&ok(&["balance", "--data", d, "--pan", &pan, "--json"])).unwrap();
+    assert_eq!(balance["wallets"][0]["confirmed"], "20.00");
+    assert_eq!(balance["wallets"][0]["movements"].as_array().unwrap().len(), 2);
+    let verify = ok(&["log", "verify", "--data", d]);
+    assert!(verify.contains("every signature, chain link and balance verifies"), "{verify}");
+}
+
+#[test]
+fn search_finds_by_pan_codice_fiscale_and_name_without_case_or_accents() {
+    let realm = realm(1000);
+    let d = realm.data();
+    let json = |query: &str| -> Vec<serde_json::Value> {
+        serde_json::from_str::<serde_json::Value>(&ok(&["search", "--data", d, query, "--limit", "50", "--json"]))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    // "dangelo" finds "D'Angelo": apostrophes and case do not matter.
+    let with_apostrophe =
+        json("da").into_iter().find(|c| c["surname"].as_str().unwrap().contains('\'')).expect("a D'… surname");
+    let surname = with_apostrophe["surname"].as_str().unwrap().to_string();
+    let typed: String = surname.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect();
+    let found = json(&typed);
+    assert!(!found.is_empty() && found.iter().all(|c| c["surname"] == surname.as_str()), "{typed}: {found:?}");
+    // "nicolo" finds "Nicolò": accents do not matter.
+    let nicolo = json("NICOLO");
+    assert!(nicolo.iter().any(|c| c["name"] == "Nicolò" || c["surname"] == "Nicolò"), "{nicolo:?}");
+    let someone = &found[0];
+    let by_pan = json(someone["pan"].as_str().unwrap());
+    assert_eq!(by_pan.len(), 1);
+    assert_eq!(by_pan[0]["consumer"], someone["consumer"]);
+    let by_code = json(&someone["fiscal_code"].as_str().unwrap().to_lowercase());
+    assert_eq!(by_code[0]["consumer"], someone["consumer"]);
+    let full = json(&format!("{} {}", someone["surname"].as_str().unwrap(), someone["name"].as_str().unwrap()));
+    assert!(full.iter().any(|c| c["consumer"] == someone["consumer"]));
+    let out = saldo(&["search", "--data", d, "x"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("type at least 2 letters"));
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+const HEADER: &str = "payer_fiscal_code;payer_surname;payer_name;email;phone;consumer_fiscal_code;consumer_surname;consumer_name;pan;school;class;services";
+
+#[test]
+fn an_invalid_codice_fiscale_or_a_malformed_row_is_reported_by_line_and_changes_nothing() {
+    let realm = realm(20);
+    let d = realm.data();
+    let file = realm.dir.join("bad.csv");
+    write(
+        &file,
+        &format!(
+            "{HEADER}\nRSSMRA85T10A562S;Rossi;Mario;m@example.com;+39 333 1234567;MRTMTT25D09F205A;Moretti;Matteo;;Rodari;3B;Mensa\n\
+             RSSMRA85T10A562S;Rossi;Mario;not-an-email;;MRTMTT25D09F205Z;Moretti;Matteo;;Rodari;3B;Mensa\n\
+             RSSMRA85T10A562S;Rossi;Mario;;;MRTMTT25D09F205Z;Moretti;Matteo;4111111111111112;Rodari;3B;Mensa\n\
+             RSSMRA85T10A562S;Rossi;Mario;;;MRTMTT25D09F205Z;Moretti;\"Matteo;;Rodari;3B;Mensa\n"
+        ),
+    );
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(b"RSSMRA85T10A562S;Rossi;Mario;;;MRTMTT25D09F205Z;Moretti;Matt\xffeo;;Rodari;3B;Mensa\n");
+    std::fs::write(&file, bytes).unwrap();
+    let before = dump(&realm.dir);
+    let out = ok(&["families", "import", "--data", d, file.to_str().unwrap()]);
+    assert!(out.contains("line 2: consumer_fiscal_code \"MRTMTT25D09F205A\": the codice fiscale's check character is 'A' but should be 'Z'"), "{out}");
+    assert!(out.contains("line 3: email \"not-an-email\" has no '@'"), "{out}");
+    assert!(out.contains("line 4: pan \"4111111111111112\": the PAN's last digit does not match"), "{out}");
+    assert!(out.contains("line 5: a quote opened on this line is never closed"), "{out}");
+    assert!(out.contains("0 imported, 4 rejected"), "{out}");
+    assert_eq!(dump(&realm.dir), before);
+}
+
+#[test]
+fn good_rows_go_in_bad_rows_are_reported_and_a_reimport_changes_nothing() {
+    let realm = realm(20);
+    let d = realm.data();
+    let file = realm.dir.join("mixed.csv");
+    write(
+        &file,
+        &format!(
+            "\u{feff}{HEADER};notes\n\
+             RSSMRA85T10A562S;Rossi;Mario;m@example.com;+39 333 1234567;MRTMTT25D09F205Z;Moretti;Matteo;;Scuola primaria Rodari;3B;Mensa;ignored\n\
+             RSSMRA85T10A562S;Rossi;Mario;;;MRTMTT25D09F205Z;Moretti;Matteo;;Rodari;3B;Mensa;a duplicate\n\
+             RSSMRA85T10A562S;Rossi;Mario;;;MRTMTT25D09F205Z;Moretti;Matteo;;Rodari;3B;;no services\n"
+        ),
+    );
+    let out = ok(&["families", "import", "--data", d, file.to_str().unwrap()]);
+    assert!(out.contains("line 3: consumer MRTMTT25D09F205Z already appears on line 2"), "{out}");
+    assert!(out.contains("line 4: services is empty"), "{out}");
+    assert!(out.contains("3 rows read: 1 imported, 2 rejected"), "{out}");
+    let found: serde_json::Value =
+        serde_json::from_str(&ok(&["search", "--data", d, "MRTMTT25D09F205Z", "--json"])).unwrap();
+    assert_eq!(found[0]["name"], "Matteo");
+    assert_eq!(found[0]["class"], "3B");
+    // The payer's codice fiscale (a parent's CRS/CNS card) finds the children too.
+    let by_payer: serde_json::Value =
+        serde_json::from_str(&ok(&["search", "--data", d, "RSSMRA85T10A562S", "--json"])).unwrap();
+    assert_eq!(by_payer[0]["consumer"], found[0]["consumer"]);
+    let before = dump(&realm.dir);
+    let again = ok(&["families", "import", "--data", d, file.to_str().unwrap()]);
+    assert!(again.contains("0 directory changes written"), "{again}");
+    assert_eq!(dump(&realm.dir), before, "re-importing the same file changed the database");
+}
+
+#[test]
+fn a_file_without_the_needed_columns_is_refused_whole() {
+    let realm = realm(5);
+    let file = realm.dir.join("columns.csv");
+    write(&file, "surname,name\nRossi,Mario\n");
+    check_refused(
+        &realm,
+        &["families", "import", "--data", realm.data(), file.to_str().unwrap()],
+        "the header has no column \"payer_fiscal_code\"",
+    );
+}
+
+#[test]
+fn every_command_explains_itself() {
+    for args in [
+        vec!["--help"],
+        vec!["realm", "init", "--help"],
+        vec!["families", "import", "--help"],
+        vec!["search", "--help"],
+        vec!["topup", "--help"],
+        vec!["balance", "--help"],
+        vec!["log", "verify", "--help"],
+        vec!["review", "list", "--help"],
+        vec!["review", "accept", "--help"],
+        vec!["generate", "--help"],
+        vec!["demo", "--help"],
+    ] {
+        let out = ok(&args);
+        assert!(out.contains("Usage: saldo"), "{args:?}: {out}");
+    }
+    let missing = saldo(&["balance", "--data", "/nonexistent/saldo", "--pan", "4111111111111111"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("holds no Saldo node"));
+}
+
+#[test]
+fn the_demo_builds_a_realm_once_and_says_what_to_try() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let first = ok(&["demo", "--data", dir.to_str().unwrap(), "--consumers", "60"]);
+    assert!(first.contains("just created") && first.contains("60 consumers"), "{first}");
+    assert!(first.contains("topup --data"), "{first}");
+    let second = ok(&["demo", "--data", dir.to_str().unwrap()]);
+    assert!(second.contains("already there") && second.contains("60 consumers"), "{second}");
+    assert!(ok(&["log", "verify", "--data", dir.to_str().unwrap()]).contains("verifies"));
+}
+
+/// What an operator relies on when the power goes: every top-up whose receipt
+/// was printed is still there after a crash, and the database is intact.
+/// A loop of real `saldo topup` processes is killed with SIGKILL at random
+/// moments, at least 20 times, and restarted each time.
+#[test]
+fn top_ups_survive_being_killed_at_random_moments() {
+    let realm = realm(20);
+    let ((pan, service), _) = realm.consumers();
+    let mut rng =
+        fastrand::Rng::with_seed(std::env::var("SALDO_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(2026));
+    let mut acknowledged: Vec<OpId> = Vec::new();
+    let kills = 24;
+    for round in 0..kills {
+        let script = format!(
+            "while :; do \"$SALDO\" topup --data '{}' --pan {pan} --service {service} --amount 1 --method cash || exit 1; done",
+            realm.data()
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("SALDO", SALDO)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|line| line.strip_prefix("Verification code: ").map(|code| OpId::from_hex(code).unwrap()))
+                .collect::<Vec<_>>()
+        });
+        std::thread::sleep(Duration::from_millis(rng.u64(30..400)));
+        let status = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status().unwrap();
+        assert!(status.success());
+        child.wait().unwrap();
+        let acked = reader.join().unwrap();
+        acknowledged.extend(acked);
+        // Restart: the database opens, is intact, holds every acknowledged top-up.
+        let store = Store::open(&realm.dir.join("saldo.db")).unwrap();
+        assert_eq!(store.integrity_check().unwrap(), "ok", "round {round}");
+        drop(store);
+        let mut store = Store::open(&realm.dir.join("saldo.db")).unwrap();
+        let tx = store.read().unwrap();
+        for id in &acknowledged {
+            assert!(tx.op_bytes(id).unwrap().is_some(), "round {round}: acknowledged top-up {id} lost");
+        }
+        drop(tx);
+        let verify = ok(&["log", "verify", "--data", realm.data()]);
+        assert!(verify.contains("every signature, chain link and balance verifies"), "round {round}: {verify}");
+    }
+    eprintln!("{kills} kills, {} acknowledged top-ups, all present", acknowledged.len());
+    assert!(acknowledged.len() >= kills, "the loop recorded too few top-ups to mean anything: {}", acknowledged.len());
+    let balance: serde_json::Value =
+        serde_json::from_str(&ok(&["balance", "--data", realm.data(), "--pan", &pan, "--json"])).unwrap();
+    let confirmed = balance["wallets"][0]["confirmed"].as_str().unwrap().to_string();
+    let cents: i64 = confirmed.replace('.', "").parse().unwrap();
+    assert!(
+        cents >= acknowledged.len() as i64 * 100,
+        "balance {confirmed} is below the {} acknowledged top-ups",
+        acknowledged.len()
+    );
+}
