@@ -19,7 +19,7 @@ use crate::directory::{self, ContactRecord, FamilyRecord, ServiceRecord};
 use crate::ledger;
 use crate::search::{self, Query, QueryError};
 use crate::state::{self, Applied, Context, IngestError};
-use crate::store::{ConsumerRow, FlaggedRow, MovementRow, OpenError, Store, Tx, WalletRow};
+use crate::store::{AuthorRow, ConsumerRow, FlaggedRow, MovementRow, OpenError, Store, Tx, WalletRow};
 
 /// The database file inside a data directory.
 pub const DATABASE_FILE: &str = "saldo.db";
@@ -397,6 +397,7 @@ impl Node {
         let mut results = Vec::with_capacity(batch.len());
         let mut tx = self.store.write()?;
         let mut verdicts: Vec<Decision> = Vec::new();
+        let mut decision_base: Option<Seq> = None;
         let hub_key = if self.me.ctx.is_hub() { self.me.key.as_ref() } else { None };
         for item in decoded {
             let signed = match item {
@@ -415,21 +416,35 @@ impl Node {
                     // The hub's own log is about to move: write the pending
                     // decisions first, at the sequence numbers they were given.
                     self.me.write_decisions(&mut tx, key, &mut verdicts)?;
+                    decision_base = None;
                 }
             }
-            let outcome = state::apply(&mut tx, &self.me.ctx, &signed);
-            if let (Some(key), Ok(Applied::New | Applied::Equivocation { .. })) = (hub_key, &outcome) {
-                if signed.op.body.kind().needs_verdict() && signed.op.author != key.author() {
-                    let verdict = ledger::decide(&state::gather_facts(&tx, &signed)?);
-                    // The verdict takes effect now, at the sequence number of
-                    // the decision operation that will carry it, so the next
-                    // operation in this batch is judged on the updated state.
-                    let hub_head = tx.author(&key.author())?.map_or(Seq(0), |a| a.head_seq);
-                    let decision_seq = Seq(hub_head.0 + 1 + (verdicts.len() / VERDICTS_PER_OP_MAX) as u64);
-                    if tx.put_verdict(&signed.id, decision_seq, &verdict)? {
-                        state::refresh(&mut tx, &self.me.ctx, &signed.id)?;
-                    }
-                    verdicts.push(Decision { target: signed.id, verdict });
+            let outcome = match hub_key {
+                Some(key) if signed.op.author != key.author() => {
+                    let hub = key.author();
+                    let mut judge = |tx: &Tx<'_>, op: &SignedOp, author: &AuthorRow| {
+                        let verdict = ledger::decide(&state::gather_facts(tx, op, author)?);
+                        // The verdict takes effect now, at the sequence number
+                        // of the decision operation that will carry it, so the
+                        // next operation in this batch is judged on the
+                        // updated state.
+                        let base = match decision_base {
+                            Some(base) => base,
+                            None => tx.author(&hub)?.map_or(Seq(0), |a| a.head_seq).next(),
+                        };
+                        decision_base = Some(base);
+                        let seq = Seq(base.0 + (verdicts.len() / VERDICTS_PER_OP_MAX) as u64);
+                        verdicts.push(Decision { target: op.id, verdict: verdict.clone() });
+                        Ok(Some((seq, verdict)))
+                    };
+                    state::apply_deciding(&mut tx, &self.me.ctx, &signed, &mut judge)
+                }
+                _ => state::apply(&mut tx, &self.me.ctx, &signed),
+            };
+            if let Err(e) = &outcome {
+                if !e.is_refusal() {
+                    // A storage failure: nothing of this batch is committed.
+                    return Err(outcome.expect_err("checked above").into());
                 }
             }
             results.push(outcome);
@@ -768,7 +783,8 @@ impl Me {
         tx.set_meta(META_LAST_HLC, &hlc.0.to_be_bytes())?;
         let signed = Operation { author, seq, prev, hlc, body }.sign(&self.ctx.realm, key);
         if signed.op.body.kind().needs_verdict() && author == self.ctx.realm.hub() {
-            let facts = state::gather_facts(tx, &signed)?;
+            let row = tx.author(&author)?.expect("the hub is an author of its realm");
+            let facts = state::gather_facts(tx, &signed, &row)?;
             if let Verdict::Flagged { reason, detail } = ledger::decide(&facts) {
                 return Err(NodeError::Refused(format!("{}: {}", reason.describe(), detail)));
             }

@@ -8,11 +8,11 @@
 //! latest word on each operation) and reversals, and directory documents are
 //! rebuilt from all their changes. Arrival order changes nothing.
 
-use saldo_sync::{AuthorId, Body, DocId, OpId, OpKind, RealmId, Role, Seq, SignedOp, Verdict};
+use saldo_sync::{AuthorId, Body, DocId, FamilyId, OpId, OpKind, RealmId, Role, Seq, SignedOp, Verdict};
 
 use crate::directory::{self, DirectoryError};
 use crate::ledger::{self, CloseFacts, Facts, LineFacts, ReversalFacts, StatusInput};
-use crate::store::{NewMoneyOp, Tx};
+use crate::store::{AuthorRow, NewMoneyOp, Tx};
 
 /// Who is applying: the realm and, on an authoring node, its own identity.
 #[derive(Debug, Clone)]
@@ -62,6 +62,12 @@ pub enum IngestError {
 }
 
 impl IngestError {
+    /// Whether the operation was refused before anything was written (as
+    /// opposed to a storage failure, which aborts the whole transaction).
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, IngestError::Storage(_))
+    }
+
     /// Refusals that a later delivery can cure (its predecessor or its
     /// author's enrolment was still missing).
     pub fn is_retryable(&self) -> bool {
@@ -69,62 +75,99 @@ impl IngestError {
     }
 }
 
-/// Applies one operation whose signature was verified. On error nothing of
-/// it remains in the transaction.
-pub fn apply(tx: &mut Tx<'_>, ctx: &Context, op: &SignedOp) -> Result<Applied, IngestError> {
-    tx.atomically(|tx| apply_inner(tx, ctx, op))
+/// Applies one operation whose signature was verified. Every check that can
+/// refuse it runs before the first write, so a refused operation leaves the
+/// transaction untouched; an error after that (storage) must abort the
+/// caller's whole transaction, which [`IngestError::is_refusal`] tells apart.
+pub fn apply(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<Applied, IngestError> {
+    apply_deciding(tx, ctx, signed, &mut |_, _, _| Ok(None))
 }
 
-fn apply_inner(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<Applied, IngestError> {
-    let op = &signed.op;
-    if tx.has_op(&signed.id)? {
-        return Ok(Applied::Duplicate);
-    }
-    let kind = op.body.kind();
-    if let Body::Genesis { realm_name } = &op.body {
-        if op.author != ctx.realm.hub() {
-            return Err(IngestError::Genesis("the genesis must be authored by the realm's hub key"));
-        }
-        if op.seq != Seq::FIRST {
-            return Err(IngestError::Genesis("the genesis must be the hub's first operation"));
-        }
-        if tx.author(&op.author)?.is_none() {
-            tx.insert_author(&op.author, Role::Hub, realm_name.as_str(), None)?;
-        }
-    }
-    let author = tx.author(&op.author)?.ok_or(IngestError::UnknownAuthor { op: signed.id, author: op.author })?;
+/// The hub's judge: given an operation on money that is about to be stored
+/// (all checks passed, nothing written yet) and its author, the verdict and
+/// the hub sequence number of the decision that will carry it, or `None`.
+pub type Decider<'d> = dyn FnMut(&Tx<'_>, &SignedOp, &AuthorRow) -> Result<Option<(Seq, Verdict)>, IngestError> + 'd;
 
-    if op.seq <= author.head_seq {
-        // A different operation at a sequence number already held.
+/// [`apply`], with the hub's verdict taken at the last moment before the
+/// writes, so the operation is stored already judged.
+pub fn apply_deciding(
+    tx: &mut Tx<'_>,
+    ctx: &Context,
+    signed: &SignedOp,
+    decide: &mut Decider<'_>,
+) -> Result<Applied, IngestError> {
+    let op = &signed.op;
+    let kind = op.body.kind();
+    let genesis_name = match &op.body {
+        Body::Genesis { realm_name } => {
+            if op.author != ctx.realm.hub() {
+                return Err(IngestError::Genesis("the genesis must be authored by the realm's hub key"));
+            }
+            if op.seq != Seq::FIRST {
+                return Err(IngestError::Genesis("the genesis must be the hub's first operation"));
+            }
+            Some(realm_name.as_str())
+        }
+        _ => None,
+    };
+    let author = match (tx.author(&op.author)?, genesis_name) {
+        (Some(author), _) => author,
+        (None, Some(_)) => AuthorRow {
+            author: op.author,
+            role: Role::Hub,
+            name: String::new(),
+            limits: None,
+            revoked_after: None,
+            frozen_at: None,
+            head_seq: Seq(0),
+            head_id: None,
+        },
+        (None, None) => return Err(IngestError::UnknownAuthor { op: signed.id, author: op.author }),
+    };
+    let (role, head_seq, head_id) = (author.role, author.head_seq, author.head_id);
+
+    if op.seq <= head_seq {
         let first = tx.chain_op_at(&op.author, op.seq)?.unwrap_or(OpId::NONE);
+        if first == signed.id || tx.has_op(&signed.id)? {
+            return Ok(Applied::Duplicate);
+        }
+        // A different operation at a sequence number already held: evidence.
         tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, false, &signed.to_bytes())?;
         tx.insert_equivocation(&op.author, op.seq, &first, &signed.id)?;
         tx.set_frozen(&op.author, op.seq)?;
         if kind.needs_verdict() {
-            insert_money(tx, ctx, signed)?;
+            let frozen = AuthorRow { frozen_at: Some(author.frozen_at.map_or(op.seq, |f| f.min(op.seq))), ..author };
+            let decided = decide(tx, signed, &frozen)?;
+            insert_money(tx, ctx, signed, decided)?;
         }
         return Ok(Applied::Equivocation { seq: op.seq });
     }
-    let expected = author.head_seq.next();
+    let expected = head_seq.next();
     if op.seq != expected {
         return Err(IngestError::ChainGap { author: op.author, expected, got: op.seq });
     }
-    if op.prev != author.head_id.unwrap_or(OpId::NONE) {
+    if op.prev != head_id.unwrap_or(OpId::NONE) {
         return Err(IngestError::BrokenChain { author: op.author, seq: op.seq });
     }
-    check_allowed(author.role, &op.body)?;
+    check_allowed(role, &op.body)?;
+    let directory_view = match &op.body {
+        Body::Enrol { device, role, .. } if *device == ctx.realm.hub() || *role == Role::Hub => {
+            return Err(IngestError::NotAllowed { role: "hub", kind: "enrolment of a second hub" });
+        }
+        Body::DirectoryChange { doc, change } => Some(view_with(tx, doc, change)?),
+        _ => None,
+    };
+    let decided = if kind.needs_verdict() { decide(tx, signed, &author)? } else { None };
 
+    // Checks done: from here on, only writes.
+    if let Some(name) = genesis_name {
+        tx.insert_author(&op.author, Role::Hub, name, None)?;
+    }
     tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, true, &signed.to_bytes())?;
     tx.set_head(&op.author, op.seq, &signed.id)?;
-
     match &op.body {
         Body::Genesis { .. } => {}
-        Body::Enrol { device, role, name, limits } => {
-            if *device == ctx.realm.hub() || *role == Role::Hub {
-                return Err(IngestError::NotAllowed { role: "hub", kind: "enrolment of a second hub" });
-            }
-            tx.insert_author(device, *role, name.as_str(), Some(limits))?;
-        }
+        Body::Enrol { device, role, name, limits } => tx.insert_author(device, *role, name.as_str(), Some(limits))?,
         Body::Revoke { device, last_seq_seen, .. } => tx.set_revoked(device, *last_seq_seen)?,
         Body::ChangeLimits { device, limits } => tx.set_limits(device, limits)?,
         Body::Decisions(decisions) => {
@@ -134,10 +177,11 @@ fn apply_inner(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<Appl
                 }
             }
         }
-        Body::DirectoryChange { doc, change } => {
-            directory::check_change(change)?;
+        Body::DirectoryChange { doc, .. } => {
             tx.add_dir_change(&doc.key(), &signed.id)?;
-            materialise(tx, doc)?;
+            if let Some(view) = directory_view {
+                write_view(tx, view)?;
+            }
         }
         Body::BalanceCheckpoint { as_of, balances } => {
             for entry in balances {
@@ -154,7 +198,7 @@ fn apply_inner(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<Appl
         | Body::Transfer(_)
         | Body::Refund(_)
         | Body::Remittance { .. }
-        | Body::DailyClose { .. } => insert_money(tx, ctx, signed)?,
+        | Body::DailyClose { .. } => insert_money(tx, ctx, signed, decided)?,
     }
     Ok(Applied::New)
 }
@@ -172,7 +216,9 @@ fn check_allowed(role: Role, body: &Body) -> Result<(), IngestError> {
     if allowed { Ok(()) } else { Err(IngestError::NotAllowed { role: role.name(), kind: kind.name() }) }
 }
 
-fn insert_money(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<(), IngestError> {
+/// Stores an operation on money with what counts of it, given the hub's
+/// verdict when it was just taken (otherwise one held, if any).
+fn insert_money(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp, decided: Option<(Seq, Verdict)>) -> Result<(), IngestError> {
     let op = &signed.op;
     let deltas = op.body.wallet_deltas();
     let total_minor = money_total(&op.body);
@@ -187,6 +233,25 @@ fn insert_money(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<(),
         Body::DailyClose { receipts, .. } => (None, None, None, *receipts, None),
         _ => unreachable!("insert_money is called for operations on money only"),
     };
+    let verdict = match decided {
+        Some((hub_seq, verdict)) => {
+            tx.put_verdict(&signed.id, hub_seq, &verdict)?;
+            Some(verdict)
+        }
+        None if op.author == ctx.realm.hub() => Some(Verdict::Accepted),
+        None => tx.verdict(&signed.id)?.map(|v| v.verdict),
+    };
+    let is_reversal = reverses.is_some();
+    // A reversal of this operation may have arrived first (from the hub).
+    let reversals = if is_reversal { Vec::new() } else { tx.reversals_of(&signed.id)? };
+    let (counts, counts_provisional) = ledger::status(StatusInput {
+        accepted: verdict.as_ref().is_some_and(Verdict::counts),
+        pending: verdict.is_none(),
+        own: ctx.own == Some(op.author),
+        is_reversal,
+        reversed: reversals.iter().any(|r| r.1),
+        reversed_provisionally: reversals.iter().any(|r| r.2),
+    });
     tx.insert_money_op(&NewMoneyOp {
         id: &signed.id,
         author: &op.author,
@@ -199,13 +264,21 @@ fn insert_money(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<(),
         method,
         total_minor,
         hlc: op.hlc.0,
+        counts,
+        counts_provisional,
     })?;
     for (line, (wallet, delta)) in deltas.iter().enumerate() {
         tx.insert_money_line(&signed.id, line, &wallet.consumer, &wallet.service, *delta)?;
+        if counts || counts_provisional {
+            let (confirmed, provisional) = (i64::from(counts) * delta, i64::from(counts_provisional) * delta);
+            tx.add_to_wallet(&wallet.consumer, &wallet.service, confirmed, provisional)?;
+        }
     }
-    refresh(tx, ctx, &signed.id)?;
-    // A reversal that arrives after its target changes how the target counts;
-    // a target that arrives after its reversal finds it in `refresh`.
+    // A reversal changes how its target counts; a target that arrives after
+    // its reversal found it above.
+    if let (Some(target), true) = (reverses, counts || counts_provisional) {
+        refresh(tx, ctx, target)?;
+    }
     Ok(())
 }
 
@@ -262,28 +335,39 @@ pub fn refresh(tx: &mut Tx<'_>, ctx: &Context, id: &OpId) -> Result<(), IngestEr
     Ok(())
 }
 
-/// Rebuilds one directory document from every change held and rewrites its
-/// materialised rows.
-pub fn materialise(tx: &mut Tx<'_>, doc: &DocId) -> Result<(), IngestError> {
-    let doc_state = load_doc(tx, doc)?;
-    match doc {
-        DocId::Family(family) => {
-            if let Some(record) = directory::read_family(&doc_state, *family) {
-                tx.put_family(&record)?;
-            }
-        }
-        DocId::Contacts(family) => tx.put_contacts(family, &directory::read_contacts(&doc_state))?,
-        DocId::Service(_) => {
-            if let Some(record) = directory::read_service(&doc_state) {
-                tx.put_service(&record.id, record.name.as_str(), record.floor)?;
-            }
-        }
+/// What a directory document says, ready to be written to the materialised tables.
+#[derive(Debug)]
+pub enum DirectoryView {
+    Family(Option<directory::FamilyRecord>),
+    Contacts(FamilyId, directory::ContactRecord),
+    Service(Option<directory::ServiceRecord>),
+}
+
+/// The view of `doc` with every change held plus `change`, computed before
+/// anything is written (a change that does not parse refuses its operation).
+fn view_with(tx: &Tx<'_>, doc: &DocId, change: &[u8]) -> Result<DirectoryView, IngestError> {
+    directory::check_change(change)?;
+    let mut changes = doc_changes(tx, doc)?;
+    changes.push(change.to_vec());
+    let state = directory::load(changes)?;
+    Ok(match doc {
+        DocId::Family(family) => DirectoryView::Family(directory::read_family(&state, *family)),
+        DocId::Contacts(family) => DirectoryView::Contacts(*family, directory::read_contacts(&state)),
+        DocId::Service(_) => DirectoryView::Service(directory::read_service(&state)),
+    })
+}
+
+fn write_view(tx: &Tx<'_>, view: DirectoryView) -> Result<(), IngestError> {
+    match view {
+        DirectoryView::Family(Some(record)) => tx.put_family(&record)?,
+        DirectoryView::Contacts(family, record) => tx.put_contacts(&family, &record)?,
+        DirectoryView::Service(Some(record)) => tx.put_service(&record.id, record.name.as_str(), record.floor)?,
+        DirectoryView::Family(None) | DirectoryView::Service(None) => {}
     }
     Ok(())
 }
 
-/// The Automerge document `doc` as the changes held make it.
-pub fn load_doc(tx: &Tx<'_>, doc: &DocId) -> Result<automerge::AutoCommit, IngestError> {
+fn doc_changes(tx: &Tx<'_>, doc: &DocId) -> Result<Vec<Vec<u8>>, IngestError> {
     let mut changes = Vec::new();
     for bytes in tx.dir_change_ops(&doc.key())? {
         let signed = SignedOp::decode(&bytes)?;
@@ -291,33 +375,47 @@ pub fn load_doc(tx: &Tx<'_>, doc: &DocId) -> Result<automerge::AutoCommit, Inges
             changes.push(change);
         }
     }
-    Ok(directory::load(changes)?)
+    Ok(changes)
+}
+
+/// The Automerge document `doc` as the changes held make it.
+pub fn load_doc(tx: &Tx<'_>, doc: &DocId) -> Result<automerge::AutoCommit, IngestError> {
+    Ok(directory::load(doc_changes(tx, doc)?)?)
 }
 
 /// Gathers what the hub needs to decide on a money operation, which may or
 /// may not be stored yet (an incoming one is, pending; one the hub is about
 /// to record is not). Either way it does not count in the balances read.
-pub fn gather_facts(tx: &Tx<'_>, signed: &SignedOp) -> Result<Facts, IngestError> {
+pub fn gather_facts(tx: &Tx<'_>, signed: &SignedOp, author: &AuthorRow) -> Result<Facts, IngestError> {
     let op = &signed.op;
-    let author = tx.author(&op.author)?;
     let mut facts = Facts {
         kind: Some(op.body.kind()),
-        author_role: author.as_ref().map(|a| a.role),
+        author_role: Some(author.role),
         seq: op.seq,
-        revoked_after: author.as_ref().and_then(|a| a.revoked_after),
-        frozen_at: author.as_ref().and_then(|a| a.frozen_at),
-        per_operation_limit_minor: author.as_ref().and_then(|a| a.limits).map(|l| l.per_operation.minor()),
+        revoked_after: author.revoked_after,
+        frozen_at: author.frozen_at,
+        per_operation_limit_minor: author.limits.map(|l| l.per_operation.minor()),
         ..Facts::default()
     };
     facts.total_minor = money_total(&op.body);
     for (wallet, delta) in op.body.wallet_deltas() {
-        let floor = tx.service(&wallet.service)?.map_or(0, |(_, floor)| floor.minor());
+        // Enrolment implies the consumer exists; balances matter for debits only.
+        let enrolled = tx.is_enrolled(&wallet.consumer, &wallet.service)?;
+        let consumer_known = enrolled || tx.consumer(&wallet.consumer)?.is_some();
+        let (confirmed_minor, floor_minor) = if delta < 0 {
+            (
+                tx.wallet(&wallet.consumer, &wallet.service)?.confirmed.minor(),
+                tx.service(&wallet.service)?.map_or(0, |(_, floor)| floor.minor()),
+            )
+        } else {
+            (0, 0)
+        };
         facts.lines.push(LineFacts {
             wallet: format!("{}/{}", wallet.consumer.short(), wallet.service),
-            consumer_known: tx.consumer(&wallet.consumer)?.is_some(),
-            enrolled: tx.is_enrolled(&wallet.consumer, &wallet.service)?,
-            confirmed_minor: tx.wallet(&wallet.consumer, &wallet.service)?.confirmed.minor(),
-            floor_minor: floor,
+            consumer_known,
+            enrolled,
+            confirmed_minor,
+            floor_minor,
             delta_minor: delta,
         });
     }

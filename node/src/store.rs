@@ -192,6 +192,10 @@ impl Store {
             conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
         }
         conn.pragma_update(None, "synchronous", "FULL").map_err(sqlite)?;
+        // A hub's working set (recent operations, wallets, search keys) stays
+        // in memory: 128 MiB of page cache; statement journals in memory.
+        conn.pragma_update(None, "cache_size", -131_072).map_err(sqlite)?;
+        conn.pragma_update(None, "temp_store", "MEMORY").map_err(sqlite)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
         conn.set_prepared_statement_cache_capacity(64);
         migrations().to_latest(&mut conn)?;
@@ -272,6 +276,8 @@ pub struct NewMoneyOp<'a> {
     pub method: Option<&'static str>,
     pub total_minor: i64,
     pub hlc: u64,
+    pub counts: bool,
+    pub counts_provisional: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -434,25 +440,6 @@ pub struct Tx<'a> {
 impl Tx<'_> {
     pub fn commit(self) -> Result<()> {
         self.tx.commit()
-    }
-
-    /// Runs `f` in a savepoint: on error, everything `f` wrote is undone and
-    /// the rest of the transaction is kept.
-    pub fn atomically<T, E: From<rusqlite::Error>>(
-        &mut self,
-        f: impl FnOnce(&mut Tx<'_>) -> std::result::Result<T, E>,
-    ) -> std::result::Result<T, E> {
-        self.tx.execute_batch("SAVEPOINT op")?;
-        match f(self) {
-            Ok(value) => {
-                self.tx.execute_batch("RELEASE op")?;
-                Ok(value)
-            }
-            Err(error) => {
-                self.tx.execute_batch("ROLLBACK TO op; RELEASE op")?;
-                Err(error)
-            }
-        }
     }
 
     // ---- meta -------------------------------------------------------------
@@ -630,8 +617,9 @@ impl Tx<'_> {
     pub fn insert_money_op(&self, op: &NewMoneyOp<'_>) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO money_ops (id, author, seq, kind, receipt, reference, reverses, range_first, range_last, method, total_minor, hlc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO money_ops (id, author, seq, kind, receipt, reference, reverses, range_first, range_last, method,
+                                        total_minor, hlc, counts, counts_provisional)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 blob(op.id.0),
@@ -645,7 +633,9 @@ impl Tx<'_> {
                 op.range.map(|r| r.last.0 as i64),
                 op.method,
                 op.total_minor,
-                op.hlc as i64
+                op.hlc as i64,
+                op.counts,
+                op.counts_provisional
             ])?;
         Ok(())
     }

@@ -13,7 +13,7 @@ use saldo_node::store::Store;
 use saldo_node::{Clock, generate, import};
 use saldo_sync::{
     Amount, AuthorId, Balance, Body, ConsumerId, DeviceKey, DuePayment, FlagReason, Hlc, Label, OfflineLimits, OpId,
-    Operation, Pan, PaymentMethod, RealmId, ReceiptNo, ReceiptRange, Role, Seq, ServiceCharge, ServiceId, SignedOp,
+    Operation, PaymentMethod, RealmId, ReceiptNo, ReceiptRange, Role, Seq, ServiceCharge, ServiceId, SignedOp,
     TopUp, TopUpLine, Transfer, Verdict, WalletKey,
 };
 
@@ -104,7 +104,6 @@ impl Device {
 
 struct Consumer {
     id: ConsumerId,
-    pan: Pan,
     services: Vec<ServiceId>,
 }
 
@@ -137,7 +136,6 @@ fn hub_with_directory(seed: u64, consumers: u64) -> (Node, Vec<Consumer>) {
         let view = found.iter().find(|c| c.fiscal_code == code).unwrap();
         out.push(Consumer {
             id: ConsumerId::from_hex(&view.consumer).unwrap(),
-            pan: Pan::parse(&view.pan).unwrap(),
             services: view.services.iter().map(|s| service(s)).collect(),
         });
     }
