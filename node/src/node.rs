@@ -390,27 +390,42 @@ impl Node {
     }
 
     fn ingest_chunk(&mut self, batch: &[Vec<u8>]) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
-        let decoded: Vec<std::result::Result<SignedOp, DecodeError>> =
-            batch.iter().map(|b| SignedOp::decode(b)).collect();
-        let to_verify: Vec<&SignedOp> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
-        let mut verified = saldo_sync::op::verify_all(&self.me.ctx.realm, &to_verify).into_iter();
-        let mut results = Vec::with_capacity(batch.len());
+        // Decoding and signature checks of the next part run on other cores
+        // while this thread stores the part before it.
+        const PART_OPS: usize = 1024;
+        let realm = self.me.ctx.realm;
+        std::thread::scope(|scope| {
+            let (send, receive) = std::sync::mpsc::sync_channel::<Vec<std::result::Result<SignedOp, IngestError>>>(2);
+            scope.spawn(move || {
+                for part in batch.chunks(PART_OPS) {
+                    if send.send(check_part(&realm, part)).is_err() {
+                        break;
+                    }
+                }
+            });
+            self.store_checked(receive.into_iter().flatten(), batch.len())
+        })
+    }
+
+    /// Stores operations already decoded and verified, in one transaction.
+    fn store_checked(
+        &mut self,
+        checked: impl Iterator<Item = std::result::Result<SignedOp, IngestError>>,
+        count: usize,
+    ) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
+        let mut results = Vec::with_capacity(count);
         let mut tx = self.store.write()?;
         let mut verdicts: Vec<Decision> = Vec::new();
         let mut decision_base: Option<Seq> = None;
         let hub_key = if self.me.ctx.is_hub() { self.me.key.as_ref() } else { None };
-        for item in decoded {
+        for item in checked {
             let signed = match item {
                 Ok(signed) => signed,
                 Err(e) => {
-                    results.push(Err(IngestError::Decode(e)));
+                    results.push(Err(e));
                     continue;
                 }
             };
-            if let Err(e) = verified.next().expect("one verification result per decoded operation") {
-                results.push(Err(IngestError::Signature(e)));
-                continue;
-            }
             if let Some(key) = hub_key {
                 if signed.op.author == key.author() && !verdicts.is_empty() {
                     // The hub's own log is about to move: write the pending
@@ -769,19 +784,8 @@ impl Me {
     /// hub, an operation on money is first judged by the same rules the hub
     /// applies to everybody's, and refused if it would be flagged.
     pub fn author(&self, tx: &mut Tx<'_>, key: &DeviceKey, body: Body) -> Result<SignedOp> {
-        let author = key.author();
-        let (seq, prev) = match tx.author(&author)? {
-            Some(row) => (row.head_seq.next(), row.head_id.unwrap_or(OpId::NONE)),
-            None => (Seq::FIRST, OpId::NONE),
-        };
-        let last = tx
-            .meta(META_LAST_HLC)?
-            .and_then(|b| b.try_into().ok())
-            .map(|b| Hlc(u64::from_be_bytes(b)))
-            .unwrap_or_default();
-        let hlc = Hlc::tick(last, self.clock.now_ms());
-        tx.set_meta(META_LAST_HLC, &hlc.0.to_be_bytes())?;
-        let signed = Operation { author, seq, prev, hlc, body }.sign(&self.ctx.realm, key);
+        let signed = self.sign_next(tx, key, body)?;
+        let author = signed.op.author;
         if signed.op.body.kind().needs_verdict() && author == self.ctx.realm.hub() {
             let row = tx.author(&author)?.expect("the hub is an author of its realm");
             let facts = state::gather_facts(tx, &signed, &row)?;
@@ -796,6 +800,23 @@ impl Me {
         Ok(signed)
     }
 
+    /// Signs `body` as the next operation of `key`'s log (not yet applied).
+    fn sign_next(&self, tx: &mut Tx<'_>, key: &DeviceKey, body: Body) -> Result<SignedOp> {
+        let author = key.author();
+        let (seq, prev) = match tx.author(&author)? {
+            Some(row) => (row.head_seq.next(), row.head_id.unwrap_or(OpId::NONE)),
+            None => (Seq::FIRST, OpId::NONE),
+        };
+        let last = tx
+            .meta(META_LAST_HLC)?
+            .and_then(|b| b.try_into().ok())
+            .map(|b| Hlc(u64::from_be_bytes(b)))
+            .unwrap_or_default();
+        let hlc = Hlc::tick(last, self.clock.now_ms());
+        tx.set_meta(META_LAST_HLC, &hlc.0.to_be_bytes())?;
+        Ok(Operation { author, seq, prev, hlc, body }.sign(&self.ctx.realm, key))
+    }
+
     fn hub_key(&self, what: &'static str) -> Result<&DeviceKey> {
         match &self.key {
             Some(key) if self.ctx.is_hub() => Ok(key),
@@ -803,9 +824,11 @@ impl Me {
         }
     }
 
+    /// Writes the decision operations carrying verdicts already in effect.
     fn write_decisions(&self, tx: &mut Tx<'_>, key: &DeviceKey, verdicts: &mut Vec<Decision>) -> Result<()> {
         for chunk in verdicts.chunks(VERDICTS_PER_OP_MAX) {
-            self.author(tx, key, Body::Decisions(chunk.to_vec()))?;
+            let signed = self.sign_next(tx, key, Body::Decisions(chunk.to_vec()))?;
+            state::apply_decided(tx, &self.ctx, &signed)?;
         }
         verdicts.clear();
         Ok(())
@@ -879,6 +902,21 @@ impl Me {
             verification_code: signed.id.to_hex(),
         })
     }
+}
+
+/// Decodes and verifies one part of an incoming batch.
+fn check_part(realm: &RealmId, part: &[Vec<u8>]) -> Vec<std::result::Result<SignedOp, IngestError>> {
+    let decoded: Vec<std::result::Result<SignedOp, DecodeError>> = part.iter().map(|b| SignedOp::decode(b)).collect();
+    let to_verify: Vec<&SignedOp> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
+    let mut verified = saldo_sync::op::verify_all(realm, &to_verify).into_iter();
+    decoded
+        .into_iter()
+        .map(|item| {
+            let signed = item?;
+            verified.next().expect("one verification result per decoded operation")?;
+            Ok(signed)
+        })
+        .collect()
 }
 
 fn consumer_view(tx: &Tx<'_>, row: ConsumerRow) -> Result<ConsumerView> {

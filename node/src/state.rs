@@ -12,7 +12,7 @@ use saldo_sync::{AuthorId, Body, DocId, FamilyId, OpId, OpKind, RealmId, Role, S
 
 use crate::directory::{self, DirectoryError};
 use crate::ledger::{self, CloseFacts, Facts, LineFacts, ReversalFacts, StatusInput};
-use crate::store::{AuthorRow, NewMoneyOp, Tx};
+use crate::store::{AuthorRow, NewMoneyOp, StoredVerdict, Tx};
 
 /// Who is applying: the realm and, on an authoring node, its own identity.
 #[derive(Debug, Clone)]
@@ -83,6 +83,23 @@ pub fn apply(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<Applie
     apply_deciding(tx, ctx, signed, &mut |_, _, _| Ok(None))
 }
 
+/// Applies the hub's own decision operation whose verdicts were already put
+/// in place, one by one, as the hub took them ([`apply_deciding`]): only the
+/// operation itself is stored.
+pub fn apply_decided(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<Applied, IngestError> {
+    assert!(
+        matches!(signed.op.body, Body::Decisions(_)) && Some(signed.op.author) == ctx.own && ctx.is_hub(),
+        "only the hub's own decisions are applied as already decided"
+    );
+    let author = tx.author(&signed.op.author)?.expect("the hub is an author of its realm");
+    if signed.op.seq != author.head_seq.next() || signed.op.prev != author.head_id.unwrap_or(OpId::NONE) {
+        return Err(IngestError::BrokenChain { author: signed.op.author, seq: signed.op.seq });
+    }
+    tx.insert_op(&signed.id, &signed.op.author, signed.op.seq, signed.op.hlc.0, OpKind::Decisions, true, &signed.to_bytes())?;
+    tx.set_head(&signed.op.author, signed.op.seq, &signed.id)?;
+    Ok(Applied::New)
+}
+
 /// The hub's judge: given an operation on money that is about to be stored
 /// (all checks passed, nothing written yet) and its author, the verdict and
 /// the hub sequence number of the decision that will carry it, or `None`.
@@ -132,13 +149,13 @@ pub fn apply_deciding(
             return Ok(Applied::Duplicate);
         }
         // A different operation at a sequence number already held: evidence.
-        tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, false, &signed.to_bytes())?;
+        let frozen = AuthorRow { frozen_at: Some(author.frozen_at.map_or(op.seq, |f| f.min(op.seq))), ..author };
+        let decided = if kind.needs_verdict() { decide(tx, signed, &frozen)? } else { None };
+        let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, false, &signed.to_bytes())?;
         tx.insert_equivocation(&op.author, op.seq, &first, &signed.id)?;
         tx.set_frozen(&op.author, op.seq)?;
         if kind.needs_verdict() {
-            let frozen = AuthorRow { frozen_at: Some(author.frozen_at.map_or(op.seq, |f| f.min(op.seq))), ..author };
-            let decided = decide(tx, signed, &frozen)?;
-            insert_money(tx, ctx, signed, decided)?;
+            insert_money(tx, ctx, signed, row, decided)?;
         }
         return Ok(Applied::Equivocation { seq: op.seq });
     }
@@ -163,7 +180,7 @@ pub fn apply_deciding(
     if let Some(name) = genesis_name {
         tx.insert_author(&op.author, Role::Hub, name, None)?;
     }
-    tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, true, &signed.to_bytes())?;
+    let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, true, &signed.to_bytes())?;
     tx.set_head(&op.author, op.seq, &signed.id)?;
     match &op.body {
         Body::Genesis { .. } => {}
@@ -178,7 +195,7 @@ pub fn apply_deciding(
             }
         }
         Body::DirectoryChange { doc, .. } => {
-            tx.add_dir_change(&doc.key(), &signed.id)?;
+            tx.add_dir_change(&doc.key(), row)?;
             if let Some(view) = directory_view {
                 write_view(tx, view)?;
             }
@@ -198,7 +215,7 @@ pub fn apply_deciding(
         | Body::Transfer(_)
         | Body::Refund(_)
         | Body::Remittance { .. }
-        | Body::DailyClose { .. } => insert_money(tx, ctx, signed, decided)?,
+        | Body::DailyClose { .. } => insert_money(tx, ctx, signed, row, decided)?,
     }
     Ok(Applied::New)
 }
@@ -218,7 +235,13 @@ fn check_allowed(role: Role, body: &Body) -> Result<(), IngestError> {
 
 /// Stores an operation on money with what counts of it, given the hub's
 /// verdict when it was just taken (otherwise one held, if any).
-fn insert_money(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp, decided: Option<(Seq, Verdict)>) -> Result<(), IngestError> {
+fn insert_money(
+    tx: &mut Tx<'_>,
+    ctx: &Context,
+    signed: &SignedOp,
+    row: i64,
+    decided: Option<(Seq, Verdict)>,
+) -> Result<(), IngestError> {
     let op = &signed.op;
     let deltas = op.body.wallet_deltas();
     let total_minor = money_total(&op.body);
@@ -233,17 +256,22 @@ fn insert_money(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp, decided: Opti
         Body::DailyClose { receipts, .. } => (None, None, None, *receipts, None),
         _ => unreachable!("insert_money is called for operations on money only"),
     };
-    let verdict = match decided {
-        Some((hub_seq, verdict)) => {
-            tx.put_verdict(&signed.id, hub_seq, &verdict)?;
-            Some(verdict)
-        }
+    let decided_here = decided.is_some();
+    let stored = match decided {
+        Some((hub_seq, verdict)) => Some(StoredVerdict { hub_seq, verdict }),
+        None => tx.take_early_verdict(&signed.id)?,
+    };
+    // An operation of the hub itself is accepted by being recorded.
+    let verdict = match &stored {
+        Some(v) => Some(v.verdict.clone()),
         None if op.author == ctx.realm.hub() => Some(Verdict::Accepted),
-        None => tx.verdict(&signed.id)?.map(|v| v.verdict),
+        None => None,
     };
     let is_reversal = reverses.is_some();
-    // A reversal of this operation may have arrived first (from the hub).
-    let reversals = if is_reversal { Vec::new() } else { tx.reversals_of(&signed.id)? };
+    // A reversal of this operation may have arrived first on a replica (from
+    // the hub); on the hub, which judges operations as they arrive in chain
+    // order, none can precede what it is deciding now.
+    let reversals = if is_reversal || decided_here { Vec::new() } else { tx.reversals_of(&signed.id)? };
     let (counts, counts_provisional) = ledger::status(StatusInput {
         accepted: verdict.as_ref().is_some_and(Verdict::counts),
         pending: verdict.is_none(),
@@ -253,9 +281,8 @@ fn insert_money(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp, decided: Opti
         reversed_provisionally: reversals.iter().any(|r| r.2),
     });
     tx.insert_money_op(&NewMoneyOp {
-        id: &signed.id,
+        row,
         author: &op.author,
-        seq: op.seq,
         kind: op.body.kind(),
         receipt,
         reference,
@@ -266,9 +293,10 @@ fn insert_money(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp, decided: Opti
         hlc: op.hlc.0,
         counts,
         counts_provisional,
+        verdict: stored.as_ref(),
     })?;
     for (line, (wallet, delta)) in deltas.iter().enumerate() {
-        tx.insert_money_line(&signed.id, line, &wallet.consumer, &wallet.service, *delta)?;
+        tx.insert_money_line(row, line, &wallet.consumer, &wallet.service, *delta)?;
         if counts || counts_provisional {
             let (confirmed, provisional) = (i64::from(counts) * delta, i64::from(counts_provisional) * delta);
             tx.add_to_wallet(&wallet.consumer, &wallet.service, confirmed, provisional)?;
@@ -323,10 +351,10 @@ pub fn refresh(tx: &mut Tx<'_>, ctx: &Context, id: &OpId) -> Result<(), IngestEr
     if (counts, counts_provisional) == (row.counts, row.counts_provisional) {
         return Ok(());
     }
-    tx.set_money_status(id, counts, counts_provisional)?;
+    tx.set_money_status(row.row, counts, counts_provisional)?;
     let confirmed_sign = i64::from(counts) - i64::from(row.counts);
     let provisional_sign = i64::from(counts_provisional) - i64::from(row.counts_provisional);
-    for (consumer, service, delta) in tx.money_lines(id)? {
+    for (consumer, service, delta) in tx.money_lines(row.row)? {
         tx.add_to_wallet(&consumer, &service, confirmed_sign * delta, provisional_sign * delta)?;
     }
     if let Some(target) = row.reverses.filter(|_| is_reversal) {
@@ -383,9 +411,8 @@ pub fn load_doc(tx: &Tx<'_>, doc: &DocId) -> Result<automerge::AutoCommit, Inges
     Ok(directory::load(doc_changes(tx, doc)?)?)
 }
 
-/// Gathers what the hub needs to decide on a money operation, which may or
-/// may not be stored yet (an incoming one is, pending; one the hub is about
-/// to record is not). Either way it does not count in the balances read.
+/// Gathers what the hub needs to decide on a money operation that is about
+/// to be stored (so it is not among what the queries see).
 pub fn gather_facts(tx: &Tx<'_>, signed: &SignedOp, author: &AuthorRow) -> Result<Facts, IngestError> {
     let op = &signed.op;
     let mut facts = Facts {
@@ -420,29 +447,19 @@ pub fn gather_facts(tx: &Tx<'_>, signed: &SignedOp, author: &AuthorRow) -> Resul
         });
     }
     match &op.body {
-        Body::TopUp(t) => facts.duplicate_receipt = tx.receipt_used_elsewhere(&op.author, t.receipt, &signed.id)?,
+        Body::TopUp(t) => facts.duplicate_receipt = tx.receipt_used(&op.author, t.receipt)?,
         Body::DuePayment(p) => {
-            facts.duplicate_receipt = tx.receipt_used_elsewhere(&op.author, p.receipt, &signed.id)?;
-            facts.duplicate_reference = tx.reference_used_elsewhere(
-                OpKind::DuePayment,
-                p.due.as_str(),
-                &p.wallet.consumer,
-                &p.wallet.service,
-                &signed.id,
-            )?;
+            facts.duplicate_receipt = tx.receipt_used(&op.author, p.receipt)?;
+            facts.duplicate_reference =
+                tx.reference_used(OpKind::DuePayment, p.due.as_str(), &p.wallet.consumer, &p.wallet.service)?;
         }
         Body::ServiceCharge(c) => {
-            facts.duplicate_reference = tx.reference_used_elsewhere(
-                OpKind::ServiceCharge,
-                c.reference.as_str(),
-                &c.wallet.consumer,
-                &c.wallet.service,
-                &signed.id,
-            )?;
+            facts.duplicate_reference =
+                tx.reference_used(OpKind::ServiceCharge, c.reference.as_str(), &c.wallet.consumer, &c.wallet.service)?;
         }
         Body::Reversal { target, .. } => {
             let target_row = tx.money_op(target)?;
-            let already_reversed = tx.reversals_of(target)?.iter().any(|r| r.0 != signed.id && r.1);
+            let already_reversed = tx.reversals_of(target)?.iter().any(|r| r.1);
             facts.reversal = Some(ReversalFacts {
                 target_found: target_row.is_some(),
                 target_is_top_up: target_row.as_ref().is_some_and(|t| t.kind == OpKind::TopUp.name()),

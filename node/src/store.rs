@@ -35,10 +35,14 @@ CREATE TABLE authors (
     head_id BLOB
 ) STRICT;
 
--- The operation log: append-only. in_chain = 0 marks the second operation of
--- an equivocation, kept as evidence.
+-- The operation log: append-only, in arrival order. in_chain = 0 marks the
+-- second operation of an equivocation, kept as evidence. Operations are found
+-- by id through `id_key`, the id's first 8 bytes: an index of small integers
+-- keeps the pages a batch of random ids dirties few (see ARCHITECTURE.md).
 CREATE TABLE ops (
-    id BLOB PRIMARY KEY,
+    row INTEGER PRIMARY KEY,
+    id_key INTEGER NOT NULL,
+    id BLOB NOT NULL,
     author BLOB NOT NULL,
     seq INTEGER NOT NULL,
     hlc INTEGER NOT NULL,
@@ -46,6 +50,7 @@ CREATE TABLE ops (
     in_chain INTEGER NOT NULL,
     bytes BLOB NOT NULL
 ) STRICT;
+CREATE INDEX ops_by_id ON ops (id_key);
 CREATE INDEX ops_by_author ON ops (author, seq);
 
 CREATE TABLE equivocations (
@@ -56,11 +61,11 @@ CREATE TABLE equivocations (
     PRIMARY KEY (author, seq, second_id)
 ) STRICT;
 
--- Operations that need the hub's verdict, with what counts now.
+-- Operations that need the hub's verdict: what they are, the hub's latest
+-- verdict on them (highest hub seq), and whether they count now.
 CREATE TABLE money_ops (
-    id BLOB PRIMARY KEY,
+    op_row INTEGER PRIMARY KEY REFERENCES ops (row),
     author BLOB NOT NULL,
-    seq INTEGER NOT NULL,
     kind TEXT NOT NULL,
     receipt INTEGER,
     reference TEXT,
@@ -70,32 +75,40 @@ CREATE TABLE money_ops (
     method TEXT,
     total_minor INTEGER NOT NULL,
     hlc INTEGER NOT NULL,
-    counts INTEGER NOT NULL DEFAULT 0,
-    counts_provisional INTEGER NOT NULL DEFAULT 0
+    counts INTEGER NOT NULL,
+    counts_provisional INTEGER NOT NULL,
+    verdict TEXT,
+    verdict_seq INTEGER,
+    reason TEXT,
+    detail TEXT,
+    reviewer TEXT
 ) STRICT;
-CREATE INDEX money_ops_by_receipt ON money_ops (author, receipt);
+CREATE INDEX money_ops_by_receipt ON money_ops (author, receipt) WHERE receipt IS NOT NULL;
 CREATE INDEX money_ops_by_reference ON money_ops (reference) WHERE reference IS NOT NULL;
 CREATE INDEX money_ops_by_target ON money_ops (reverses) WHERE reverses IS NOT NULL;
+CREATE INDEX money_ops_flagged ON money_ops (hlc) WHERE verdict = 'flagged';
+CREATE INDEX money_ops_unconfirmed ON money_ops (author) WHERE verdict IS NULL;
 
 CREATE TABLE money_lines (
-    op BLOB NOT NULL,
+    op_row INTEGER NOT NULL,
     line INTEGER NOT NULL,
     consumer BLOB NOT NULL,
     service TEXT NOT NULL,
     delta_minor INTEGER NOT NULL,
-    PRIMARY KEY (op, line)
+    PRIMARY KEY (op_row, line)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX money_lines_by_wallet ON money_lines (consumer, service);
 
--- The effective verdict on each operation: the hub's latest word.
-CREATE TABLE verdicts (
+-- Verdicts on operations not held yet (a replica may get the hub's decision
+-- before the operation); moved into money_ops when the operation arrives.
+CREATE TABLE early_verdicts (
     target BLOB PRIMARY KEY,
     hub_seq INTEGER NOT NULL,
     verdict TEXT NOT NULL,
     reason TEXT,
     detail TEXT,
     reviewer TEXT
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE wallets (
     consumer BLOB NOT NULL,
@@ -123,7 +136,7 @@ CREATE TABLE checkpoints (
 
 -- Directory: which operations carry changes of which document, and the
 -- materialised views used to identify consumers.
-CREATE TABLE dir_changes (doc TEXT NOT NULL, op BLOB NOT NULL, PRIMARY KEY (doc, op)) STRICT, WITHOUT ROWID;
+CREATE TABLE dir_changes (doc TEXT NOT NULL, op_row INTEGER NOT NULL, PRIMARY KEY (doc, op_row)) STRICT, WITHOUT ROWID;
 CREATE TABLE services (service TEXT PRIMARY KEY, name TEXT NOT NULL, floor_minor INTEGER NOT NULL) STRICT;
 CREATE TABLE families (
     family BLOB PRIMARY KEY,
@@ -196,6 +209,9 @@ impl Store {
         // in memory: 128 MiB of page cache; statement journals in memory.
         conn.pragma_update(None, "cache_size", -131_072).map_err(sqlite)?;
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(sqlite)?;
+        // Checkpoint the WAL every 64 MiB rather than 4: pages dirtied again
+        // and again by consecutive batches are written to the database once.
+        conn.pragma_update(None, "wal_autocheckpoint", 16_384).map_err(sqlite)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
         conn.set_prepared_statement_cache_capacity(64);
         migrations().to_latest(&mut conn)?;
@@ -265,9 +281,8 @@ pub struct AuthorRow {
 /// A new row of `money_ops`.
 #[derive(Debug, Clone)]
 pub struct NewMoneyOp<'a> {
-    pub id: &'a OpId,
+    pub row: i64,
     pub author: &'a AuthorId,
-    pub seq: Seq,
     pub kind: OpKind,
     pub receipt: Option<ReceiptNo>,
     pub reference: Option<&'a str>,
@@ -278,13 +293,14 @@ pub struct NewMoneyOp<'a> {
     pub hlc: u64,
     pub counts: bool,
     pub counts_provisional: bool,
+    pub verdict: Option<&'a StoredVerdict>,
 }
 
 #[derive(Debug, Clone)]
 pub struct MoneyOpRow {
+    pub row: i64,
     pub id: OpId,
     pub author: AuthorId,
-    pub seq: Seq,
     pub kind: String,
     pub receipt: Option<ReceiptNo>,
     pub reference: Option<String>,
@@ -294,6 +310,7 @@ pub struct MoneyOpRow {
     pub hlc: u64,
     pub counts: bool,
     pub counts_provisional: bool,
+    pub verdict: Option<StoredVerdict>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -546,10 +563,20 @@ impl Tx<'_> {
 
     // ---- operations -------------------------------------------------------
 
-    pub fn has_op(&self, id: &OpId) -> Result<bool> {
-        self.tx.prepare_cached("SELECT 1 FROM ops WHERE id = ?1")?.exists([blob(id.0)])
+    /// The row of operation `id`, if held.
+    pub fn op_row(&self, id: &OpId) -> Result<Option<i64>> {
+        self.tx
+            .prepare_cached("SELECT row FROM ops WHERE id_key = ?1 AND id = ?2")?
+            .query_row(params![id_key(id), blob(id.0)], |r| r.get(0))
+            .optional()
     }
 
+    pub fn has_op(&self, id: &OpId) -> Result<bool> {
+        Ok(self.op_row(id)?.is_some())
+    }
+
+    /// Appends an operation to the log; returns its row.
+    #[allow(clippy::too_many_arguments)]
     pub fn insert_op(
         &self,
         id: &OpId,
@@ -559,17 +586,20 @@ impl Tx<'_> {
         kind: OpKind,
         in_chain: bool,
         bytes: &[u8],
-    ) -> Result<()> {
+    ) -> Result<i64> {
         self.tx
             .prepare_cached(
-                "INSERT INTO ops (id, author, seq, hlc, kind, in_chain, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO ops (id_key, id, author, seq, hlc, kind, in_chain, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![blob(id.0), blob(author.0), seq.0 as i64, hlc as i64, kind.name(), in_chain, bytes])?;
-        Ok(())
+            .execute(params![id_key(id), blob(id.0), blob(author.0), seq.0 as i64, hlc as i64, kind.name(), in_chain, bytes])?;
+        Ok(self.tx.last_insert_rowid())
     }
 
     pub fn op_bytes(&self, id: &OpId) -> Result<Option<Vec<u8>>> {
-        self.tx.prepare_cached("SELECT bytes FROM ops WHERE id = ?1")?.query_row([blob(id.0)], |r| r.get(0)).optional()
+        self.tx
+            .prepare_cached("SELECT bytes FROM ops WHERE id_key = ?1 AND id = ?2")?
+            .query_row(params![id_key(id), blob(id.0)], |r| r.get(0))
+            .optional()
     }
 
     /// The chain operation of `author` at `seq`.
@@ -615,16 +645,22 @@ impl Tx<'_> {
     // ---- money ------------------------------------------------------------
 
     pub fn insert_money_op(&self, op: &NewMoneyOp<'_>) -> Result<()> {
+        let (verdict, reason, detail, reviewer) = match op.verdict {
+            Some(v) => {
+                let (kind, reason, detail, reviewer) = verdict_parts(&v.verdict);
+                (Some(kind), reason, detail, reviewer)
+            }
+            None => (None, None, None, None),
+        };
         self.tx
             .prepare_cached(
-                "INSERT INTO money_ops (id, author, seq, kind, receipt, reference, reverses, range_first, range_last, method,
-                                        total_minor, hlc, counts, counts_provisional)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                "INSERT INTO money_ops (op_row, author, kind, receipt, reference, reverses, range_first, range_last, method,
+                                        total_minor, hlc, counts, counts_provisional, verdict, verdict_seq, reason, detail, reviewer)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             )?
             .execute(params![
-                blob(op.id.0),
+                op.row,
                 blob(op.author.0),
-                op.seq.0 as i64,
                 op.kind.name(),
                 op.receipt.map(|r| r.0 as i64),
                 op.reference,
@@ -635,14 +671,19 @@ impl Tx<'_> {
                 op.total_minor,
                 op.hlc as i64,
                 op.counts,
-                op.counts_provisional
+                op.counts_provisional,
+                verdict,
+                op.verdict.map(|v| v.hub_seq.0 as i64),
+                reason,
+                detail,
+                reviewer
             ])?;
         Ok(())
     }
 
     pub fn insert_money_line(
         &self,
-        op: &OpId,
+        op_row: i64,
         line: usize,
         consumer: &ConsumerId,
         service: &ServiceId,
@@ -650,52 +691,45 @@ impl Tx<'_> {
     ) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO money_lines (op, line, consumer, service, delta_minor) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO money_lines (op_row, line, consumer, service, delta_minor) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![blob(op.0), line as i64, blob(consumer.0), service.as_str(), delta_minor])?;
+            .execute(params![op_row, line as i64, blob(consumer.0), service.as_str(), delta_minor])?;
         Ok(())
     }
 
     pub fn money_op(&self, id: &OpId) -> Result<Option<MoneyOpRow>> {
         self.tx
-            .prepare_cached(
-                "SELECT id, author, seq, kind, receipt, reference, reverses, method, total_minor, hlc, counts, counts_provisional
-                 FROM money_ops WHERE id = ?1",
-            )?
-            .query_row([blob(id.0)], money_op_row)
+            .prepare_cached(&format!("{MONEY_SELECT} WHERE o.id_key = ?1 AND o.id = ?2"))?
+            .query_row(params![id_key(id), blob(id.0)], money_op_row)
             .optional()
     }
 
-    pub fn money_lines(&self, op: &OpId) -> Result<Vec<(ConsumerId, ServiceId, i64)>> {
+    pub fn money_lines(&self, op_row: i64) -> Result<Vec<(ConsumerId, ServiceId, i64)>> {
         let mut stmt = self
             .tx
-            .prepare_cached("SELECT consumer, service, delta_minor FROM money_lines WHERE op = ?1 ORDER BY line")?;
+            .prepare_cached("SELECT consumer, service, delta_minor FROM money_lines WHERE op_row = ?1 ORDER BY line")?;
         let rows = stmt
-            .query_map([blob(op.0)], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            .query_map([op_row], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
         let mut out = Vec::new();
         for row in rows {
             let (consumer, service, delta) = row?;
-            let service = ServiceId::parse(&service)
-                .map_err(|_| rusqlite::Error::InvalidColumnType(1, "service".into(), rusqlite::types::Type::Text))?;
-            out.push((consumer_id(consumer)?, service, delta));
+            out.push((consumer_id(consumer)?, service_id(&service)?, delta));
         }
         Ok(out)
     }
 
-    pub fn set_money_status(&self, id: &OpId, counts: bool, counts_provisional: bool) -> Result<()> {
+    pub fn set_money_status(&self, op_row: i64, counts: bool, counts_provisional: bool) -> Result<()> {
         self.tx
-            .prepare_cached("UPDATE money_ops SET counts = ?2, counts_provisional = ?3 WHERE id = ?1")?
-            .execute(params![blob(id.0), counts, counts_provisional])?;
+            .prepare_cached("UPDATE money_ops SET counts = ?2, counts_provisional = ?3 WHERE op_row = ?1")?
+            .execute(params![op_row, counts, counts_provisional])?;
         Ok(())
     }
 
-    /// Reversals of `target`: (reversal id, counts, counts provisionally, author).
-    pub fn reversals_of(&self, target: &OpId) -> Result<Vec<(OpId, bool, bool, AuthorId)>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT id, counts, counts_provisional, author FROM money_ops WHERE reverses = ?1")?;
-        let rows =
-            stmt.query_map([blob(target.0)], |r| Ok((op_id(r.get(0)?)?, r.get(1)?, r.get(2)?, author_id(r.get(3)?)?)))?;
+    /// Reversals of `target`: (reversal row, counts, counts provisionally).
+    pub fn reversals_of(&self, target: &OpId) -> Result<Vec<(i64, bool, bool)>> {
+        let mut stmt =
+            self.tx.prepare_cached("SELECT op_row, counts, counts_provisional FROM money_ops WHERE reverses = ?1")?;
+        let rows = stmt.query_map([blob(target.0)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect()
     }
 
@@ -720,9 +754,7 @@ impl Tx<'_> {
     pub fn wallet(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<WalletRow> {
         let row = self
             .tx
-            .prepare_cached(
-                "SELECT confirmed_minor, provisional_minor FROM wallets WHERE consumer = ?1 AND service = ?2",
-            )?
+            .prepare_cached("SELECT confirmed_minor, provisional_minor FROM wallets WHERE consumer = ?1 AND service = ?2")?
             .query_row(params![blob(consumer.0), service.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
             .optional()?
             .unwrap_or((0, 0));
@@ -748,9 +780,7 @@ impl Tx<'_> {
             let (consumer, service, confirmed, provisional) = row?;
             out.push(WalletRow {
                 consumer: consumer_id(consumer)?,
-                service: ServiceId::parse(&service).map_err(|_| {
-                    rusqlite::Error::InvalidColumnType(1, "service".into(), rusqlite::types::Type::Text)
-                })?,
+                service: service_id(&service)?,
                 confirmed: Balance::from_minor(confirmed).unwrap_or(Balance::ZERO),
                 provisional: Balance::from_minor(provisional).unwrap_or(Balance::ZERO),
             });
@@ -766,7 +796,7 @@ impl Tx<'_> {
             "SELECT l.consumer, l.service,
                     SUM(CASE WHEN m.counts THEN l.delta_minor ELSE 0 END),
                     SUM(CASE WHEN m.counts_provisional THEN l.delta_minor ELSE 0 END)
-             FROM money_lines l JOIN money_ops m ON m.id = l.op
+             FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row
              GROUP BY l.consumer, l.service ORDER BY l.consumer, l.service",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
@@ -785,7 +815,7 @@ impl Tx<'_> {
         self.tx.query_row(
             "SELECT COALESCE(SUM(CASE WHEN l.delta_minor > 0 THEN l.delta_minor END), 0),
                     COALESCE(SUM(CASE WHEN l.delta_minor < 0 THEN -l.delta_minor END), 0)
-             FROM money_lines l JOIN money_ops m ON m.id = l.op WHERE m.counts",
+             FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row WHERE m.counts",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
@@ -795,48 +825,35 @@ impl Tx<'_> {
         self.tx.query_row("SELECT COALESCE(SUM(confirmed_minor), 0) FROM wallets", [], |r| r.get(0))
     }
 
-    /// Whether `author` already used `receipt` on another operation.
-    pub fn receipt_used_elsewhere(&self, author: &AuthorId, receipt: ReceiptNo, except: &OpId) -> Result<bool> {
+    /// Whether `author` already used `receipt` on an operation held.
+    pub fn receipt_used(&self, author: &AuthorId, receipt: ReceiptNo) -> Result<bool> {
         self.tx
-            .prepare_cached("SELECT 1 FROM money_ops WHERE author = ?1 AND receipt = ?2 AND id <> ?3")?
-            .exists(params![blob(author.0), receipt.0 as i64, blob(except.0)])
+            .prepare_cached("SELECT 1 FROM money_ops WHERE author = ?1 AND receipt = ?2")?
+            .exists(params![blob(author.0), receipt.0 as i64])
     }
 
     /// The highest receipt number `author` used.
     pub fn last_receipt(&self, author: &AuthorId) -> Result<Option<ReceiptNo>> {
         self.tx
-            .prepare_cached("SELECT MAX(receipt) FROM money_ops WHERE author = ?1")?
+            .prepare_cached("SELECT MAX(receipt) FROM money_ops WHERE author = ?1 AND receipt IS NOT NULL")?
             .query_row([blob(author.0)], |r| r.get::<_, Option<i64>>(0))
             .map(|n| n.map(|n| ReceiptNo(n as u64)))
     }
 
-    /// Whether another operation of the same kind with the same reference on
-    /// the same wallet counts or awaits a verdict (a duplicate due payment or charge).
-    pub fn reference_used_elsewhere(
-        &self,
-        kind: OpKind,
-        reference: &str,
-        consumer: &ConsumerId,
-        service: &ServiceId,
-        except: &OpId,
-    ) -> Result<bool> {
+    /// Whether an operation of the same kind with the same reference on the
+    /// same wallet counts or awaits a verdict (a duplicate due payment or charge).
+    pub fn reference_used(&self, kind: OpKind, reference: &str, consumer: &ConsumerId, service: &ServiceId) -> Result<bool> {
         self.tx
             .prepare_cached(
-                "SELECT 1 FROM money_ops m JOIN money_lines l ON l.op = m.id
-                 LEFT JOIN verdicts v ON v.target = m.id
-                 WHERE m.kind = ?1 AND m.reference = ?2 AND l.consumer = ?3 AND l.service = ?4 AND m.id <> ?5
-                   AND (m.counts OR v.target IS NULL)",
+                "SELECT 1 FROM money_ops m JOIN money_lines l ON l.op_row = m.op_row
+                 WHERE m.reference = ?2 AND m.kind = ?1 AND l.consumer = ?3 AND l.service = ?4
+                   AND (m.counts OR m.verdict IS NULL)",
             )?
-            .exists(params![kind.name(), reference, blob(consumer.0), service.as_str(), blob(except.0)])
+            .exists(params![kind.name(), reference, blob(consumer.0), service.as_str()])
     }
 
     /// Counted operations of `author` with receipts in `first..=last`: (count, total cents, cash cents).
-    pub fn receipt_range_totals(
-        &self,
-        author: &AuthorId,
-        first: ReceiptNo,
-        last: ReceiptNo,
-    ) -> Result<(u64, i64, i64)> {
+    pub fn receipt_range_totals(&self, author: &AuthorId, first: ReceiptNo, last: ReceiptNo) -> Result<(u64, i64, i64)> {
         self.tx
             .prepare_cached(
                 "SELECT COUNT(*), COALESCE(SUM(total_minor), 0), COALESCE(SUM(CASE WHEN method = 'cash' THEN total_minor END), 0)
@@ -860,19 +877,17 @@ impl Tx<'_> {
     /// Sum of `author`'s operations that await a verdict, in cents.
     pub fn unconfirmed_total(&self, author: &AuthorId) -> Result<i64> {
         self.tx
-            .prepare_cached(
-                "SELECT COALESCE(SUM(m.total_minor), 0) FROM money_ops m LEFT JOIN verdicts v ON v.target = m.id
-                 WHERE m.author = ?1 AND v.target IS NULL",
-            )?
+            .prepare_cached("SELECT COALESCE(SUM(total_minor), 0) FROM money_ops WHERE author = ?1 AND verdict IS NULL")?
             .query_row([blob(author.0)], |r| r.get(0))
     }
 
     /// The last movements on one wallet, newest first.
     pub fn movements(&self, consumer: &ConsumerId, service: &ServiceId, limit: u32) -> Result<Vec<MovementRow>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT m.id, m.author, m.kind, m.receipt, m.method, m.hlc, l.delta_minor, m.counts, m.counts_provisional, v.verdict, v.reason
-             FROM money_lines l JOIN money_ops m ON m.id = l.op LEFT JOIN verdicts v ON v.target = m.id
-             WHERE l.consumer = ?1 AND l.service = ?2 ORDER BY m.hlc DESC, m.id LIMIT ?3",
+            "SELECT o.id, m.author, m.kind, m.receipt, m.method, m.hlc, l.delta_minor, m.counts, m.counts_provisional,
+                    m.verdict, m.reason
+             FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row JOIN ops o ON o.row = m.op_row
+             WHERE l.consumer = ?1 AND l.service = ?2 ORDER BY m.hlc DESC, o.row DESC LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![blob(consumer.0), service.as_str(), limit], |r| {
             Ok(MovementRow {
@@ -895,8 +910,8 @@ impl Tx<'_> {
     /// Operations whose effective verdict is "flagged" (awaiting review).
     pub fn flagged(&self, limit: u32) -> Result<Vec<FlaggedRow>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT m.id, m.author, m.kind, v.reason, COALESCE(v.detail, ''), m.total_minor
-             FROM verdicts v JOIN money_ops m ON m.id = v.target WHERE v.verdict = 'flagged' ORDER BY m.hlc LIMIT ?1",
+            "SELECT o.id, m.author, m.kind, m.reason, COALESCE(m.detail, ''), m.total_minor
+             FROM money_ops m JOIN ops o ON o.row = m.op_row WHERE m.verdict = 'flagged' ORDER BY m.hlc LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit], |r| {
             Ok(FlaggedRow {
@@ -913,49 +928,70 @@ impl Tx<'_> {
 
     // ---- verdicts ---------------------------------------------------------
 
+    /// The effective verdict on `target`, held with it or ahead of it.
     pub fn verdict(&self, target: &OpId) -> Result<Option<StoredVerdict>> {
+        if let Some(row) = self.money_op(target)? {
+            return Ok(row.verdict);
+        }
         self.tx
-            .prepare_cached("SELECT hub_seq, verdict, reason, detail, reviewer FROM verdicts WHERE target = ?1")?
-            .query_row([blob(target.0)], |r| {
-                let kind: String = r.get(1)?;
-                let reason: Option<String> = r.get(2)?;
-                let detail: Option<String> = r.get(3)?;
-                let reviewer: Option<String> = r.get(4)?;
-                let verdict = match kind.as_str() {
-                    "accepted" => Verdict::Accepted,
-                    "flagged" => Verdict::Flagged {
-                        reason: reason.as_deref().and_then(flag_reason_of).unwrap_or(FlagReason::RoleNotAllowed),
-                        detail: label_or_dash(detail),
-                    },
-                    "review-accepted" => {
-                        Verdict::ReviewAccepted { operator: label_or_dash(reviewer), note: label_or_dash(detail) }
-                    }
-                    _ => Verdict::ReviewRejected { operator: label_or_dash(reviewer), note: label_or_dash(detail) },
-                };
-                Ok(StoredVerdict { hub_seq: seq_of(r.get(0)?), verdict })
-            })
+            .prepare_cached("SELECT hub_seq, verdict, reason, detail, reviewer FROM early_verdicts WHERE target = ?1")?
+            .query_row([blob(target.0)], stored_verdict)
             .optional()
     }
 
     /// Records the hub's verdict unless a later one (higher hub seq) is held.
-    /// Returns whether the effective verdict changed.
+    /// Returns whether the effective verdict of a held operation changed.
     pub fn put_verdict(&self, target: &OpId, hub_seq: Seq, verdict: &Verdict) -> Result<bool> {
         let (kind, reason, detail, reviewer) = verdict_parts(verdict);
-        let changed = self
+        let held = self
             .tx
-            .prepare_cached(
-                "INSERT INTO verdicts (target, hub_seq, verdict, reason, detail, reviewer) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (target) DO UPDATE SET hub_seq = excluded.hub_seq, verdict = excluded.verdict,
-                    reason = excluded.reason, detail = excluded.detail, reviewer = excluded.reviewer
-                 WHERE excluded.hub_seq > verdicts.hub_seq",
-            )?
-            .execute(params![blob(target.0), hub_seq.0 as i64, kind, reason, detail, reviewer])?;
-        Ok(changed > 0)
+            .prepare_cached("SELECT m.op_row FROM ops o JOIN money_ops m ON m.op_row = o.row WHERE o.id_key = ?1 AND o.id = ?2")?
+            .query_row(params![id_key(target), blob(target.0)], |r| r.get::<_, i64>(0))
+            .optional()?;
+        match held {
+            Some(row) => {
+                let changed = self
+                    .tx
+                    .prepare_cached(
+                        "UPDATE money_ops SET verdict = ?2, verdict_seq = ?3, reason = ?4, detail = ?5, reviewer = ?6
+                         WHERE op_row = ?1 AND (verdict_seq IS NULL OR verdict_seq < ?3)",
+                    )?
+                    .execute(params![row, kind, hub_seq.0 as i64, reason, detail, reviewer])?;
+                Ok(changed > 0)
+            }
+            None => {
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO early_verdicts (target, hub_seq, verdict, reason, detail, reviewer) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (target) DO UPDATE SET hub_seq = excluded.hub_seq, verdict = excluded.verdict,
+                            reason = excluded.reason, detail = excluded.detail, reviewer = excluded.reviewer
+                         WHERE excluded.hub_seq > early_verdicts.hub_seq",
+                    )?
+                    .execute(params![blob(target.0), hub_seq.0 as i64, kind, reason, detail, reviewer])?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Removes and returns the verdict that arrived before its operation.
+    pub fn take_early_verdict(&self, target: &OpId) -> Result<Option<StoredVerdict>> {
+        let found = self
+            .tx
+            .prepare_cached("SELECT hub_seq, verdict, reason, detail, reviewer FROM early_verdicts WHERE target = ?1")?
+            .query_row([blob(target.0)], stored_verdict)
+            .optional()?;
+        if found.is_some() {
+            self.tx.prepare_cached("DELETE FROM early_verdicts WHERE target = ?1")?.execute([blob(target.0)])?;
+        }
+        Ok(found)
     }
 
     /// Every effective verdict: (target, verdict kind, reason), ordered.
     pub fn all_verdicts(&self) -> Result<Vec<(OpId, String, Option<String>)>> {
-        let mut stmt = self.tx.prepare("SELECT target, verdict, reason FROM verdicts ORDER BY target")?;
+        let mut stmt = self.tx.prepare(
+            "SELECT o.id, m.verdict, m.reason FROM money_ops m JOIN ops o ON o.row = m.op_row WHERE m.verdict IS NOT NULL
+             UNION ALL SELECT target, verdict, reason FROM early_verdicts ORDER BY 1",
+        )?;
         let rows = stmt.query_map([], |r| Ok((op_id(r.get(0)?)?, r.get(1)?, r.get(2)?)))?;
         rows.collect()
     }
@@ -991,17 +1027,17 @@ impl Tx<'_> {
 
     // ---- directory ----------------------------------------------------------
 
-    pub fn add_dir_change(&self, doc: &str, op: &OpId) -> Result<()> {
+    pub fn add_dir_change(&self, doc: &str, op_row: i64) -> Result<()> {
         self.tx
-            .prepare_cached("INSERT OR IGNORE INTO dir_changes (doc, op) VALUES (?1, ?2)")?
-            .execute(params![doc, blob(op.0)])?;
+            .prepare_cached("INSERT OR IGNORE INTO dir_changes (doc, op_row) VALUES (?1, ?2)")?
+            .execute(params![doc, op_row])?;
         Ok(())
     }
 
     /// The stored operations carrying changes of `doc`.
     pub fn dir_change_ops(&self, doc: &str) -> Result<Vec<Vec<u8>>> {
         let mut stmt =
-            self.tx.prepare_cached("SELECT o.bytes FROM dir_changes d JOIN ops o ON o.id = d.op WHERE d.doc = ?1")?;
+            self.tx.prepare_cached("SELECT o.bytes FROM dir_changes d JOIN ops o ON o.row = d.op_row WHERE d.doc = ?1")?;
         let rows = stmt.query_map([doc], |r| r.get(0))?;
         rows.collect()
     }
@@ -1233,12 +1269,23 @@ fn consumer_row(r: &rusqlite::Row<'_>) -> Result<ConsumerRow> {
     })
 }
 
+const MONEY_SELECT: &str = "SELECT m.op_row, o.id, m.author, m.kind, m.receipt, m.reference, m.reverses, m.method,
+    m.total_minor, m.hlc, m.counts, m.counts_provisional, m.verdict_seq, m.verdict, m.reason, m.detail, m.reviewer
+    FROM money_ops m JOIN ops o ON o.row = m.op_row";
+
 fn money_op_row(r: &rusqlite::Row<'_>) -> Result<MoneyOpRow> {
     let reverses: Option<Vec<u8>> = r.get(6)?;
+    let verdict = match r.get::<_, Option<i64>>(12)? {
+        Some(seq) => Some(StoredVerdict {
+            hub_seq: seq_of(seq),
+            verdict: verdict_of(r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?),
+        }),
+        None => None,
+    };
     Ok(MoneyOpRow {
-        id: op_id(r.get(0)?)?,
-        author: author_id(r.get(1)?)?,
-        seq: seq_of(r.get(2)?),
+        row: r.get(0)?,
+        id: op_id(r.get(1)?)?,
+        author: author_id(r.get(2)?)?,
         kind: r.get(3)?,
         receipt: r.get::<_, Option<i64>>(4)?.map(|n| ReceiptNo(n as u64)),
         reference: r.get(5)?,
@@ -1248,5 +1295,31 @@ fn money_op_row(r: &rusqlite::Row<'_>) -> Result<MoneyOpRow> {
         hlc: r.get::<_, i64>(9)? as u64,
         counts: r.get(10)?,
         counts_provisional: r.get(11)?,
+        verdict,
     })
+}
+
+fn stored_verdict(r: &rusqlite::Row<'_>) -> Result<StoredVerdict> {
+    Ok(StoredVerdict { hub_seq: seq_of(r.get(0)?), verdict: verdict_of(r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?) })
+}
+
+fn verdict_of(kind: String, reason: Option<String>, detail: Option<String>, reviewer: Option<String>) -> Verdict {
+    match kind.as_str() {
+        "accepted" => Verdict::Accepted,
+        "flagged" => Verdict::Flagged {
+            reason: reason.as_deref().and_then(flag_reason_of).unwrap_or(FlagReason::RoleNotAllowed),
+            detail: label_or_dash(detail),
+        },
+        "review-accepted" => Verdict::ReviewAccepted { operator: label_or_dash(reviewer), note: label_or_dash(detail) },
+        _ => Verdict::ReviewRejected { operator: label_or_dash(reviewer), note: label_or_dash(detail) },
+    }
+}
+
+/// An operation id's first 8 bytes as the integer key of the `ops_by_id` index.
+fn id_key(id: &OpId) -> i64 {
+    i64::from_le_bytes(id.0[..8].try_into().expect("an id has 32 bytes"))
+}
+
+fn service_id(text: &str) -> Result<ServiceId> {
+    ServiceId::parse(text).map_err(|_| rusqlite::Error::InvalidColumnType(1, "service".into(), rusqlite::types::Type::Text))
 }
