@@ -95,7 +95,15 @@ pub fn apply_decided(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Resul
     if signed.op.seq != author.head_seq.next() || signed.op.prev != author.head_id.unwrap_or(OpId::NONE) {
         return Err(IngestError::BrokenChain { author: signed.op.author, seq: signed.op.seq });
     }
-    tx.insert_op(&signed.id, &signed.op.author, signed.op.seq, signed.op.hlc.0, OpKind::Decisions, true, &signed.to_bytes())?;
+    tx.insert_op(
+        &signed.id,
+        &signed.op.author,
+        signed.op.seq,
+        signed.op.hlc.0,
+        OpKind::Decisions,
+        true,
+        &signed.to_bytes(),
+    )?;
     tx.set_head(&signed.op.author, signed.op.seq, &signed.id)?;
     Ok(Applied::New)
 }

@@ -8,6 +8,8 @@
 //! process and a running node can share one data directory: sequence numbers
 //! are allocated inside the writing transaction and never handed out twice.
 
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -33,7 +35,7 @@ CREATE TABLE authors (
     frozen_at INTEGER,         -- the seq at which the device equivocated
     head_seq INTEGER NOT NULL DEFAULT 0,
     head_id BLOB
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- The operation log: append-only, in arrival order. in_chain = 0 marks the
 -- second operation of an equivocation, kept as evidence. Operations are found
@@ -213,19 +215,19 @@ impl Store {
         // and again by consecutive batches are written to the database once.
         conn.pragma_update(None, "wal_autocheckpoint", 16_384).map_err(sqlite)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
-        conn.set_prepared_statement_cache_capacity(64);
+        conn.set_prepared_statement_cache_capacity(256);
         migrations().to_latest(&mut conn)?;
         Ok(Store { conn })
     }
 
     /// Starts a write transaction, taking the write lock now.
     pub fn write(&mut self) -> Result<Tx<'_>> {
-        Ok(Tx { tx: self.conn.transaction_with_behavior(TransactionBehavior::Immediate)? })
+        Ok(Tx::new(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?))
     }
 
     /// A read-only view (a deferred transaction that is never committed).
     pub fn read(&mut self) -> Result<Tx<'_>> {
-        Ok(Tx { tx: self.conn.transaction_with_behavior(TransactionBehavior::Deferred)? })
+        Ok(Tx::new(self.conn.transaction_with_behavior(TransactionBehavior::Deferred)?))
     }
 
     pub fn integrity_check(&self) -> Result<String> {
@@ -364,10 +366,6 @@ pub struct FlaggedRow {
     pub total_minor: i64,
 }
 
-fn blob<T: AsRef<[u8]>>(bytes: T) -> Vec<u8> {
-    bytes.as_ref().to_vec()
-}
-
 fn op_id(bytes: Vec<u8>) -> Result<OpId> {
     OpId::from_slice(&bytes)
         .ok_or_else(|| rusqlite::Error::InvalidColumnType(0, "op id".into(), rusqlite::types::Type::Blob))
@@ -452,11 +450,31 @@ fn label_or_dash(text: Option<String>) -> Label {
 #[derive(Debug)]
 pub struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
+    /// Author rows read or written in this transaction. Every operation moves
+    /// its author's head, so heads are kept here and written once, at commit.
+    authors: RefCell<HashMap<AuthorId, AuthorRow>>,
+    dirty_heads: RefCell<HashSet<AuthorId>>,
 }
 
-impl Tx<'_> {
+impl<'a> Tx<'a> {
+    fn new(tx: rusqlite::Transaction<'a>) -> Tx<'a> {
+        Tx { tx, authors: RefCell::default(), dirty_heads: RefCell::default() }
+    }
+
     pub fn commit(self) -> Result<()> {
+        self.flush_heads()?;
         self.tx.commit()
+    }
+
+    fn flush_heads(&self) -> Result<()> {
+        let authors = self.authors.borrow();
+        for author in self.dirty_heads.borrow_mut().drain() {
+            let row = authors.get(&author).expect("a dirty head is cached");
+            self.tx
+                .prepare_cached("UPDATE authors SET head_seq = ?2, head_id = ?3 WHERE author = ?1")?
+                .execute(params![&author.0[..], row.head_seq.0 as i64, row.head_id.as_ref().map(|h| &h.0[..])])?;
+        }
+        Ok(())
     }
 
     // ---- meta -------------------------------------------------------------
@@ -477,11 +495,15 @@ impl Tx<'_> {
     // ---- authors ----------------------------------------------------------
 
     pub fn author(&self, author: &AuthorId) -> Result<Option<AuthorRow>> {
-        self.tx
+        if let Some(row) = self.authors.borrow().get(author) {
+            return Ok(Some(row.clone()));
+        }
+        let row = self
+            .tx
             .prepare_cached(
                 "SELECT author, role, name, limits, revoked_after, frozen_at, head_seq, head_id FROM authors WHERE author = ?1",
             )?
-            .query_row([blob(author.0)], |r| {
+            .query_row([&author.0[..]], |r| {
                 let limits: Option<Vec<u8>> = r.get(3)?;
                 let head_id: Option<Vec<u8>> = r.get(7)?;
                 Ok(AuthorRow {
@@ -495,10 +517,22 @@ impl Tx<'_> {
                     head_id: head_id.map(op_id).transpose()?,
                 })
             })
-            .optional()
+            .optional()?;
+        if let Some(row) = &row {
+            self.authors.borrow_mut().insert(*author, row.clone());
+        }
+        Ok(row)
+    }
+
+    /// Applies `edit` to the cached row of `author`, if cached.
+    fn edit_cached(&self, author: &AuthorId, edit: impl FnOnce(&mut AuthorRow)) {
+        if let Some(row) = self.authors.borrow_mut().get_mut(author) {
+            edit(row);
+        }
     }
 
     pub fn authors(&self) -> Result<Vec<AuthorRow>> {
+        self.flush_heads()?;
         let ids: Vec<Vec<u8>> = self
             .tx
             .prepare_cached("SELECT author FROM authors ORDER BY author")?
@@ -520,21 +554,27 @@ impl Tx<'_> {
         name: &str,
         limits: Option<&OfflineLimits>,
     ) -> Result<()> {
-        let limits = limits.map(|l| postcard::to_stdvec(l).expect("limits encode"));
+        let encoded = limits.map(|l| postcard::to_stdvec(l).expect("limits encode"));
         self.tx
             .prepare_cached(
                 "INSERT INTO authors (author, role, name, limits) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (author) DO UPDATE SET role = excluded.role, name = excluded.name, limits = excluded.limits",
             )?
-            .execute(params![blob(author.0), role_name(role), name, limits])?;
+            .execute(params![&author.0[..], role_name(role), name, encoded])?;
+        self.edit_cached(author, |row| {
+            row.role = role;
+            row.name = name.to_owned();
+            row.limits = limits.copied();
+        });
         Ok(())
     }
 
     pub fn set_limits(&self, author: &AuthorId, limits: &OfflineLimits) -> Result<()> {
-        let limits = postcard::to_stdvec(limits).expect("limits encode");
+        let encoded = postcard::to_stdvec(limits).expect("limits encode");
         self.tx
             .prepare_cached("UPDATE authors SET limits = ?2 WHERE author = ?1")?
-            .execute(params![blob(author.0), limits])?;
+            .execute(params![&author.0[..], encoded])?;
+        self.edit_cached(author, |row| row.limits = Some(*limits));
         Ok(())
     }
 
@@ -543,21 +583,31 @@ impl Tx<'_> {
             .prepare_cached(
                 "UPDATE authors SET revoked_after = MIN(COALESCE(revoked_after, ?2), ?2) WHERE author = ?1",
             )?
-            .execute(params![blob(author.0), last_seq_seen.0 as i64])?;
+            .execute(params![&author.0[..], last_seq_seen.0 as i64])?;
+        self.edit_cached(author, |row| {
+            row.revoked_after = Some(row.revoked_after.map_or(last_seq_seen, |r| r.min(last_seq_seen)))
+        });
         Ok(())
     }
 
     pub fn set_frozen(&self, author: &AuthorId, seq: Seq) -> Result<()> {
         self.tx
             .prepare_cached("UPDATE authors SET frozen_at = MIN(COALESCE(frozen_at, ?2), ?2) WHERE author = ?1")?
-            .execute(params![blob(author.0), seq.0 as i64])?;
+            .execute(params![&author.0[..], seq.0 as i64])?;
+        self.edit_cached(author, |row| row.frozen_at = Some(row.frozen_at.map_or(seq, |f| f.min(seq))));
         Ok(())
     }
 
+    /// Moves `author`'s head (written to the table at commit).
     pub fn set_head(&self, author: &AuthorId, seq: Seq, id: &OpId) -> Result<()> {
-        self.tx
-            .prepare_cached("UPDATE authors SET head_seq = ?2, head_id = ?3 WHERE author = ?1")?
-            .execute(params![blob(author.0), seq.0 as i64, blob(id.0)])?;
+        if self.author(author)?.is_none() {
+            return Err(rusqlite::Error::QueryReturnedNoRows);
+        }
+        self.edit_cached(author, |row| {
+            row.head_seq = seq;
+            row.head_id = Some(*id);
+        });
+        self.dirty_heads.borrow_mut().insert(*author);
         Ok(())
     }
 
@@ -567,7 +617,7 @@ impl Tx<'_> {
     pub fn op_row(&self, id: &OpId) -> Result<Option<i64>> {
         self.tx
             .prepare_cached("SELECT row FROM ops WHERE id_key = ?1 AND id = ?2")?
-            .query_row(params![id_key(id), blob(id.0)], |r| r.get(0))
+            .query_row(params![id_key(id), &id.0[..]], |r| r.get(0))
             .optional()
     }
 
@@ -591,14 +641,14 @@ impl Tx<'_> {
             .prepare_cached(
                 "INSERT INTO ops (id_key, id, author, seq, hlc, kind, in_chain, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![id_key(id), blob(id.0), blob(author.0), seq.0 as i64, hlc as i64, kind.name(), in_chain, bytes])?;
+            .execute(params![id_key(id), &id.0[..], &author.0[..], seq.0 as i64, hlc as i64, kind.name(), in_chain, bytes])?;
         Ok(self.tx.last_insert_rowid())
     }
 
     pub fn op_bytes(&self, id: &OpId) -> Result<Option<Vec<u8>>> {
         self.tx
             .prepare_cached("SELECT bytes FROM ops WHERE id_key = ?1 AND id = ?2")?
-            .query_row(params![id_key(id), blob(id.0)], |r| r.get(0))
+            .query_row(params![id_key(id), &id.0[..]], |r| r.get(0))
             .optional()
     }
 
@@ -606,7 +656,7 @@ impl Tx<'_> {
     pub fn chain_op_at(&self, author: &AuthorId, seq: Seq) -> Result<Option<OpId>> {
         self.tx
             .prepare_cached("SELECT id FROM ops WHERE author = ?1 AND seq = ?2 AND in_chain = 1")?
-            .query_row(params![blob(author.0), seq.0 as i64], |r| op_id(r.get(0)?))
+            .query_row(params![&author.0[..], seq.0 as i64], |r| op_id(r.get(0)?))
             .optional()
     }
 
@@ -615,7 +665,7 @@ impl Tx<'_> {
             .prepare_cached(
                 "INSERT OR IGNORE INTO equivocations (author, seq, first_id, second_id) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![blob(author.0), seq.0 as i64, blob(first.0), blob(second.0)])?;
+            .execute(params![&author.0[..], seq.0 as i64, &first.0[..], &second.0[..]])?;
         Ok(())
     }
 
@@ -660,11 +710,11 @@ impl Tx<'_> {
             )?
             .execute(params![
                 op.row,
-                blob(op.author.0),
+                &op.author.0[..],
                 op.kind.name(),
                 op.receipt.map(|r| r.0 as i64),
                 op.reference,
-                op.reverses.map(|r| blob(r.0)),
+                op.reverses.map(|r| &r.0[..]),
                 op.range.map(|r| r.first.0 as i64),
                 op.range.map(|r| r.last.0 as i64),
                 op.method,
@@ -693,14 +743,14 @@ impl Tx<'_> {
             .prepare_cached(
                 "INSERT INTO money_lines (op_row, line, consumer, service, delta_minor) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![op_row, line as i64, blob(consumer.0), service.as_str(), delta_minor])?;
+            .execute(params![op_row, line as i64, &consumer.0[..], service.as_str(), delta_minor])?;
         Ok(())
     }
 
     pub fn money_op(&self, id: &OpId) -> Result<Option<MoneyOpRow>> {
         self.tx
             .prepare_cached(&format!("{MONEY_SELECT} WHERE o.id_key = ?1 AND o.id = ?2"))?
-            .query_row(params![id_key(id), blob(id.0)], money_op_row)
+            .query_row(params![id_key(id), &id.0[..]], money_op_row)
             .optional()
     }
 
@@ -708,8 +758,8 @@ impl Tx<'_> {
         let mut stmt = self
             .tx
             .prepare_cached("SELECT consumer, service, delta_minor FROM money_lines WHERE op_row = ?1 ORDER BY line")?;
-        let rows = stmt
-            .query_map([op_row], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        let rows =
+            stmt.query_map([op_row], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
         let mut out = Vec::new();
         for row in rows {
             let (consumer, service, delta) = row?;
@@ -729,7 +779,7 @@ impl Tx<'_> {
     pub fn reversals_of(&self, target: &OpId) -> Result<Vec<(i64, bool, bool)>> {
         let mut stmt =
             self.tx.prepare_cached("SELECT op_row, counts, counts_provisional FROM money_ops WHERE reverses = ?1")?;
-        let rows = stmt.query_map([blob(target.0)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows = stmt.query_map([&target.0[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect()
     }
 
@@ -747,15 +797,17 @@ impl Tx<'_> {
                     confirmed_minor = confirmed_minor + excluded.confirmed_minor,
                     provisional_minor = provisional_minor + excluded.provisional_minor",
             )?
-            .execute(params![blob(consumer.0), service.as_str(), confirmed_minor, provisional_minor])?;
+            .execute(params![&consumer.0[..], service.as_str(), confirmed_minor, provisional_minor])?;
         Ok(())
     }
 
     pub fn wallet(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<WalletRow> {
         let row = self
             .tx
-            .prepare_cached("SELECT confirmed_minor, provisional_minor FROM wallets WHERE consumer = ?1 AND service = ?2")?
-            .query_row(params![blob(consumer.0), service.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            .prepare_cached(
+                "SELECT confirmed_minor, provisional_minor FROM wallets WHERE consumer = ?1 AND service = ?2",
+            )?
+            .query_row(params![&consumer.0[..], service.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
             .optional()?
             .unwrap_or((0, 0));
         Ok(WalletRow {
@@ -829,37 +881,48 @@ impl Tx<'_> {
     pub fn receipt_used(&self, author: &AuthorId, receipt: ReceiptNo) -> Result<bool> {
         self.tx
             .prepare_cached("SELECT 1 FROM money_ops WHERE author = ?1 AND receipt = ?2")?
-            .exists(params![blob(author.0), receipt.0 as i64])
+            .exists(params![&author.0[..], receipt.0 as i64])
     }
 
     /// The highest receipt number `author` used.
     pub fn last_receipt(&self, author: &AuthorId) -> Result<Option<ReceiptNo>> {
         self.tx
             .prepare_cached("SELECT MAX(receipt) FROM money_ops WHERE author = ?1 AND receipt IS NOT NULL")?
-            .query_row([blob(author.0)], |r| r.get::<_, Option<i64>>(0))
+            .query_row([&author.0[..]], |r| r.get::<_, Option<i64>>(0))
             .map(|n| n.map(|n| ReceiptNo(n as u64)))
     }
 
     /// Whether an operation of the same kind with the same reference on the
     /// same wallet counts or awaits a verdict (a duplicate due payment or charge).
-    pub fn reference_used(&self, kind: OpKind, reference: &str, consumer: &ConsumerId, service: &ServiceId) -> Result<bool> {
+    pub fn reference_used(
+        &self,
+        kind: OpKind,
+        reference: &str,
+        consumer: &ConsumerId,
+        service: &ServiceId,
+    ) -> Result<bool> {
         self.tx
             .prepare_cached(
                 "SELECT 1 FROM money_ops m JOIN money_lines l ON l.op_row = m.op_row
                  WHERE m.reference = ?2 AND m.kind = ?1 AND l.consumer = ?3 AND l.service = ?4
                    AND (m.counts OR m.verdict IS NULL)",
             )?
-            .exists(params![kind.name(), reference, blob(consumer.0), service.as_str()])
+            .exists(params![kind.name(), reference, &consumer.0[..], service.as_str()])
     }
 
     /// Counted operations of `author` with receipts in `first..=last`: (count, total cents, cash cents).
-    pub fn receipt_range_totals(&self, author: &AuthorId, first: ReceiptNo, last: ReceiptNo) -> Result<(u64, i64, i64)> {
+    pub fn receipt_range_totals(
+        &self,
+        author: &AuthorId,
+        first: ReceiptNo,
+        last: ReceiptNo,
+    ) -> Result<(u64, i64, i64)> {
         self.tx
             .prepare_cached(
                 "SELECT COUNT(*), COALESCE(SUM(total_minor), 0), COALESCE(SUM(CASE WHEN method = 'cash' THEN total_minor END), 0)
                  FROM money_ops WHERE author = ?1 AND receipt BETWEEN ?2 AND ?3 AND counts",
             )?
-            .query_row(params![blob(author.0), first.0 as i64, last.0 as i64], |r| {
+            .query_row(params![&author.0[..], first.0 as i64, last.0 as i64], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
             })
     }
@@ -871,14 +934,16 @@ impl Tx<'_> {
                 "SELECT 1 FROM money_ops WHERE author = ?1 AND kind = 'daily-close' AND counts
                  AND range_first <= ?2 AND range_last >= ?2",
             )?
-            .exists(params![blob(author.0), receipt.0 as i64])
+            .exists(params![&author.0[..], receipt.0 as i64])
     }
 
     /// Sum of `author`'s operations that await a verdict, in cents.
     pub fn unconfirmed_total(&self, author: &AuthorId) -> Result<i64> {
         self.tx
-            .prepare_cached("SELECT COALESCE(SUM(total_minor), 0) FROM money_ops WHERE author = ?1 AND verdict IS NULL")?
-            .query_row([blob(author.0)], |r| r.get(0))
+            .prepare_cached(
+                "SELECT COALESCE(SUM(total_minor), 0) FROM money_ops WHERE author = ?1 AND verdict IS NULL",
+            )?
+            .query_row([&author.0[..]], |r| r.get(0))
     }
 
     /// The last movements on one wallet, newest first.
@@ -889,7 +954,7 @@ impl Tx<'_> {
              FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row JOIN ops o ON o.row = m.op_row
              WHERE l.consumer = ?1 AND l.service = ?2 ORDER BY m.hlc DESC, o.row DESC LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![blob(consumer.0), service.as_str(), limit], |r| {
+        let rows = stmt.query_map(params![&consumer.0[..], service.as_str(), limit], |r| {
             Ok(MovementRow {
                 op: op_id(r.get(0)?)?,
                 author: author_id(r.get(1)?)?,
@@ -935,7 +1000,7 @@ impl Tx<'_> {
         }
         self.tx
             .prepare_cached("SELECT hub_seq, verdict, reason, detail, reviewer FROM early_verdicts WHERE target = ?1")?
-            .query_row([blob(target.0)], stored_verdict)
+            .query_row([&target.0[..]], stored_verdict)
             .optional()
     }
 
@@ -945,8 +1010,10 @@ impl Tx<'_> {
         let (kind, reason, detail, reviewer) = verdict_parts(verdict);
         let held = self
             .tx
-            .prepare_cached("SELECT m.op_row FROM ops o JOIN money_ops m ON m.op_row = o.row WHERE o.id_key = ?1 AND o.id = ?2")?
-            .query_row(params![id_key(target), blob(target.0)], |r| r.get::<_, i64>(0))
+            .prepare_cached(
+                "SELECT m.op_row FROM ops o JOIN money_ops m ON m.op_row = o.row WHERE o.id_key = ?1 AND o.id = ?2",
+            )?
+            .query_row(params![id_key(target), &target.0[..]], |r| r.get::<_, i64>(0))
             .optional()?;
         match held {
             Some(row) => {
@@ -967,7 +1034,7 @@ impl Tx<'_> {
                             reason = excluded.reason, detail = excluded.detail, reviewer = excluded.reviewer
                          WHERE excluded.hub_seq > early_verdicts.hub_seq",
                     )?
-                    .execute(params![blob(target.0), hub_seq.0 as i64, kind, reason, detail, reviewer])?;
+                    .execute(params![&target.0[..], hub_seq.0 as i64, kind, reason, detail, reviewer])?;
                 Ok(false)
             }
         }
@@ -978,10 +1045,10 @@ impl Tx<'_> {
         let found = self
             .tx
             .prepare_cached("SELECT hub_seq, verdict, reason, detail, reviewer FROM early_verdicts WHERE target = ?1")?
-            .query_row([blob(target.0)], stored_verdict)
+            .query_row([&target.0[..]], stored_verdict)
             .optional()?;
         if found.is_some() {
-            self.tx.prepare_cached("DELETE FROM early_verdicts WHERE target = ?1")?.execute([blob(target.0)])?;
+            self.tx.prepare_cached("DELETE FROM early_verdicts WHERE target = ?1")?.execute([&target.0[..]])?;
         }
         Ok(found)
     }
@@ -1004,7 +1071,7 @@ impl Tx<'_> {
                 "INSERT INTO escrow (device, consumer, service, granted_minor) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT DO UPDATE SET granted_minor = granted_minor + excluded.granted_minor",
             )?
-            .execute(params![blob(device.0), blob(consumer.0), service.as_str(), minor])?;
+            .execute(params![&device.0[..], &consumer.0[..], service.as_str(), minor])?;
         Ok(())
     }
 
@@ -1021,7 +1088,7 @@ impl Tx<'_> {
                  ON CONFLICT DO UPDATE SET as_of = excluded.as_of, balance_minor = excluded.balance_minor
                  WHERE excluded.as_of > checkpoints.as_of",
             )?
-            .execute(params![blob(consumer.0), service.as_str(), as_of.0 as i64, balance.minor()])?;
+            .execute(params![&consumer.0[..], service.as_str(), as_of.0 as i64, balance.minor()])?;
         Ok(())
     }
 
@@ -1036,8 +1103,9 @@ impl Tx<'_> {
 
     /// The stored operations carrying changes of `doc`.
     pub fn dir_change_ops(&self, doc: &str) -> Result<Vec<Vec<u8>>> {
-        let mut stmt =
-            self.tx.prepare_cached("SELECT o.bytes FROM dir_changes d JOIN ops o ON o.row = d.op_row WHERE d.doc = ?1")?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT o.bytes FROM dir_changes d JOIN ops o ON o.row = d.op_row WHERE d.doc = ?1")?;
         let rows = stmt.query_map([doc], |r| r.get(0))?;
         rows.collect()
     }
@@ -1075,7 +1143,7 @@ impl Tx<'_> {
 
     /// Replaces the materialised rows of one family.
     pub fn put_family(&self, family: &crate::directory::FamilyRecord) -> Result<()> {
-        let family_blob = blob(family.id.0);
+        let family_blob = &family.id.0[..];
         self.tx
             .prepare_cached(
                 "INSERT INTO families (family, payer_fiscal_code, payer_surname, payer_name) VALUES (?1, ?2, ?3, ?4)
@@ -1099,7 +1167,7 @@ impl Tx<'_> {
             self.tx.prepare_cached("DELETE FROM consumers WHERE consumer = ?1")?.execute([&consumer])?;
         }
         for consumer in family.consumers.values() {
-            let id = blob(consumer.id.0);
+            let id = &consumer.id.0[..];
             self.tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO consumers (consumer, family, pan, fiscal_code, surname, name, school, class)
@@ -1136,7 +1204,7 @@ impl Tx<'_> {
                  ON CONFLICT (family) DO UPDATE SET email = excluded.email, phone = excluded.phone",
             )?
             .execute(params![
-                blob(family.0),
+                &family.0[..],
                 contacts.email.as_ref().map(|e| e.as_str()),
                 contacts.phone.as_ref().map(|p| p.as_str())
             ])?;
@@ -1147,14 +1215,14 @@ impl Tx<'_> {
     pub fn contacts(&self, family: &FamilyId) -> Result<Option<(Option<String>, Option<String>)>> {
         self.tx
             .prepare_cached("SELECT email, phone FROM contacts WHERE family = ?1")?
-            .query_row([blob(family.0)], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([&family.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
     }
 
     pub fn consumer(&self, consumer: &ConsumerId) -> Result<Option<ConsumerRow>> {
         self.tx
             .prepare_cached(&format!("{CONSUMER_SELECT} WHERE consumer = ?1"))?
-            .query_row([blob(consumer.0)], consumer_row)
+            .query_row([&consumer.0[..]], consumer_row)
             .optional()
     }
 
@@ -1203,7 +1271,7 @@ impl Tx<'_> {
     pub fn consumer_services(&self, consumer: &ConsumerId) -> Result<Vec<ServiceId>> {
         let mut stmt =
             self.tx.prepare_cached("SELECT service FROM consumer_services WHERE consumer = ?1 ORDER BY service")?;
-        let rows = stmt.query_map([blob(consumer.0)], |r| r.get::<_, String>(0))?;
+        let rows = stmt.query_map([&consumer.0[..]], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for row in rows {
             if let Ok(id) = ServiceId::parse(&row?) {
@@ -1216,13 +1284,13 @@ impl Tx<'_> {
     pub fn is_enrolled(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<bool> {
         self.tx
             .prepare_cached("SELECT 1 FROM consumer_services WHERE consumer = ?1 AND service = ?2")?
-            .exists(params![blob(consumer.0), service.as_str()])
+            .exists(params![&consumer.0[..], service.as_str()])
     }
 
     pub fn family_consumers(&self, family: &FamilyId) -> Result<Vec<ConsumerRow>> {
         let mut stmt =
             self.tx.prepare_cached(&format!("{CONSUMER_SELECT} WHERE family = ?1 ORDER BY surname, name"))?;
-        let rows = stmt.query_map([blob(family.0)], consumer_row)?;
+        let rows = stmt.query_map([&family.0[..]], consumer_row)?;
         rows.collect()
     }
 
@@ -1321,5 +1389,6 @@ fn id_key(id: &OpId) -> i64 {
 }
 
 fn service_id(text: &str) -> Result<ServiceId> {
-    ServiceId::parse(text).map_err(|_| rusqlite::Error::InvalidColumnType(1, "service".into(), rusqlite::types::Type::Text))
+    ServiceId::parse(text)
+        .map_err(|_| rusqlite::Error::InvalidColumnType(1, "service".into(), rusqlite::types::Type::Text))
 }

@@ -13,8 +13,8 @@ use saldo_node::store::Store;
 use saldo_node::{Clock, generate, import};
 use saldo_sync::{
     Amount, AuthorId, Balance, Body, ConsumerId, DeviceKey, DuePayment, FlagReason, Hlc, Label, OfflineLimits, OpId,
-    Operation, PaymentMethod, RealmId, ReceiptNo, ReceiptRange, Role, Seq, ServiceCharge, ServiceId, SignedOp,
-    TopUp, TopUpLine, Transfer, Verdict, WalletKey,
+    Operation, PaymentMethod, RealmId, ReceiptNo, ReceiptRange, Role, Seq, ServiceCharge, ServiceId, SignedOp, TopUp,
+    TopUpLine, Transfer, Verdict, WalletKey,
 };
 
 /// A clock that moves one millisecond per reading: deterministic runs.

@@ -37,7 +37,7 @@ fn parse_options() -> Result<(String, Options)> {
     let mut options = Options {
         consumers: 1_000_000,
         ops: 200_000,
-        batch: 5_000,
+        batch: 10_000,
         queries: 2_000,
         work: PathBuf::from("target/bench"),
         skip_search: false,
@@ -53,7 +53,7 @@ fn parse_options() -> Result<(String, Options)> {
             "--skip-search" => options.skip_search = true,
             "--help" | "-h" => {
                 println!(
-                    "usage: saldo-bench foundation [--consumers N (1000000)] [--ops N (200000)] [--batch N (5000)] [--queries N (2000)] [--work DIR (target/bench)] [--skip-search]"
+                    "usage: saldo-bench foundation [--consumers N (1000000)] [--ops N (200000)] [--batch N (10000)] [--queries N (2000)] [--work DIR (target/bench)] [--skip-search]"
                 );
                 std::process::exit(0);
             }
@@ -80,7 +80,9 @@ fn foundation(options: &Options) -> Result<()> {
     println!("saldo-bench foundation: {cores} cores");
 
     let (single, batched) = raw_verification_rate(cores);
-    println!("(a) raw ed25519 verification: {single:.0}/s one by one on one core; {batched:.0}/s batched on {cores} cores");
+    println!(
+        "(a) raw ed25519 verification: {single:.0}/s one by one on one core; {batched:.0}/s batched on {cores} cores"
+    );
 
     let stored = ingest_rate(options)?;
     println!("(b) hub store, verified and durably stored in batches of {}: {stored:.0} operations/s", options.batch);
@@ -98,9 +100,8 @@ fn foundation(options: &Options) -> Result<()> {
 fn raw_verification_rate(cores: usize) -> (f64, f64) {
     const N: usize = 64 * 1024;
     const CHUNK: usize = 256;
-    let keys: Vec<SigningKey> = (0..1024u32)
-        .map(|i| SigningKey::from_bytes(&blake3::derive_key("bench key", &i.to_le_bytes())))
-        .collect();
+    let keys: Vec<SigningKey> =
+        (0..1024u32).map(|i| SigningKey::from_bytes(&blake3::derive_key("bench key", &i.to_le_bytes()))).collect();
     let messages: Vec<[u8; 80]> = (0..N as u64)
         .map(|i| {
             let mut m = [0u8; 80];
@@ -200,7 +201,10 @@ fn ingest_rate(options: &Options) -> Result<f64> {
                 hlc: Hlc::from_parts(1_790_000_000_000 + i as u64, 0),
                 body: Body::TopUp(TopUp {
                     receipt: ReceiptNo(seq + 1),
-                    lines: vec![TopUpLine { wallet, amount: Amount::from_minor(rng.i64(100..=5_000)).expect("amount") }],
+                    lines: vec![TopUpLine {
+                        wallet,
+                        amount: Amount::from_minor(rng.i64(100..=5_000)).expect("amount"),
+                    }],
                     method: PaymentMethod::Cash,
                     operator: None,
                 }),
@@ -275,8 +279,14 @@ fn search_latency(options: &Options) -> Result<()> {
     let mut hub = Node::open(&dir)?;
     let (consumers, _) = hub.directory_counts()?;
     let samples = sample_queries(&csv_path, options.queries)?;
-    println!("(d) search over {consumers} consumers (database {} MiB), {} queries each:", db_bytes >> 20, options.queries);
-    for (what, queries) in [("PAN", &samples.pans), ("codice fiscale", &samples.codes), ("surname prefix", &samples.prefixes)] {
+    println!(
+        "(d) search over {consumers} consumers (database {} MiB), {} queries each:",
+        db_bytes >> 20,
+        options.queries
+    );
+    for (what, queries) in
+        [("PAN", &samples.pans), ("codice fiscale", &samples.codes), ("surname prefix", &samples.prefixes)]
+    {
         let mut latencies = Vec::with_capacity(queries.len());
         let mut found = 0usize;
         for query in queries {
@@ -285,7 +295,12 @@ fn search_latency(options: &Options) -> Result<()> {
             latencies.push(started.elapsed());
             found += usize::from(!results.is_empty());
         }
-        anyhow::ensure!(found == queries.len(), "{what}: {} of {} queries found nobody", queries.len() - found, queries.len());
+        anyhow::ensure!(
+            found == queries.len(),
+            "{what}: {} of {} queries found nobody",
+            queries.len() - found,
+            queries.len()
+        );
         latencies.sort();
         println!(
             "    {what:<15} p50 {:>7.3} ms   p99 {:>7.3} ms   max {:>7.3} ms  (target p99 <= 5 ms)",
