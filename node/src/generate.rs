@@ -393,10 +393,10 @@ pub fn write_csv(out: &mut impl Write, consumers: u64, seed: u64) -> std::io::Re
         }
         // Two people with the same code: the Agenzia assigns an omocodia variant.
         for level in 1..=7 {
-            if let Some(variant) = code.omocodia_variant(level) {
-                if codes.insert(variant.clone()) {
-                    return variant;
-                }
+            if let Some(variant) = code.omocodia_variant(level)
+                && codes.insert(variant.clone())
+            {
+                return variant;
             }
         }
         code

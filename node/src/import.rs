@@ -45,7 +45,13 @@ pub enum ImportError {
     #[error("cannot read the file: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
-    Node(#[from] NodeError),
+    Node(Box<NodeError>),
+}
+
+impl From<NodeError> for ImportError {
+    fn from(error: NodeError) -> Self {
+        ImportError::Node(Box::new(error))
+    }
 }
 
 /// One rejected row.
@@ -293,14 +299,14 @@ pub fn import_csv(
             }
         }
         if let Some(pan) = &row.pan {
-            if let Some(owner) = pan_owner.get(pan) {
-                if *owner != consumer {
-                    report.rejected.push(Rejected {
-                        line: row.line,
-                        reason: format!("pan {pan} is already given to another consumer in this file"),
-                    });
-                    continue;
-                }
+            if let Some(owner) = pan_owner.get(pan)
+                && *owner != consumer
+            {
+                report.rejected.push(Rejected {
+                    line: row.line,
+                    reason: format!("pan {pan} is already given to another consumer in this file"),
+                });
+                continue;
             }
             pan_owner.insert(pan.clone(), consumer);
         }
@@ -345,28 +351,28 @@ pub fn import_csv(
             for row in rows {
                 let consumer_id = ConsumerId::derive(&row.consumer.fiscal_code);
                 let existing = tx.consumer(&consumer_id).map_err(NodeError::from)?;
-                if let Some(existing) = &existing {
-                    if existing.family != *family_id {
-                        report.rejected.push(Rejected {
-                            line: row.line,
-                            reason: format!(
-                                "consumer {} belongs to another family in the directory: move them there first",
-                                row.consumer.fiscal_code
-                            ),
-                        });
-                        continue;
-                    }
+                if let Some(existing) = &existing
+                    && existing.family != *family_id
+                {
+                    report.rejected.push(Rejected {
+                        line: row.line,
+                        reason: format!(
+                            "consumer {} belongs to another family in the directory: move them there first",
+                            row.consumer.fiscal_code
+                        ),
+                    });
+                    continue;
                 }
                 let pan = match (&row.pan, &existing) {
                     (Some(pan), _) => {
-                        if let Some(owner) = tx.consumer_by_pan(pan).map_err(NodeError::from)? {
-                            if owner.consumer != consumer_id {
-                                report.rejected.push(Rejected {
-                                    line: row.line,
-                                    reason: format!("pan {pan} already belongs to {} {}", owner.name, owner.surname),
-                                });
-                                continue;
-                            }
+                        if let Some(owner) = tx.consumer_by_pan(pan).map_err(NodeError::from)?
+                            && owner.consumer != consumer_id
+                        {
+                            report.rejected.push(Rejected {
+                                line: row.line,
+                                reason: format!("pan {pan} already belongs to {} {}", owner.name, owner.surname),
+                            });
+                            continue;
                         }
                         pan.clone()
                     }

@@ -89,13 +89,10 @@ pub fn decide(facts: &Facts) -> Verdict {
     let Some(role) = facts.author_role else {
         return flag(FlagReason::RoleNotAllowed, "unknown device");
     };
-    if let Some(last_seen) = facts.revoked_after {
-        if facts.seq > last_seen {
-            return flag(
-                FlagReason::RevokedAuthor,
-                format!("operation #{} after revocation at #{}", facts.seq, last_seen),
-            );
-        }
+    if let Some(last_seen) = facts.revoked_after
+        && facts.seq > last_seen
+    {
+        return flag(FlagReason::RevokedAuthor, format!("operation #{} after revocation at #{}", facts.seq, last_seen));
     }
     if let Some(at) = facts.frozen_at {
         return flag(FlagReason::FrozenAuthor, format!("the device recorded two different operations at #{at}"));
@@ -103,17 +100,18 @@ pub fn decide(facts: &Facts) -> Verdict {
     if !role_may_record(role, kind) {
         return flag(FlagReason::RoleNotAllowed, format!("a {} may not record a {}", role.name(), kind.name()));
     }
-    if let Some(limit) = facts.per_operation_limit_minor {
-        if facts.total_minor > limit && role != Role::Hub {
-            return flag(
-                FlagReason::OverOperationLimit,
-                format!(
-                    "{} EUR is over the device's limit of {} EUR per operation",
-                    cents(facts.total_minor),
-                    cents(limit)
-                ),
-            );
-        }
+    if let Some(limit) = facts.per_operation_limit_minor
+        && facts.total_minor > limit
+        && role != Role::Hub
+    {
+        return flag(
+            FlagReason::OverOperationLimit,
+            format!(
+                "{} EUR is over the device's limit of {} EUR per operation",
+                cents(facts.total_minor),
+                cents(limit)
+            ),
+        );
     }
     for line in &facts.lines {
         if !line.consumer_known {

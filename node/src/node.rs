@@ -86,6 +86,8 @@ pub enum NodeError {
     NoKey,
     #[error("no operation {0} is held here")]
     UnknownOperation(String),
+    #[error("no device {0} is enrolled in this realm")]
+    UnknownDevice(String),
     #[error("operation {0} is not awaiting review")]
     NotFlagged(String),
     #[error(transparent)]
@@ -426,13 +428,14 @@ impl Node {
                     continue;
                 }
             };
-            if let Some(key) = hub_key {
-                if signed.op.author == key.author() && !verdicts.is_empty() {
-                    // The hub's own log is about to move: write the pending
-                    // decisions first, at the sequence numbers they were given.
-                    self.me.write_decisions(&mut tx, key, &mut verdicts)?;
-                    decision_base = None;
-                }
+            if let Some(key) = hub_key
+                && signed.op.author == key.author()
+                && !verdicts.is_empty()
+            {
+                // The hub's own log is about to move: write the pending
+                // decisions first, at the sequence numbers they were given.
+                self.me.write_decisions(&mut tx, key, &mut verdicts)?;
+                decision_base = None;
             }
             let outcome = match hub_key {
                 Some(key) if signed.op.author != key.author() => {
@@ -456,11 +459,11 @@ impl Node {
                 }
                 _ => state::apply(&mut tx, &self.me.ctx, &signed),
             };
-            if let Err(e) = &outcome {
-                if !e.is_refusal() {
-                    // A storage failure: nothing of this batch is committed.
-                    return Err(outcome.expect_err("checked above").into());
-                }
+            if let Err(e) = &outcome
+                && !e.is_refusal()
+            {
+                // A storage failure: nothing of this batch is committed.
+                return Err(outcome.expect_err("checked above").into());
             }
             results.push(outcome);
         }
@@ -501,7 +504,7 @@ impl Node {
         self.me.hub_key("revoke devices")?;
         let last_seq_seen = {
             let tx = self.store.read()?;
-            tx.author(&device)?.map(|a| a.head_seq).ok_or_else(|| NodeError::UnknownOperation(device.to_hex()))?
+            tx.author(&device)?.map(|a| a.head_seq).ok_or_else(|| NodeError::UnknownDevice(device.to_hex()))?
         };
         self.record(Body::Revoke { device, last_seq_seen, reason: reason.clone() })
     }
@@ -845,13 +848,12 @@ impl Me {
         }
         let contacts_key = self.contacts_key.as_ref().ok_or(NodeError::HubOnly("edit contact data"))?;
         let doc = DocId::Contacts(family.id);
-        if contacts.email.is_some() || contacts.phone.is_some() {
-            if let Some(change) =
+        if (contacts.email.is_some() || contacts.phone.is_some())
+            && let Some(change) =
                 directory::change_contacts(state::load_doc(tx, &doc)?, &contacts_key.author(), contacts)?
-            {
-                self.author(tx, contacts_key, Body::DirectoryChange { doc, change })?;
-                written += 1;
-            }
+        {
+            self.author(tx, contacts_key, Body::DirectoryChange { doc, change })?;
+            written += 1;
         }
         Ok(written)
     }

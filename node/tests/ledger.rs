@@ -176,7 +176,7 @@ fn build_history(seed: u64) -> (Node, Vec<Vec<u8>>) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let (mut hub, consumers) = hub_with_directory(seed, 8);
     let realm = hub.realm();
-    let mut devices = vec![Device::new(key(seed, 2)), Device::new(key(seed, 3)), Device::new(key(seed, 4))];
+    let mut devices = [Device::new(key(seed, 2)), Device::new(key(seed, 3)), Device::new(key(seed, 4))];
     for (i, device) in devices.iter().enumerate() {
         let role = if i < 2 { Role::CashPoint } else { Role::SchoolDevice };
         hub.enrol(device.author(), role, &label(&format!("device {i}")), limits("100")).unwrap();
@@ -576,7 +576,7 @@ fn a_gap_in_a_log_is_refused_until_the_missing_operation_arrives() {
     let w = s.wallet(0);
     let first = s.cash_point.top_up(&realm, vec![(w.clone(), twelve_fifty())]);
     let second = s.cash_point.top_up(&realm, vec![(w.clone(), twelve_fifty())]);
-    assert_refused(&mut s, &[second.clone()], |e| {
+    assert_refused(&mut s, std::slice::from_ref(&second), |e| {
         matches!(e, IngestError::ChainGap { expected: Seq(1), got: Seq(2), .. })
     });
     let results = deliver(&mut s.hub, &[first, second]);

@@ -95,10 +95,8 @@ fn parse_cents(text: &str) -> Result<i64, AmountError> {
     if text.contains(['e', 'E']) {
         return Err(AmountError::Exponent(text.to_owned()));
     }
-    if let Some(rest) = text.strip_prefix('-') {
-        if !rest.is_empty() {
-            return Err(AmountError::Negative(text.to_owned()));
-        }
+    if text.strip_prefix('-').is_some_and(|rest| !rest.is_empty()) {
+        return Err(AmountError::Negative(text.to_owned()));
     }
     let not_a_number = || AmountError::NotANumber(text.to_owned());
     let (units, cents) = match text.find(['.', ',']) {

@@ -10,6 +10,9 @@
 //! search latency p50/p99 over a realm of 1,000,000 consumers by PAN, codice
 //! fiscale and surname prefix, and (e) the peak resident memory.
 
+// Rates and latencies are floating point; no amount of money is, here or anywhere.
+#![allow(clippy::float_arithmetic)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
