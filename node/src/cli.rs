@@ -423,7 +423,12 @@ fn demo(args: &DemoArgs) -> Result<()> {
     let (consumers, families) = node.directory_counts()?;
     let sample = node.search("ro", 3)?;
     let exe = std::env::args().next().unwrap_or_else(|| "saldo".into());
-    let exe = if exe.contains("target/") { "cargo run -q --bin saldo --".to_string() } else { exe };
+    // Run through cargo (the README's way): say how to run it the same way.
+    let exe = match std::env::var_os("CARGO") {
+        Some(_) if exe.contains("/release/") => "cargo run -q --release --bin saldo --".to_string(),
+        Some(_) => "cargo run -q --bin saldo --".to_string(),
+        None => exe,
+    };
     let data = dir.display();
     if args.json.json {
         print_json(&serde_json::json!({

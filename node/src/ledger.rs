@@ -6,7 +6,11 @@
 //! reversals. Neither touches storage, a clock or the network, so the same
 //! rules run in the hub, in replicas, in tests and in the simulator.
 
-use saldo_sync::{FlagReason, Label, OpKind, Role, Seq, Verdict};
+use saldo_sync::{FlagReason, Label, OpKind, Role, Seq, Verdict, WalletKey};
+
+fn name(wallet: &WalletKey) -> String {
+    format!("{}/{}", wallet.consumer.short(), wallet.service)
+}
 
 /// What the hub knows about an operation when it decides.
 #[derive(Debug, Clone, Default)]
@@ -30,7 +34,7 @@ pub struct Facts {
 /// One wallet an operation touches.
 #[derive(Debug, Clone)]
 pub struct LineFacts {
-    pub wallet: String,
+    pub wallet: WalletKey,
     pub consumer_known: bool,
     pub enrolled: bool,
     pub confirmed_minor: i64,
@@ -115,10 +119,10 @@ pub fn decide(facts: &Facts) -> Verdict {
     }
     for line in &facts.lines {
         if !line.consumer_known {
-            return flag(FlagReason::UnknownConsumer, format!("wallet {}", line.wallet));
+            return flag(FlagReason::UnknownConsumer, format!("wallet {}", name(&line.wallet)));
         }
         if !line.enrolled {
-            return flag(FlagReason::NotEnrolledInService, format!("wallet {}", line.wallet));
+            return flag(FlagReason::NotEnrolledInService, format!("wallet {}", name(&line.wallet)));
         }
     }
     if facts.duplicate_receipt {
@@ -144,7 +148,7 @@ pub fn decide(facts: &Facts) -> Verdict {
                     FlagReason::BelowFloor,
                     format!(
                         "wallet {} would go to {} EUR, below its floor of {} EUR",
-                        line.wallet,
+                        name(&line.wallet),
                         cents(after),
                         cents(line.floor_minor)
                     ),
@@ -153,7 +157,7 @@ pub fn decide(facts: &Facts) -> Verdict {
             OpKind::Transfer | OpKind::Refund if after < 0 => {
                 return flag(
                     FlagReason::InsufficientFunds,
-                    format!("wallet {} holds {} EUR", line.wallet, cents(line.confirmed_minor)),
+                    format!("wallet {} holds {} EUR", name(&line.wallet), cents(line.confirmed_minor)),
                 );
             }
             _ => {}
@@ -234,7 +238,10 @@ mod tests {
             per_operation_limit_minor: Some(50_000),
             total_minor: 1_000,
             lines: vec![LineFacts {
-                wallet: "w".into(),
+                wallet: WalletKey {
+                    consumer: saldo_sync::ConsumerId([1; 16]),
+                    service: saldo_sync::ServiceId::parse("mensa").unwrap(),
+                },
                 consumer_known: true,
                 enrolled: true,
                 confirmed_minor: 0,

@@ -159,7 +159,7 @@ pub fn apply_deciding(
         // A different operation at a sequence number already held: evidence.
         let frozen = AuthorRow { frozen_at: Some(author.frozen_at.map_or(op.seq, |f| f.min(op.seq))), ..author };
         let decided = if kind.needs_verdict() { decide(tx, signed, &frozen)? } else { None };
-        let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, false, &signed.to_bytes())?;
+        let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, false, signed.as_bytes())?;
         tx.insert_equivocation(&op.author, op.seq, &first, &signed.id)?;
         tx.set_frozen(&op.author, op.seq)?;
         if kind.needs_verdict() {
@@ -188,7 +188,7 @@ pub fn apply_deciding(
     if let Some(name) = genesis_name {
         tx.insert_author(&op.author, Role::Hub, name, None)?;
     }
-    let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, true, &signed.to_bytes())?;
+    let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, true, signed.as_bytes())?;
     tx.set_head(&op.author, op.seq, &signed.id)?;
     match &op.body {
         Body::Genesis { .. } => {}
@@ -446,7 +446,7 @@ pub fn gather_facts(tx: &Tx<'_>, signed: &SignedOp, author: &AuthorRow) -> Resul
             (0, 0)
         };
         facts.lines.push(LineFacts {
-            wallet: format!("{}/{}", wallet.consumer.short(), wallet.service),
+            wallet,
             consumer_known,
             enrolled,
             confirmed_minor,

@@ -594,7 +594,9 @@ impl Operation {
         assert!(bytes.len() <= OP_BYTES_MAX, "operation of {} bytes is over OP_BYTES_MAX", bytes.len());
         let id = op_id_of(&bytes);
         let signature = key.signing_key.sign(&signature_message(realm, &id)).to_bytes();
-        SignedOp { op: self, id, bytes, signature }
+        let mut signed = bytes;
+        signed.extend_from_slice(&signature);
+        SignedOp { op: self, id, signed }
     }
 }
 
@@ -641,8 +643,8 @@ pub struct BadSignature {
 pub struct SignedOp {
     pub op: Operation,
     pub id: OpId,
-    bytes: Vec<u8>,
-    signature: [u8; SIGNATURE_BYTES],
+    /// The encoded operation followed by its signature.
+    signed: Vec<u8>,
 }
 
 impl fmt::Debug for SignedOp {
@@ -673,27 +675,34 @@ impl SignedOp {
             return Err(DecodeError::NotCanonical);
         }
         op.body.check_limits()?;
-        let signature: [u8; SIGNATURE_BYTES] = signature.try_into().expect("split at SIGNATURE_BYTES from the end");
-        Ok(SignedOp { id: op_id_of(bytes), op, bytes: bytes.to_vec(), signature })
+        let _: &[u8; SIGNATURE_BYTES] = signature.try_into().expect("split at SIGNATURE_BYTES from the end");
+        Ok(SignedOp { id: op_id_of(bytes), op, signed: signed.to_vec() })
     }
 
     /// The bytes to store or send: the encoded operation, then its signature.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.bytes.len() + SIGNATURE_BYTES);
-        out.extend_from_slice(&self.bytes);
-        out.extend_from_slice(&self.signature);
-        out
+        self.signed.clone()
+    }
+
+    /// The same bytes, borrowed.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.signed
     }
 
     pub fn encoded_len(&self) -> usize {
-        self.bytes.len() + SIGNATURE_BYTES
+        self.signed.len()
+    }
+
+    fn signature(&self) -> Signature {
+        let bytes: &[u8; SIGNATURE_BYTES] =
+            self.signed[self.signed.len() - SIGNATURE_BYTES..].try_into().expect("a signed op ends with its signature");
+        Signature::from_bytes(bytes)
     }
 
     pub fn verify(&self, realm: &RealmId) -> Result<(), BadSignature> {
         let bad = || BadSignature { op: self.id, author: self.op.author };
         let key = VerifyingKey::from_bytes(&self.op.author.0).map_err(|_| bad())?;
-        key.verify_strict(&signature_message(realm, &self.id), &Signature::from_bytes(&self.signature))
-            .map_err(|_| bad())
+        key.verify_strict(&signature_message(realm, &self.id), &self.signature()).map_err(|_| bad())
     }
 }
 
@@ -727,7 +736,7 @@ fn verify_chunk(realm: &RealmId, ops: &[&SignedOp]) -> Vec<Result<(), BadSignatu
     }
     let messages: Vec<[u8; 80]> = ops.iter().map(|op| signature_message(realm, &op.id)).collect();
     let message_refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-    let signatures: Vec<Signature> = ops.iter().map(|op| Signature::from_bytes(&op.signature)).collect();
+    let signatures: Vec<Signature> = ops.iter().map(|op| op.signature()).collect();
     match ed25519_dalek::verify_batch(&message_refs, &signatures, &keys) {
         // Batch verification is not as strict as `verify_strict` about
         // malleable encodings; that is harmless here because an operation's id
@@ -824,7 +833,8 @@ mod tests {
         let realm = RealmId([9; 32]);
         let mut ops: Vec<SignedOp> =
             (1..=200).map(|seq| Operation { seq: Seq(seq), ..sample(&key) }.sign(&realm, &key)).collect();
-        ops[77].signature[5] ^= 1;
+        let last = ops[77].signed.len() - 5;
+        ops[77].signed[last] ^= 1;
         let refs: Vec<&SignedOp> = ops.iter().collect();
         let results = verify_all(&realm, &refs);
         assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
