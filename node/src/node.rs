@@ -910,7 +910,9 @@ impl Me {
 fn check_part(realm: &RealmId, part: &[Vec<u8>]) -> Vec<std::result::Result<SignedOp, IngestError>> {
     let decoded: Vec<std::result::Result<SignedOp, DecodeError>> = part.iter().map(|b| SignedOp::decode(b)).collect();
     let to_verify: Vec<&SignedOp> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
-    let mut verified = saldo_sync::op::verify_all(realm, &to_verify).into_iter();
+    // The storing thread keeps one core busy: verify on the others.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut verified = saldo_sync::op::verify_on(realm, &to_verify, cores.saturating_sub(1).max(1)).into_iter();
     decoded
         .into_iter()
         .map(|item| {
