@@ -419,29 +419,6 @@ fn verdict_parts(verdict: &Verdict) -> (&'static str, Option<&'static str>, Opti
     }
 }
 
-fn flag_reason_of(code: &str) -> Option<FlagReason> {
-    use FlagReason::*;
-    [
-        RevokedAuthor,
-        FrozenAuthor,
-        RoleNotAllowed,
-        UnknownConsumer,
-        NotEnrolledInService,
-        OverOperationLimit,
-        OverUnconfirmedLimit,
-        OfflineTooLong,
-        DuplicateReceipt,
-        DuplicateDuePayment,
-        DuplicateCharge,
-        BelowFloor,
-        InsufficientFunds,
-        ReversalNotAllowed,
-        CloseMismatch,
-    ]
-    .into_iter()
-    .find(|r| r.code() == code)
-}
-
 fn label_or_dash(text: Option<String>) -> Label {
     text.and_then(|t| Label::parse(&t).ok()).unwrap_or_else(|| Label::parse("-").expect("a dash is a label"))
 }
@@ -1375,7 +1352,7 @@ fn verdict_of(kind: String, reason: Option<String>, detail: Option<String>, revi
     match kind.as_str() {
         "accepted" => Verdict::Accepted,
         "flagged" => Verdict::Flagged {
-            reason: reason.as_deref().and_then(flag_reason_of).unwrap_or(FlagReason::RoleNotAllowed),
+            reason: reason.as_deref().and_then(FlagReason::from_code).unwrap_or(FlagReason::RoleNotAllowed),
             detail: label_or_dash(detail),
         },
         "review-accepted" => Verdict::ReviewAccepted { operator: label_or_dash(reviewer), note: label_or_dash(detail) },

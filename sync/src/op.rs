@@ -208,6 +208,29 @@ pub enum FlagReason {
 }
 
 impl FlagReason {
+    pub const ALL: [FlagReason; 15] = [
+        FlagReason::RevokedAuthor,
+        FlagReason::FrozenAuthor,
+        FlagReason::RoleNotAllowed,
+        FlagReason::UnknownConsumer,
+        FlagReason::NotEnrolledInService,
+        FlagReason::OverOperationLimit,
+        FlagReason::OverUnconfirmedLimit,
+        FlagReason::OfflineTooLong,
+        FlagReason::DuplicateReceipt,
+        FlagReason::DuplicateDuePayment,
+        FlagReason::DuplicateCharge,
+        FlagReason::BelowFloor,
+        FlagReason::InsufficientFunds,
+        FlagReason::ReversalNotAllowed,
+        FlagReason::CloseMismatch,
+    ];
+
+    /// The reason with this [`FlagReason::code`].
+    pub fn from_code(code: &str) -> Option<FlagReason> {
+        FlagReason::ALL.into_iter().find(|r| r.code() == code)
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             FlagReason::RevokedAuthor => "recorded by a revoked device after its revocation",
@@ -848,6 +871,14 @@ mod tests {
         let results = verify_all(&realm, &refs);
         assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
         assert!(results[77].is_err());
+    }
+
+    #[test]
+    fn flag_reasons_round_trip_through_their_codes() {
+        for reason in FlagReason::ALL {
+            assert_eq!(FlagReason::from_code(reason.code()), Some(reason));
+        }
+        assert_eq!(FlagReason::from_code("nonsense"), None);
     }
 
     #[test]
