@@ -41,6 +41,9 @@ enum Command {
     /// Review operations the hub flagged.
     #[command(subcommand)]
     Review(ReviewCommand),
+    /// List or set services (wallet categories) with their floors and tariffs.
+    #[command(subcommand)]
+    Services(ServicesCommand),
     /// Write a synthetic realm as CSV, for demos, tests and benchmarks.
     Generate(GenerateArgs),
     /// Create (once) a demo realm with generated families and a few top-ups, and say what to try.
@@ -161,6 +164,33 @@ enum ReviewCommand {
     Accept(ReviewArgs),
     /// Reject a flagged operation: it never counts.
     Reject(ReviewArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ServicesCommand {
+    /// List the services with their floors and tariffs.
+    List {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Create a service, or change its floor or tariff (hub only).
+    Set {
+        #[command(flatten)]
+        data: DataArg,
+        /// The service's name, for example "Mensa" (its id is the name folded: mensa).
+        #[arg(long)]
+        name: String,
+        /// How far below zero a service charge may take a wallet, for example -50.
+        #[arg(long, allow_hyphen_values = true)]
+        floor: Option<String>,
+        /// The price of one charge (a meal, a ride), for example 4.50; "none" removes it.
+        #[arg(long)]
+        tariff: Option<String>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -369,6 +399,33 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Services(ServicesCommand::List { data, json }) => {
+            let mut node = open(&data.data)?;
+            let services = node.services()?;
+            if json.json {
+                print_json(&services.iter().map(service_json).collect::<Vec<_>>())?;
+            } else {
+                for s in &services {
+                    println!("{}", render_service(s));
+                }
+            }
+        }
+        Command::Services(ServicesCommand::Set { data, name, floor, tariff, json }) => {
+            let name = Label::parse_as(&name, "service name")?;
+            let floor = floor.as_deref().map(saldo_sync::Balance::parse).transpose()?;
+            let tariff = match tariff.as_deref() {
+                None => None,
+                Some("none") => Some(None),
+                Some(text) => Some(Some(Amount::parse(text)?)),
+            };
+            let mut node = open(&data.data)?;
+            let service = node.set_service(&name, floor, tariff)?;
+            if json.json {
+                print_json(&service_json(&service))?;
+            } else {
+                println!("{}", render_service(&service));
+            }
+        }
         Command::Review(ReviewCommand::Accept(args)) => review(args, true)?,
         Command::Review(ReviewCommand::Reject(args)) => review(args, false)?,
         Command::Generate(args) => {
@@ -384,6 +441,22 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo(&args)?,
     }
     Ok(())
+}
+
+fn service_json(s: &crate::directory::ServiceRecord) -> serde_json::Value {
+    serde_json::json!({
+        "service": s.id.as_str(), "name": s.name.as_str(), "floor": s.floor, "tariff": s.tariff,
+    })
+}
+
+fn render_service(s: &crate::directory::ServiceRecord) -> String {
+    format!(
+        "{:<16} {:<24} floor {:>8} EUR  tariff {}",
+        s.id.as_str(),
+        s.name.as_str(),
+        s.floor.to_string(),
+        s.tariff.map_or("-".to_string(), |t| format!("{t} EUR"))
+    )
 }
 
 fn review(args: ReviewArgs, accept: bool) -> Result<()> {

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, Change, ObjType, ROOT, ReadDoc};
-use saldo_sync::{AuthorId, Balance, CodiceFiscale, ConsumerId, FamilyId, Label, Pan, PersonName, ServiceId};
+use saldo_sync::{Amount, AuthorId, Balance, CodiceFiscale, ConsumerId, FamilyId, Label, Pan, PersonName, ServiceId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -58,6 +58,8 @@ pub struct ServiceRecord {
     pub name: Label,
     /// How far below zero a service charge may take a wallet.
     pub floor: Balance,
+    /// The price of one charge (a meal, a ride), when the service has one.
+    pub tariff: Option<Amount>,
 }
 
 /// Rebuilds a document from its changes, in any order.
@@ -179,6 +181,7 @@ pub fn change_service(
     put_if_changed(&mut doc, &ROOT, "id", Some(record.id.as_str()))?;
     put_if_changed(&mut doc, &ROOT, "name", Some(record.name.as_str()))?;
     put_if_changed(&mut doc, &ROOT, "floor", Some(&record.floor.to_string()))?;
+    put_if_changed(&mut doc, &ROOT, "tariff", record.tariff.map(|t| t.to_string()).as_deref())?;
     Ok(finish(doc))
 }
 
@@ -239,6 +242,7 @@ pub fn read_service(doc: &AutoCommit) -> Option<ServiceRecord> {
         id: ServiceId::parse(&get_str(doc, &ROOT, "id")?).ok()?,
         name: Label::parse(&get_str(doc, &ROOT, "name")?).ok()?,
         floor: Balance::parse(&get_str(doc, &ROOT, "floor")?).ok()?,
+        tariff: get_str(doc, &ROOT, "tariff").and_then(|t| Amount::parse(&t).ok()),
     })
 }
 

@@ -329,7 +329,10 @@ pub fn import_csv(
         let (mut tx, me) = node.write()?;
         for (id, name) in all_services {
             if tx.service(&id).map_err(NodeError::from)?.is_none() {
-                me.put_service_in(&mut tx, &ServiceRecord { id: id.clone(), name, floor: Balance::ZERO })?;
+                me.put_service_in(
+                    &mut tx,
+                    &ServiceRecord { id: id.clone(), name, floor: Balance::ZERO, tariff: None },
+                )?;
                 report.services_created.push(id.to_string());
             }
         }

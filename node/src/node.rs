@@ -492,6 +492,36 @@ impl Node {
         Ok(changed)
     }
 
+    pub fn services(&mut self) -> Result<Vec<ServiceRecord>> {
+        let tx = self.store.read()?;
+        Ok(tx.services()?)
+    }
+
+    /// Creates a service or changes its name, floor or tariff (hub only);
+    /// `None` keeps what is there. Returns the service as it now is.
+    pub fn set_service(
+        &mut self,
+        name: &Label,
+        floor: Option<Balance>,
+        tariff: Option<Option<Amount>>,
+    ) -> Result<ServiceRecord> {
+        let id = ServiceId::from_name(name.as_str()).map_err(|e| NodeError::Refused(e.to_string()))?;
+        if floor.is_some_and(|f| f.minor() > 0) {
+            return Err(NodeError::Refused("a floor is zero or below zero, like -50.00".into()));
+        }
+        let mut tx = self.store.write()?;
+        let current = tx.service(&id)?;
+        let record = ServiceRecord {
+            id,
+            name: name.clone(),
+            floor: floor.or(current.as_ref().map(|c| c.floor)).unwrap_or(Balance::ZERO),
+            tariff: tariff.unwrap_or(current.and_then(|c| c.tariff)),
+        };
+        self.me.put_service_in(&mut tx, &record)?;
+        tx.commit()?;
+        Ok(record)
+    }
+
     /// Enrols a device (hub only).
     pub fn enrol(&mut self, device: AuthorId, role: Role, name: &Label, limits: OfflineLimits) -> Result<SignedOp> {
         self.me.hub_key("enrol devices")?;

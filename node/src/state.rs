@@ -397,7 +397,7 @@ fn write_view(tx: &Tx<'_>, view: DirectoryView) -> Result<(), IngestError> {
     match view {
         DirectoryView::Family(Some(record)) => tx.put_family(&record)?,
         DirectoryView::Contacts(family, record) => tx.put_contacts(&family, &record)?,
-        DirectoryView::Service(Some(record)) => tx.put_service(&record.id, record.name.as_str(), record.floor)?,
+        DirectoryView::Service(Some(record)) => tx.put_service(&record)?,
         DirectoryView::Family(None) | DirectoryView::Service(None) => {}
     }
     Ok(())
@@ -440,7 +440,7 @@ pub fn gather_facts(tx: &Tx<'_>, signed: &SignedOp, author: &AuthorRow) -> Resul
         let (confirmed_minor, floor_minor) = if delta < 0 {
             (
                 tx.wallet(&wallet.consumer, &wallet.service)?.confirmed.minor(),
-                tx.service(&wallet.service)?.map_or(0, |(_, floor)| floor.minor()),
+                tx.service(&wallet.service)?.map_or(0, |service| service.floor.minor()),
             )
         } else {
             (0, 0)

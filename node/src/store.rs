@@ -139,7 +139,7 @@ CREATE TABLE checkpoints (
 -- Directory: which operations carry changes of which document, and the
 -- materialised views used to identify consumers.
 CREATE TABLE dir_changes (doc TEXT NOT NULL, op_row INTEGER NOT NULL, PRIMARY KEY (doc, op_row)) STRICT, WITHOUT ROWID;
-CREATE TABLE services (service TEXT PRIMARY KEY, name TEXT NOT NULL, floor_minor INTEGER NOT NULL) STRICT;
+CREATE TABLE services (service TEXT PRIMARY KEY, name TEXT NOT NULL, floor_minor INTEGER NOT NULL, tariff_minor INTEGER) STRICT;
 CREATE TABLE families (
     family BLOB PRIMARY KEY,
     payer_fiscal_code TEXT NOT NULL,
@@ -1087,35 +1087,34 @@ impl<'a> Tx<'a> {
         rows.collect()
     }
 
-    pub fn put_service(&self, service: &ServiceId, name: &str, floor: Balance) -> Result<()> {
+    pub fn put_service(&self, service: &crate::directory::ServiceRecord) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO services (service, name, floor_minor) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (service) DO UPDATE SET name = excluded.name, floor_minor = excluded.floor_minor",
+                "INSERT INTO services (service, name, floor_minor, tariff_minor) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (service) DO UPDATE SET name = excluded.name, floor_minor = excluded.floor_minor,
+                    tariff_minor = excluded.tariff_minor",
             )?
-            .execute(params![service.as_str(), name, floor.minor()])?;
+            .execute(params![
+                service.id.as_str(),
+                service.name.as_str(),
+                service.floor.minor(),
+                service.tariff.map(|t| t.minor())
+            ])?;
         Ok(())
     }
 
-    /// (name, floor) of a service.
-    pub fn service(&self, service: &ServiceId) -> Result<Option<(String, Balance)>> {
+    pub fn service(&self, service: &ServiceId) -> Result<Option<crate::directory::ServiceRecord>> {
         self.tx
-            .prepare_cached("SELECT name, floor_minor FROM services WHERE service = ?1")?
-            .query_row([service.as_str()], |r| Ok((r.get(0)?, Balance::from_minor(r.get(1)?).unwrap_or(Balance::ZERO))))
+            .prepare_cached("SELECT service, name, floor_minor, tariff_minor FROM services WHERE service = ?1")?
+            .query_row([service.as_str()], service_row)
             .optional()
     }
 
-    pub fn services(&self) -> Result<Vec<(ServiceId, String, Balance)>> {
-        let mut stmt = self.tx.prepare_cached("SELECT service, name, floor_minor FROM services ORDER BY service")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, name, floor) = row?;
-            if let Ok(id) = ServiceId::parse(&id) {
-                out.push((id, name, Balance::from_minor(floor).unwrap_or(Balance::ZERO)));
-            }
-        }
-        Ok(out)
+    pub fn services(&self) -> Result<Vec<crate::directory::ServiceRecord>> {
+        let mut stmt =
+            self.tx.prepare_cached("SELECT service, name, floor_minor, tariff_minor FROM services ORDER BY service")?;
+        let rows = stmt.query_map([], service_row)?;
+        rows.collect()
     }
 
     /// Replaces the materialised rows of one family.
@@ -1363,6 +1362,16 @@ fn verdict_of(kind: String, reason: Option<String>, detail: Option<String>, revi
 /// An operation id's first 8 bytes as the integer key of the `ops_by_id` index.
 fn id_key(id: &OpId) -> i64 {
     i64::from_le_bytes(id.0[..8].try_into().expect("an id has 32 bytes"))
+}
+
+fn service_row(r: &rusqlite::Row<'_>) -> Result<crate::directory::ServiceRecord> {
+    let bad = |what: &str| rusqlite::Error::InvalidColumnType(1, what.into(), rusqlite::types::Type::Text);
+    Ok(crate::directory::ServiceRecord {
+        id: service_id(&r.get::<_, String>(0)?)?,
+        name: Label::parse(&r.get::<_, String>(1)?).map_err(|_| bad("service name"))?,
+        floor: Balance::from_minor(r.get(2)?).ok_or_else(|| bad("floor"))?,
+        tariff: r.get::<_, Option<i64>>(3)?.and_then(|m| saldo_sync::Amount::from_minor(m).ok()),
+    })
 }
 
 fn service_id(text: &str) -> Result<ServiceId> {

@@ -283,6 +283,38 @@ fn good_rows_go_in_bad_rows_are_reported_and_a_reimport_changes_nothing() {
 }
 
 #[test]
+fn services_keep_their_floor_and_tariff() {
+    let realm = realm(5);
+    let d = realm.data();
+    let listed = ok(&["services", "list", "--data", d]);
+    assert!(listed.contains("mensa") && listed.contains("floor     0.00 EUR"), "{listed}");
+    let set: serde_json::Value = serde_json::from_str(&ok(&[
+        "services", "set", "--data", d, "--name", "Mensa", "--floor", "-50", "--tariff", "4,50", "--json",
+    ]))
+    .unwrap();
+    assert_eq!((set["floor"].as_str(), set["tariff"].as_str()), (Some("-50.00"), Some("4.50")));
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(&["services", "set", "--data", d, "--name", "Mensa", "--tariff", "5", "--json"]))
+            .unwrap();
+    assert_eq!(
+        (again["floor"].as_str(), again["tariff"].as_str()),
+        (Some("-50.00"), Some("5.00")),
+        "an unnamed field is kept"
+    );
+    check_refused(
+        &realm,
+        &["services", "set", "--data", d, "--name", "Mensa", "--floor", "10"],
+        "a floor is zero or below zero",
+    );
+    check_refused(
+        &realm,
+        &["services", "set", "--data", d, "--name", "Mensa", "--tariff", "4.555"],
+        "more than two decimals",
+    );
+    assert!(ok(&["log", "verify", "--data", d]).contains("verifies"));
+}
+
+#[test]
 fn a_file_without_the_needed_columns_is_refused_whole() {
     let realm = realm(5);
     let file = realm.dir.join("columns.csv");
@@ -306,6 +338,7 @@ fn every_command_explains_itself() {
         vec!["log", "verify", "--help"],
         vec!["review", "list", "--help"],
         vec!["review", "accept", "--help"],
+        vec!["services", "set", "--help"],
         vec!["generate", "--help"],
         vec!["demo", "--help"],
     ] {
