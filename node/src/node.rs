@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use saldo_sync::op::{DecodeError, VERDICTS_PER_OP_MAX};
+use saldo_sync::op::VERDICTS_PER_OP_MAX;
 use saldo_sync::{
     Amount, AuthorId, Balance, Body, ConsumerId, Decision, DeviceKey, DocId, Hlc, Label, OfflineLimits, OpId, OpKind,
     Operation, Pan, PaymentMethod, RealmId, ReceiptNo, Role, Seq, ServiceId, SignedOp, TopUp, TopUpLine, Verdict,
@@ -384,28 +384,39 @@ impl Node {
     /// applied; on the hub, each operation on money gets the hub's verdict.
     /// Everything is durable when this returns. One result per input.
     pub fn ingest(&mut self, batch: &[Vec<u8>]) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
-        let mut results = Vec::with_capacity(batch.len());
-        for chunk in batch.chunks(OPS_PER_BATCH_MAX) {
-            results.extend(self.ingest_chunk(chunk)?);
-        }
-        Ok(results)
-    }
-
-    fn ingest_chunk(&mut self, batch: &[Vec<u8>]) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
-        // Decoding and signature checks of the next part run on other cores
-        // while this thread stores the part before it.
+        // Signatures of the next part are checked on the other cores while
+        // this thread decodes and stores the part before it, committing every
+        // OPS_PER_BATCH_MAX operations.
         const PART_OPS: usize = 1024;
         let realm = self.me.ctx.realm;
         std::thread::scope(|scope| {
-            let (send, receive) = std::sync::mpsc::sync_channel::<Vec<std::result::Result<SignedOp, IngestError>>>(2);
+            let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Option<bool>>>(4);
             scope.spawn(move || {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
                 for part in batch.chunks(PART_OPS) {
-                    if send.send(check_part(&realm, part)).is_err() {
+                    let refs: Vec<&[u8]> = part.iter().map(Vec::as_slice).collect();
+                    let checked = saldo_sync::op::verify_received(&realm, &refs, cores.saturating_sub(1).max(1));
+                    if send.send(checked).is_err() {
                         break;
                     }
                 }
             });
-            self.store_checked(receive.into_iter().flatten(), batch.len())
+            let mut checked = batch.iter().zip(receive.into_iter().flatten()).map(|(bytes, signature_ok)| {
+                let signed = SignedOp::decode(bytes)?;
+                match signature_ok {
+                    Some(true) if signed.op.author.0[..] == bytes[1..33] => Ok(signed),
+                    _ => Err(IngestError::Signature(saldo_sync::BadSignature {
+                        op: signed.id,
+                        author: signed.op.author,
+                    })),
+                }
+            });
+            let mut results = Vec::with_capacity(batch.len());
+            while results.len() < batch.len() {
+                let take = (batch.len() - results.len()).min(OPS_PER_BATCH_MAX);
+                results.extend(self.store_checked(checked.by_ref().take(take), take)?);
+            }
+            Ok(results)
         })
     }
 
@@ -934,23 +945,6 @@ impl Me {
             verification_code: signed.id.to_hex(),
         })
     }
-}
-
-/// Decodes and verifies one part of an incoming batch.
-fn check_part(realm: &RealmId, part: &[Vec<u8>]) -> Vec<std::result::Result<SignedOp, IngestError>> {
-    let decoded: Vec<std::result::Result<SignedOp, DecodeError>> = part.iter().map(|b| SignedOp::decode(b)).collect();
-    let to_verify: Vec<&SignedOp> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
-    // The storing thread keeps one core busy: verify on the others.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut verified = saldo_sync::op::verify_on(realm, &to_verify, cores.saturating_sub(1).max(1)).into_iter();
-    decoded
-        .into_iter()
-        .map(|item| {
-            let signed = item?;
-            verified.next().expect("one verification result per decoded operation")?;
-            Ok(signed)
-        })
-        .collect()
 }
 
 fn consumer_view(tx: &Tx<'_>, row: ConsumerRow) -> Result<ConsumerView> {

@@ -778,6 +778,55 @@ fn verify_chunk(realm: &RealmId, ops: &[&SignedOp]) -> Vec<Result<(), BadSignatu
     }
 }
 
+/// Checks the signatures of signed operations as they were received, before
+/// decoding them: the author is read from its fixed place (the 32 bytes after
+/// the version byte), the id hashed from the bytes. `None` for bytes too short
+/// or long to be an operation (decoding reports why). Decoding the same bytes
+/// later yields the same author and id, so a `Some(true)` here stands for the
+/// decoded operation. Batched over `threads` threads.
+pub fn verify_received(realm: &RealmId, received: &[&[u8]], threads: usize) -> Vec<Option<bool>> {
+    const CHUNK_MIN: usize = 64;
+    let threads = threads.min(received.len() / CHUNK_MIN).max(1);
+    if threads == 1 {
+        return verify_received_chunk(realm, received);
+    }
+    let chunk = received.len().div_ceil(threads);
+    let mut results = Vec::with_capacity(received.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            received.chunks(chunk).map(|part| scope.spawn(move || verify_received_chunk(realm, part))).collect();
+        for handle in handles {
+            results.extend(handle.join().expect("a verification thread does not panic"));
+        }
+    });
+    results
+}
+
+fn verify_received_chunk(realm: &RealmId, received: &[&[u8]]) -> Vec<Option<bool>> {
+    let parsed: Vec<Option<(VerifyingKey, [u8; 80], Signature)>> = received
+        .iter()
+        .map(|bytes| {
+            if bytes.len() > SIGNED_OP_BYTES_MAX || bytes.len() < SIGNATURE_BYTES + 34 {
+                return None;
+            }
+            let (op_bytes, signature) = bytes.split_at(bytes.len() - SIGNATURE_BYTES);
+            let author: [u8; 32] = op_bytes[1..33].try_into().ok()?;
+            let key = VerifyingKey::from_bytes(&author).ok()?;
+            let signature: &[u8; SIGNATURE_BYTES] = signature.try_into().ok()?;
+            Some((key, signature_message(realm, &op_id_of(op_bytes)), Signature::from_bytes(signature)))
+        })
+        .collect();
+    let checkable: Vec<&(VerifyingKey, [u8; 80], Signature)> = parsed.iter().flatten().collect();
+    let messages: Vec<&[u8]> = checkable.iter().map(|c| c.1.as_slice()).collect();
+    let signatures: Vec<Signature> = checkable.iter().map(|c| c.2).collect();
+    let keys: Vec<VerifyingKey> = checkable.iter().map(|c| c.0).collect();
+    let all_good = !checkable.is_empty() && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
+    parsed
+        .iter()
+        .map(|p| p.as_ref().map(|(key, message, signature)| all_good || key.verify_strict(message, signature).is_ok()))
+        .collect()
+}
+
 /// A device's signing identity (ed25519).
 pub struct DeviceKey {
     signing_key: SigningKey,
