@@ -80,70 +80,84 @@ fn check_refused(realm: &Realm, args: &[&str], expected_message: &str) {
     assert_eq!(dump(&realm.dir), before, "saldo {args:?} changed the database");
 }
 
-#[test]
-fn bad_amounts_are_refused_with_what_to_fix_and_change_nothing() {
+/// A realm, a consumer with one wallet and one with several: (realm, pan, multi-wallet pan).
+fn top_up_setup() -> (Realm, String, String) {
     let realm = realm(40);
-    let ((pan, _), _) = realm.consumers();
-    let topup = |amount: &'static str| -> Vec<String> {
-        ["topup", "--data", realm.data(), "--pan", &pan, "--amount", amount, "--method", "cash"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    };
-    for (amount, message) in [
-        ("12.345", "has more than two decimals"),
-        ("0", "must be greater than zero"),
-        ("-5", "is negative"),
-        ("1e3", "uses an exponent"),
-        ("5000.01", "over the limit of 5000.00 EUR"),
-        ("12,3,4", "is not an amount"),
-    ] {
-        let args = topup(amount);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        check_refused(&realm, &args, message);
-    }
+    let ((pan, _), (multi, _)) = realm.consumers();
+    (realm, pan, multi)
+}
+
+/// `saldo topup` with `amount` and `extra` arguments is refused with `message`
+/// and leaves the database as it was.
+fn check_top_up_refused(realm: &Realm, pan: &str, amount: &str, extra: &[&str], message: &str) {
+    let mut args = vec!["topup", "--data", realm.data(), "--pan", pan, "--amount", amount, "--method", "cash"];
+    args.extend_from_slice(extra);
+    check_refused(realm, &args, message);
 }
 
 #[test]
-fn bad_pans_unknown_consumers_and_services_are_refused_and_change_nothing() {
-    let realm = realm(40);
-    let ((pan, _), (multi_pan, _)) = realm.consumers();
-    let d = realm.data();
+fn an_amount_with_three_decimals_is_refused_and_changes_nothing() {
+    let (realm, pan, _) = top_up_setup();
+    check_top_up_refused(
+        &realm,
+        &pan,
+        "12.345",
+        &[],
+        "\"12.345\" has more than two decimals: amounts are in euro and cents",
+    );
+}
+
+#[test]
+fn a_zero_amount_is_refused_and_changes_nothing() {
+    let (realm, pan, _) = top_up_setup();
+    check_top_up_refused(&realm, &pan, "0", &[], "the amount must be greater than zero");
+}
+
+#[test]
+fn a_negative_amount_is_refused_and_changes_nothing() {
+    let (realm, pan, _) = top_up_setup();
+    check_top_up_refused(&realm, &pan, "-5", &[], "\"-5\" is negative: amounts are positive");
+}
+
+#[test]
+fn an_amount_with_an_exponent_is_refused_and_changes_nothing() {
+    let (realm, pan, _) = top_up_setup();
+    check_top_up_refused(&realm, &pan, "1e3", &[], "\"1e3\" uses an exponent: write the amount in plain digits");
+}
+
+#[test]
+fn an_amount_over_the_limit_is_refused_and_changes_nothing() {
+    let (realm, pan, _) = top_up_setup();
+    check_top_up_refused(&realm, &pan, "5000.01", &[], "5000.01 is over the limit of 5000.00 EUR for one operation");
+    check_top_up_refused(&realm, &pan, "12,3,4", &[], "is not an amount");
+}
+
+#[test]
+fn an_invalid_pan_is_refused_and_changes_nothing() {
+    let (realm, pan, _) = top_up_setup();
     let mut wrong_check = pan.clone().into_bytes();
     let last = wrong_check.len() - 1;
     wrong_check[last] = if wrong_check[last] == b'9' { b'0' } else { wrong_check[last] + 1 };
     let wrong_check = String::from_utf8(wrong_check).unwrap();
-    check_refused(
-        &realm,
-        &["topup", "--data", d, "--pan", &wrong_check, "--amount", "5", "--method", "cash"],
-        "check digit should be",
-    );
-    check_refused(
-        &realm,
-        &["topup", "--data", d, "--pan", "12AB5678", "--amount", "5", "--method", "cash"],
-        "a PAN has only digits",
-    );
+    check_top_up_refused(&realm, &wrong_check, "5", &[], "the PAN's last digit does not match (check digit should be");
+    check_top_up_refused(&realm, "12AB5678", "5", &[], "the PAN contains 'A': a PAN has only digits");
+    check_top_up_refused(&realm, "1234567", "5", &[], "the PAN has 7 digits: a PAN has 8 to 19 digits");
+}
+
+#[test]
+fn an_unknown_consumer_is_refused_and_changes_nothing() {
+    let (realm, _, _) = top_up_setup();
     // A well-formed PAN that nobody has.
-    check_refused(
-        &realm,
-        &["topup", "--data", d, "--pan", "4111111111111111", "--amount", "5", "--method", "cash"],
-        "no consumer has PAN",
-    );
-    check_refused(
-        &realm,
-        &["topup", "--data", d, "--pan", &pan, "--amount", "5", "--method", "cash", "--service", "piscina"],
-        "is not enrolled in the service 'piscina'",
-    );
-    check_refused(
-        &realm,
-        &["topup", "--data", d, "--pan", &multi_pan, "--amount", "5", "--method", "cash"],
-        "say which one with --service",
-    );
-    check_refused(
-        &realm,
-        &["topup", "--data", d, "--pan", &pan, "--amount", "5", "--method", "cheque"],
-        "is not a payment method",
-    );
+    check_top_up_refused(&realm, "4111111111111111", "5", &[], "no consumer has PAN 4111111111111111");
+}
+
+#[test]
+fn a_service_the_consumer_is_not_enrolled_in_is_refused_and_changes_nothing() {
+    let (realm, pan, multi) = top_up_setup();
+    check_top_up_refused(&realm, &pan, "5", &["--service", "piscina"], "is not enrolled in the service 'piscina'");
+    check_top_up_refused(&realm, &multi, "5", &[], "say which one with --service");
+    let args = ["topup", "--data", realm.data(), "--pan", &pan, "--amount", "5", "--method", "cheque"];
+    check_refused(&realm, &args, "\"cheque\" is not a payment method");
 }
 
 #[test]
