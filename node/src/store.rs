@@ -222,12 +222,12 @@ impl Store {
 
     /// Starts a write transaction, taking the write lock now.
     pub fn write(&mut self) -> Result<Tx<'_>> {
-        Ok(Tx::new(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?))
+        Tx::new(&self.conn, TransactionBehavior::Immediate)
     }
 
     /// A read-only view (a deferred transaction that is never committed).
     pub fn read(&mut self) -> Result<Tx<'_>> {
-        Ok(Tx::new(self.conn.transaction_with_behavior(TransactionBehavior::Deferred)?))
+        Tx::new(&self.conn, TransactionBehavior::Deferred)
     }
 
     pub fn integrity_check(&self) -> Result<String> {
@@ -423,9 +423,51 @@ fn label_or_dash(text: Option<String>) -> Label {
     text.and_then(|t| Label::parse(&t).ok()).unwrap_or_else(|| Label::parse("-").expect("a dash is a label"))
 }
 
+/// The statements every ingested operation runs.
+#[derive(Debug, Clone, Copy)]
+enum Hot {
+    InsertOp,
+    InsertMoneyOp,
+    InsertMoneyLine,
+    AddToWallet,
+    IsEnrolled,
+    ReceiptUsed,
+}
+
+const HOT_STATEMENTS: usize = 6;
+
+impl Hot {
+    fn sql(self) -> &'static str {
+        match self {
+            Hot::InsertOp => {
+                "INSERT INTO ops (id_key, id, author, seq, hlc, kind, in_chain, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            }
+            Hot::InsertMoneyOp => {
+                "INSERT INTO money_ops (op_row, author, kind, receipt, reference, reverses, range_first, range_last, method,
+                                        total_minor, hlc, counts, counts_provisional, verdict, verdict_seq, reason, detail, reviewer)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+            }
+            Hot::InsertMoneyLine => {
+                "INSERT INTO money_lines (op_row, line, consumer, service, delta_minor) VALUES (?1, ?2, ?3, ?4, ?5)"
+            }
+            Hot::AddToWallet => {
+                "INSERT INTO wallets (consumer, service, confirmed_minor, provisional_minor) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (consumer, service) DO UPDATE SET
+                    confirmed_minor = confirmed_minor + excluded.confirmed_minor,
+                    provisional_minor = provisional_minor + excluded.provisional_minor"
+            }
+            Hot::IsEnrolled => "SELECT 1 FROM consumer_services WHERE consumer = ?1 AND service = ?2",
+            Hot::ReceiptUsed => "SELECT 1 FROM money_ops WHERE author = ?1 AND receipt = ?2",
+        }
+    }
+}
+
 /// A transaction on the store. Dropping it without [`Tx::commit`] rolls back.
 #[derive(Debug)]
 pub struct Tx<'a> {
+    conn: &'a Connection,
+    /// The statements of the ingest hot path, prepared once per transaction.
+    hot: [RefCell<Option<rusqlite::Statement<'a>>>; HOT_STATEMENTS],
     tx: rusqlite::Transaction<'a>,
     /// Author rows read or written in this transaction. Every operation moves
     /// its author's head, so heads are kept here and written once, at commit.
@@ -434,13 +476,25 @@ pub struct Tx<'a> {
 }
 
 impl<'a> Tx<'a> {
-    fn new(tx: rusqlite::Transaction<'a>) -> Tx<'a> {
-        Tx { tx, authors: RefCell::default(), dirty_heads: RefCell::default() }
+    fn new(conn: &'a Connection, behavior: TransactionBehavior) -> Result<Tx<'a>> {
+        let tx = rusqlite::Transaction::new_unchecked(conn, behavior)?;
+        Ok(Tx { conn, hot: Default::default(), tx, authors: RefCell::default(), dirty_heads: RefCell::default() })
     }
 
     pub fn commit(self) -> Result<()> {
         self.flush_heads()?;
-        self.tx.commit()
+        let Tx { hot, tx, .. } = self;
+        drop(hot);
+        tx.commit()
+    }
+
+    /// A hot statement, prepared on first use in this transaction.
+    fn hot(&self, which: Hot) -> Result<std::cell::RefMut<'_, rusqlite::Statement<'a>>> {
+        let cell = &self.hot[which as usize];
+        if cell.borrow().is_none() {
+            *cell.borrow_mut() = Some(self.conn.prepare(which.sql())?);
+        }
+        Ok(std::cell::RefMut::map(cell.borrow_mut(), |s| s.as_mut().expect("prepared above")))
     }
 
     fn flush_heads(&self) -> Result<()> {
@@ -614,11 +668,16 @@ impl<'a> Tx<'a> {
         in_chain: bool,
         bytes: &[u8],
     ) -> Result<i64> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO ops (id_key, id, author, seq, hlc, kind, in_chain, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![id_key(id), &id.0[..], &author.0[..], seq.0 as i64, hlc as i64, kind.name(), in_chain, bytes])?;
+        self.hot(Hot::InsertOp)?.execute(params![
+            id_key(id),
+            &id.0[..],
+            &author.0[..],
+            seq.0 as i64,
+            hlc as i64,
+            kind.name(),
+            in_chain,
+            bytes
+        ])?;
         Ok(self.tx.last_insert_rowid())
     }
 
@@ -679,32 +738,26 @@ impl<'a> Tx<'a> {
             }
             None => (None, None, None, None),
         };
-        self.tx
-            .prepare_cached(
-                "INSERT INTO money_ops (op_row, author, kind, receipt, reference, reverses, range_first, range_last, method,
-                                        total_minor, hlc, counts, counts_provisional, verdict, verdict_seq, reason, detail, reviewer)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-            )?
-            .execute(params![
-                op.row,
-                &op.author.0[..],
-                op.kind.name(),
-                op.receipt.map(|r| r.0 as i64),
-                op.reference,
-                op.reverses.map(|r| &r.0[..]),
-                op.range.map(|r| r.first.0 as i64),
-                op.range.map(|r| r.last.0 as i64),
-                op.method,
-                op.total_minor,
-                op.hlc as i64,
-                op.counts,
-                op.counts_provisional,
-                verdict,
-                op.verdict.map(|v| v.hub_seq.0 as i64),
-                reason,
-                detail,
-                reviewer
-            ])?;
+        self.hot(Hot::InsertMoneyOp)?.execute(params![
+            op.row,
+            &op.author.0[..],
+            op.kind.name(),
+            op.receipt.map(|r| r.0 as i64),
+            op.reference,
+            op.reverses.map(|r| &r.0[..]),
+            op.range.map(|r| r.first.0 as i64),
+            op.range.map(|r| r.last.0 as i64),
+            op.method,
+            op.total_minor,
+            op.hlc as i64,
+            op.counts,
+            op.counts_provisional,
+            verdict,
+            op.verdict.map(|v| v.hub_seq.0 as i64),
+            reason,
+            detail,
+            reviewer
+        ])?;
         Ok(())
     }
 
@@ -716,11 +769,13 @@ impl<'a> Tx<'a> {
         service: &ServiceId,
         delta_minor: i64,
     ) -> Result<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO money_lines (op_row, line, consumer, service, delta_minor) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![op_row, line as i64, &consumer.0[..], service.as_str(), delta_minor])?;
+        self.hot(Hot::InsertMoneyLine)?.execute(params![
+            op_row,
+            line as i64,
+            &consumer.0[..],
+            service.as_str(),
+            delta_minor
+        ])?;
         Ok(())
     }
 
@@ -767,14 +822,12 @@ impl<'a> Tx<'a> {
         confirmed_minor: i64,
         provisional_minor: i64,
     ) -> Result<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO wallets (consumer, service, confirmed_minor, provisional_minor) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (consumer, service) DO UPDATE SET
-                    confirmed_minor = confirmed_minor + excluded.confirmed_minor,
-                    provisional_minor = provisional_minor + excluded.provisional_minor",
-            )?
-            .execute(params![&consumer.0[..], service.as_str(), confirmed_minor, provisional_minor])?;
+        self.hot(Hot::AddToWallet)?.execute(params![
+            &consumer.0[..],
+            service.as_str(),
+            confirmed_minor,
+            provisional_minor
+        ])?;
         Ok(())
     }
 
@@ -856,9 +909,7 @@ impl<'a> Tx<'a> {
 
     /// Whether `author` already used `receipt` on an operation held.
     pub fn receipt_used(&self, author: &AuthorId, receipt: ReceiptNo) -> Result<bool> {
-        self.tx
-            .prepare_cached("SELECT 1 FROM money_ops WHERE author = ?1 AND receipt = ?2")?
-            .exists(params![&author.0[..], receipt.0 as i64])
+        self.hot(Hot::ReceiptUsed)?.exists(params![&author.0[..], receipt.0 as i64])
     }
 
     /// The highest receipt number `author` used.
@@ -1258,9 +1309,7 @@ impl<'a> Tx<'a> {
     }
 
     pub fn is_enrolled(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<bool> {
-        self.tx
-            .prepare_cached("SELECT 1 FROM consumer_services WHERE consumer = ?1 AND service = ?2")?
-            .exists(params![&consumer.0[..], service.as_str()])
+        self.hot(Hot::IsEnrolled)?.exists(params![&consumer.0[..], service.as_str()])
     }
 
     pub fn family_consumers(&self, family: &FamilyId) -> Result<Vec<ConsumerRow>> {
