@@ -73,11 +73,6 @@ pub fn load(changes: Vec<Vec<u8>>) -> Result<AutoCommit, DirectoryError> {
     Ok(doc)
 }
 
-/// Checks that bytes are one Automerge change (before they are stored).
-pub fn check_change(bytes: &[u8]) -> Result<(), DirectoryError> {
-    Change::from_bytes(bytes.to_vec()).map(|_| ()).map_err(|e| DirectoryError::BadChange(e.to_string()))
-}
-
 fn actor_for(author: &AuthorId) -> ActorId {
     ActorId::from(&author.0)
 }
@@ -126,7 +121,7 @@ pub fn change_family(
     doc: AutoCommit,
     author: &AuthorId,
     record: &FamilyRecord,
-) -> Result<Option<Vec<u8>>, DirectoryError> {
+) -> Result<Option<Edited>, DirectoryError> {
     let mut doc = doc.with_actor(actor_for(author));
     put_if_changed(&mut doc, &ROOT, "payer_fiscal_code", Some(record.payer.fiscal_code.as_str()))?;
     put_if_changed(&mut doc, &ROOT, "payer_surname", Some(record.payer.surname.as_str()))?;
@@ -156,16 +151,24 @@ pub fn change_family(
     Ok(finish(doc))
 }
 
-fn finish(mut doc: AutoCommit) -> Option<Vec<u8>> {
+/// An edit of a document: the change to record and the document with it.
+#[derive(Debug)]
+pub struct Edited {
+    pub change: Vec<u8>,
+    pub doc: AutoCommit,
+}
+
+fn finish(mut doc: AutoCommit) -> Option<Edited> {
     doc.commit()?;
-    doc.get_last_local_change().map(|change| change.raw_bytes().to_vec())
+    let change = doc.get_last_local_change().map(|change| change.raw_bytes().to_vec())?;
+    Some(Edited { change, doc })
 }
 
 pub fn change_contacts(
     doc: AutoCommit,
     author: &AuthorId,
     record: &ContactRecord,
-) -> Result<Option<Vec<u8>>, DirectoryError> {
+) -> Result<Option<Edited>, DirectoryError> {
     let mut doc = doc.with_actor(actor_for(author));
     put_if_changed(&mut doc, &ROOT, "email", record.email.as_ref().map(Label::as_str))?;
     put_if_changed(&mut doc, &ROOT, "phone", record.phone.as_ref().map(Label::as_str))?;
@@ -176,7 +179,7 @@ pub fn change_service(
     doc: AutoCommit,
     author: &AuthorId,
     record: &ServiceRecord,
-) -> Result<Option<Vec<u8>>, DirectoryError> {
+) -> Result<Option<Edited>, DirectoryError> {
     let mut doc = doc.with_actor(actor_for(author));
     put_if_changed(&mut doc, &ROOT, "id", Some(record.id.as_str()))?;
     put_if_changed(&mut doc, &ROOT, "name", Some(record.name.as_str()))?;
@@ -281,25 +284,26 @@ mod tests {
     fn a_family_round_trips_and_an_unchanged_edit_makes_no_change() {
         let hub = AuthorId([1; 32]);
         let record = family();
-        let change = change_family(AutoCommit::new(), &hub, &record).unwrap().unwrap();
+        let change = change_family(AutoCommit::new(), &hub, &record).unwrap().unwrap().change;
         let doc = load(vec![change.clone()]).unwrap();
         assert_eq!(read_family(&doc, record.id).unwrap(), record);
-        assert_eq!(change_family(doc, &hub, &record).unwrap(), None);
+        assert!(change_family(doc, &hub, &record).unwrap().is_none());
     }
 
     #[test]
     fn concurrent_edits_merge_field_by_field_in_any_order() {
         let (office, clerk) = (AuthorId([1; 32]), AuthorId([2; 32]));
         let record = family();
-        let base = change_family(AutoCommit::new(), &office, &record).unwrap().unwrap();
+        let base = change_family(AutoCommit::new(), &office, &record).unwrap().unwrap().change;
         let mut moved = record.clone();
         moved.consumers.values_mut().for_each(|c| c.class = Some(Label::parse("4B").unwrap()));
-        let class_change = change_family(load(vec![base.clone()]).unwrap(), &clerk, &moved).unwrap().unwrap();
+        let class_change = change_family(load(vec![base.clone()]).unwrap(), &clerk, &moved).unwrap().unwrap().change;
         let mut enrolled = record.clone();
         enrolled.consumers.values_mut().for_each(|c| {
             c.services.insert(ServiceId::parse("trasporto").unwrap());
         });
-        let service_change = change_family(load(vec![base.clone()]).unwrap(), &office, &enrolled).unwrap().unwrap();
+        let service_change =
+            change_family(load(vec![base.clone()]).unwrap(), &office, &enrolled).unwrap().unwrap().change;
         let one = load(vec![base.clone(), class_change.clone(), service_change.clone()]).unwrap();
         let other = load(vec![service_change, class_change, base]).unwrap();
         let (a, b) = (read_family(&one, record.id).unwrap(), read_family(&other, record.id).unwrap());

@@ -844,6 +844,16 @@ impl Me {
         Ok(signed)
     }
 
+    /// Records a directory change this node just made to `doc`.
+    fn author_directory(&self, tx: &mut Tx<'_>, key: &DeviceKey, doc: DocId, edited: directory::Edited) -> Result<()> {
+        let view = state::view_of(&doc, &edited.doc);
+        let signed = self.sign_next(tx, key, Body::DirectoryChange { doc, change: edited.change })?;
+        match state::apply_with_view(tx, &self.ctx, &signed, view)? {
+            Applied::New => Ok(()),
+            other => unreachable!("a freshly signed operation at the head is new, not {other:?}"),
+        }
+    }
+
     /// Signs `body` as the next operation of `key`'s log (not yet applied).
     fn sign_next(&self, tx: &mut Tx<'_>, key: &DeviceKey, body: Body) -> Result<SignedOp> {
         let author = key.author();
@@ -883,17 +893,17 @@ impl Me {
         let key = self.hub_key("edit the directory")?;
         let mut written = 0;
         let doc = DocId::Family(family.id);
-        if let Some(change) = directory::change_family(state::load_doc(tx, &doc)?, &key.author(), family)? {
-            self.author(tx, key, Body::DirectoryChange { doc, change })?;
+        if let Some(edited) = directory::change_family(state::load_doc(tx, &doc)?, &key.author(), family)? {
+            self.author_directory(tx, key, doc, edited)?;
             written += 1;
         }
         let contacts_key = self.contacts_key.as_ref().ok_or(NodeError::HubOnly("edit contact data"))?;
         let doc = DocId::Contacts(family.id);
         if (contacts.email.is_some() || contacts.phone.is_some())
-            && let Some(change) =
+            && let Some(edited) =
                 directory::change_contacts(state::load_doc(tx, &doc)?, &contacts_key.author(), contacts)?
         {
-            self.author(tx, contacts_key, Body::DirectoryChange { doc, change })?;
+            self.author_directory(tx, contacts_key, doc, edited)?;
             written += 1;
         }
         Ok(written)
@@ -904,8 +914,8 @@ impl Me {
         let key = self.hub_key("edit services")?;
         let doc = DocId::Service(service.id.clone());
         match directory::change_service(state::load_doc(tx, &doc)?, &key.author(), service)? {
-            Some(change) => {
-                self.author(tx, key, Body::DirectoryChange { doc, change })?;
+            Some(edited) => {
+                self.author_directory(tx, key, doc, edited)?;
                 Ok(true)
             }
             None => Ok(false),

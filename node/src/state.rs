@@ -80,7 +80,18 @@ impl IngestError {
 /// transaction untouched; an error after that (storage) must abort the
 /// caller's whole transaction, which [`IngestError::is_refusal`] tells apart.
 pub fn apply(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<Applied, IngestError> {
-    apply_deciding(tx, ctx, signed, &mut |_, _, _| Ok(None))
+    apply_full(tx, ctx, signed, &mut |_, _, _| Ok(None), None)
+}
+
+/// [`apply`] for a directory change this node just made, with the view of
+/// the edited document it already has (the same changes give the same view).
+pub fn apply_with_view(
+    tx: &mut Tx<'_>,
+    ctx: &Context,
+    signed: &SignedOp,
+    view: DirectoryView,
+) -> Result<Applied, IngestError> {
+    apply_full(tx, ctx, signed, &mut |_, _, _| Ok(None), Some(view))
 }
 
 /// Applies the hub's own decision operation whose verdicts were already put
@@ -120,6 +131,16 @@ pub fn apply_deciding(
     ctx: &Context,
     signed: &SignedOp,
     decide: &mut Decider<'_>,
+) -> Result<Applied, IngestError> {
+    apply_full(tx, ctx, signed, decide, None)
+}
+
+fn apply_full(
+    tx: &mut Tx<'_>,
+    ctx: &Context,
+    signed: &SignedOp,
+    decide: &mut Decider<'_>,
+    known_view: Option<DirectoryView>,
 ) -> Result<Applied, IngestError> {
     let op = &signed.op;
     let kind = op.body.kind();
@@ -179,7 +200,10 @@ pub fn apply_deciding(
         Body::Enrol { device, role, .. } if *device == ctx.realm.hub() || *role == Role::Hub => {
             return Err(IngestError::NotAllowed { role: "hub", kind: "enrolment of a second hub" });
         }
-        Body::DirectoryChange { doc, change } => Some(view_with(tx, doc, change)?),
+        Body::DirectoryChange { doc, change } => Some(match known_view {
+            Some(view) => view,
+            None => view_with(tx, doc, change)?,
+        }),
         _ => None,
     };
     let decided = if kind.needs_verdict() { decide(tx, signed, &author)? } else { None };
@@ -382,15 +406,18 @@ pub enum DirectoryView {
 /// The view of `doc` with every change held plus `change`, computed before
 /// anything is written (a change that does not parse refuses its operation).
 fn view_with(tx: &Tx<'_>, doc: &DocId, change: &[u8]) -> Result<DirectoryView, IngestError> {
-    directory::check_change(change)?;
     let mut changes = doc_changes(tx, doc)?;
     changes.push(change.to_vec());
-    let state = directory::load(changes)?;
-    Ok(match doc {
-        DocId::Family(family) => DirectoryView::Family(directory::read_family(&state, *family)),
-        DocId::Contacts(family) => DirectoryView::Contacts(*family, directory::read_contacts(&state)),
-        DocId::Service(_) => DirectoryView::Service(directory::read_service(&state)),
-    })
+    Ok(view_of(doc, &directory::load(changes)?))
+}
+
+/// What document `doc` says, as it stands in `state`.
+pub fn view_of(doc: &DocId, state: &automerge::AutoCommit) -> DirectoryView {
+    match doc {
+        DocId::Family(family) => DirectoryView::Family(directory::read_family(state, *family)),
+        DocId::Contacts(family) => DirectoryView::Contacts(*family, directory::read_contacts(state)),
+        DocId::Service(_) => DirectoryView::Service(directory::read_service(state)),
+    }
 }
 
 fn write_view(tx: &Tx<'_>, view: DirectoryView) -> Result<(), IngestError> {
