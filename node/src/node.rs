@@ -5,12 +5,12 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use saldo_sync::op::VERDICTS_PER_OP_MAX;
 use saldo_sync::{
-    Amount, AuthorId, Balance, Body, ConsumerId, Decision, DeviceKey, DocId, Hlc, Label, OfflineLimits, OpId, OpKind,
+    Amount, AuthorId, Balance, Body, ConsumerId, Decision, DeviceKey, DocId, Hlc, Label, OfflineLimits, OpId,
     Operation, Pan, PaymentMethod, RealmId, ReceiptNo, Role, Seq, ServiceId, SignedOp, TopUp, TopUpLine, Verdict,
     WalletKey,
 };
@@ -334,10 +334,6 @@ impl Node {
                 clock: Arc::new(SystemClock),
             },
         })
-    }
-
-    pub fn data_paths(dir: &Path) -> (PathBuf, PathBuf) {
-        (dir.join(DATABASE_FILE), dir.join(KEY_FILE))
     }
 
     pub fn realm(&self) -> RealmId {
@@ -804,18 +800,10 @@ impl Node {
         Ok(TopUpRequestLine { consumer: consumer.consumer, service, amount })
     }
 
-    pub fn contacts_key_author(&self) -> Option<AuthorId> {
-        self.me.contacts_key.as_ref().map(DeviceKey::author)
-    }
-
     /// How many consumers and families the directory holds.
     pub fn directory_counts(&mut self) -> Result<(u64, u64)> {
         let tx = self.store.read()?;
         Ok((tx.consumer_count()?, tx.family_count()?))
-    }
-
-    pub fn kind_of(op: &SignedOp) -> OpKind {
-        op.op.body.kind()
     }
 }
 

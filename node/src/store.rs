@@ -1312,13 +1312,6 @@ impl<'a> Tx<'a> {
         self.hot(Hot::IsEnrolled)?.exists(params![&consumer.0[..], service.as_str()])
     }
 
-    pub fn family_consumers(&self, family: &FamilyId) -> Result<Vec<ConsumerRow>> {
-        let mut stmt =
-            self.tx.prepare_cached(&format!("{CONSUMER_SELECT} WHERE family = ?1 ORDER BY surname, name"))?;
-        let rows = stmt.query_map([&family.0[..]], consumer_row)?;
-        rows.collect()
-    }
-
     pub fn consumer_count(&self) -> Result<u64> {
         self.tx.query_row("SELECT COUNT(*) FROM consumers", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
     }

@@ -290,6 +290,14 @@ fn good_rows_go_in_bad_rows_are_reported_and_a_reimport_changes_nothing() {
     let by_payer: serde_json::Value =
         serde_json::from_str(&ok(&["search", "--data", d, "RSSMRA85T10A562S", "--json"])).unwrap();
     assert_eq!(by_payer[0]["consumer"], found[0]["consumer"]);
+    // Contact data went to the family's contacts document, kept at the hub.
+    {
+        let mut store = Store::open(&realm.dir.join("saldo.db")).unwrap();
+        let tx = store.read().unwrap();
+        let payer = saldo_sync::CodiceFiscale::parse("RSSMRA85T10A562S").unwrap();
+        let contacts = tx.contacts(&saldo_sync::FamilyId::derive(&payer)).unwrap();
+        assert_eq!(contacts, Some((Some("m@example.com".to_string()), Some("+39 333 1234567".to_string()))));
+    }
     let before = dump(&realm.dir);
     let again = ok(&["families", "import", "--data", d, file.to_str().unwrap()]);
     assert!(again.contains("0 directory changes written"), "{again}");
