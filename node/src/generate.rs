@@ -318,14 +318,22 @@ const BIRTHPLACES: &[&str] = &[
     "E506", "G224", "B157", "H223", "I452", "L424",
 ];
 
-const SCHOOLS: &[(&str, &[&str])] = &[
-    ("Scuola dell'infanzia Collodi", &["Sezione A", "Sezione B", "Sezione C"]),
-    ("Scuola dell'infanzia Montessori", &["Sezione A", "Sezione B"]),
-    ("Scuola primaria Gianni Rodari", &["1A", "1B", "2A", "2B", "3A", "3B", "4A", "4B", "5A", "5B"]),
-    ("Scuola primaria Don Lorenzo Milani", &["1A", "2A", "3A", "4A", "5A", "1C", "3C"]),
-    ("Scuola primaria Maria Montessori", &["1A", "2A", "3A", "4A", "5A"]),
-    ("Scuola secondaria di I grado Dante Alighieri", &["1A", "1B", "1C", "2A", "2B", "2C", "3A", "3B", "3C"]),
-];
+const INFANZIA: &[&str] = &["Scuola dell'infanzia Collodi", "Scuola dell'infanzia Montessori"];
+const PRIMARIA: &[&str] =
+    &["Scuola primaria Gianni Rodari", "Scuola primaria Don Lorenzo Milani", "Scuola primaria Maria Montessori"];
+const SECONDARIA: &[&str] = &["Scuola secondaria di I grado Dante Alighieri"];
+const SECTIONS: &[&str] = &["A", "B", "C"];
+
+/// School and class for a child born in `year`, in the school year 2026/27:
+/// infanzia from 3 to 5, primaria classes 1 to 5, secondaria classes 1 to 3.
+fn school_and_class(rng: &mut fastrand::Rng, year: u32) -> (&'static str, String) {
+    let section = SECTIONS[rng.usize(..SECTIONS.len())];
+    match year {
+        2021.. => (INFANZIA[rng.usize(..INFANZIA.len())], format!("Sezione {section}")),
+        2016..=2020 => (PRIMARIA[rng.usize(..PRIMARIA.len())], format!("{}{section}", 2021 - year)),
+        _ => (SECONDARIA[rng.usize(..SECONDARIA.len())], format!("{}{section}", 2016 - year)),
+    }
+}
 
 const SERVICES: &[&str] = &["Mensa", "Trasporto", "Pre-scuola", "Post-scuola"];
 
@@ -433,7 +441,7 @@ pub fn write_csv(out: &mut impl Write, consumers: u64, seed: u64) -> std::io::Re
             }
             let female = rng.bool();
             let name = if female { FEMALE_NAMES } else { MALE_NAMES }[rng.usize(..40)];
-            let year = rng.u32(2012..=2022);
+            let year = rng.u32(2013..=2023);
             let code = unique(fiscal_code(
                 surname,
                 name,
@@ -443,8 +451,7 @@ pub fn write_csv(out: &mut impl Write, consumers: u64, seed: u64) -> std::io::Re
                 female,
                 BIRTHPLACES[rng.usize(..BIRTHPLACES.len())],
             ));
-            let (school, classes) = SCHOOLS[rng.usize(..SCHOOLS.len())];
-            let class = classes[rng.usize(..classes.len())];
+            let (school, class) = school_and_class(&mut rng, year);
             let mut services = vec![SERVICES[0]];
             for service in &SERVICES[1..] {
                 if rng.u32(0..100) < 30 {
@@ -479,7 +486,7 @@ pub fn write_csv(out: &mut impl Write, consumers: u64, seed: u64) -> std::io::Re
                 name,
                 &pan,
                 school,
-                class,
+                &class,
                 &services.join(";"),
             ])?;
             written += 1;
