@@ -113,7 +113,7 @@ pub fn apply_decided(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Resul
         signed.op.hlc.0,
         OpKind::Decisions,
         true,
-        &signed.to_bytes(),
+        signed.as_bytes(),
     )?;
     tx.set_head(&signed.op.author, signed.op.seq, &signed.id)?;
     Ok(Applied::New)
