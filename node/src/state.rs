@@ -14,6 +14,10 @@ use crate::directory::{self, DirectoryError};
 use crate::ledger::{self, CloseFacts, Facts, LineFacts, ReversalFacts, StatusInput};
 use crate::store::{AuthorRow, NewMoneyOp, StoredVerdict, Tx};
 
+/// Most equivocating operations kept as evidence per device (the first ones:
+/// the device is frozen from the first).
+pub const EVIDENCE_PER_AUTHOR_MAX: u64 = 16;
+
 /// Who is applying: the realm and, on an authoring node, its own identity.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -55,6 +59,8 @@ pub enum IngestError {
     NotAllowed { role: &'static str, kind: &'static str },
     #[error("invalid realm genesis: {0}")]
     Genesis(&'static str),
+    #[error("{author:?} already has {EVIDENCE_PER_AUTHOR_MAX} equivocations kept as evidence: no more are stored")]
+    EvidenceFull { author: AuthorId },
     #[error(transparent)]
     Directory(#[from] DirectoryError),
     #[error("storage failure: {0}")]
@@ -177,7 +183,11 @@ fn apply_full(
         if first == signed.id || tx.has_op(&signed.id)? {
             return Ok(Applied::Duplicate);
         }
-        // A different operation at a sequence number already held: evidence.
+        // A different operation at a sequence number already held: evidence,
+        // up to a bound, so a frozen device cannot fill the disk with forks.
+        if tx.equivocations_of(&op.author)? >= EVIDENCE_PER_AUTHOR_MAX {
+            return Err(IngestError::EvidenceFull { author: op.author });
+        }
         let frozen = AuthorRow { frozen_at: Some(author.frozen_at.map_or(op.seq, |f| f.min(op.seq))), ..author };
         let decided = if kind.needs_verdict() { decide(tx, signed, &frozen)? } else { None };
         let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, false, signed.as_bytes())?;

@@ -705,6 +705,14 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// How many equivocating operations of `author` are kept as evidence.
+    pub fn equivocations_of(&self, author: &AuthorId) -> Result<u64> {
+        self.tx
+            .prepare_cached("SELECT COUNT(*) FROM equivocations WHERE author = ?1")?
+            .query_row([&author.0[..]], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+    }
+
     pub fn equivocation_count(&self) -> Result<u64> {
         self.tx.query_row("SELECT COUNT(*) FROM equivocations", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
     }

@@ -633,6 +633,30 @@ fn an_equivocation_keeps_both_operations_as_evidence_and_freezes_the_author() {
 }
 
 #[test]
+fn evidence_of_equivocation_is_kept_up_to_a_bound() {
+    let mut s = setup();
+    let realm = s.hub.realm();
+    let w = s.wallet(0);
+    let original = s.cash_point.top_up(&realm, vec![(w.clone(), twelve_fifty())]);
+    deliver(&mut s.hub, &[original]);
+    let fork = |n: i64| {
+        s.cash_point.fork(
+            &realm,
+            Body::TopUp(TopUp {
+                receipt: ReceiptNo(1),
+                lines: vec![TopUpLine { wallet: w.clone(), amount: Amount::from_minor(n).unwrap() }],
+                method: PaymentMethod::Cash,
+                operator: None,
+            }),
+        )
+    };
+    let forks: Vec<SignedOp> = (1..=saldo_node::state::EVIDENCE_PER_AUTHOR_MAX as i64).map(fork).collect();
+    let one_more = fork(9_999);
+    assert!(deliver(&mut s.hub, &forks).iter().all(|r| matches!(r, Ok(Applied::Equivocation { .. }))));
+    assert_refused(&mut s, &[one_more], |e| matches!(e, IngestError::EvidenceFull { .. }));
+}
+
+#[test]
 fn a_top_up_from_a_revoked_device_is_kept_flagged_and_counts_only_after_review() {
     let mut s = setup();
     let realm = s.hub.realm();
