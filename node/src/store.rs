@@ -89,7 +89,6 @@ CREATE INDEX money_ops_by_receipt ON money_ops (author, receipt) WHERE receipt I
 CREATE INDEX money_ops_by_reference ON money_ops (reference) WHERE reference IS NOT NULL;
 CREATE INDEX money_ops_by_target ON money_ops (reverses) WHERE reverses IS NOT NULL;
 CREATE INDEX money_ops_flagged ON money_ops (hlc) WHERE verdict = 'flagged';
-CREATE INDEX money_ops_unconfirmed ON money_ops (author) WHERE verdict IS NULL;
 
 CREATE TABLE money_lines (
     op_row INTEGER NOT NULL,
@@ -971,15 +970,6 @@ impl<'a> Tx<'a> {
                  AND range_first <= ?2 AND range_last >= ?2",
             )?
             .exists(params![&author.0[..], receipt.0 as i64])
-    }
-
-    /// Sum of `author`'s operations that await a verdict, in cents.
-    pub fn unconfirmed_total(&self, author: &AuthorId) -> Result<i64> {
-        self.tx
-            .prepare_cached(
-                "SELECT COALESCE(SUM(total_minor), 0) FROM money_ops WHERE author = ?1 AND verdict IS NULL",
-            )?
-            .query_row([&author.0[..]], |r| r.get(0))
     }
 
     /// The last movements on one wallet, newest first.

@@ -733,17 +733,11 @@ impl SignedOp {
 /// cores; a failed batch is re-checked one by one to name the bad operations.
 /// Returns one result per operation, in order.
 pub fn verify_all(realm: &RealmId, ops: &[&SignedOp]) -> Vec<Result<(), BadSignature>> {
-    verify_on(realm, ops, std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
-/// [`verify_all`] on at most `threads` threads (a caller that keeps a core
-/// busy with other work, such as storing, leaves it one fewer).
-pub fn verify_on(realm: &RealmId, ops: &[&SignedOp], threads: usize) -> Vec<Result<(), BadSignature>> {
     const CHUNK_MIN: usize = 64;
     if ops.len() < CHUNK_MIN {
         return ops.iter().map(|op| op.verify(realm)).collect();
     }
-    let threads = threads.min(ops.len() / CHUNK_MIN).max(1);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(ops.len() / CHUNK_MIN).max(1);
     if threads == 1 {
         return verify_chunk(realm, ops);
     }
