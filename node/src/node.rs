@@ -380,39 +380,33 @@ impl Node {
     /// applied; on the hub, each operation on money gets the hub's verdict.
     /// Everything is durable when this returns. One result per input.
     pub fn ingest(&mut self, batch: &[Vec<u8>]) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
-        // Signatures of the next part are checked on the other cores while
-        // this thread decodes and stores the part before it, committing every
-        // OPS_PER_BATCH_MAX operations.
-        const PART_OPS: usize = 1024;
+        // Signatures are checked a part at a time by helper threads on the
+        // other cores while this thread decodes and stores the parts before,
+        // committing every OPS_PER_BATCH_MAX operations. When the part it
+        // needs next is not checked yet, this thread checks a later one
+        // itself rather than wait: whichever of checking and storing is
+        // cheaper, both cores stay busy.
+        const PART_OPS: usize = 512;
         let realm = self.me.ctx.realm;
+        let parts: Vec<&[Vec<u8>]> = batch.chunks(PART_OPS).collect();
+        let checker = PartChecker::new(&realm, &parts);
         std::thread::scope(|scope| {
-            let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Option<bool>>>(4);
-            scope.spawn(move || {
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                for part in batch.chunks(PART_OPS) {
-                    let refs: Vec<&[u8]> = part.iter().map(Vec::as_slice).collect();
-                    let checked = saldo_sync::op::verify_received(&realm, &refs, cores.saturating_sub(1).max(1));
-                    if send.send(checked).is_err() {
-                        break;
-                    }
-                }
-            });
-            let mut checked = batch.iter().zip(receive.into_iter().flatten()).map(|(bytes, signature_ok)| {
-                let signed = SignedOp::decode(bytes)?;
-                match signature_ok {
-                    Some(true) if signed.op.author.0[..] == bytes[1..33] => Ok(signed),
-                    _ => Err(IngestError::Signature(saldo_sync::BadSignature {
-                        op: signed.id,
-                        author: signed.op.author,
-                    })),
-                }
-            });
-            let mut results = Vec::with_capacity(batch.len());
-            while results.len() < batch.len() {
-                let take = (batch.len() - results.len()).min(OPS_PER_BATCH_MAX);
-                results.extend(self.store_checked(checked.by_ref().take(take), take)?);
+            let helpers = std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1);
+            for _ in 0..helpers.min(parts.len()) {
+                scope.spawn(|| while checker.check_next() {});
             }
-            Ok(results)
+            let mut checked = (0..parts.len()).flat_map(|i| checker.wait_for(i));
+            let mut results = Vec::with_capacity(batch.len());
+            let stored = (|| {
+                while results.len() < batch.len() {
+                    let take = (batch.len() - results.len()).min(OPS_PER_BATCH_MAX);
+                    results.extend(self.store_checked(checked.by_ref().take(take), take)?);
+                }
+                Ok(())
+            })();
+            // On an error the helpers must not keep checking parts nobody will use.
+            checker.stop();
+            stored.map(|()| results)
         })
     }
 
@@ -981,5 +975,78 @@ fn movement_view(row: MovementRow) -> MovementView {
         amount: Balance::from_minor(row.delta_minor).unwrap_or(Balance::ZERO),
         status,
         reason: row.reason,
+    }
+}
+
+/// An operation decoded and its signature checked, or why it was refused.
+type CheckedOp = std::result::Result<SignedOp, IngestError>;
+
+/// The decoding and signature checks of a batch's parts, shared between the
+/// thread that stores them (in order) and helper threads: any thread takes the next part
+/// nobody has taken; the storing thread waits only when the part it needs is
+/// being checked by another thread.
+struct PartChecker<'a> {
+    realm: &'a RealmId,
+    parts: &'a [&'a [Vec<u8>]],
+    next: std::sync::atomic::AtomicUsize,
+    done: std::sync::Mutex<Vec<Option<Vec<CheckedOp>>>>,
+    ready: std::sync::Condvar,
+}
+
+impl<'a> PartChecker<'a> {
+    fn new(realm: &'a RealmId, parts: &'a [&'a [Vec<u8>]]) -> PartChecker<'a> {
+        PartChecker {
+            realm,
+            parts,
+            next: std::sync::atomic::AtomicUsize::new(0),
+            done: std::sync::Mutex::new((0..parts.len()).map(|_| None).collect()),
+            ready: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Checks the next part nobody has taken; false when none is left.
+    fn check_next(&self) -> bool {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(part) = self.parts.get(i) else {
+            return false;
+        };
+        let decoded: Vec<std::result::Result<SignedOp, saldo_sync::DecodeError>> =
+            part.iter().map(|bytes| SignedOp::decode(bytes)).collect();
+        let good: Vec<&SignedOp> = decoded.iter().flatten().collect();
+        let mut signatures = saldo_sync::op::verify_all_here(self.realm, &good).into_iter();
+        let checked = decoded
+            .into_iter()
+            .map(|op| {
+                let op = op?;
+                signatures.next().expect("one signature check per decoded operation")?;
+                Ok(op)
+            })
+            .collect();
+        self.done.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(checked);
+        self.ready.notify_all();
+        true
+    }
+
+    /// The checks of part `i`, checking later parts meanwhile if it is not ready.
+    fn wait_for(&self, i: usize) -> Vec<CheckedOp> {
+        loop {
+            let mut done = self.done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(checked) = done[i].take() {
+                return checked;
+            }
+            if self.next.load(std::sync::atomic::Ordering::Relaxed) < self.parts.len() {
+                drop(done);
+                self.check_next();
+                continue;
+            }
+            while done[i].is_none() {
+                done = self.ready.wait(done).unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+        }
+    }
+
+    /// Leaves the parts not taken yet unchecked.
+    fn stop(&self) {
+        self.next.store(self.parts.len(), std::sync::atomic::Ordering::Relaxed);
     }
 }

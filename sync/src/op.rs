@@ -21,6 +21,7 @@
 //! The design follows signed append-only logs (Secure Scuttlebutt, Hypercore):
 //! per-author hash chains, equivocation as a detectable fork.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -739,12 +740,12 @@ pub fn verify_all(realm: &RealmId, ops: &[&SignedOp]) -> Vec<Result<(), BadSigna
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(ops.len() / CHUNK_MIN).max(1);
     if threads == 1 {
-        return verify_chunk(realm, ops);
+        return verify_all_here(realm, ops);
     }
     let chunk = ops.len().div_ceil(threads);
     let mut results = Vec::with_capacity(ops.len());
     std::thread::scope(|scope| {
-        let handles: Vec<_> = ops.chunks(chunk).map(|part| scope.spawn(move || verify_chunk(realm, part))).collect();
+        let handles: Vec<_> = ops.chunks(chunk).map(|part| scope.spawn(move || verify_all_here(realm, part))).collect();
         for handle in handles {
             results.extend(handle.join().expect("a verification thread does not panic"));
         }
@@ -752,13 +753,20 @@ pub fn verify_all(realm: &RealmId, ops: &[&SignedOp]) -> Vec<Result<(), BadSigna
     results
 }
 
-fn verify_chunk(realm: &RealmId, ops: &[&SignedOp]) -> Vec<Result<(), BadSignature>> {
+/// [`verify_all`] on the calling thread only: for callers that spread work
+/// over cores themselves.
+pub fn verify_all_here(realm: &RealmId, ops: &[&SignedOp]) -> Vec<Result<(), BadSignature>> {
     let mut keys = Vec::with_capacity(ops.len());
+    let mut decompressed: HashMap<[u8; 32], VerifyingKey> = HashMap::new();
     for op in ops {
-        match VerifyingKey::from_bytes(&op.op.author.0) {
-            Ok(key) => keys.push(key),
-            Err(_) => return ops.iter().map(|op| op.verify(realm)).collect(),
-        }
+        let key = match decompressed.get(&op.op.author.0) {
+            Some(key) => *key,
+            None => match VerifyingKey::from_bytes(&op.op.author.0) {
+                Ok(key) => *decompressed.entry(op.op.author.0).or_insert(key),
+                Err(_) => return ops.iter().map(|op| op.verify(realm)).collect(),
+            },
+        };
+        keys.push(key);
     }
     let messages: Vec<[u8; 80]> = ops.iter().map(|op| signature_message(realm, &op.id)).collect();
     let message_refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
@@ -770,55 +778,6 @@ fn verify_chunk(realm: &RealmId, ops: &[&SignedOp]) -> Vec<Result<(), BadSignatu
         Ok(()) => ops.iter().map(|_| Ok(())).collect(),
         Err(_) => ops.iter().map(|op| op.verify(realm)).collect(),
     }
-}
-
-/// Checks the signatures of signed operations as they were received, before
-/// decoding them: the author is read from its fixed place (the 32 bytes after
-/// the version byte), the id hashed from the bytes. `None` for bytes too short
-/// or long to be an operation (decoding reports why). Decoding the same bytes
-/// later yields the same author and id, so a `Some(true)` here stands for the
-/// decoded operation. Batched over `threads` threads.
-pub fn verify_received(realm: &RealmId, received: &[&[u8]], threads: usize) -> Vec<Option<bool>> {
-    const CHUNK_MIN: usize = 64;
-    let threads = threads.min(received.len() / CHUNK_MIN).max(1);
-    if threads == 1 {
-        return verify_received_chunk(realm, received);
-    }
-    let chunk = received.len().div_ceil(threads);
-    let mut results = Vec::with_capacity(received.len());
-    std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            received.chunks(chunk).map(|part| scope.spawn(move || verify_received_chunk(realm, part))).collect();
-        for handle in handles {
-            results.extend(handle.join().expect("a verification thread does not panic"));
-        }
-    });
-    results
-}
-
-fn verify_received_chunk(realm: &RealmId, received: &[&[u8]]) -> Vec<Option<bool>> {
-    let parsed: Vec<Option<(VerifyingKey, [u8; 80], Signature)>> = received
-        .iter()
-        .map(|bytes| {
-            if bytes.len() > SIGNED_OP_BYTES_MAX || bytes.len() < SIGNATURE_BYTES + 34 {
-                return None;
-            }
-            let (op_bytes, signature) = bytes.split_at(bytes.len() - SIGNATURE_BYTES);
-            let author: [u8; 32] = op_bytes[1..33].try_into().ok()?;
-            let key = VerifyingKey::from_bytes(&author).ok()?;
-            let signature: &[u8; SIGNATURE_BYTES] = signature.try_into().ok()?;
-            Some((key, signature_message(realm, &op_id_of(op_bytes)), Signature::from_bytes(signature)))
-        })
-        .collect();
-    let checkable: Vec<&(VerifyingKey, [u8; 80], Signature)> = parsed.iter().flatten().collect();
-    let messages: Vec<&[u8]> = checkable.iter().map(|c| c.1.as_slice()).collect();
-    let signatures: Vec<Signature> = checkable.iter().map(|c| c.2).collect();
-    let keys: Vec<VerifyingKey> = checkable.iter().map(|c| c.0).collect();
-    let all_good = !checkable.is_empty() && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
-    parsed
-        .iter()
-        .map(|p| p.as_ref().map(|(key, message, signature)| all_good || key.verify_strict(message, signature).is_ok()))
-        .collect()
 }
 
 /// A device's signing identity (ed25519).
