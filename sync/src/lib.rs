@@ -4,12 +4,14 @@
 //! runs unchanged in a node, a simulator, the mobile shim and the browser:
 //! validated value types ([`values`]), identifiers ([`ids`]), hybrid logical
 //! clocks ([`hlc`]), the signed, hash-chained operation with its canonical
-//! encoding ([`op`]) and per-author frontiers ([`frontier`]).
+//! encoding ([`op`]), per-author frontiers ([`frontier`]) and the sync
+//! protocol as a state machine ([`reconcile`]).
 
 pub mod frontier;
 pub mod hlc;
 pub mod ids;
 pub mod op;
+pub mod reconcile;
 pub mod values;
 
 pub use frontier::{Frontier, FrontierEntry};

@@ -780,6 +780,25 @@ pub fn verify_all_here(realm: &RealmId, ops: &[&SignedOp]) -> Vec<Result<(), Bad
     }
 }
 
+/// The author, seq and id of a signed operation without decoding it all (the
+/// author and seq lead the encoding), for bookkeeping about what a peer
+/// holds. `None` when the bytes cannot be an operation; decoding says why.
+pub fn peek(bytes: &[u8]) -> Option<(AuthorId, Seq, OpId)> {
+    if bytes.len() > SIGNED_OP_BYTES_MAX || bytes.len() < SIGNATURE_BYTES + 34 || bytes[0] != OP_FORMAT_VERSION {
+        return None;
+    }
+    let op_bytes = &bytes[..bytes.len() - SIGNATURE_BYTES];
+    let author = AuthorId(op_bytes[1..33].try_into().ok()?);
+    let mut seq: u64 = 0;
+    for (i, byte) in op_bytes[33..].iter().take(10).enumerate() {
+        seq |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((author, Seq(seq), op_id_of(op_bytes)));
+        }
+    }
+    None
+}
+
 /// A device's signing identity (ed25519).
 pub struct DeviceKey {
     signing_key: SigningKey,

@@ -147,8 +147,10 @@ proptest! {
         let bytes = signed.to_bytes();
         let decoded = SignedOp::decode(&bytes).unwrap();
         prop_assert_eq!(&decoded, &signed);
-        prop_assert_eq!(decoded.to_bytes(), bytes);
+        prop_assert_eq!(decoded.to_bytes(), bytes.clone());
         prop_assert!(decoded.verify(&realm).is_ok());
+        // The peek used for sync bookkeeping agrees with the full decoding.
+        prop_assert_eq!(saldo_sync::op::peek(&bytes), Some((signed.op.author, signed.op.seq, signed.id)));
     }
 
     /// A single flipped bit anywhere in a signed operation is caught: it no
@@ -168,6 +170,8 @@ proptest! {
     #[test]
     fn decoding_garbage_never_panics(bytes in vec(any::<u8>(), 0..2048)) {
         let _ = SignedOp::decode(&bytes);
+        let _ = saldo_sync::op::peek(&bytes);
+        let _ = saldo_sync::reconcile::Message::decode(&bytes);
     }
 }
 

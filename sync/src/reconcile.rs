@@ -1,0 +1,563 @@
+//! Reconciliation: how two nodes bring each other up to date, as a state
+//! machine with no I/O. A transport (iroh QUIC, the simulator, a bundle file)
+//! carries [`Message`]s; the store behind [`OpSource`] hands out operations.
+//!
+//! ```text
+//!   A                                   B
+//!   Hello { realm, frontier_A }  ──►
+//!                                ◄──    Hello { realm, frontier_B }
+//!   Ops [what B lacks, chain order] ──►   (both directions at once)
+//!   Done                         ──►
+//!                                ◄──    Ops [what A lacks] … Done
+//!   (the session may stay open: new operations on either side are
+//!    pushed as further Ops as soon as the side learns of them)
+//! ```
+//!
+//! Each side works out what the other lacks from the two frontiers alone:
+//! one round trip, then a stream of operations proportional to the
+//! difference. Operations go in chain order per author, the hub's log first
+//! (it enrols the authors of the rest), in batches bounded in count and bytes;
+//! the receiver verifies each before storing it, so an interrupted session
+//! loses nothing and the next one resumes from the receiver's new frontier.
+//! A fork (the same seq with a different head) is answered with this side's
+//! operation at that seq: the receiver keeps it as evidence and freezes the
+//! author. What a side sends is its [`SharePolicy`]: the hub gives a cash
+//! point the hub's log and the cash point's own, not other devices' histories;
+//! everyone else hands over everything, so a cash point can carry a
+//! neighbour's operations to the hub (store and forward).
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::frontier::{Difference, Frontier, FrontierEntry};
+use crate::ids::{AuthorId, OpId, RealmId, Seq};
+use crate::op::{self, SIGNED_OP_BYTES_MAX};
+
+/// The ALPN of Saldo's sync protocol over QUIC.
+pub const ALPN: &[u8] = b"saldo/sync/1";
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Largest message on the wire (a frontier of many authors, or a batch).
+pub const MESSAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Most authors a frontier may list.
+pub const FRONTIER_AUTHORS_MAX: usize = 50_000;
+/// Most operations in one batch, and the bytes a batch aims to stay under.
+pub const BATCH_OPS_MAX: usize = 2048;
+pub const BATCH_BYTES_TARGET: usize = 512 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    Hello(Hello),
+    /// Signed operations, in chain order per author.
+    Ops(Vec<Vec<u8>>),
+    /// Everything the peer lacked as of its hello has been sent.
+    Done,
+    /// The sender will not sync, and why.
+    Refused(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: u16,
+    pub realm: RealmId,
+    pub frontier: Frontier,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WireError {
+    #[error("a sync message of {0} bytes is over the limit of {MESSAGE_BYTES_MAX}")]
+    TooLarge(usize),
+    #[error("a malformed sync message: {0}")]
+    Malformed(String),
+    #[error("a frontier of {0} authors is over the limit of {FRONTIER_AUTHORS_MAX}")]
+    FrontierTooLarge(usize),
+    #[error("a batch of {0} operations is over the limit of {BATCH_OPS_MAX}")]
+    BatchTooLarge(usize),
+    #[error("an operation of {0} bytes in a batch is over the limit of {SIGNED_OP_BYTES_MAX}")]
+    OpTooLarge(usize),
+}
+
+impl Message {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).expect("encoding to a Vec cannot fail")
+    }
+
+    /// Decodes untrusted bytes: bounded, and never panics.
+    pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
+        if bytes.len() > MESSAGE_BYTES_MAX {
+            return Err(WireError::TooLarge(bytes.len()));
+        }
+        let (message, rest): (Message, _) =
+            postcard::take_from_bytes(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(WireError::Malformed(format!("{} bytes after the message", rest.len())));
+        }
+        match &message {
+            Message::Hello(hello) if hello.frontier.0.len() > FRONTIER_AUTHORS_MAX => {
+                Err(WireError::FrontierTooLarge(hello.frontier.0.len()))
+            }
+            Message::Ops(ops) if ops.len() > BATCH_OPS_MAX => Err(WireError::BatchTooLarge(ops.len())),
+            Message::Ops(ops) => match ops.iter().find(|op| op.len() > SIGNED_OP_BYTES_MAX) {
+                Some(op) => Err(WireError::OpTooLarge(op.len())),
+                None => Ok(message),
+            },
+            _ => Ok(message),
+        }
+    }
+}
+
+/// Why a session ended early.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SyncError {
+    #[error("the peer speaks sync protocol version {0}; this node speaks {PROTOCOL_VERSION}: update the older one")]
+    Version(u16),
+    #[error("the peer belongs to another realm ({0:?}): it cannot sync with this one")]
+    OtherRealm(RealmId),
+    #[error("the peer sent {0} before its hello")]
+    Unexpected(&'static str),
+    #[error("the peer refused to sync: {0}")]
+    Refused(String),
+}
+
+/// One operation of an author's chain, as a store hands it out.
+#[derive(Debug, Clone)]
+pub struct ChainOp {
+    pub seq: Seq,
+    pub id: OpId,
+    pub bytes: Vec<u8>,
+}
+
+/// Where a session reads the operations it sends.
+pub trait OpSource {
+    type Error;
+    /// `author`'s chain operations from `from` to `upto` (inclusive), in
+    /// order: at most `max_ops`, stopping once `max_bytes` is reached (but
+    /// at least one if any is held).
+    fn chain(
+        &mut self,
+        author: &AuthorId,
+        from: Seq,
+        upto: Seq,
+        max_ops: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<ChainOp>, Self::Error>;
+}
+
+/// Which authors' operations a side hands to its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharePolicy {
+    /// Everything held (cash points to anyone, anyone to the hub).
+    Everything,
+    /// The hub to a device: the hub's log and the device's own.
+    HubTo { hub: AuthorId, peer: AuthorId },
+}
+
+impl SharePolicy {
+    /// What a node sends to `peer`, given who it is.
+    pub fn for_peer(realm: &RealmId, me: Option<AuthorId>, peer: AuthorId) -> SharePolicy {
+        let hub = realm.hub();
+        if me == Some(hub) && peer != hub { SharePolicy::HubTo { hub, peer } } else { SharePolicy::Everything }
+    }
+
+    pub fn shares(&self, author: &AuthorId) -> bool {
+        match self {
+            SharePolicy::Everything => true,
+            SharePolicy::HubTo { hub, peer } => author == hub || author == peer,
+        }
+    }
+}
+
+/// Counters of one session, for status and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub ops_sent: u64,
+    pub ops_received: u64,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+}
+
+/// What a received message asks of the caller.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// The peer's hello: there may now be operations to send.
+    Hello,
+    /// Operations to verify and store (in the order given).
+    Ops(Vec<Vec<u8>>),
+    /// The peer has sent everything this side lacked as of its hello.
+    PeerDone,
+}
+
+/// One side of a sync session.
+#[derive(Debug)]
+pub struct Session {
+    realm: RealmId,
+    policy: SharePolicy,
+    local: Frontier,
+    /// What the peer holds, as far as this side knows: its hello, plus what
+    /// was sent to it and received from it since.
+    peer: Option<Frontier>,
+    /// Runs of operations to send: (author, next seq, last seq).
+    plan: VecDeque<(AuthorId, Seq, Seq)>,
+    /// Authors whose operation at a fork point goes to the peer as evidence.
+    evidence: VecDeque<(AuthorId, Seq)>,
+    done_sent: bool,
+    peer_done: bool,
+    stats: SessionStats,
+}
+
+impl Session {
+    pub fn new(realm: RealmId, policy: SharePolicy, local: Frontier) -> Session {
+        Session {
+            realm,
+            policy,
+            local,
+            peer: None,
+            plan: VecDeque::new(),
+            evidence: VecDeque::new(),
+            done_sent: false,
+            peer_done: false,
+            stats: SessionStats::default(),
+        }
+    }
+
+    /// The first message this side sends.
+    pub fn hello(&mut self) -> Message {
+        self.stats.messages_sent += 1;
+        Message::Hello(Hello { version: PROTOCOL_VERSION, realm: self.realm, frontier: self.local.clone() })
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Both sides have sent everything the other lacked as of the hellos.
+    pub fn caught_up(&self) -> bool {
+        self.done_sent && self.peer_done
+    }
+
+    /// What the peer holds, as far as this side knows.
+    pub fn peer_frontier(&self) -> Option<&Frontier> {
+        self.peer.as_ref()
+    }
+
+    pub fn receive(&mut self, message: Message) -> Result<Incoming, SyncError> {
+        self.stats.messages_received += 1;
+        match message {
+            Message::Hello(hello) => {
+                if hello.version != PROTOCOL_VERSION {
+                    return Err(SyncError::Version(hello.version));
+                }
+                if hello.realm != self.realm {
+                    return Err(SyncError::OtherRealm(hello.realm));
+                }
+                self.peer = Some(hello.frontier);
+                self.replan();
+                Ok(Incoming::Hello)
+            }
+            Message::Refused(reason) => Err(SyncError::Refused(reason)),
+            Message::Ops(_) | Message::Done if self.peer.is_none() => {
+                Err(SyncError::Unexpected(if matches!(message, Message::Done) { "done" } else { "operations" }))
+            }
+            Message::Ops(ops) => {
+                self.stats.ops_received += ops.len() as u64;
+                let peer = self.peer.as_mut().expect("checked above");
+                for bytes in &ops {
+                    if let Some((author, seq, id)) = op::peek(bytes) {
+                        note_held(peer, author, seq, id);
+                    }
+                }
+                Ok(Incoming::Ops(ops))
+            }
+            Message::Done => {
+                self.peer_done = true;
+                Ok(Incoming::PeerDone)
+            }
+        }
+    }
+
+    /// This side's frontier moved (it stored or recorded operations): what
+    /// the peer lacks of it is sent next, which is how new operations are
+    /// pushed while a session stays open.
+    pub fn local_changed(&mut self, local: Frontier) {
+        self.local = local;
+        if self.peer.is_some() {
+            self.replan();
+        }
+    }
+
+    fn replan(&mut self) {
+        let peer = self.peer.as_ref().expect("replan runs after the hello");
+        self.plan.clear();
+        self.evidence.clear();
+        let hub = self.realm.hub();
+        let mut runs = Vec::new();
+        for difference in self.local.ahead_of(peer) {
+            match difference {
+                Difference::Behind { author, after, upto } if self.policy.shares(&author) => {
+                    runs.push((author, after.next(), upto));
+                }
+                Difference::Fork { author, seq, .. } if self.policy.shares(&author) => {
+                    self.evidence.push_back((author, seq));
+                }
+                _ => {}
+            }
+        }
+        // The hub's log first: it enrols the authors of everything else.
+        runs.sort_by_key(|(author, _, _)| *author != hub);
+        self.plan.extend(runs);
+    }
+
+    /// The next message to send, if any: operations the peer lacks, then
+    /// `Done` once. `None` means nothing to send until something changes.
+    pub fn next_message<S: OpSource>(&mut self, source: &mut S) -> Result<Option<Message>, S::Error> {
+        let Some(peer) = self.peer.as_mut() else {
+            return Ok(None);
+        };
+        let mut batch = Vec::new();
+        let mut bytes = 0usize;
+        while let Some((author, seq)) = self.evidence.front().copied() {
+            if batch.len() >= BATCH_OPS_MAX || bytes >= BATCH_BYTES_TARGET {
+                break;
+            }
+            self.evidence.pop_front();
+            if let Some(op) = source.chain(&author, seq, seq, 1, usize::MAX)?.into_iter().next() {
+                bytes += op.bytes.len();
+                batch.push(op.bytes);
+            }
+        }
+        while let Some((author, from, upto)) = self.plan.front().copied() {
+            if batch.len() >= BATCH_OPS_MAX || bytes >= BATCH_BYTES_TARGET {
+                break;
+            }
+            let ops = source.chain(&author, from, upto, BATCH_OPS_MAX - batch.len(), BATCH_BYTES_TARGET - bytes)?;
+            let Some(last) = ops.last() else {
+                // Not held after all (the frontier moved back?): skip the run.
+                self.plan.pop_front();
+                continue;
+            };
+            let next = last.seq.next();
+            note_held(peer, author, last.seq, last.id);
+            if next > upto {
+                self.plan.pop_front();
+            } else if let Some(front) = self.plan.front_mut() {
+                front.1 = next;
+            }
+            for op in ops {
+                bytes += op.bytes.len();
+                batch.push(op.bytes);
+            }
+        }
+        if !batch.is_empty() {
+            self.stats.ops_sent += batch.len() as u64;
+            self.stats.messages_sent += 1;
+            return Ok(Some(Message::Ops(batch)));
+        }
+        if !self.done_sent {
+            self.done_sent = true;
+            self.stats.messages_sent += 1;
+            return Ok(Some(Message::Done));
+        }
+        Ok(None)
+    }
+}
+
+/// Records that the peer holds `author`'s chain up to `seq` (when that
+/// extends what it was known to hold contiguously).
+fn note_held(peer: &mut Frontier, author: AuthorId, seq: Seq, id: OpId) {
+    let known = peer.0.get(&author).map_or(Seq(0), |e| e.seq);
+    if seq > known {
+        peer.0.insert(author, FrontierEntry { seq, head: id });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::{Body, DeviceKey, Operation, SignedOp};
+    use crate::{Hlc, Label};
+    use std::collections::BTreeMap;
+
+    /// A store in memory: each author's chain.
+    #[derive(Default)]
+    struct Memory(BTreeMap<AuthorId, Vec<SignedOp>>);
+
+    impl Memory {
+        fn frontier(&self) -> Frontier {
+            Frontier(
+                self.0
+                    .iter()
+                    .filter_map(|(a, ops)| ops.last().map(|o| (*a, FrontierEntry { seq: o.op.seq, head: o.id })))
+                    .collect(),
+            )
+        }
+
+        fn add(&mut self, bytes: &[u8]) {
+            let op = SignedOp::decode(bytes).expect("valid");
+            let chain = self.0.entry(op.op.author).or_default();
+            if op.op.seq.0 == chain.len() as u64 + 1 {
+                chain.push(op);
+            }
+        }
+    }
+
+    impl OpSource for Memory {
+        type Error = std::convert::Infallible;
+        fn chain(
+            &mut self,
+            author: &AuthorId,
+            from: Seq,
+            upto: Seq,
+            max_ops: usize,
+            _max_bytes: usize,
+        ) -> Result<Vec<ChainOp>, Self::Error> {
+            Ok(self
+                .0
+                .get(author)
+                .map(|chain| {
+                    chain
+                        .iter()
+                        .filter(|o| o.op.seq >= from && o.op.seq <= upto)
+                        .take(max_ops)
+                        .map(|o| ChainOp { seq: o.op.seq, id: o.id, bytes: o.to_bytes() })
+                        .collect()
+                })
+                .unwrap_or_default())
+        }
+    }
+
+    fn chain(realm: &RealmId, key: &DeviceKey, n: u64) -> Vec<Vec<u8>> {
+        let mut prev = OpId::NONE;
+        (1..=n)
+            .map(|seq| {
+                let signed = Operation {
+                    author: key.author(),
+                    seq: Seq(seq),
+                    prev,
+                    hlc: Hlc::from_parts(seq, 0),
+                    body: Body::Genesis { realm_name: Label::parse("x").expect("label") },
+                }
+                .sign(realm, key);
+                prev = signed.id;
+                signed.to_bytes()
+            })
+            .collect()
+    }
+
+    /// Runs a session between two memories until neither has anything to send.
+    fn run(a: &mut Memory, pa: SharePolicy, b: &mut Memory, pb: SharePolicy, realm: RealmId) -> (usize, usize) {
+        let mut sa = Session::new(realm, pa, a.frontier());
+        let mut sb = Session::new(realm, pb, b.frontier());
+        let mut to_b = vec![sa.hello()];
+        let mut to_a = vec![sb.hello()];
+        let mut round_trips = 0;
+        let mut bytes = 0;
+        while !(to_a.is_empty() && to_b.is_empty()) {
+            round_trips += 1;
+            for m in std::mem::take(&mut to_b) {
+                bytes += m.encode().len();
+                if let Incoming::Ops(ops) = sb.receive(Message::decode(&m.encode()).expect("decodes")).expect("ok") {
+                    ops.iter().for_each(|o| b.add(o));
+                    sb.local_changed(b.frontier());
+                }
+            }
+            for m in std::mem::take(&mut to_a) {
+                bytes += m.encode().len();
+                if let Incoming::Ops(ops) = sa.receive(Message::decode(&m.encode()).expect("decodes")).expect("ok") {
+                    ops.iter().for_each(|o| a.add(o));
+                    sa.local_changed(a.frontier());
+                }
+            }
+            while let Some(m) = sa.next_message(a).expect("memory") {
+                to_b.push(m);
+            }
+            while let Some(m) = sb.next_message(b).expect("memory") {
+                to_a.push(m);
+            }
+        }
+        assert!(sa.caught_up() && sb.caught_up());
+        (round_trips, bytes)
+    }
+
+    #[test]
+    fn two_sides_exchange_what_each_lacks_and_no_more() {
+        let hub = DeviceKey::from_secret_bytes(&[1; 32]);
+        let realm = RealmId(hub.author().0);
+        let (c1, c2) = (DeviceKey::from_secret_bytes(&[2; 32]), DeviceKey::from_secret_bytes(&[3; 32]));
+        let (hub_ops, c1_ops, c2_ops) = (chain(&realm, &hub, 5000), chain(&realm, &c1, 30), chain(&realm, &c2, 40));
+        let mut a = Memory::default();
+        let mut b = Memory::default();
+        hub_ops.iter().for_each(|o| a.add(o));
+        hub_ops[..100].iter().for_each(|o| b.add(o));
+        c1_ops.iter().for_each(|o| a.add(o));
+        c1_ops[..10].iter().for_each(|o| b.add(o));
+        c2_ops.iter().for_each(|o| b.add(o));
+        let (round_trips, _) = run(&mut a, SharePolicy::Everything, &mut b, SharePolicy::Everything, realm);
+        assert_eq!(a.frontier(), b.frontier());
+        assert_eq!(a.0[&hub.author()].len(), 5000);
+        // Hellos, then the operations (several batches travel in one flight), then nothing.
+        assert!(round_trips <= 3, "{round_trips} round trips");
+        // Nothing more to say once caught up.
+        let (round_trips, bytes) = run(&mut a, SharePolicy::Everything, &mut b, SharePolicy::Everything, realm);
+        assert_eq!(round_trips, 2);
+        assert!(bytes < 600, "{bytes} bytes when nothing differs");
+    }
+
+    #[test]
+    fn the_hub_gives_a_device_its_own_log_and_the_hubs_only() {
+        let hub = DeviceKey::from_secret_bytes(&[1; 32]);
+        let realm = RealmId(hub.author().0);
+        let (c1, c2) = (DeviceKey::from_secret_bytes(&[2; 32]), DeviceKey::from_secret_bytes(&[3; 32]));
+        let mut h = Memory::default();
+        let mut device = Memory::default();
+        for ops in [chain(&realm, &hub, 10), chain(&realm, &c1, 5), chain(&realm, &c2, 7)] {
+            ops.iter().for_each(|o| h.add(o));
+        }
+        let policy = SharePolicy::for_peer(&realm, Some(hub.author()), c1.author());
+        run(&mut h, policy, &mut device, SharePolicy::Everything, realm);
+        assert_eq!(device.0.len(), 2);
+        assert!(!device.0.contains_key(&c2.author()));
+        // A device carries a neighbour's operations to the hub.
+        let mut neighbour = Memory::default();
+        let c3 = DeviceKey::from_secret_bytes(&[4; 32]);
+        chain(&realm, &c3, 3).iter().for_each(|o| neighbour.add(o));
+        run(&mut neighbour, SharePolicy::Everything, &mut device, SharePolicy::Everything, realm);
+        run(&mut device, SharePolicy::Everything, &mut h, policy, realm);
+        assert_eq!(h.0[&c3.author()].len(), 3);
+    }
+
+    #[test]
+    fn a_fork_sends_the_other_operation_as_evidence() {
+        let hub = DeviceKey::from_secret_bytes(&[1; 32]);
+        let realm = RealmId(hub.author().0);
+        let c1 = DeviceKey::from_secret_bytes(&[2; 32]);
+        let ours = chain(&realm, &c1, 3);
+        let forked = Operation {
+            author: c1.author(),
+            seq: Seq(3),
+            prev: SignedOp::decode(&ours[1]).expect("valid").id,
+            hlc: Hlc::from_parts(99, 0),
+            body: Body::Genesis { realm_name: Label::parse("other").expect("label") },
+        }
+        .sign(&realm, &c1);
+        let mut a = Memory::default();
+        ours.iter().for_each(|o| a.add(o));
+        let mut session = Session::new(realm, SharePolicy::Everything, a.frontier());
+        let mut theirs = Frontier::default();
+        theirs.0.insert(c1.author(), FrontierEntry { seq: Seq(3), head: forked.id });
+        session.receive(Message::Hello(Hello { version: PROTOCOL_VERSION, realm, frontier: theirs })).expect("hello");
+        assert_eq!(session.next_message(&mut a).expect("memory"), Some(Message::Ops(vec![ours[2].clone()])));
+    }
+
+    #[test]
+    fn wrong_realm_version_or_order_is_refused() {
+        let realm = RealmId([1; 32]);
+        let mut session = Session::new(realm, SharePolicy::Everything, Frontier::default());
+        assert_eq!(session.receive(Message::Done), Err(SyncError::Unexpected("done")));
+        let hello = |version, realm| Message::Hello(Hello { version, realm, frontier: Frontier::default() });
+        assert_eq!(session.receive(hello(2, realm)), Err(SyncError::Version(2)));
+        assert_eq!(session.receive(hello(1, RealmId([2; 32]))), Err(SyncError::OtherRealm(RealmId([2; 32]))));
+        assert!(Message::decode(&[9, 9, 9]).is_err());
+        let big = Message::Ops(vec![vec![0; 8]; BATCH_OPS_MAX + 1]).encode();
+        assert_eq!(Message::decode(&big), Err(WireError::BatchTooLarge(BATCH_OPS_MAX + 1)));
+    }
+}
