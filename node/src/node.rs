@@ -9,11 +9,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use saldo_sync::op::VERDICTS_PER_OP_MAX;
+use saldo_sync::reconcile::{ChainOp, OpSource, Session, SharePolicy};
 use saldo_sync::{
     Amount, AuthorId, Balance, Body, ConsumerId, Decision, DeviceKey, DocId, Hlc, Label, OfflineLimits, OpId,
     Operation, Pan, PaymentMethod, RealmId, ReceiptNo, Role, Seq, ServiceId, SignedOp, TopUp, TopUpLine, Verdict,
     WalletKey,
 };
+use saldo_sync::{Frontier, FrontierEntry};
 
 use crate::directory::{self, ContactRecord, FamilyRecord, ServiceRecord};
 use crate::ledger;
@@ -70,6 +72,10 @@ pub enum NodeError {
     Ingest(#[from] IngestError),
     #[error("no consumer has PAN {0}: check the card, or search by name or codice fiscale")]
     UnknownPan(String),
+    #[error(
+        "consumer {0} is not in this node's directory (yet): sync with the hub, or search by name or codice fiscale"
+    )]
+    UnknownConsumer(String),
     #[error("{consumer} is not enrolled in the service '{service}' (enrolled in: {enrolled})")]
     NotEnrolled { consumer: String, service: String, enrolled: String },
     #[error("{consumer} has several wallets ({services}): say which one with --service")]
@@ -238,13 +244,27 @@ impl Node {
         if db.exists() || dir.join(KEY_FILE).exists() {
             return Err(NodeError::AlreadyInitialised { path: dir.display().to_string() });
         }
+        Node::init_realm_with(dir, name, DeviceKey::generate(), DeviceKey::generate(), Arc::new(SystemClock))
+    }
+
+    /// [`Node::init_realm`] with given keys and clock (the simulator's are
+    /// derived from its seed, so that a seed replays exactly).
+    pub fn init_realm_with(
+        dir: &Path,
+        name: &Label,
+        key: DeviceKey,
+        contacts_key: DeviceKey,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Node> {
+        let db = dir.join(DATABASE_FILE);
+        if db.exists() || dir.join(KEY_FILE).exists() {
+            return Err(NodeError::AlreadyInitialised { path: dir.display().to_string() });
+        }
         fs::create_dir_all(dir).map_err(io_error(dir))?;
-        let key = DeviceKey::generate();
-        let contacts_key = DeviceKey::generate();
         write_key(&dir.join(KEY_FILE), &key)?;
         write_key(&dir.join(CONTACTS_KEY_FILE), &contacts_key)?;
         let store = Store::open(&db)?;
-        Node::create_hub(store, key, contacts_key, name, Arc::new(SystemClock))
+        Node::create_hub(store, key, contacts_key, name, clock)
     }
 
     /// A hub on an existing store (tests use an in-memory one).
@@ -305,6 +325,24 @@ impl Node {
         Ok(node)
     }
 
+    /// Creates a device's node in `dir` for `realm`, with `key` as its identity:
+    /// it learns the realm's operations (its own enrolment first) by syncing.
+    pub fn join(dir: &Path, realm: RealmId, key: DeviceKey) -> Result<Node> {
+        let db = dir.join(DATABASE_FILE);
+        if db.exists() || dir.join(KEY_FILE).exists() {
+            return Err(NodeError::AlreadyInitialised { path: dir.display().to_string() });
+        }
+        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        write_key(&dir.join(KEY_FILE), &key)?;
+        Node::replica(Store::open(&db)?, realm, Some(key), Arc::new(SystemClock))
+    }
+
+    /// Replaces the clock (the simulator skews it per node).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Node {
+        self.me.clock = clock;
+        self
+    }
+
     /// Opens the node in `dir`.
     pub fn open(dir: &Path) -> Result<Node> {
         let db = dir.join(DATABASE_FILE);
@@ -338,6 +376,27 @@ impl Node {
 
     pub fn realm(&self) -> RealmId {
         self.me.ctx.realm
+    }
+
+    /// Per author: the highest contiguous seq held and the id there.
+    pub fn frontier(&mut self) -> Result<Frontier> {
+        let tx = self.store.read()?;
+        Ok(Frontier(
+            tx.authors()?
+                .into_iter()
+                .filter_map(|a| a.head_id.map(|head| (a.author, FrontierEntry { seq: a.head_seq, head })))
+                .collect(),
+        ))
+    }
+
+    /// What this node hands to `peer` when they sync.
+    pub fn share_policy(&self, peer: AuthorId) -> SharePolicy {
+        SharePolicy::for_peer(&self.me.ctx.realm, self.me.ctx.own, peer)
+    }
+
+    /// A sync session with `peer`, from this node's current frontier.
+    pub fn session(&mut self, peer: AuthorId) -> Result<Session> {
+        Ok(Session::new(self.me.ctx.realm, self.share_policy(peer), self.frontier()?))
     }
 
     pub fn realm_name(&self) -> &str {
@@ -601,7 +660,8 @@ impl Node {
         let key = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
         let mut tx = self.store.write()?;
         for line in lines {
-            let consumer = tx.consumer(&line.consumer)?.ok_or_else(|| NodeError::UnknownPan(line.consumer.to_hex()))?;
+            let consumer =
+                tx.consumer(&line.consumer)?.ok_or_else(|| NodeError::UnknownConsumer(line.consumer.to_hex()))?;
             if !tx.is_enrolled(&line.consumer, &line.service)? {
                 let enrolled =
                     tx.consumer_services(&line.consumer)?.iter().map(ServiceId::as_str).collect::<Vec<_>>().join(", ");
@@ -1048,5 +1108,21 @@ impl<'a> PartChecker<'a> {
     /// Leaves the parts not taken yet unchecked.
     fn stop(&self) {
         self.next.store(self.parts.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A node hands out its operations to sync sessions.
+impl OpSource for Node {
+    type Error = NodeError;
+
+    fn chain(
+        &mut self,
+        author: &AuthorId,
+        from: Seq,
+        upto: Seq,
+        max_ops: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<ChainOp>> {
+        Ok(self.store.read()?.chain_range(author, from, upto, max_ops, max_bytes)?)
     }
 }

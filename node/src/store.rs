@@ -731,6 +731,37 @@ impl<'a> Tx<'a> {
         Ok(Ok(()))
     }
 
+    /// `author`'s chain operations from `from` to `upto`, in order: at most
+    /// `max_ops`, stopping once `max_bytes` is reached (at least one if held).
+    pub fn chain_range(
+        &self,
+        author: &AuthorId,
+        from: Seq,
+        upto: Seq,
+        max_ops: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<saldo_sync::reconcile::ChainOp>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT seq, id, bytes FROM ops WHERE author = ?1 AND seq BETWEEN ?2 AND ?3 AND in_chain = 1 ORDER BY seq LIMIT ?4",
+        )?;
+        let mut rows = stmt.query(params![&author.0[..], from.0 as i64, upto.0 as i64, max_ops as i64])?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(row) = rows.next()? {
+            let op = saldo_sync::reconcile::ChainOp {
+                seq: seq_of(row.get(0)?),
+                id: op_id(row.get(1)?)?,
+                bytes: row.get(2)?,
+            };
+            bytes += op.bytes.len();
+            out.push(op);
+            if bytes >= max_bytes {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     pub fn op_count(&self) -> Result<u64> {
         self.tx.query_row("SELECT COUNT(*) FROM ops", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
     }

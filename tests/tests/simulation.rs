@@ -1,0 +1,534 @@
+//! Deterministic simulation of a realm: a hub and four cash points, each a
+//! real node on its own SQLite file, syncing over a simulated network that
+//! drops, duplicates and reorders messages, partitions links, crashes and
+//! restarts nodes, and skews their clocks; all driven by one seed.
+//!
+//! At quiescence every seed checks: the nodes agree on everything they
+//! replicate; no acknowledged operation is lost; the hub's balances equal its
+//! accepted operations; every flagged operation has a reason.
+//!
+//! `SALDO_SIM_SEEDS=N` runs N seeds (1,000 by default); `SALDO_SIM_SEED=S`
+//! replays one. A failing seed prints the command that replays it.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use saldo_node::directory::ServiceRecord;
+use saldo_node::node::{Node, TopUpRequestLine};
+use saldo_node::{Clock, generate, import};
+use saldo_sync::reconcile::{Incoming, Message, Session};
+use saldo_sync::{
+    Amount, AuthorId, Balance, ConsumerId, DeviceKey, Label, OfflineLimits, OpId, PaymentMethod, Role, ServiceId,
+};
+
+const CASH_POINTS: usize = 4;
+const STEPS: usize = 160;
+
+/// Simulated time, shared; each node reads it through its own skew.
+#[derive(Debug)]
+struct SimClock {
+    now: Arc<AtomicU64>,
+    skew_ms: AtomicI64,
+}
+
+impl Clock for SimClock {
+    fn now_ms(&self) -> u64 {
+        self.now.load(Ordering::SeqCst).saturating_add_signed(self.skew_ms.load(Ordering::SeqCst))
+    }
+}
+
+struct SimNode {
+    author: AuthorId,
+    dir: PathBuf,
+    clock: Arc<SimClock>,
+    node: Option<Node>,
+}
+
+/// An open connection between two nodes: one session per side and the
+/// messages in flight each way.
+struct Link {
+    ends: [usize; 2],
+    sessions: [Session; 2],
+    /// `in_flight[k]`: messages travelling to `ends[k]`.
+    in_flight: [VecDeque<Message>; 2],
+}
+
+struct Sim {
+    rng: fastrand::Rng,
+    nodes: Vec<SimNode>,
+    links: Vec<Link>,
+    cut: BTreeSet<(usize, usize)>,
+    /// Every operation a node acknowledged (recorded durably), by author.
+    acknowledged: Vec<(AuthorId, OpId)>,
+    consumers: Vec<(ConsumerId, ServiceId)>,
+    log: Vec<String>,
+    stats: Stats,
+}
+
+/// What a run exercised, so that a run that exercised nothing fails.
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    acknowledged: u64,
+    /// Operations a cash point stored that another cash point authored.
+    carried: u64,
+    flagged: u64,
+    crashes: u64,
+    broken_links: u64,
+}
+
+fn label(text: &str) -> Label {
+    Label::parse(text).expect("a valid label")
+}
+
+fn scratch_root() -> PathBuf {
+    // tmpfs where there is one: the same SQLite, without waiting for a disk.
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() && tempfile::tempdir_in(shm).is_ok() { shm.to_path_buf() } else { std::env::temp_dir() }
+}
+
+impl Sim {
+    fn new(seed: u64, root: &Path) -> Sim {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let now = Arc::new(AtomicU64::new(1_790_000_000_000));
+        let clock = |rng: &mut fastrand::Rng| {
+            Arc::new(SimClock { now: now.clone(), skew_ms: AtomicI64::new(rng.i64(-7_200_000..7_200_000)) })
+        };
+        let hub_clock = clock(&mut rng);
+        let hub_dir = root.join("hub");
+        let key = |n: u8| {
+            DeviceKey::from_secret_bytes(&blake3::derive_key("sim key", &[seed.to_le_bytes(), [n; 8]].concat()))
+        };
+        let mut hub =
+            Node::init_realm_with(&hub_dir, &label("Comune di Simulazione"), key(0), key(1), hub_clock.clone())
+                .expect("hub");
+        let mut csv = Vec::new();
+        generate::write_csv(&mut csv, 12, seed).expect("generate");
+        let report = import::import_csv(&mut hub, csv.as_slice(), &|_, _| {}).expect("import");
+        assert!(report.rejected.is_empty());
+        hub.put_service(&ServiceRecord {
+            id: ServiceId::parse("mensa").expect("id"),
+            name: label("Mensa"),
+            floor: Balance::parse("-20").expect("floor"),
+            tariff: None,
+        })
+        .expect("service");
+        let mut consumers = Vec::new();
+        for line in String::from_utf8(csv).expect("utf-8").lines().skip(1) {
+            let code = line.split(',').nth(5).expect("a fiscal code column");
+            for view in hub.search(code, 5).expect("search") {
+                let id = ConsumerId::from_hex(&view.consumer).expect("id");
+                for service in &view.services {
+                    consumers.push((id, ServiceId::parse(service).expect("service")));
+                }
+            }
+        }
+        consumers.sort();
+        consumers.dedup();
+        let realm = hub.realm();
+        let mut nodes = vec![SimNode { author: realm.hub(), dir: hub_dir, clock: hub_clock, node: Some(hub) }];
+        for i in 0..CASH_POINTS {
+            let key = key(2 + i as u8);
+            let author = key.author();
+            let limits = OfflineLimits {
+                per_operation: Amount::parse(if i == 0 { "40" } else { "200" }).expect("limit"),
+                unconfirmed_total: Balance::parse("5000").expect("total"),
+                offline_secs_max: 86_400,
+            };
+            nodes[0]
+                .node
+                .as_mut()
+                .expect("hub up")
+                .enrol(author, Role::CashPoint, &label(&format!("Esercente {i}")), limits)
+                .expect("enrol");
+            let dir = root.join(format!("cash-point-{i}"));
+            let clock = clock(&mut rng);
+            let node = Node::join(&dir, realm, key).expect("join").with_clock(clock.clone());
+            nodes.push(SimNode { author, dir, clock, node: Some(node) });
+        }
+        Sim {
+            rng,
+            nodes,
+            links: Vec::new(),
+            cut: BTreeSet::new(),
+            acknowledged: Vec::new(),
+            consumers,
+            log: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    fn node(&mut self, i: usize) -> &mut Node {
+        self.nodes[i].node.as_mut().expect("the node is up")
+    }
+
+    fn up(&self, i: usize) -> bool {
+        self.nodes[i].node.is_some()
+    }
+
+    fn linked(&self, a: usize, b: usize) -> bool {
+        self.links.iter().any(|l| l.ends.contains(&a) && l.ends.contains(&b))
+    }
+
+    fn drop_links_of(&mut self, i: usize) {
+        self.links.retain(|l| !l.ends.contains(&i));
+    }
+
+    fn connect(&mut self, a: usize, b: usize) {
+        let (pa, pb) = (self.nodes[a].author, self.nodes[b].author);
+        let mut sa = self.node(a).session(pb).expect("session");
+        let mut sb = self.node(b).session(pa).expect("session");
+        let hellos = [VecDeque::from([sb.hello()]), VecDeque::from([sa.hello()])];
+        self.links.push(Link { ends: [a, b], sessions: [sa, sb], in_flight: hellos });
+        self.log.push(format!("connect {a} {b}"));
+    }
+
+    /// Queues every message side `k` of link `l` has to send.
+    fn pump(&mut self, l: usize, k: usize) {
+        let end = self.links[l].ends[k];
+        let node = self.nodes[end].node.as_mut().expect("a linked node is up");
+        let link = &mut self.links[l];
+        while let Some(message) = link.sessions[k].next_message(node).expect("reading operations") {
+            link.in_flight[1 - k].push_back(message);
+        }
+    }
+
+    /// A node's frontier moved: every link it is on pushes what changed.
+    fn changed(&mut self, i: usize) {
+        let frontier = self.node(i).frontier().expect("frontier");
+        for l in 0..self.links.len() {
+            if let Some(k) = self.links[l].ends.iter().position(|e| *e == i) {
+                self.links[l].sessions[k].local_changed(frontier.clone());
+                self.pump(l, k);
+            }
+        }
+    }
+
+    /// Delivers one message on link `l`, with the network's faults when `faulty`.
+    fn deliver(&mut self, l: usize, faulty: bool) {
+        let candidates: Vec<usize> = (0..2).filter(|k| !self.links[l].in_flight[*k].is_empty()).collect();
+        let Some(&k) = candidates.get(self.rng.usize(..candidates.len().max(1))) else {
+            return;
+        };
+        let queue = &mut self.links[l].in_flight[k];
+        let roll = self.rng.u8(..100);
+        let message = if faulty && roll < 3 {
+            // The connection breaks: both sides forget the session.
+            self.log.push(format!("link {:?} broke", self.links[l].ends));
+            self.stats.broken_links += 1;
+            self.links.remove(l);
+            return;
+        } else if faulty && roll < 8 && queue.len() > 1 && queue.iter().take(2).all(|m| matches!(m, Message::Ops(_))) {
+            // Batches overtake each other (as operations relayed along
+            // different paths do); a session's hello still comes first.
+            queue.remove(1).expect("in range")
+        } else {
+            queue.pop_front().expect("not empty")
+        };
+        if faulty && roll >= 95 {
+            queue.push_front(message.clone());
+        }
+        let end = self.links[l].ends[k];
+        let wire = Message::decode(&message.encode()).expect("a message decodes as it was encoded");
+        match self.links[l].sessions[k].receive(wire) {
+            Ok(Incoming::Ops(ops)) => {
+                let results = self.node(end).ingest(&ops).expect("storage");
+                if end != 0 {
+                    let own = [self.nodes[0].author, self.nodes[end].author];
+                    self.stats.carried += ops
+                        .iter()
+                        .zip(&results)
+                        .filter(|(op, r)| {
+                            matches!(r, Ok(saldo_node::state::Applied::New))
+                                && saldo_sync::op::peek(op).is_some_and(|(author, _, _)| !own.contains(&author))
+                        })
+                        .count() as u64;
+                }
+                for result in results {
+                    if let Err(e) = result
+                        && !e.is_retryable()
+                    {
+                        panic!("node {end} refused an operation a peer forwarded: {e}");
+                    }
+                }
+                self.changed(end);
+            }
+            Ok(_) => self.pump(l, k),
+            Err(e) => panic!("a session failed: {e}"),
+        }
+    }
+
+    fn record_top_up(&mut self, i: usize) {
+        let (consumer, service) = self.consumers[self.rng.usize(..self.consumers.len())].clone();
+        let amount = Amount::from_minor(self.rng.i64(100..=6_000)).expect("amount");
+        let line = TopUpRequestLine { consumer, service, amount };
+        match self.node(i).record_top_up(&[line], PaymentMethod::Cash, None) {
+            Ok(receipt) => {
+                let id = OpId::from_hex(&receipt.verification_code).expect("id");
+                self.acknowledged.push((self.nodes[i].author, id));
+                self.stats.acknowledged += 1;
+                self.changed(i);
+            }
+            // Not enrolled yet, or the consumer not known here yet: refused, nothing recorded.
+            Err(e) => self.log.push(format!("node {i} refused a top-up: {e}")),
+        }
+    }
+
+    fn step(&mut self) {
+        self.nodes[0].clock.now.fetch_add(self.rng.u64(1..60_000), Ordering::SeqCst);
+        let n = self.nodes.len();
+        match self.rng.u8(..100) {
+            0..30 => {
+                let i = self.rng.usize(..n);
+                if self.up(i) {
+                    self.record_top_up(i);
+                }
+            }
+            30..40 => {
+                let (a, b) = (self.rng.usize(..n), self.rng.usize(..n));
+                let pair = (a.min(b), a.max(b));
+                if a != b && self.up(a) && self.up(b) && !self.linked(a, b) && !self.cut.contains(&pair) {
+                    self.connect(a, b);
+                }
+            }
+            40..80 => {
+                for _ in 0..4 {
+                    if !self.links.is_empty() {
+                        let l = self.rng.usize(..self.links.len());
+                        self.deliver(l, true);
+                    }
+                }
+            }
+            80..84 => {
+                let i = self.rng.usize(..n);
+                if self.up(i) {
+                    self.log.push(format!("crash {i}"));
+                    self.stats.crashes += 1;
+                    self.drop_links_of(i);
+                    self.nodes[i].node = None;
+                }
+            }
+            84..91 => {
+                let i = self.rng.usize(..n);
+                if !self.up(i) {
+                    self.log.push(format!("restart {i}"));
+                    let node = Node::open(&self.nodes[i].dir).expect("a crashed node reopens");
+                    self.nodes[i].node = Some(node.with_clock(self.nodes[i].clock.clone()));
+                }
+            }
+            91..95 => {
+                let (a, b) = (self.rng.usize(..n), self.rng.usize(..n));
+                if a != b {
+                    let pair = (a.min(b), a.max(b));
+                    self.log.push(format!("partition {pair:?}"));
+                    self.cut.insert(pair);
+                    self.links.retain(|l| !(l.ends.contains(&a) && l.ends.contains(&b)));
+                }
+            }
+            95..98 => {
+                self.cut.clear();
+                self.log.push("heal".into());
+            }
+            98 => {
+                let i = 1 + self.rng.usize(..CASH_POINTS);
+                self.nodes[i].clock.skew_ms.store(self.rng.i64(-86_400_000..86_400_000), Ordering::SeqCst);
+            }
+            _ => self.hub_acts(),
+        }
+    }
+
+    /// The hub's operator reviews a flagged operation, or (once in a while)
+    /// revokes the last cash point, which goes on recording unaware.
+    fn hub_acts(&mut self) {
+        if !self.up(0) {
+            return;
+        }
+        let accept = self.rng.bool();
+        let flagged = self.node(0).flagged(1).expect("flagged");
+        if let Some(first) = flagged.first() {
+            self.log.push(format!("review {accept}"));
+            self.node(0).review(&first.op, accept, &label("Ufficio"), &label("verificato")).expect("review");
+            self.changed(0);
+        } else if self.rng.u8(..4) == 0 {
+            let device = self.nodes[CASH_POINTS].author;
+            let revoked = self.node(0).store_mut().read().expect("read").author(&device).expect("author");
+            if revoked.is_some_and(|a| a.revoked_after.is_none()) {
+                self.log.push("revoke".into());
+                self.node(0).revoke(device, &label("smarrito")).expect("revoke");
+                self.changed(0);
+            }
+        }
+    }
+
+    /// Heals everything, restarts every node and connects each cash point
+    /// to the hub; delivers without faults until nothing is in flight. Then
+    /// every cash point records one more top-up on the open sessions: it
+    /// must reach the hub, and the hub's verdict come back, by being pushed.
+    fn quiesce(&mut self) {
+        self.cut.clear();
+        self.links.clear();
+        for i in 0..self.nodes.len() {
+            if !self.up(i) {
+                let node = Node::open(&self.nodes[i].dir).expect("reopens");
+                self.nodes[i].node = Some(node.with_clock(self.nodes[i].clock.clone()));
+            }
+        }
+        for i in 1..self.nodes.len() {
+            self.connect(0, i);
+        }
+        self.settle();
+        assert!(self.links.iter().all(|l| l.sessions.iter().all(Session::caught_up)), "a session is not caught up");
+        let before = self.acknowledged.len();
+        for i in 1..self.nodes.len() {
+            self.record_top_up(i);
+        }
+        self.settle();
+        for k in before..self.acknowledged.len() {
+            let (author, id) = self.acknowledged[k];
+            let held = self.node(0).store_mut().read().expect("read").has_op(&id).expect("has_op");
+            assert!(held, "a top-up of {author:?} recorded online was not pushed to the hub");
+        }
+    }
+
+    /// Delivers every message in flight, without faults.
+    fn settle(&mut self) {
+        for round in 0.. {
+            assert!(round < 100_000, "the sessions never fall silent");
+            let Some(l) = self.links.iter().position(|l| l.in_flight.iter().any(|q| !q.is_empty())) else {
+                break;
+            };
+            self.deliver(l, false);
+        }
+    }
+
+    fn check(&mut self) {
+        let hub_author = self.nodes[0].author;
+        let hub_frontier = self.node(0).frontier().expect("frontier");
+        // Agreement: each cash point holds exactly the hub's log and its own, as the hub does.
+        for i in 1..self.nodes.len() {
+            let own = self.nodes[i].author;
+            let frontier = self.node(i).frontier().expect("frontier");
+            for author in [hub_author, own] {
+                assert_eq!(
+                    frontier.get(&author),
+                    hub_frontier.get(&author),
+                    "node {i} and the hub differ on {author:?}"
+                );
+            }
+            // Verdicts on its own operations agree with the hub's.
+            for (author, id) in self.acknowledged.clone() {
+                if author == own {
+                    let here = self
+                        .node(i)
+                        .store_mut()
+                        .read()
+                        .expect("read")
+                        .verdict(&id)
+                        .expect("verdict")
+                        .map(|v| v.verdict);
+                    let there = self
+                        .node(0)
+                        .store_mut()
+                        .read()
+                        .expect("read")
+                        .verdict(&id)
+                        .expect("verdict")
+                        .map(|v| v.verdict);
+                    assert_eq!(here, there, "node {i} and the hub disagree on the verdict of {id:?}");
+                    assert!(there.is_some(), "the hub has not judged {id:?}");
+                }
+            }
+        }
+        // Nothing acknowledged is lost.
+        for (author, id) in self.acknowledged.clone() {
+            let held = self.node(0).store_mut().read().expect("read").has_op(&id).expect("has_op");
+            assert!(held, "operation {id:?} acknowledged by {author:?} never reached the hub");
+        }
+        // Balances equal the accepted operations; every chain and signature holds.
+        for i in 0..self.nodes.len() {
+            let report = self.node(i).verify_log().expect("verify");
+            assert!(report.ok(), "node {i} does not verify: {:?}", report.problems);
+        }
+        // The hub's balances, from an independent model: every acknowledged
+        // top-up whose verdict counts, line by line.
+        let mut model: std::collections::BTreeMap<(ConsumerId, ServiceId), i64> = Default::default();
+        for (author, id) in self.acknowledged.clone() {
+            let tx = self.node(0).store_mut().read().expect("read");
+            // The hub's own top-ups count by being recorded.
+            let counts = match tx.verdict(&id).expect("verdict") {
+                Some(v) => v.verdict.counts(),
+                None => author == hub_author,
+            };
+            if counts {
+                let bytes = tx.op_bytes(&id).expect("bytes").expect("held");
+                if let saldo_sync::Body::TopUp(top_up) = saldo_sync::SignedOp::decode(&bytes).expect("decodes").op.body
+                {
+                    for line in top_up.lines {
+                        *model.entry((line.wallet.consumer, line.wallet.service)).or_default() += line.amount.minor();
+                    }
+                }
+            }
+        }
+        for (consumer, service) in self.consumers.clone() {
+            let wallet = self.node(0).wallet(&consumer, &service).expect("wallet");
+            let expected = model.get(&(consumer, service.clone())).copied().unwrap_or(0);
+            assert_eq!(wallet.confirmed.minor(), expected, "the hub's balance of {consumer:?}/{service}");
+        }
+        // Every flagged operation says why.
+        for flagged in self.node(0).flagged(10_000).expect("flagged") {
+            self.stats.flagged += 1;
+            assert!(!flagged.reason.is_empty(), "{:?} is flagged without a reason", flagged.op);
+        }
+    }
+}
+
+fn run_seed(seed: u64) -> Stats {
+    let root = tempfile::tempdir_in(scratch_root()).expect("scratch directory");
+    let mut sim = Sim::new(seed, root.path());
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for _ in 0..STEPS {
+            sim.step();
+        }
+        sim.quiesce();
+        sim.check();
+    }));
+    if let Err(panic) = outcome {
+        eprintln!("seed {seed} failed after: {}", sim.log.join("; "));
+        eprintln!("replay: SALDO_SIM_SEED={seed} cargo test -p saldo-tests --test simulation");
+        std::panic::resume_unwind(panic);
+    }
+    sim.stats
+}
+
+#[test]
+fn a_realm_converges_under_a_faulty_network() {
+    if let Some(seed) = std::env::var("SALDO_SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+        eprintln!("seed {seed}: {:?}", run_seed(seed));
+        return;
+    }
+    let seeds: u64 = std::env::var("SALDO_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let totals = std::sync::Mutex::new(Stats::default());
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let totals = &totals;
+            scope.spawn(move || {
+                for seed in (t..seeds).step_by(threads as usize) {
+                    let stats = run_seed(seed);
+                    let mut totals = totals.lock().expect("not poisoned");
+                    totals.acknowledged += stats.acknowledged;
+                    totals.carried += stats.carried;
+                    totals.flagged += stats.flagged;
+                    totals.crashes += stats.crashes;
+                    totals.broken_links += stats.broken_links;
+                }
+            });
+        }
+    });
+    let totals = totals.into_inner().expect("not poisoned");
+    eprintln!("{seeds} seeds: {totals:?}");
+    // The runs must have exercised what they check.
+    assert!(totals.acknowledged >= seeds * 5, "{totals:?}");
+    assert!(totals.carried > 0 && totals.flagged > 0 && totals.crashes > 0 && totals.broken_links > 0, "{totals:?}");
+}
