@@ -44,6 +44,9 @@ enum Command {
     /// List or set services (wallet categories) with their floors and tariffs.
     #[command(subcommand)]
     Services(ServicesCommand),
+    /// Carry operations in a file, for sites with no network.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Write a synthetic realm as CSV, for demos, tests and benchmarks.
     Generate(GenerateArgs),
     /// Create (once) a demo realm with generated families and a few top-ups, and say what to try.
@@ -75,6 +78,41 @@ enum RealmCommand {
         name: String,
         #[command(flatten)]
         json: JsonArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BundleCommand {
+    /// Write a signed bundle of the operations another node lacks (given its
+    /// frontier file), or of every operation held.
+    Export {
+        #[command(flatten)]
+        data: DataArg,
+        /// The bundle file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The receiving node's frontier file (`saldo bundle frontier`): export only what it lacks.
+        #[arg(long = "for", value_name = "FRONTIER")]
+        lacking: Option<PathBuf>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Import a bundle: refused whole if altered; importing it twice changes nothing.
+    Import {
+        #[command(flatten)]
+        data: DataArg,
+        /// The bundle file.
+        file: PathBuf,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Write this node's frontier (what it holds) for another node's `bundle export --for`.
+    Frontier {
+        #[command(flatten)]
+        data: DataArg,
+        /// The frontier file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -251,6 +289,18 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to `path` whole: to a temporary file first, synced, then
+/// renamed, so a crash never leaves half a file under the final name.
+fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut file =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
 fn open(data: &Path) -> Result<Node> {
     Node::open(data).with_context(|| format!("cannot open the node in {}", data.display()))
 }
@@ -354,6 +404,64 @@ pub fn run(cli: Cli) -> Result<()> {
             } else {
                 print!("{}", render_balance(&view));
             }
+        }
+        Command::Bundle(BundleCommand::Export { data, out, lacking, json }) => {
+            let mut node = open(&data.data)?;
+            let lacking = match &lacking {
+                Some(path) => {
+                    let bytes = std::fs::read(path)
+                        .with_context(|| format!("cannot read the frontier file {}", path.display()))?;
+                    Some(
+                        saldo_sync::bundle::FrontierFile::from_bytes(&bytes)
+                            .with_context(|| format!("cannot use {}", path.display()))?,
+                    )
+                }
+                None => None,
+            };
+            let (bytes, count) = node.export_bundle(lacking.as_ref())?;
+            write_new_file(&out, &bytes)?;
+            if json.json {
+                print_json(&serde_json::json!({ "file": out, "operations": count, "bytes": bytes.len() }))?;
+            } else {
+                println!("wrote {count} operations ({} bytes) to {}", bytes.len(), out.display());
+            }
+        }
+        Command::Bundle(BundleCommand::Import { data, file, json }) => {
+            let mut node = open(&data.data)?;
+            let meta =
+                std::fs::metadata(&file).with_context(|| format!("cannot read the bundle {}", file.display()))?;
+            if meta.len() > saldo_sync::bundle::BUNDLE_BYTES_MAX {
+                bail!(
+                    "{} is {} bytes, over the bundle limit of {}",
+                    file.display(),
+                    meta.len(),
+                    saldo_sync::bundle::BUNDLE_BYTES_MAX
+                );
+            }
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read the bundle {}", file.display()))?;
+            let report = node.import_bundle(&bytes).with_context(|| format!("refused {}", file.display()))?;
+            if json.json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "{} operations from {}: {} new, {} already held, {} equivocations kept as evidence, {} refused",
+                    report.operations,
+                    report.exporter,
+                    report.new,
+                    report.duplicates,
+                    report.equivocations,
+                    report.refused.len()
+                );
+                for reason in &report.refused {
+                    println!("  refused {reason}");
+                }
+            }
+        }
+        Command::Bundle(BundleCommand::Frontier { data, out }) => {
+            let mut node = open(&data.data)?;
+            let file = node.frontier_file()?;
+            write_new_file(&out, &file.to_bytes())?;
+            println!("wrote the frontier of {} authors to {}", file.frontier.0.len(), out.display());
         }
         Command::Log(LogCommand::Verify { data, json }) => {
             let mut node = open(&data.data)?;

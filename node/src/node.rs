@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use saldo_sync::bundle::{BundleBody, FrontierFile};
 use saldo_sync::op::VERDICTS_PER_OP_MAX;
 use saldo_sync::reconcile::{ChainOp, OpSource, Session, SharePolicy};
 use saldo_sync::{
@@ -118,6 +119,18 @@ pub struct Me {
     key: Option<DeviceKey>,
     contacts_key: Option<DeviceKey>,
     clock: Arc<dyn Clock>,
+}
+
+/// What importing a bundle did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BundleReport {
+    pub exporter: String,
+    pub operations: usize,
+    pub new: usize,
+    pub duplicates: usize,
+    pub equivocations: usize,
+    /// Operations refused, each with its reason; nothing else changed for them.
+    pub refused: Vec<String>,
 }
 
 /// What a recorded top-up gives back: everything its receipt shows.
@@ -392,6 +405,77 @@ impl Node {
     /// What this node hands to `peer` when they sync.
     pub fn share_policy(&self, peer: AuthorId) -> SharePolicy {
         SharePolicy::for_peer(&self.me.ctx.realm, self.me.ctx.own, peer)
+    }
+
+    /// What this node holds, for another node to export a bundle of what it lacks.
+    pub fn frontier_file(&mut self) -> Result<FrontierFile> {
+        let holder = self.me.ctx.own.ok_or(NodeError::NoKey)?;
+        Ok(FrontierFile { realm: self.me.ctx.realm, holder, frontier: self.frontier()? })
+    }
+
+    /// A signed bundle of the operations the holder of `lacking` lacks (what
+    /// this node would send it in a sync session), or of every operation held.
+    pub fn export_bundle(&mut self, lacking: Option<&FrontierFile>) -> Result<(Vec<u8>, usize)> {
+        let (policy, theirs) = match lacking {
+            Some(file) if file.realm != self.me.ctx.realm => {
+                return Err(NodeError::Refused(format!(
+                    "the frontier file belongs to another realm ({:?})",
+                    file.realm
+                )));
+            }
+            Some(file) => (self.share_policy(file.holder), file.frontier.clone()),
+            None => (SharePolicy::Everything, Frontier::default()),
+        };
+        let realm = self.me.ctx.realm;
+        let mut session = Session::new(realm, policy, self.frontier()?);
+        session
+            .receive(saldo_sync::reconcile::Message::Hello(saldo_sync::reconcile::Hello {
+                version: saldo_sync::reconcile::PROTOCOL_VERSION,
+                realm,
+                frontier: theirs,
+            }))
+            .map_err(|e| NodeError::Refused(e.to_string()))?;
+        let mut ops = Vec::new();
+        while let Some(message) = session.next_message(self)? {
+            if let saldo_sync::reconcile::Message::Ops(batch) = message {
+                ops.extend(batch);
+            }
+        }
+        let key = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
+        let count = ops.len();
+        let body = BundleBody { realm, exporter: key.author(), created_ms: self.me.clock.now_ms(), ops };
+        Ok((body.seal(key), count))
+    }
+
+    /// Imports a bundle: refused whole if its signature does not match its
+    /// contents or it belongs to another realm; otherwise each operation is
+    /// verified and stored like one received from a peer.
+    pub fn import_bundle(&mut self, bytes: &[u8]) -> Result<BundleReport> {
+        let body = BundleBody::open(bytes, &self.me.ctx.realm).map_err(|e| NodeError::Refused(e.to_string()))?;
+        let known = body.exporter == self.me.ctx.realm.hub() || self.store.read()?.author(&body.exporter)?.is_some();
+        if !known {
+            return Err(NodeError::Refused(format!(
+                "the bundle was exported by {}, a device this node does not know: import the hub's operations first",
+                body.exporter.to_hex()
+            )));
+        }
+        let mut report =
+            BundleReport { exporter: body.exporter.to_hex(), operations: body.ops.len(), ..BundleReport::default() };
+        for (result, bytes) in self.ingest(&body.ops)?.into_iter().zip(&body.ops) {
+            match result {
+                Ok(Applied::New) => report.new += 1,
+                Ok(Applied::Duplicate) => report.duplicates += 1,
+                Ok(Applied::Equivocation { .. }) => report.equivocations += 1,
+                Err(e) => {
+                    let what = saldo_sync::op::peek(bytes)
+                        .map_or("an undecodable operation".to_string(), |(author, seq, _)| {
+                            format!("operation #{} of {}", seq.0, author.to_hex())
+                        });
+                    report.refused.push(format!("{what}: {e}"));
+                }
+            }
+        }
+        Ok(report)
     }
 
     /// A sync session with `peer`, from this node's current frontier.

@@ -448,3 +448,81 @@ fn top_ups_survive_being_killed_at_random_moments() {
         acknowledged.len()
     );
 }
+
+/// An offline cash point and the hub exchange operations on files only: the
+/// directory goes out, top-ups come back, decisions go out again; importing
+/// twice changes nothing and an altered bundle is refused whole.
+#[test]
+fn bundles_carry_a_cash_points_top_ups_to_the_hub_and_its_decisions_back() {
+    let (hub, pan, _) = top_up_setup();
+    let tmp = hub._tmp.path();
+    let cp_dir = tmp.join("farmacia");
+    {
+        let mut node = saldo_node::node::Node::open(&hub.dir).unwrap();
+        let key = saldo_sync::DeviceKey::generate();
+        node.enrol(
+            key.author(),
+            saldo_sync::Role::CashPoint,
+            &saldo_sync::Label::parse("Farmacia Comunale").unwrap(),
+            saldo_sync::OfflineLimits::default_for_cash_point(),
+        )
+        .unwrap();
+        saldo_node::node::Node::join(&cp_dir, node.realm(), key).unwrap();
+    }
+    let cp = Realm { _tmp: tempfile::tempdir().unwrap(), dir: cp_dir };
+    let file = |name: &str| tmp.join(name).to_str().unwrap().to_string();
+    let json = |text: String| -> serde_json::Value { serde_json::from_str(&text).unwrap() };
+
+    // The hub's log (directory, enrolment) goes to the cash point.
+    ok(&["bundle", "frontier", "--data", cp.data(), "--out", &file("cp.frontier")]);
+    ok(&["bundle", "export", "--data", hub.data(), "--out", &file("to-cp.bundle"), "--for", &file("cp.frontier")]);
+    let report = json(ok(&["bundle", "import", "--data", cp.data(), &file("to-cp.bundle"), "--json"]));
+    assert!(report["new"].as_u64().unwrap() > 20 && report["new"] == report["operations"], "{report}");
+    assert_eq!(report["refused"].as_array().unwrap().len(), 0, "{report}");
+
+    // Offline, the cash point records a top-up: provisional.
+    let receipt =
+        json(ok(&["topup", "--data", cp.data(), "--pan", &pan, "--amount", "12.50", "--method", "cash", "--json"]));
+    assert_eq!(receipt["provisional"], true);
+
+    // Its operations go to the hub: only what the hub lacks.
+    ok(&["bundle", "frontier", "--data", hub.data(), "--out", &file("hub.frontier")]);
+    let exported = json(ok(&[
+        "bundle",
+        "export",
+        "--data",
+        cp.data(),
+        "--out",
+        &file("to-hub.bundle"),
+        "--for",
+        &file("hub.frontier"),
+        "--json",
+    ]));
+    assert_eq!(exported["operations"], 1);
+
+    // Altered anywhere, the bundle is refused whole, and the hub is unchanged.
+    let mut bytes = std::fs::read(file("to-hub.bundle")).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(file("tampered.bundle"), &bytes).unwrap();
+    check_refused(&hub, &["bundle", "import", "--data", hub.data(), &file("tampered.bundle")], "altered or damaged");
+    check_refused(&hub, &["bundle", "import", "--data", hub.data(), &file("hub.frontier")], "not a Saldo bundle");
+
+    let report = json(ok(&["bundle", "import", "--data", hub.data(), &file("to-hub.bundle"), "--json"]));
+    assert_eq!((report["new"].as_u64(), report["duplicates"].as_u64()), (Some(1), Some(0)), "{report}");
+    let before = dump(&hub.dir);
+    let report = json(ok(&["bundle", "import", "--data", hub.data(), &file("to-hub.bundle"), "--json"]));
+    assert_eq!((report["new"].as_u64(), report["duplicates"].as_u64()), (Some(0), Some(1)), "{report}");
+    assert_eq!(dump(&hub.dir), before, "importing a bundle twice changed the hub");
+
+    // The hub accepted it; its decision goes back and the cash point's balance is confirmed.
+    let balance = |realm: &Realm| json(ok(&["balance", "--data", realm.data(), "--pan", &pan, "--json"]));
+    assert_eq!(balance(&hub)["wallets"][0]["confirmed"], "12.50");
+    ok(&["bundle", "frontier", "--data", cp.data(), "--out", &file("cp2.frontier")]);
+    ok(&["bundle", "export", "--data", hub.data(), "--out", &file("to-cp2.bundle"), "--for", &file("cp2.frontier")]);
+    assert_eq!(balance(&cp)["wallets"][0]["confirmed"], "0.00");
+    ok(&["bundle", "import", "--data", cp.data(), &file("to-cp2.bundle")]);
+    assert_eq!(balance(&cp)["wallets"][0]["confirmed"], "12.50");
+    ok(&["log", "verify", "--data", cp.data()]);
+    ok(&["log", "verify", "--data", hub.data()]);
+}

@@ -7,6 +7,7 @@
 //! encoding ([`op`]), per-author frontiers ([`frontier`]) and the sync
 //! protocol as a state machine ([`reconcile`]).
 
+pub mod bundle;
 pub mod frontier;
 pub mod hlc;
 pub mod ids;

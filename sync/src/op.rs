@@ -829,6 +829,11 @@ impl DeviceKey {
     pub fn author(&self) -> AuthorId {
         AuthorId(self.signing_key.verifying_key().to_bytes())
     }
+
+    /// Signs a message that callers in this crate have domain-separated.
+    pub(crate) fn sign_message(&self, message: &[u8]) -> [u8; SIGNATURE_BYTES] {
+        self.signing_key.sign(message).to_bytes()
+    }
 }
 
 #[cfg(test)]
