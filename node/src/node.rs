@@ -433,6 +433,7 @@ impl Node {
                 version: saldo_sync::reconcile::PROTOCOL_VERSION,
                 realm,
                 frontier: theirs,
+                relative: false,
             }))
             .map_err(|e| NodeError::Refused(e.to_string()))?;
         let mut ops = Vec::new();

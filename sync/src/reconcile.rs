@@ -3,28 +3,29 @@
 //! carries [`Message`]s; the store behind [`OpSource`] hands out operations.
 //!
 //! ```text
-//!   A                                   B
-//!   Hello { realm, frontier_A }  ──►
-//!                                ◄──    Hello { realm, frontier_B }
-//!   Ops [what B lacks, chain order] ──►   (both directions at once)
-//!   Done                         ──►
-//!                                ◄──    Ops [what A lacks] … Done
+//!   initiator A                               responder B
+//!   Hello { realm, frontier_A (whole) }  ──►
+//!                                        ◄──  Hello { realm, where B differs from frontier_A }
+//!                                        ◄──  Ops [what A lacks, chain order] … Done
+//!   Ops [what B lacks, chain order] … Done ──►
 //!   (the session may stay open: new operations on either side are
 //!    pushed as further Ops as soon as the side learns of them)
 //! ```
 //!
-//! Each side works out what the other lacks from the two frontiers alone:
-//! one round trip, then a stream of operations proportional to the
-//! difference. Operations go in chain order per author, the hub's log first
-//! (it enrols the authors of the rest), in batches bounded in count and bytes;
-//! the receiver verifies each before storing it, so an interrupted session
-//! loses nothing and the next one resumes from the receiver's new frontier.
-//! A fork (the same seq with a different head) is answered with this side's
-//! operation at that seq: the receiver keeps it as evidence and freezes the
-//! author. What a side sends is its [`SharePolicy`]: the hub gives a cash
-//! point the hub's log and the cash point's own, not other devices' histories;
-//! everyone else hands over everything, so a cash point can carry a
-//! neighbour's operations to the hub (store and forward).
+//! The initiator sends its whole frontier; the responder answers with only
+//! the entries where it differs, from which the initiator rebuilds the
+//! responder's frontier: one round trip, one whole frontier on the wire, then
+//! a stream of operations proportional to the difference. Operations go in
+//! chain order per author, the hub's log first (it enrols the authors of the
+//! rest), in batches bounded in count and bytes; the receiver verifies each
+//! before storing it, so an interrupted session loses nothing and the next
+//! one resumes from the receiver's new frontier. A fork (the same seq with a
+//! different head) is answered with this side's operation at that seq: the
+//! receiver keeps it as evidence and freezes the author. What a side sends is
+//! its [`SharePolicy`]: the hub gives a cash point the hub's log and the cash
+//! point's own, not other devices' histories; everyone else hands over
+//! everything, so a cash point can carry a neighbour's operations to the hub
+//! (store and forward).
 
 use std::collections::VecDeque;
 
@@ -60,7 +61,11 @@ pub enum Message {
 pub struct Hello {
     pub version: u16,
     pub realm: RealmId,
+    /// The sender's frontier: whole, or (`relative`) only the entries where
+    /// it differs from the frontier in the hello it answers, an entry at seq
+    /// 0 meaning "none of this author".
     pub frontier: Frontier,
+    pub relative: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -115,6 +120,8 @@ pub enum SyncError {
     OtherRealm(RealmId),
     #[error("the peer sent {0} before its hello")]
     Unexpected(&'static str),
+    #[error("the peer answered a hello this side never sent")]
+    UnaskedAnswer,
     #[error("the peer refused to sync: {0}")]
     Refused(String),
 }
@@ -200,6 +207,11 @@ pub struct Session {
     plan: VecDeque<(AuthorId, Seq, Seq)>,
     /// Authors whose operation at a fork point goes to the peer as evidence.
     evidence: VecDeque<(AuthorId, Seq)>,
+    /// The frontier this side's hello carried (the initiator's), the base of
+    /// the answer.
+    hello_sent: Option<Frontier>,
+    /// A hello arrived that this side has not answered yet.
+    answer_due: bool,
     done_sent: bool,
     peer_done: bool,
     stats: SessionStats,
@@ -214,16 +226,26 @@ impl Session {
             peer: None,
             plan: VecDeque::new(),
             evidence: VecDeque::new(),
+            hello_sent: None,
+            answer_due: false,
             done_sent: false,
             peer_done: false,
             stats: SessionStats::default(),
         }
     }
 
-    /// The first message this side sends.
+    /// The initiator's first message, its whole frontier. The responder
+    /// sends nothing until this arrives; its answer is its first
+    /// [`Session::next_message`].
     pub fn hello(&mut self) -> Message {
         self.stats.messages_sent += 1;
-        Message::Hello(Hello { version: PROTOCOL_VERSION, realm: self.realm, frontier: self.local.clone() })
+        self.hello_sent = Some(self.local.clone());
+        Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            realm: self.realm,
+            frontier: self.local.clone(),
+            relative: false,
+        })
     }
 
     pub fn stats(&self) -> SessionStats {
@@ -250,7 +272,23 @@ impl Session {
                 if hello.realm != self.realm {
                     return Err(SyncError::OtherRealm(hello.realm));
                 }
-                self.peer = Some(hello.frontier);
+                let frontier = if hello.relative {
+                    let mut whole = self.hello_sent.clone().ok_or(SyncError::UnaskedAnswer)?;
+                    for (author, entry) in hello.frontier.0 {
+                        if entry.seq == Seq(0) {
+                            whole.0.remove(&author);
+                        } else {
+                            whole.0.insert(author, entry);
+                        }
+                    }
+                    whole
+                } else {
+                    // A whole frontier: answer it, unless this side sent
+                    // its own whole frontier already (both sides began).
+                    self.answer_due = self.hello_sent.is_none();
+                    hello.frontier
+                };
+                self.peer = Some(frontier);
                 self.replan();
                 Ok(Incoming::Hello)
             }
@@ -313,6 +351,25 @@ impl Session {
         let Some(peer) = self.peer.as_mut() else {
             return Ok(None);
         };
+        if self.answer_due {
+            self.answer_due = false;
+            self.stats.messages_sent += 1;
+            let mut differs = Frontier::default();
+            for (author, ours) in &self.local.0 {
+                if peer.get(author) != Some(*ours) {
+                    differs.0.insert(*author, *ours);
+                }
+            }
+            for author in peer.0.keys().filter(|a| !self.local.0.contains_key(a)) {
+                differs.0.insert(*author, FrontierEntry { seq: Seq(0), head: OpId::NONE });
+            }
+            return Ok(Some(Message::Hello(Hello {
+                version: PROTOCOL_VERSION,
+                realm: self.realm,
+                frontier: differs,
+                relative: true,
+            })));
+        }
         let mut batch = Vec::new();
         let mut bytes = 0usize;
         while let Some((author, seq)) = self.evidence.front().copied() {
@@ -448,7 +505,7 @@ mod tests {
         let mut sa = Session::new(realm, pa, a.frontier());
         let mut sb = Session::new(realm, pb, b.frontier());
         let mut to_b = vec![sa.hello()];
-        let mut to_a = vec![sb.hello()];
+        let mut to_a: Vec<Message> = Vec::new();
         let mut round_trips = 0;
         let mut bytes = 0;
         while !(to_a.is_empty() && to_b.is_empty()) {
@@ -494,12 +551,12 @@ mod tests {
         let (round_trips, _) = run(&mut a, SharePolicy::Everything, &mut b, SharePolicy::Everything, realm);
         assert_eq!(a.frontier(), b.frontier());
         assert_eq!(a.0[&hub.author()].len(), 5000);
-        // Hellos, then the operations (several batches travel in one flight), then nothing.
-        assert!(round_trips <= 3, "{round_trips} round trips");
-        // Nothing more to say once caught up.
+        // A's hello; B's answer with its operations; A's operations; the last Done.
+        assert!(round_trips <= 4, "{round_trips} one-way flights");
+        // Nothing more to say once caught up: one whole frontier, an empty answer.
         let (round_trips, bytes) = run(&mut a, SharePolicy::Everything, &mut b, SharePolicy::Everything, realm);
-        assert_eq!(round_trips, 2);
-        assert!(bytes < 600, "{bytes} bytes when nothing differs");
+        assert!(round_trips <= 4, "{round_trips} one-way flights");
+        assert!(bytes < 400, "{bytes} bytes when nothing differs");
     }
 
     #[test]
@@ -544,7 +601,10 @@ mod tests {
         let mut session = Session::new(realm, SharePolicy::Everything, a.frontier());
         let mut theirs = Frontier::default();
         theirs.0.insert(c1.author(), FrontierEntry { seq: Seq(3), head: forked.id });
-        session.receive(Message::Hello(Hello { version: PROTOCOL_VERSION, realm, frontier: theirs })).expect("hello");
+        session
+            .receive(Message::Hello(Hello { version: PROTOCOL_VERSION, realm, frontier: theirs, relative: false }))
+            .expect("hello");
+        assert!(matches!(session.next_message(&mut a).expect("memory"), Some(Message::Hello(h)) if h.relative));
         assert_eq!(session.next_message(&mut a).expect("memory"), Some(Message::Ops(vec![ours[2].clone()])));
     }
 
@@ -553,10 +613,13 @@ mod tests {
         let realm = RealmId([1; 32]);
         let mut session = Session::new(realm, SharePolicy::Everything, Frontier::default());
         assert_eq!(session.receive(Message::Done), Err(SyncError::Unexpected("done")));
-        let hello = |version, realm| Message::Hello(Hello { version, realm, frontier: Frontier::default() });
+        let hello =
+            |version, realm| Message::Hello(Hello { version, realm, frontier: Frontier::default(), relative: false });
         assert_eq!(session.receive(hello(2, realm)), Err(SyncError::Version(2)));
         assert_eq!(session.receive(hello(1, RealmId([2; 32]))), Err(SyncError::OtherRealm(RealmId([2; 32]))));
         assert!(Message::decode(&[9, 9, 9]).is_err());
+        let answer = Message::Hello(Hello { version: 1, realm, frontier: Frontier::default(), relative: true });
+        assert_eq!(session.receive(answer), Err(SyncError::UnaskedAnswer));
         let big = Message::Ops(vec![vec![0; 8]; BATCH_OPS_MAX + 1]).encode();
         assert_eq!(Message::decode(&big), Err(WireError::BatchTooLarge(BATCH_OPS_MAX + 1)));
     }

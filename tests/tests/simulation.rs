@@ -178,8 +178,9 @@ impl Sim {
     fn connect(&mut self, a: usize, b: usize) {
         let (pa, pb) = (self.nodes[a].author, self.nodes[b].author);
         let mut sa = self.node(a).session(pb).expect("session");
-        let mut sb = self.node(b).session(pa).expect("session");
-        let hellos = [VecDeque::from([sb.hello()]), VecDeque::from([sa.hello()])];
+        let sb = self.node(b).session(pa).expect("session");
+        // `a` begins; `b` answers once the hello arrives.
+        let hellos = [VecDeque::new(), VecDeque::from([sa.hello()])];
         self.links.push(Link { ends: [a, b], sessions: [sa, sb], in_flight: hellos });
         self.log.push(format!("connect {a} {b}"));
     }
