@@ -44,6 +44,16 @@ enum Command {
     /// List or set services (wallet categories) with their floors and tariffs.
     #[command(subcommand)]
     Services(ServicesCommand),
+    /// Run this node as the realm's hub: devices sync with it over the network.
+    Hub(RunArgs),
+    /// Run this node as a cash point (the first time with `--join TOKEN` from `saldo enroll`).
+    Cashpoint(CashpointArgs),
+    /// On the hub: create a one-time token that enrols a new cash point.
+    Enroll(EnrollArgs),
+    /// On the hub: revoke a device; what it records later is flagged.
+    Revoke(RevokeArgs),
+    /// This node's role, identity, addresses, peers and unconfirmed operations.
+    Status(StatusArgs),
     /// Carry operations in a file, for sites with no network.
     #[command(subcommand)]
     Bundle(BundleCommand),
@@ -79,6 +89,78 @@ enum RealmCommand {
         #[command(flatten)]
         json: JsonArg,
     },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The address the sync endpoint (QUIC) binds, IP:PORT; port 0 picks a free one.
+    #[arg(long, value_name = "IP:PORT", default_value = "0.0.0.0:7400")]
+    p2p: std::net::SocketAddr,
+    /// Another node to sync with directly, as `saldo status` prints it (ID@IP:PORT); repeatable.
+    #[arg(long = "peer", value_name = "ID@IP:PORT")]
+    peers: Vec<crate::net::PeerAddr>,
+}
+
+#[derive(Debug, Args)]
+struct CashpointArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The address the sync endpoint (QUIC) binds, IP:PORT; port 0 picks a free one.
+    #[arg(long, value_name = "IP:PORT", default_value = "0.0.0.0:0")]
+    p2p: std::net::SocketAddr,
+    /// Another node to sync with directly, as `saldo status` prints it (ID@IP:PORT); repeatable.
+    #[arg(long = "peer", value_name = "ID@IP:PORT")]
+    peers: Vec<crate::net::PeerAddr>,
+    /// The enrolment token from `saldo enroll` on the hub: creates this node, once.
+    #[arg(long, value_name = "TOKEN")]
+    join: Option<String>,
+    /// Where the hub is now (ID@IP:PORT), if it moved: replaces the address the token gave; repeatable.
+    #[arg(long = "hub", value_name = "ID@IP:PORT")]
+    hub: Vec<crate::net::PeerAddr>,
+}
+
+#[derive(Debug, Args)]
+struct EnrollArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The cash point's name, for example "Farmacia Comunale".
+    #[arg(long)]
+    name: String,
+    /// Largest amount of one operation, in euro.
+    #[arg(long, default_value = "500")]
+    per_operation: String,
+    /// Largest total of operations awaiting the hub's verdict, in euro.
+    #[arg(long, default_value = "5000")]
+    unconfirmed_total: String,
+    /// Longest time without contact with the hub, in hours, before the cash point stops recording.
+    #[arg(long, default_value_t = 168)]
+    offline_hours: u32,
+    #[command(flatten)]
+    json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+struct RevokeArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The device's id (64 hex digits, as `saldo status` prints it).
+    #[arg(long)]
+    device: String,
+    /// Why, for the log.
+    #[arg(long, default_value = "revoked by the hub")]
+    reason: String,
+    #[command(flatten)]
+    json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    data: DataArg,
+    #[command(flatten)]
+    json: JsonArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,6 +371,147 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
+/// Runs `node` on the network until Ctrl-C or SIGTERM.
+fn serve(node: Node, dir: &Path, p2p: std::net::SocketAddr, mut peers: Vec<crate::net::PeerAddr>) -> Result<()> {
+    let mut node = node;
+    for hub in node.addresses(crate::node::META_HUB_ADDRESSES)? {
+        peers.push(hub.parse()?);
+    }
+    peers.sort();
+    peers.dedup();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SALDO_LOG").unwrap_or_else(|_| "saldo_node=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let stop = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        crate::net::run(node, dir, crate::net::NetConfig { bind: p2p, peers }, stop).await
+    })
+}
+
+/// Creates a cash point in `dir` from an enrolment token: a new key, the hub
+/// enrols it, then the node is created. If the hub refuses, nothing is left.
+fn join(dir: &Path, token: &str, p2p: std::net::SocketAddr) -> Result<Node> {
+    if dir.join(crate::node::DATABASE_FILE).exists() {
+        bail!("{} holds a node already: run `saldo cashpoint --data {}` without --join", dir.display(), dir.display());
+    }
+    let token = crate::net::EnrolmentToken::decode(token)?;
+    let key = saldo_sync::DeviceKey::generate();
+    let existed = dir.exists();
+    let mut node = Node::join(dir, token.realm, saldo_sync::DeviceKey::from_secret_bytes(&key.secret_bytes()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let bind = std::net::SocketAddr::new(p2p.ip(), 0);
+    match runtime.block_on(crate::net::redeem(&token, &key, bind)) {
+        Ok(name) => {
+            let hub: Vec<String> = token.hub.iter().map(ToString::to_string).collect();
+            node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
+            println!(
+                "joined the realm {} as {name:?}; this node's id is {}",
+                token.realm.to_hex(),
+                key.author().to_hex()
+            );
+            Ok(node)
+        }
+        Err(e) => {
+            drop(node);
+            if existed {
+                for file in [crate::node::DATABASE_FILE, crate::node::KEY_FILE] {
+                    let _ = std::fs::remove_file(dir.join(file));
+                }
+                for suffix in ["-wal", "-shm"] {
+                    let _ = std::fs::remove_file(dir.join(format!("{}{suffix}", crate::node::DATABASE_FILE)));
+                }
+            } else {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Err(e.context("could not join the realm; nothing was created"))
+        }
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+struct StatusView {
+    role: String,
+    id: String,
+    realm: String,
+    running: bool,
+    addresses: Vec<String>,
+    peers: Vec<crate::net::PeerStatus>,
+    hub_online: bool,
+    last_hub_contact_ms: Option<u64>,
+    unconfirmed_operations: u64,
+    unconfirmed_total: String,
+}
+
+fn status_of(node: &mut Node, dir: &Path) -> Result<StatusView> {
+    let run: Option<crate::net::RunStatus> =
+        std::fs::read(dir.join(crate::net::STATUS_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let run = run.filter(|r| now.saturating_sub(r.updated_ms) < 3_000);
+    let hub = node.realm().hub().to_hex();
+    let role = match node.role()? {
+        Some(role) => role.name().to_string(),
+        None if node.is_hub() => "hub".into(),
+        None => "device (enrolment not received yet)".into(),
+    };
+    let (count, total) = node.unconfirmed()?;
+    let peers: Vec<crate::net::PeerStatus> =
+        run.as_ref().map(|r| r.peers.values().cloned().collect()).unwrap_or_default();
+    Ok(StatusView {
+        role,
+        id: node.author().map(|a| a.to_hex()).unwrap_or_default(),
+        realm: node.realm().to_hex(),
+        running: run.is_some(),
+        addresses: run.as_ref().map(|r| r.addresses.clone()).unwrap_or_default(),
+        hub_online: node.is_hub() || peers.iter().any(|p| p.id == hub && p.online),
+        peers,
+        last_hub_contact_ms: if node.is_hub() { Some(now) } else { node.last_hub_contact_ms()? },
+        unconfirmed_operations: count,
+        unconfirmed_total: total.to_string(),
+    })
+}
+
+fn render_status(s: &StatusView) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("role:        {}\nid:          {}\nrealm:       {}\n", s.role, s.id, s.realm));
+    if s.running {
+        out.push_str("running:     yes\n");
+        for address in &s.addresses {
+            out.push_str(&format!("address:     {address}   (what --peer takes)\n"));
+        }
+    } else {
+        out.push_str("running:     no (start it with `saldo hub` or `saldo cashpoint`)\n");
+    }
+    out.push_str(&format!("hub:         {}\n", if s.hub_online { "online" } else { "offline" }));
+    if let Some(at) = s.last_hub_contact_ms {
+        let at = chrono::DateTime::from_timestamp_millis(at as i64).map(|t| t.to_rfc3339()).unwrap_or_default();
+        out.push_str(&format!("last contact with the hub: {at}\n"));
+    }
+    out.push_str(&format!("unconfirmed: {} operations, {} EUR\n", s.unconfirmed_operations, s.unconfirmed_total));
+    for p in &s.peers {
+        out.push_str(&format!(
+            "peer {} {} {}  sent {} received {} refused {}{}\n",
+            &p.id[..16],
+            p.addr.as_deref().unwrap_or("(it dialed in)"),
+            if p.online { "online" } else { "offline" },
+            p.ops_sent,
+            p.ops_received,
+            p.ops_refused,
+            p.last_error.as_ref().map(|e| format!("  last error: {e}")).unwrap_or_default()
+        ));
+    }
+    out
+}
+
 /// Writes `bytes` to `path` whole: to a temporary file first, synced, then
 /// renamed, so a crash never leaves half a file under the final name.
 fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -403,6 +626,92 @@ pub fn run(cli: Cli) -> Result<()> {
                 print_json(&view)?;
             } else {
                 print!("{}", render_balance(&view));
+            }
+        }
+        Command::Hub(args) => {
+            let node = open(&args.data.data)?;
+            if !node.is_hub() {
+                bail!(
+                    "{} holds a cash point, not the hub: run `saldo cashpoint --data {}`",
+                    args.data.data.display(),
+                    args.data.data.display()
+                );
+            }
+            println!(
+                "hub of {:?} ({}), data in {}",
+                node.realm_name(),
+                node.realm().to_hex(),
+                args.data.data.display()
+            );
+            serve(node, &args.data.data, args.p2p, args.peers)?;
+        }
+        Command::Cashpoint(args) => {
+            let dir = &args.data.data;
+            let node = match &args.join {
+                Some(token) => join(dir, token, args.p2p)?,
+                None => open(dir)?,
+            };
+            if node.is_hub() {
+                bail!("{} holds the hub: run `saldo hub --data {}`", dir.display(), dir.display());
+            }
+            let mut node = node;
+            if !args.hub.is_empty() {
+                if let Some(wrong) = args.hub.iter().find(|h| h.id != node.realm().hub()) {
+                    bail!("--hub {wrong}: that is not this realm's hub (its id is {})", node.realm().hub().to_hex());
+                }
+                let hub: Vec<String> = args.hub.iter().map(ToString::to_string).collect();
+                node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
+            }
+            serve(node, dir, args.p2p, args.peers)?;
+        }
+        Command::Enroll(args) => {
+            let mut node = open(&args.data.data)?;
+            let name = Label::parse_as(&args.name, "cash point name")?;
+            let limits = saldo_sync::OfflineLimits {
+                per_operation: Amount::parse(&args.per_operation).context("--per-operation")?,
+                unconfirmed_total: saldo_sync::Balance::parse(&args.unconfirmed_total)
+                    .context("--unconfirmed-total")?,
+                offline_secs_max: args
+                    .offline_hours
+                    .checked_mul(3600)
+                    .context("--offline-hours is too large: at most 1,193,046 hours")?,
+            };
+            let hub: Vec<crate::net::PeerAddr> =
+                node.addresses(crate::node::META_LISTEN)?.iter().filter_map(|a| a.parse().ok()).collect();
+            if hub.is_empty() {
+                bail!(
+                    "the hub has never run: start it with `saldo hub --data {}` first, so the token can carry its address",
+                    args.data.data.display()
+                );
+            }
+            let secret = node.create_enrolment_token(&name, limits)?;
+            let token = crate::net::EnrolmentToken { realm: node.realm(), hub, secret }.encode();
+            if args.json.json {
+                print_json(&serde_json::json!({ "name": name.as_str(), "token": token }))?;
+            } else {
+                println!("enrolment token for {:?} (valid once):\n\n{token}\n", name.as_str());
+                println!("on the cash point: saldo cashpoint --data DIR --join {token}");
+            }
+        }
+        Command::Revoke(args) => {
+            let mut node = open(&args.data.data)?;
+            let device = saldo_sync::AuthorId::from_hex(&args.device)
+                .map_err(|e| anyhow::anyhow!("--device {:?} is not a device id (64 hex digits): {e}", args.device))?;
+            let reason = Label::parse_as(&args.reason, "reason")?;
+            let op = node.revoke(device, &reason)?;
+            if args.json.json {
+                print_json(&serde_json::json!({ "device": args.device, "revocation": op.id.to_hex() }))?;
+            } else {
+                println!("revoked {}: operations it records from now on are flagged for review", args.device);
+            }
+        }
+        Command::Status(args) => {
+            let mut node = open(&args.data.data)?;
+            let status = status_of(&mut node, &args.data.data)?;
+            if args.json.json {
+                print_json(&status)?;
+            } else {
+                print!("{}", render_status(&status));
             }
         }
         Command::Bundle(BundleCommand::Export { data, out, lacking, json }) => {

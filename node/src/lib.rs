@@ -14,6 +14,7 @@ pub mod directory;
 pub mod generate;
 pub mod import;
 pub mod ledger;
+pub mod net;
 pub mod node;
 pub mod search;
 pub mod state;

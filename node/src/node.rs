@@ -38,6 +38,7 @@ pub const MOVEMENTS_SHOWN: u32 = 10;
 const META_REALM: &str = "realm";
 const META_REALM_NAME: &str = "realm_name";
 const META_LAST_HLC: &str = "last_hlc";
+const META_LAST_HUB_CONTACT: &str = "last_hub_contact_ms";
 
 /// Wall-clock time, injectable so tests and the simulator are deterministic.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -119,6 +120,21 @@ pub struct Me {
     key: Option<DeviceKey>,
     contacts_key: Option<DeviceKey>,
     clock: Arc<dyn Clock>,
+}
+
+/// Meta keys: where a hub listens; where a device finds its hub.
+pub const META_LISTEN: &str = "p2p_addresses";
+pub const META_HUB_ADDRESSES: &str = "hub_addresses";
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct PendingEnrolment {
+    name: Label,
+    limits: OfflineLimits,
+    created_ms: u64,
+}
+
+fn token_key(secret: &[u8; 32]) -> String {
+    format!("enrolment_token:{}", blake3::hash(secret).to_hex())
 }
 
 /// What importing a bundle did.
@@ -494,6 +510,120 @@ impl Node {
 
     pub fn is_hub(&self) -> bool {
         self.me.ctx.is_hub()
+    }
+
+    /// A copy of this node's signing key (the network endpoint uses it as its identity).
+    pub fn device_key(&self) -> Option<DeviceKey> {
+        self.me.key.as_ref().map(|k| DeviceKey::from_secret_bytes(&k.secret_bytes()))
+    }
+
+    /// Whether `peer` may sync with this node: the hub, or a device this
+    /// node knows to be enrolled in the realm and not revoked.
+    pub fn may_sync_with(&mut self, peer: &AuthorId) -> std::result::Result<(), String> {
+        if *peer == self.me.ctx.realm.hub() {
+            return Ok(());
+        }
+        let row = self.store.read().and_then(|tx| tx.author(peer)).map_err(|e| format!("storage failure: {e}"))?;
+        match row {
+            None if self.is_hub() => Err("not enrolled in this realm".into()),
+            None => {
+                Err("not enrolled in this realm, as far as this node knows (it may need to sync with the hub)".into())
+            }
+            Some(row) if row.role == Role::HubContacts => Err("the hub's contacts key does not sync".into()),
+            Some(row) if row.revoked_after.is_some() => Err("revoked by the hub".into()),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Notes that the hub was in contact now (offline limits and `saldo status`).
+    pub fn note_hub_contact(&mut self) -> Result<()> {
+        let now = self.me.clock.now_ms();
+        let tx = self.store.write()?;
+        tx.set_meta(META_LAST_HUB_CONTACT, &now.to_le_bytes())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Creates a one-time enrolment token (hub only): a device that presents
+    /// it on the join protocol is enrolled as a cash point named `name` with
+    /// `limits`. Only the token's hash is stored.
+    pub fn create_enrolment_token(&mut self, name: &Label, limits: OfflineLimits) -> Result<[u8; 32]> {
+        self.me.hub_key("create enrolment tokens")?;
+        // A fresh key's secret bytes: 32 bytes from the operating system's random source.
+        let secret = DeviceKey::generate().secret_bytes();
+        let pending = PendingEnrolment { name: name.clone(), limits, created_ms: self.me.clock.now_ms() };
+        let tx = self.store.write()?;
+        tx.set_meta(&token_key(&secret), &postcard::to_stdvec(&pending).expect("encoding to a Vec"))?;
+        tx.commit()?;
+        Ok(secret)
+    }
+
+    /// Enrols `device` with the enrolment token `secret`, which is used up.
+    pub fn redeem_enrolment_token(&mut self, secret: &[u8; 32], device: AuthorId) -> Result<String> {
+        self.me.hub_key("enrol devices")?;
+        let key = token_key(secret);
+        let pending: PendingEnrolment = {
+            let tx = self.store.read()?;
+            let bytes = tx.meta(&key)?.ok_or_else(|| {
+                NodeError::Refused(
+                    "this enrolment token is unknown or was used already: ask the hub for a new one".into(),
+                )
+            })?;
+            postcard::from_bytes(&bytes).map_err(|_| NodeError::Refused("this enrolment token is damaged".into()))?
+        };
+        if self.store.read()?.author(&device)?.is_some() {
+            return Err(NodeError::Refused(format!("device {} is enrolled already", device.to_hex())));
+        }
+        let key_to_delete = key.clone();
+        let signer = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
+        let mut tx = self.store.write()?;
+        tx.delete_meta(&key_to_delete)?;
+        self.me.author(
+            &mut tx,
+            signer,
+            Body::Enrol { device, role: Role::CashPoint, name: pending.name.clone(), limits: pending.limits },
+        )?;
+        tx.commit()?;
+        Ok(pending.name.to_string())
+    }
+
+    /// Remembers where this node listens (for enrolment tokens) or where its hub is.
+    pub fn set_addresses(&mut self, which: &str, addresses: &[String]) -> Result<()> {
+        let tx = self.store.write()?;
+        tx.set_meta(which, addresses.join(" ").as_bytes())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn addresses(&mut self, which: &str) -> Result<Vec<String>> {
+        let tx = self.store.read()?;
+        Ok(tx
+            .meta(which)?
+            .map(|b| String::from_utf8_lossy(&b).split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default())
+    }
+
+    /// This node's operations on money awaiting the hub's verdict: how many, and their total.
+    pub fn unconfirmed(&mut self) -> Result<(u64, Balance)> {
+        let Some(me) = self.me.ctx.own else {
+            return Ok((0, Balance::from_minor(0).expect("zero")));
+        };
+        let (count, total) = self.store.read()?.unconfirmed_of(&me)?;
+        let total =
+            Balance::from_minor(total).ok_or_else(|| NodeError::Refused(format!("a total of {total} cents")))?;
+        Ok((count, total))
+    }
+
+    /// This node's role in the realm, once it knows its enrolment.
+    pub fn role(&mut self) -> Result<Option<Role>> {
+        let Some(me) = self.me.ctx.own else { return Ok(None) };
+        Ok(self.store.read()?.author(&me)?.map(|a| a.role))
+    }
+
+    /// When the hub was last in contact (milliseconds since the epoch), if ever.
+    pub fn last_hub_contact_ms(&mut self) -> Result<Option<u64>> {
+        let tx = self.store.read()?;
+        Ok(tx.meta(META_LAST_HUB_CONTACT)?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes))
     }
 
     pub fn store(&self) -> &Store {

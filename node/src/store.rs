@@ -215,7 +215,18 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 16_384).map_err(sqlite)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
         conn.set_prepared_statement_cache_capacity(256);
-        migrations().to_latest(&mut conn)?;
+        // Two processes may open a new database at the same moment (a node
+        // being created and a command on its directory): the second one's
+        // migration fails on what the first created; once the first has
+        // committed, the schema is current and a retry finds nothing to do.
+        let mut attempt = 0;
+        while let Err(e) = migrations().to_latest(&mut conn) {
+            attempt += 1;
+            if attempt == 5 {
+                return Err(e.into());
+            }
+            std::thread::sleep(Duration::from_millis(100 * attempt));
+        }
         Ok(Store { conn })
     }
 
@@ -948,6 +959,19 @@ impl<'a> Tx<'a> {
     /// Whether `author` already used `receipt` on an operation held.
     pub fn receipt_used(&self, author: &AuthorId, receipt: ReceiptNo) -> Result<bool> {
         self.hot(Hot::ReceiptUsed)?.exists(params![&author.0[..], receipt.0 as i64])
+    }
+
+    /// How many operations on money of `author` await the hub's verdict, and their total.
+    pub fn unconfirmed_of(&self, author: &AuthorId) -> Result<(u64, i64)> {
+        self.tx.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(total_minor), 0) FROM money_ops WHERE author = ?1 AND verdict IS NULL",
+            [&author.0[..]],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+        )
+    }
+
+    pub fn delete_meta(&self, key: &str) -> Result<bool> {
+        Ok(self.tx.prepare_cached("DELETE FROM meta WHERE key = ?1")?.execute([key])? > 0)
     }
 
     /// The highest receipt number `author` used.

@@ -1,0 +1,626 @@
+//! A running node on the network: its iroh QUIC endpoint (ALPN
+//! `saldo/sync/1`, the endpoint id *is* the device key), sync sessions with
+//! the hub and static peers, reconnects with capped backoff, and the status
+//! file `saldo status` reads.
+//!
+//! The [`Node`] (SQLite) lives on one thread of its own; network tasks send it
+//! closures through a [`NodeHandle`]. Each connection carries one session of
+//! [`saldo_sync::reconcile`]: a reader task receives and ingests, a writer
+//! task sends what the session has to say; both stay up, so operations
+//! recorded on either side (by this process or by a CLI command on the same
+//! data directory) are pushed within a fraction of a second.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use iroh::endpoint::{Connection, RecvStream, SendStream, VarInt, presets};
+use iroh::protocol::{AcceptError, ProtocolHandler, Router};
+use iroh::{Endpoint, EndpointAddr, SecretKey};
+use saldo_sync::reconcile::{ALPN, Incoming, MESSAGE_BYTES_MAX, Message, Session};
+use saldo_sync::{AuthorId, Frontier};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, watch};
+
+use crate::node::{Node, NodeError};
+use crate::state::{Applied, IngestError};
+
+/// How long between two attempts to reach a peer, at most.
+pub const RETRY_MAX: Duration = Duration::from_secs(10);
+/// How often the data directory is checked for operations recorded by
+/// other processes (a `saldo topup` while the node runs).
+const LOCAL_POLL: Duration = Duration::from_millis(200);
+const REFUSED: u32 = 403;
+/// The ALPN a new device uses once, to present its enrolment token.
+pub const JOIN_ALPN: &[u8] = b"saldo/join/1";
+const TOKEN_PREFIX: &str = "saldo-join-1:";
+
+/// What `saldo enroll` prints and `saldo cashpoint --join` takes: the realm,
+/// where its hub listens, and a one-time secret the hub stored the hash of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolmentToken {
+    pub realm: saldo_sync::RealmId,
+    pub hub: Vec<PeerAddr>,
+    pub secret: [u8; 32],
+}
+
+impl EnrolmentToken {
+    pub fn encode(&self) -> String {
+        format!("{TOKEN_PREFIX}{}", hex::encode(postcard::to_stdvec(self).expect("encoding to a Vec")))
+    }
+
+    pub fn decode(text: &str) -> Result<EnrolmentToken> {
+        let hex_part = text.trim().strip_prefix(TOKEN_PREFIX).ok_or_else(|| {
+            anyhow!("this is not an enrolment token (it starts with {TOKEN_PREFIX}): copy it whole from `saldo enroll`")
+        })?;
+        let bytes = hex::decode(hex_part)
+            .map_err(|_| anyhow!("the enrolment token is damaged: copy it whole from `saldo enroll`"))?;
+        postcard::from_bytes(&bytes)
+            .map_err(|_| anyhow!("the enrolment token is damaged: copy it whole from `saldo enroll`"))
+    }
+}
+
+/// Presents `token` to the hub with the device's new `key`; on success the
+/// hub has enrolled the key as a cash point, whose name it returns.
+pub async fn redeem(token: &EnrolmentToken, key: &saldo_sync::DeviceKey, bind: SocketAddr) -> Result<String> {
+    let endpoint = Endpoint::builder(presets::Minimal)
+        .secret_key(SecretKey::from_bytes(&key.secret_bytes()))
+        .alpns(vec![JOIN_ALPN.to_vec()])
+        .clear_ip_transports()
+        .bind_addr(bind)
+        .map_err(|e| anyhow!("cannot bind {bind}: {e}"))?
+        .bind()
+        .await?;
+    let mut last_error = anyhow!("the token names no hub address");
+    for hub in &token.hub {
+        let id = iroh::PublicKey::from_bytes(&hub.id.0).map_err(|e| anyhow!("the token's hub id is invalid: {e}"))?;
+        let attempt = async {
+            let conn = endpoint.connect(EndpointAddr::new(id).with_ip_addr(hub.addr), JOIN_ALPN).await?;
+            let (mut send, mut recv) = conn.open_bi().await?;
+            send.write_all(&token.secret).await?;
+            send.finish()?;
+            let answer = recv.read_to_end(1024).await.map_err(|e| anyhow!("{e}"))?;
+            conn.close(VarInt::from_u32(0), b"joined");
+            let answer = String::from_utf8_lossy(&answer).into_owned();
+            match answer.strip_prefix("ok:") {
+                Some(name) => Ok(name.to_string()),
+                None => Err(anyhow!("the hub refused: {answer}")),
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(10), attempt).await {
+            Ok(Ok(name)) => {
+                endpoint.close().await;
+                return Ok(name);
+            }
+            Ok(Err(e)) => last_error = refusal_or(e),
+            Err(_) => last_error = anyhow!("no answer from the hub at {}", hub.addr),
+        }
+    }
+    endpoint.close().await;
+    Err(last_error)
+}
+
+#[derive(Debug, Clone)]
+struct Join {
+    shared: Shared,
+}
+
+impl ProtocolHandler for Join {
+    async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
+        let device = AuthorId(*conn.remote_id().as_bytes());
+        let (mut send, mut recv) = conn.accept_bi().await?;
+        let secret = recv.read_to_end(64).await.map_err(AcceptError::from_err)?;
+        let answer = match <[u8; 32]>::try_from(secret.as_slice()) {
+            Ok(secret) => self.shared.handle.call(move |node| node.redeem_enrolment_token(&secret, device)).await,
+            Err(_) => Err(NodeError::Refused("a malformed enrolment request".into())),
+        };
+        let reply = match answer {
+            Ok(name) => {
+                tracing::info!("enrolled {} as cash point {name:?}", device.to_hex());
+                let _ = self.shared.handle.refresh_frontier().await;
+                format!("ok:{name}")
+            }
+            Err(e) => {
+                tracing::warn!("refused to enrol {}: {e}", device.to_hex());
+                e.to_string()
+            }
+        };
+        send.write_all(reply.as_bytes()).await.map_err(AcceptError::from_err)?;
+        send.finish()?;
+        let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+        Ok(())
+    }
+}
+
+/// A peer to sync with: its id (the device key) and a socket address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PeerAddr {
+    pub id: AuthorId,
+    pub addr: SocketAddr,
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.id.to_hex(), self.addr)
+    }
+}
+
+impl FromStr for PeerAddr {
+    type Err = anyhow::Error;
+    fn from_str(text: &str) -> Result<PeerAddr> {
+        let (id, addr) = text
+            .split_once('@')
+            .ok_or_else(|| anyhow!("{text:?} is not a peer address: write ID@IP:PORT, as `saldo status` prints it"))?;
+        let id = AuthorId::from_hex(id)
+            .map_err(|e| anyhow!("{id:?} is not a node id (64 hex digits, as `saldo status` prints it): {e}"))?;
+        let addr = addr.parse().map_err(|e| anyhow!("{addr:?} is not IP:PORT: {e}"))?;
+        Ok(PeerAddr { id, addr })
+    }
+}
+
+/// Where a node listens and whom it dials.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// The socket the endpoint binds (`--p2p`).
+    pub bind: SocketAddr,
+    /// Peers to keep a session with: the hub (for a device) and `--peer`s.
+    pub peers: Vec<PeerAddr>,
+}
+
+type Job = Box<dyn FnOnce(&mut Node) + Send>;
+
+/// Access to the node's thread from async tasks.
+#[derive(Clone)]
+pub struct NodeHandle {
+    jobs: std::sync::mpsc::Sender<Job>,
+    /// The node's frontier, updated after every change this process makes
+    /// and when a poll sees another process's.
+    frontier: watch::Sender<Frontier>,
+}
+
+impl fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NodeHandle")
+    }
+}
+
+impl NodeHandle {
+    /// Moves `node` to a thread of its own.
+    pub fn spawn(mut node: Node) -> Result<NodeHandle> {
+        let frontier = watch::Sender::new(node.frontier()?);
+        let (jobs, receive) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new().name("saldo-node".into()).spawn(move || {
+            while let Ok(job) = receive.recv() {
+                job(&mut node);
+            }
+        })?;
+        Ok(NodeHandle { jobs, frontier })
+    }
+
+    /// Runs `f` on the node's thread.
+    pub async fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Node) -> R + Send + 'static) -> R {
+        let (send, receive) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |node| {
+            let _ = send.send(f(node));
+        });
+        self.jobs.send(job).expect("the node thread outlives its handles");
+        receive.await.expect("the node thread answers every job")
+    }
+
+    /// Re-reads the frontier and tells the sessions if it moved.
+    pub async fn refresh_frontier(&self) -> Result<()> {
+        let frontier = self.call(|node| node.frontier()).await?;
+        self.frontier.send_if_modified(|current| {
+            let changed = *current != frontier;
+            *current = frontier;
+            changed
+        });
+        Ok(())
+    }
+}
+
+/// What a running node knows of one peer, for `saldo status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub id: String,
+    pub addr: Option<String>,
+    pub online: bool,
+    pub last_contact_ms: Option<u64>,
+    pub last_error: Option<String>,
+    pub ops_sent: u64,
+    pub ops_received: u64,
+    pub ops_refused: u64,
+}
+
+/// Written to `status.json` in the data directory while the node runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunStatus {
+    pub pid: u32,
+    pub updated_ms: u64,
+    pub id: String,
+    /// What `--peer` takes to reach this node.
+    pub addresses: Vec<String>,
+    pub peers: BTreeMap<String, PeerStatus>,
+}
+
+pub const STATUS_FILE: &str = "status.json";
+
+#[derive(Debug, Clone)]
+struct Shared {
+    handle: NodeHandle,
+    realm_hub: AuthorId,
+    status: Arc<Mutex<RunStatus>>,
+}
+
+impl Shared {
+    fn peer(&self, id: &AuthorId, edit: impl FnOnce(&mut PeerStatus)) {
+        let mut status = self.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry =
+            status.peers.entry(id.to_hex()).or_insert_with(|| PeerStatus { id: id.to_hex(), ..Default::default() });
+        edit(entry);
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A node serving and dialing its peers until `shutdown` resolves.
+pub async fn run(
+    node: Node,
+    dir: &Path,
+    config: NetConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let key = node.device_key().ok_or(NodeError::NoKey)?;
+    let me = key.author();
+    let realm_hub = node.realm().hub();
+    let secret = SecretKey::from_bytes(&key.secret_bytes());
+    let handle = NodeHandle::spawn(node)?;
+    let endpoint = Endpoint::builder(presets::Minimal)
+        .secret_key(secret)
+        .alpns(vec![ALPN.to_vec()])
+        .clear_ip_transports()
+        .bind_addr(config.bind)
+        .map_err(|e| anyhow!("cannot listen on {}: {e}", config.bind))?
+        .bind()
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    // Bound to every interface, the endpoint's own address lists them.
+    let sockets: Vec<SocketAddr> = if config.bind.ip().is_unspecified() {
+        endpoint.addr().ip_addrs().copied().collect()
+    } else {
+        endpoint.bound_sockets()
+    };
+    let addresses: Vec<String> = sockets.iter().map(|addr| PeerAddr { id: me, addr: *addr }.to_string()).collect();
+    let status = Arc::new(Mutex::new(RunStatus {
+        pid: std::process::id(),
+        id: me.to_hex(),
+        addresses: addresses.clone(),
+        ..RunStatus::default()
+    }));
+    let shared = Shared { handle: handle.clone(), realm_hub, status: status.clone() };
+    for address in &addresses {
+        println!("sync: listening as {address}");
+    }
+    let mut router = Router::builder(endpoint.clone()).accept(ALPN, Accept { shared: shared.clone() });
+    if me == realm_hub {
+        router = router.accept(JOIN_ALPN, Join { shared: shared.clone() });
+        let listen = addresses.clone();
+        handle.call(move |node| node.set_addresses(crate::node::META_LISTEN, &listen)).await?;
+    }
+    let router = router.spawn();
+    let mut tasks = tokio::task::JoinSet::new();
+    for peer in config.peers.iter().copied().filter(|p| p.id != me) {
+        let (endpoint, shared) = (endpoint.clone(), shared.clone());
+        tasks.spawn(async move { keep_dialing(endpoint, shared, peer).await });
+    }
+    let poll_handle = handle.clone();
+    tasks.spawn(async move {
+        loop {
+            tokio::time::sleep(LOCAL_POLL).await;
+            if let Err(e) = poll_handle.refresh_frontier().await {
+                tracing::warn!("cannot read the frontier: {e}");
+            }
+        }
+    });
+    let status_path = dir.join(STATUS_FILE);
+    tasks.spawn(async move {
+        loop {
+            let snapshot = {
+                let mut s = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                s.updated_ms = now_ms();
+                s.clone()
+            };
+            if let Err(e) = write_status(&status_path, &snapshot) {
+                tracing::warn!("cannot write {}: {e}", status_path.display());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    shutdown.await;
+    tasks.shutdown().await;
+    router.shutdown().await.map_err(|e| anyhow!("stopping the endpoint: {e}"))?;
+    let _ = std::fs::remove_file(dir.join(STATUS_FILE));
+    Ok(())
+}
+
+fn write_status(path: &PathBuf, status: &RunStatus) -> Result<()> {
+    let temp = path.with_extension("json.tmp");
+    std::fs::write(&temp, serde_json::to_vec_pretty(status)?)?;
+    std::fs::rename(&temp, path)?;
+    Ok(())
+}
+
+/// Keeps a session with `peer`: dials, syncs while the connection lasts,
+/// and dials again after a pause that doubles up to [`RETRY_MAX`].
+async fn keep_dialing(endpoint: Endpoint, shared: Shared, peer: PeerAddr) {
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let outcome = dial(&endpoint, &shared, peer).await;
+        let reason = match &outcome {
+            Ok(()) => "the connection closed".to_string(),
+            Err(e) => format!("{e:#}"),
+        };
+        shared.peer(&peer.id, |p| {
+            p.online = false;
+            p.last_error = Some(reason.clone());
+        });
+        tracing::info!("sync with {peer}: {reason}; again in {:.1} s", pause.as_secs_f64());
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(RETRY_MAX);
+        if outcome.is_ok() {
+            pause = Duration::from_millis(250);
+        }
+    }
+}
+
+async fn dial(endpoint: &Endpoint, shared: &Shared, peer: PeerAddr) -> Result<()> {
+    let id = iroh::PublicKey::from_bytes(&peer.id.0)
+        .map_err(|e| anyhow!("{} is not a valid node id: {e}", peer.id.to_hex()))?;
+    let connecting = endpoint.connect(EndpointAddr::new(id).with_ip_addr(peer.addr), ALPN);
+    let conn = tokio::time::timeout(Duration::from_secs(5), connecting)
+        .await
+        .map_err(|_| anyhow!("no answer from {}", peer.addr))?
+        .map_err(|e| anyhow!("cannot connect to {}: {e}", peer.addr))?;
+    shared.peer(&peer.id, |p| p.addr = Some(peer.addr.to_string()));
+    run_session(shared, conn, true).await
+}
+
+#[derive(Debug, Clone)]
+struct Accept {
+    shared: Shared,
+}
+
+impl ProtocolHandler for Accept {
+    async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
+        let peer = AuthorId(*conn.remote_id().as_bytes());
+        let allowed = self.shared.handle.call(move |node| node.may_sync_with(&peer)).await;
+        if let Err(reason) = allowed {
+            tracing::warn!("refused a sync from {}: {reason}", peer.to_hex());
+            conn.close(VarInt::from_u32(REFUSED), reason.as_bytes());
+            return Ok(());
+        }
+        if let Err(e) = run_session(&self.shared, conn, false).await {
+            tracing::info!("sync with {}: {e:#}", peer.to_hex());
+        }
+        Ok(())
+    }
+}
+
+/// One session over one connection, until it breaks.
+async fn run_session(shared: &Shared, conn: Connection, initiator: bool) -> Result<()> {
+    let peer = AuthorId(*conn.remote_id().as_bytes());
+    let session = shared.handle.call(move |node| node.session(peer)).await?;
+    let session = Arc::new(Mutex::new(session));
+    let (mut send, recv) = if initiator {
+        let (mut send, recv) = conn.open_bi().await?;
+        let hello = lock(&session).hello();
+        write_frame(&mut send, &hello).await?;
+        (send, recv)
+    } else {
+        conn.accept_bi().await.map_err(|e| refusal_or(e.into()))?
+    };
+    shared.peer(&peer, |p| {
+        p.online = true;
+        p.last_error = None;
+        p.last_contact_ms = Some(now_ms());
+    });
+    let wake = Arc::new(Notify::new());
+    let reader = read_loop(shared.clone(), peer, session.clone(), recv, wake.clone());
+    let writer = async {
+        let mut frontier = shared.handle.frontier.subscribe();
+        loop {
+            let batch = {
+                let session = session.clone();
+                shared
+                    .handle
+                    .call(move |node| -> Result<Vec<Message>, NodeError> {
+                        let mut session = lock(&session);
+                        let mut out = Vec::new();
+                        while out.len() < 4 {
+                            match session.next_message(node)? {
+                                Some(message) => out.push(message),
+                                None => break,
+                            }
+                        }
+                        Ok(out)
+                    })
+                    .await?
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    () = wake.notified() => {}
+                    changed = frontier.changed() => {
+                        changed.map_err(|_| anyhow!("the node stopped"))?;
+                        let current = frontier.borrow_and_update().clone();
+                        lock(&session).local_changed(current);
+                    }
+                }
+                continue;
+            }
+            let mut sent = 0u64;
+            for message in &batch {
+                if let Message::Ops(ops) = message {
+                    sent += ops.len() as u64;
+                }
+                write_frame(&mut send, message).await?;
+            }
+            shared.peer(&peer, |p| {
+                p.ops_sent += sent;
+                p.last_contact_ms = Some(now_ms());
+            });
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), anyhow::Error>(())
+    };
+    let outcome = tokio::select! {
+        r = reader => r,
+        r = writer => r,
+    };
+    if outcome.is_err()
+        && let Some(reason) = refusal_reason(&conn)
+    {
+        return Err(anyhow!("the peer refused to sync: {reason}"));
+    }
+    conn.close(VarInt::from_u32(0), b"session over");
+    outcome.map_err(refusal_or)
+}
+
+/// Why the peer closed `conn`, if it refused this node (code 403).
+pub fn refusal_reason(conn: &Connection) -> Option<String> {
+    match conn.close_reason() {
+        Some(iroh::endpoint::ConnectionError::ApplicationClosed(close))
+            if close.error_code == VarInt::from_u32(REFUSED) =>
+        {
+            Some(String::from_utf8_lossy(&close.reason).into_owned())
+        }
+        _ => None,
+    }
+}
+
+/// A refusal by the peer (code 403) says why; anything else as it is.
+fn refusal_or(error: anyhow::Error) -> anyhow::Error {
+    let text = format!("{error:#}");
+    if text.contains("403") || text.contains("not enrolled") || text.contains("revoked") {
+        return anyhow!("the peer refused to sync: {text}");
+    }
+    error
+}
+
+fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    session.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn read_loop(
+    shared: Shared,
+    peer: AuthorId,
+    session: Arc<Mutex<Session>>,
+    mut recv: RecvStream,
+    wake: Arc<Notify>,
+) -> Result<()> {
+    loop {
+        let message = read_frame(&mut recv).await?;
+        let incoming = lock(&session).receive(message).map_err(|e| anyhow!("{e}"))?;
+        match incoming {
+            Incoming::Ops(ops) => {
+                let count = ops.len() as u64;
+                let results = shared.handle.call(move |node| node.ingest(&ops).map(|r| (ops, r))).await?;
+                let (ops, results) = results;
+                let mut refused = 0u64;
+                for (bytes, result) in ops.iter().zip(&results) {
+                    if let Err(e) = result {
+                        report_refusal(&shared, peer, bytes, e);
+                        refused += u64::from(!e.is_retryable());
+                    }
+                    if let Ok(Applied::Equivocation { seq }) = result {
+                        tracing::warn!(
+                            "equivocation: {} sent a second operation #{} of the same author; kept as evidence, the author is frozen",
+                            peer.to_hex(),
+                            seq.0
+                        );
+                    }
+                }
+                shared.peer(&peer, |p| {
+                    p.ops_received += count;
+                    p.ops_refused += refused;
+                    p.last_contact_ms = Some(now_ms());
+                });
+                if peer == shared.realm_hub {
+                    let _ = shared.handle.call(|node| node.note_hub_contact()).await;
+                }
+                shared.handle.refresh_frontier().await?;
+            }
+            Incoming::Hello | Incoming::PeerDone => {
+                if peer == shared.realm_hub {
+                    let _ = shared.handle.call(|node| node.note_hub_contact()).await;
+                }
+            }
+        }
+        wake.notify_one();
+    }
+}
+
+fn report_refusal(shared: &Shared, peer: AuthorId, bytes: &[u8], error: &IngestError) {
+    let what = saldo_sync::op::peek(bytes).map_or("an undecodable operation".to_string(), |(author, seq, _)| {
+        format!("operation #{} of {}", seq.0, author.to_hex())
+    });
+    if error.is_retryable() {
+        tracing::debug!("from {}: {what} not stored yet: {error}", peer.to_hex());
+    } else {
+        tracing::warn!("from {}: refused {what}: {error}", peer.to_hex());
+        shared.peer(&peer, |p| p.last_error = Some(format!("refused {what}: {error}")));
+    }
+}
+
+/// A sync connection opened by hand, for tools and tests that speak the
+/// protocol themselves (the test that sends forged operations over the wire).
+#[derive(Debug)]
+pub struct RawConnection {
+    pub endpoint: Endpoint,
+    pub conn: Connection,
+    pub send: SendStream,
+    pub recv: RecvStream,
+}
+
+/// Dials `peer` on the sync protocol as the device `key`, from 127.0.0.1.
+pub async fn connect_raw(key: &saldo_sync::DeviceKey, peer: PeerAddr) -> Result<RawConnection> {
+    let endpoint = Endpoint::builder(presets::Minimal)
+        .secret_key(SecretKey::from_bytes(&key.secret_bytes()))
+        .alpns(vec![ALPN.to_vec()])
+        .clear_ip_transports()
+        .bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .map_err(|e| anyhow!("{e}"))?
+        .bind()
+        .await?;
+    let id = iroh::PublicKey::from_bytes(&peer.id.0).map_err(|e| anyhow!("{e}"))?;
+    let conn = endpoint.connect(EndpointAddr::new(id).with_ip_addr(peer.addr), ALPN).await?;
+    let (send, recv) = conn.open_bi().await?;
+    Ok(RawConnection { endpoint, conn, send, recv })
+}
+
+/// Writes one length-prefixed message.
+pub async fn write_frame(send: &mut SendStream, message: &Message) -> Result<()> {
+    let bytes = message.encode();
+    send.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
+    send.write_all(&bytes).await?;
+    Ok(())
+}
+
+/// Reads one length-prefixed message (bounded).
+pub async fn read_frame(recv: &mut RecvStream) -> Result<Message> {
+    let mut length = [0u8; 4];
+    recv.read_exact(&mut length).await.map_err(|e| anyhow!("{e}"))?;
+    let length = u32::from_be_bytes(length) as usize;
+    if length > MESSAGE_BYTES_MAX {
+        bail!("the peer sent a message of {length} bytes, over the limit of {MESSAGE_BYTES_MAX}");
+    }
+    let mut bytes = vec![0u8; length];
+    recv.read_exact(&mut bytes).await.map_err(|e| anyhow!("{e}"))?;
+    Ok(Message::decode(&bytes)?)
+}
