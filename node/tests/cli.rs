@@ -375,12 +375,12 @@ fn every_command_explains_itself() {
 fn the_demo_builds_a_realm_once_and_says_what_to_try() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let first = ok(&["demo", "--data", dir.to_str().unwrap(), "--consumers", "60"]);
+    let first = ok(&["demo", "--data", dir.to_str().unwrap(), "--consumers", "60", "--no-network"]);
     assert!(first.contains("just created") && first.contains("60 consumers"), "{first}");
     assert!(first.contains("topup --data"), "{first}");
-    let second = ok(&["demo", "--data", dir.to_str().unwrap()]);
+    let second = ok(&["demo", "--data", dir.to_str().unwrap(), "--no-network"]);
     assert!(second.contains("already there") && second.contains("60 consumers"), "{second}");
-    assert!(ok(&["log", "verify", "--data", dir.to_str().unwrap()]).contains("verifies"));
+    assert!(ok(&["log", "verify", "--data", dir.join("hub").to_str().unwrap()]).contains("verifies"));
 }
 
 /// What an operator relies on when the power goes: every top-up whose receipt

@@ -382,3 +382,43 @@ fn forged_replayed_and_equivocating_operations_over_the_wire_are_refused_and_rep
     assert_eq!(confirmed(&hub_dir, &pan).0, "10.00");
     ok(&["log", "verify", "--data", hub_dir.to_str().unwrap()]);
 }
+
+/// The README's run command: the demo runs a hub and two cash points that
+/// sync, and stops them all on SIGTERM.
+#[test]
+fn the_demo_runs_a_hub_and_two_cash_points_that_sync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let mut demo = spawn(&["demo", "--data", dir.to_str().unwrap(), "--consumers", "40"], &tmp.path().join("demo.log"));
+    let (edicola, farmacia, hub) = (dir.join("edicola"), dir.join("farmacia"), dir.join("hub"));
+    for cash_point in [&edicola, &farmacia] {
+        wait_until("a demo cash point online with the hub", || {
+            let s = saldo(&["status", "--data", cash_point.to_str().unwrap(), "--json"]);
+            let s: Value = serde_json::from_slice(&s.stdout).ok()?;
+            Some(()).filter(|()| s["hub_online"] == true && s["role"] == "cash point")
+        });
+    }
+    let (pan, service) = wait_until("the edicola's directory", || some_consumer(&edicola));
+    let before = confirmed(&hub, &pan).0;
+    ok(&[
+        "topup",
+        "--data",
+        edicola.to_str().unwrap(),
+        "--pan",
+        &pan,
+        "--amount",
+        "3.00",
+        "--method",
+        "cash",
+        "--service",
+        &service,
+    ]);
+    wait_until("the top-up at the hub", || Some(()).filter(|()| confirmed(&hub, &pan).0 != before));
+    assert!(Command::new("kill").arg(demo.0.id().to_string()).status().unwrap().success());
+    let exit = demo.0.wait().unwrap();
+    assert!(exit.success(), "the demo exits cleanly on SIGTERM: {exit}");
+    // Its nodes stopped with it.
+    for node in [&hub, &edicola, &farmacia] {
+        wait_until("a demo node to stop", || Some(()).filter(|()| !node.join("status.json").exists()));
+    }
+}
