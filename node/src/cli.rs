@@ -417,6 +417,7 @@ fn join(dir: &Path, token: &str, p2p: std::net::SocketAddr) -> Result<Node> {
         Ok(name) => {
             let hub: Vec<String> = token.hub.iter().map(ToString::to_string).collect();
             node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
+            node.note_hub_contact()?;
             println!(
                 "joined the realm {} as {name:?}; this node's id is {}",
                 token.realm.to_hex(),
@@ -1073,12 +1074,7 @@ fn wait_for_address(dir: &Path, children: &mut DemoChildren) -> Result<String> {
     }
 }
 
-fn print_demo_hints(
-    exe: &str,
-    hub_dir: &Path,
-    sample: &[crate::node::ConsumerView],
-    network: Option<DemoNetwork<'_>>,
-) {
+fn print_demo_hints(exe: &str, hub_dir: &Path, sample: &[crate::node::ConsumerView], network: Option<DemoNetwork<'_>>) {
     let Some(first) = sample.first() else { return };
     let service = first.services.first().cloned().unwrap_or_default();
     let hub = hub_dir.display();

@@ -478,6 +478,7 @@ impl Node {
         }
         let mut report =
             BundleReport { exporter: body.exporter.to_hex(), operations: body.ops.len(), ..BundleReport::default() };
+        let from_hub = body.exporter == self.me.ctx.realm.hub();
         for (result, bytes) in self.ingest(&body.ops)?.into_iter().zip(&body.ops) {
             match result {
                 Ok(Applied::New) => report.new += 1,
@@ -491,6 +492,10 @@ impl Node {
                     report.refused.push(format!("{what}: {e}"));
                 }
             }
+        }
+        if from_hub && !self.is_hub() {
+            // A bundle from the hub is contact with the hub (offline limits).
+            self.note_hub_contact()?;
         }
         Ok(report)
     }
@@ -887,6 +892,8 @@ impl Node {
                 });
             }
         }
+        let total: i64 = lines.iter().map(|l| l.amount.minor()).sum();
+        self.me.check_offline_limits(&tx, total)?;
         let receipt = ReceiptNo(tx.last_receipt(&key.author())?.map_or(1, |r| r.0 + 1));
         let body = Body::TopUp(TopUp {
             receipt,
@@ -1126,6 +1133,53 @@ impl Me {
         let hlc = Hlc::tick(last, self.clock.now_ms());
         tx.set_meta(META_LAST_HLC, &hlc.0.to_be_bytes())?;
         Ok(Operation { author, seq, prev, hlc, body }.sign(&self.ctx.realm, key))
+    }
+
+    /// A device refuses to record money beyond the offline limits the hub
+    /// granted it: one operation's amount, the total awaiting the hub's
+    /// verdict, the time since the last contact with the hub. (The hub
+    /// flags what breaks a rule anyway; this stops it at the counter.)
+    fn check_offline_limits(&self, tx: &Tx<'_>, total_minor: i64) -> Result<()> {
+        let Some(me) = self.ctx.own.filter(|_| !self.ctx.is_hub()) else {
+            return Ok(());
+        };
+        let author = tx.author(&me)?.ok_or_else(|| {
+            NodeError::Refused("this device's enrolment has not arrived yet: let it sync with the hub first".into())
+        })?;
+        if author.revoked_after.is_some() {
+            return Err(NodeError::Refused("the hub revoked this device: it may not record money any more".into()));
+        }
+        let Some(limits) = author.limits else { return Ok(()) };
+        let euro = |minor: i64| Balance::from_minor(minor).map_or_else(|| format!("{minor} cents"), |b| b.to_string());
+        if total_minor > limits.per_operation.minor() {
+            return Err(NodeError::Refused(format!(
+                "{} EUR is over this cash point's limit of {} EUR per operation, set by the hub: record less, or at the municipal office",
+                euro(total_minor),
+                limits.per_operation
+            )));
+        }
+        let (_, pending) = tx.unconfirmed_of(&me)?;
+        if pending + total_minor > limits.unconfirmed_total.minor() {
+            return Err(NodeError::Refused(format!(
+                "{} EUR recorded here await the hub's confirmation, and {} EUR more would pass this cash point's limit of {} EUR: reconnect to the hub (or carry a bundle to it) first",
+                euro(pending),
+                euro(total_minor),
+                limits.unconfirmed_total
+            )));
+        }
+        let last_contact = tx.meta(META_LAST_HUB_CONTACT)?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+        if let Some(last) = last_contact {
+            let offline_secs = self.clock.now_ms().saturating_sub(last) / 1000;
+            if offline_secs > u64::from(limits.offline_secs_max) {
+                return Err(NodeError::Refused(format!(
+                    "no contact with the hub for {} h {} min, over this cash point's limit of {} h: reconnect to the hub (or import a bundle from it) first",
+                    offline_secs / 3600,
+                    offline_secs % 3600 / 60,
+                    limits.offline_secs_max / 3600
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn hub_key(&self, what: &'static str) -> Result<&DeviceKey> {

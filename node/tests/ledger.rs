@@ -745,3 +745,63 @@ fn a_provisional_balance_shows_this_nodes_unconfirmed_operations() {
         (Balance::parse("12.50").unwrap(), Balance::parse("12.50").unwrap())
     );
 }
+
+/// A cash point refuses, with a message that says what to do, what goes
+/// beyond the offline limits the hub granted it: one operation's amount, the
+/// total awaiting the hub's verdict, the time since the last contact with
+/// the hub; and nothing is written.
+#[test]
+fn a_cash_point_refuses_beyond_its_offline_limits_and_writes_nothing() {
+    let (mut hub, consumers) = hub_with_directory(41, 6);
+    let device = key(41, 7);
+    let realm = hub.realm();
+    let limits = OfflineLimits {
+        per_operation: Amount::parse("40").unwrap(),
+        unconfirmed_total: Balance::parse("100").unwrap(),
+        offline_secs_max: 3600,
+    };
+    hub.enrol(device.author(), saldo_sync::Role::CashPoint, &label("Edicola"), limits).unwrap();
+    let clock = Arc::new(StepClock::default());
+    let mut cash_point = Node::replica(
+        Store::open_in_memory().unwrap(),
+        realm,
+        Some(DeviceKey::from_secret_bytes(&device.secret_bytes())),
+        clock.clone(),
+    )
+    .unwrap();
+    let hub_ops = hub.all_operations().unwrap();
+    assert!(cash_point.ingest(&hub_ops).unwrap().iter().all(Result::is_ok));
+    cash_point.note_hub_contact().unwrap();
+    let consumer = &consumers[0];
+    let line = |amount: &str| TopUpRequestLine {
+        consumer: consumer.id,
+        service: consumer.services[0].clone(),
+        amount: Amount::parse(amount).unwrap(),
+    };
+    let refused = |node: &mut Node, amount: &str, expected: &str| {
+        let before = node.store().dump().unwrap();
+        let error = node.record_top_up(&[line(amount)], PaymentMethod::Cash, None).unwrap_err().to_string();
+        assert!(error.contains(expected), "{amount}: {error}");
+        assert_eq!(node.store().dump().unwrap(), before, "a refused top-up of {amount} wrote something");
+    };
+
+    refused(&mut cash_point, "40.01", "over this cash point's limit of 40.00 EUR per operation");
+    for _ in 0..3 {
+        cash_point.record_top_up(&[line("30")], PaymentMethod::Cash, None).unwrap();
+    }
+    refused(&mut cash_point, "10.01", "90.00 EUR recorded here await the hub's confirmation");
+    cash_point.record_top_up(&[line("10")], PaymentMethod::Cash, None).unwrap();
+
+    // The hub confirms them: the room is back.
+    let mine = cash_point.all_operations().unwrap();
+    assert!(hub.ingest(&mine).unwrap().iter().all(Result::is_ok));
+    let back = hub.all_operations().unwrap();
+    assert!(cash_point.ingest(&back).unwrap().iter().all(Result::is_ok));
+    cash_point.note_hub_contact().unwrap();
+    assert_eq!(cash_point.unconfirmed().unwrap().0, 0);
+    cash_point.record_top_up(&[line("40")], PaymentMethod::Cash, None).unwrap();
+
+    // Two hours without the hub.
+    clock.0.fetch_add(2 * 3600 * 1000, Ordering::SeqCst);
+    refused(&mut cash_point, "1", "no contact with the hub for 2 h 0 min, over this cash point's limit of 1 h");
+}
