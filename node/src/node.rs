@@ -122,6 +122,49 @@ pub struct Me {
     clock: Arc<dyn Clock>,
 }
 
+/// Verdicts taken and not yet written, already split into the decision
+/// operations that will carry them: each verdict takes effect at the seq of
+/// its operation, so the split is fixed when the verdict is taken. An
+/// operation carries at most VERDICTS_PER_OP_MAX verdicts, and fewer when
+/// their details would make it too large to sign.
+#[derive(Debug, Default)]
+struct PendingDecisions {
+    verdicts: Vec<Decision>,
+    /// Per operation: the index of its first verdict and its encoded size.
+    carriers: Vec<(usize, usize)>,
+}
+
+impl PendingDecisions {
+    const ROOM: usize = saldo_sync::op::OP_BYTES_MAX - 1024;
+
+    /// Adds a verdict; returns which of the pending operations carries it.
+    fn push(&mut self, decision: Decision) -> usize {
+        let size = postcard::experimental::serialized_size(&decision).unwrap_or(Self::ROOM);
+        let in_last = self.verdicts.len() - self.carriers.last().map_or(0, |c| c.0);
+        match self.carriers.last_mut() {
+            Some(last) if in_last < VERDICTS_PER_OP_MAX && last.1 + size <= Self::ROOM => last.1 += size,
+            _ => self.carriers.push((self.verdicts.len(), size)),
+        }
+        self.verdicts.push(decision);
+        self.carriers.len() - 1
+    }
+
+    fn is_empty(&self) -> bool {
+        self.verdicts.is_empty()
+    }
+
+    /// The verdicts of each operation, in order; leaves nothing pending.
+    fn take(&mut self) -> Vec<Vec<Decision>> {
+        let mut out = Vec::with_capacity(self.carriers.len());
+        for (start, _) in self.carriers.iter().rev() {
+            out.push(self.verdicts.split_off(*start));
+        }
+        out.reverse();
+        self.carriers.clear();
+        out
+    }
+}
+
 /// Meta keys: where a hub listens; where a device finds its hub.
 pub const META_LISTEN: &str = "p2p_addresses";
 pub const META_HUB_ADDRESSES: &str = "hub_addresses";
@@ -697,7 +740,7 @@ impl Node {
     ) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
         let mut results = Vec::with_capacity(count);
         let mut tx = self.store.write()?;
-        let mut verdicts: Vec<Decision> = Vec::new();
+        let mut verdicts = PendingDecisions::default();
         let mut decision_base: Option<Seq> = None;
         let hub_key = if self.me.ctx.is_hub() { self.me.key.as_ref() } else { None };
         for item in checked {
@@ -731,9 +774,8 @@ impl Node {
                             None => tx.author(&hub)?.map_or(Seq(0), |a| a.head_seq).next(),
                         };
                         decision_base = Some(base);
-                        let seq = Seq(base.0 + (verdicts.len() / VERDICTS_PER_OP_MAX) as u64);
-                        verdicts.push(Decision { target: op.id, verdict: verdict.clone() });
-                        Ok(Some((seq, verdict)))
+                        let carrier = verdicts.push(Decision { target: op.id, verdict: verdict.clone() });
+                        Ok(Some((Seq(base.0 + carrier as u64), verdict)))
                     };
                     state::apply_deciding(&mut tx, &self.me.ctx, &signed, &mut judge)
                 }
@@ -1190,12 +1232,11 @@ impl Me {
     }
 
     /// Writes the decision operations carrying verdicts already in effect.
-    fn write_decisions(&self, tx: &mut Tx<'_>, key: &DeviceKey, verdicts: &mut Vec<Decision>) -> Result<()> {
-        for chunk in verdicts.chunks(VERDICTS_PER_OP_MAX) {
-            let signed = self.sign_next(tx, key, Body::Decisions(chunk.to_vec()))?;
+    fn write_decisions(&self, tx: &mut Tx<'_>, key: &DeviceKey, pending: &mut PendingDecisions) -> Result<()> {
+        for chunk in pending.take() {
+            let signed = self.sign_next(tx, key, Body::Decisions(chunk))?;
             state::apply_decided(tx, &self.ctx, &signed)?;
         }
-        verdicts.clear();
         Ok(())
     }
 

@@ -805,3 +805,45 @@ fn a_cash_point_refuses_beyond_its_offline_limits_and_writes_nothing() {
     clock.0.fetch_add(2 * 3600 * 1000, Ordering::SeqCst);
     refused(&mut cash_point, "1", "no contact with the hub for 2 h 0 min, over this cash point's limit of 1 h");
 }
+
+/// A revoked device delivers more flagged top-ups at once than one decision
+/// operation can carry with their reasons: the hub splits its decisions by
+/// size as well as by count, and a replica agrees with every verdict.
+#[test]
+fn many_flagged_verdicts_are_split_into_decisions_that_fit() {
+    let (mut hub, consumers) = hub_with_directory(51, 3);
+    let realm = hub.realm();
+    let mut device = Device::new(key(51, 6));
+    hub.enrol(device.author(), Role::CashPoint, &label("Cassa smarrita"), limits("100")).unwrap();
+    hub.revoke(device.author(), &label("smarrita")).unwrap();
+    let w = WalletKey { consumer: consumers[0].id, service: consumers[0].services[0].clone() };
+    let ops: Vec<SignedOp> = (0..2_000).map(|_| device.top_up(&realm, vec![(w.clone(), twelve_fifty())])).collect();
+    assert!(deliver(&mut hub, &ops).iter().all(Result::is_ok));
+    assert_eq!(hub.flagged(10_000).unwrap().len(), 2_000);
+    let all = hub.all_operations().unwrap();
+    let decisions = all
+        .iter()
+        .filter_map(|b| match SignedOp::decode(b).unwrap().op.body {
+            Body::Decisions(d) => Some(d.len()),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert!(decisions.len() >= 3 && decisions.iter().all(|n| *n < 1024), "{decisions:?}");
+    let mut replica =
+        Node::replica(Store::open_in_memory().unwrap(), realm, None, Arc::new(StepClock::default())).unwrap();
+    let mut pending = all;
+    while !pending.is_empty() {
+        let results = replica.ingest(&pending).unwrap();
+        let retry: Vec<Vec<u8>> = pending
+            .into_iter()
+            .zip(results)
+            .filter_map(|(op, r)| match r {
+                Err(e) if e.is_retryable() => Some(op),
+                Err(e) => panic!("{e}"),
+                Ok(_) => None,
+            })
+            .collect();
+        pending = retry;
+    }
+    assert_eq!(replica.state_digest().unwrap(), hub.state_digest().unwrap());
+}
