@@ -3,6 +3,7 @@
 //! [`state::apply`], inside one write transaction that commits before the
 //! caller is told anything ("acknowledged only once durable").
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -14,7 +15,7 @@ use saldo_sync::reconcile::{ChainOp, OpSource, Session, SharePolicy};
 use saldo_sync::{
     Amount, AuthorId, Balance, Body, ConsumerId, Decision, DeviceKey, DocId, Hlc, Label, OfflineLimits, OpId,
     Operation, Pan, PaymentMethod, RealmId, ReceiptNo, Role, Seq, ServiceId, SignedOp, TopUp, TopUpLine, Verdict,
-    WalletKey,
+    WalletBalance, WalletKey,
 };
 use saldo_sync::{Frontier, FrontierEntry};
 
@@ -693,7 +694,7 @@ impl Node {
         let key = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
         let mut tx = self.store.write()?;
         let signed = self.me.author(&mut tx, key, body)?;
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(signed)
     }
 
@@ -774,7 +775,8 @@ impl Node {
                             None => tx.author(&hub)?.map_or(Seq(0), |a| a.head_seq).next(),
                         };
                         decision_base = Some(base);
-                        let carrier = verdicts.push(Decision { target: op.id, verdict: verdict.clone() });
+                        let carrier =
+                            verdicts.push(Decision { target: op.id, author: op.op.author, verdict: verdict.clone() });
                         Ok(Some((Seq(base.0 + carrier as u64), verdict)))
                     };
                     state::apply_deciding(&mut tx, &self.me.ctx, &signed, &mut judge)
@@ -792,7 +794,7 @@ impl Node {
         if let Some(key) = hub_key {
             self.me.write_decisions(&mut tx, key, &mut verdicts)?;
         }
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(results)
     }
 
@@ -864,7 +866,7 @@ impl Node {
     /// A hub operator's review of a flagged operation.
     pub fn review(&mut self, target: &OpId, accept: bool, operator: &Label, note: &Label) -> Result<SignedOp> {
         self.me.hub_key("review flagged operations")?;
-        {
+        let author = {
             let tx = self.store.read()?;
             match tx.verdict(target)? {
                 Some(v) if matches!(v.verdict, Verdict::Flagged { .. }) => {}
@@ -872,13 +874,14 @@ impl Node {
                 None if tx.has_op(target)? => return Err(NodeError::NotFlagged(target.to_hex())),
                 None => return Err(NodeError::UnknownOperation(target.to_hex())),
             }
-        }
+            tx.money_op(target)?.ok_or_else(|| NodeError::UnknownOperation(target.to_hex()))?.author
+        };
         let verdict = if accept {
             Verdict::ReviewAccepted { operator: operator.clone(), note: note.clone() }
         } else {
             Verdict::ReviewRejected { operator: operator.clone(), note: note.clone() }
         };
-        self.record(Body::Decisions(vec![Decision { target: *target, verdict }]))
+        self.record(Body::Decisions(vec![Decision { target: *target, author, verdict }]))
     }
 
     pub fn flagged(&mut self, limit: u32) -> Result<Vec<FlaggedRow>> {
@@ -951,7 +954,7 @@ impl Node {
         });
         let signed = self.me.author(&mut tx, key, body)?;
         let receipt = self.me.receipt_in(&tx, &signed)?;
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(receipt)
     }
 
@@ -1055,7 +1058,25 @@ impl Node {
             .collect();
         let recomputed = tx.recomputed_wallets()?;
         report.wallets = kept.len() as u64;
-        if kept != recomputed {
+        if self.me.ctx.is_device() {
+            // A device's confirmed balances come from the hub's checkpoints
+            // where it has them; what it adds on top is its own operations
+            // awaiting the hub, and that it can recompute.
+            let recomputed: BTreeMap<(ConsumerId, String), (i64, i64)> = recomputed
+                .into_iter()
+                .map(|(c, s, confirmed, provisional)| ((c, s), (confirmed, provisional)))
+                .collect();
+            for (consumer, service, confirmed, provisional) in &kept {
+                let (c, p) = recomputed.get(&(*consumer, service.clone())).copied().unwrap_or((0, 0));
+                let service_id = ServiceId::parse(service).map_err(|e| NodeError::Refused(e.to_string()))?;
+                let checkpointed = tx.checkpoint_as_of(consumer, &service_id)?.is_some();
+                if provisional - confirmed != p - c || (!checkpointed && *confirmed != c) {
+                    problems.push(format!(
+                        "the balance of {consumer:?}/{service} differs from a recomputation over the log"
+                    ));
+                }
+            }
+        } else if kept != recomputed {
             problems.push(format!(
                 "derived balances differ from a recomputation over the log ({} wallets kept, {} recomputed)",
                 kept.len(),
@@ -1064,7 +1085,7 @@ impl Node {
         }
         let (credits, debits) = tx.counted_credits_and_debits()?;
         let sum = tx.wallet_balance_sum()?;
-        if sum != credits - debits {
+        if !self.me.ctx.is_device() && sum != credits - debits {
             problems.push(format!(
                 "the sum of balances ({sum} cents) is not credits minus debits ({} cents)",
                 credits - debits
@@ -1221,6 +1242,30 @@ impl Me {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// Commits a transaction. On the hub, first signs balance checkpoints of
+    /// the wallets whose confirmed balance the transaction changed, as of its
+    /// log so far: devices take these as the confirmed balances of wallets
+    /// whose other operations they do not hold.
+    fn commit(&self, mut tx: Tx<'_>) -> Result<()> {
+        if let Some(key) = self.key.as_ref().filter(|_| self.ctx.is_hub()) {
+            let dirty = tx.take_dirty_wallets();
+            for chunk in dirty.chunks(saldo_sync::op::CHECKPOINT_WALLETS_MAX) {
+                let as_of = tx.author(&key.author())?.map_or(Seq(0), |a| a.head_seq);
+                let mut balances = Vec::with_capacity(chunk.len());
+                for (consumer, service) in chunk {
+                    let balance = tx.wallet(consumer, service)?.confirmed;
+                    balances.push(WalletBalance {
+                        wallet: WalletKey { consumer: *consumer, service: service.clone() },
+                        balance,
+                    });
+                }
+                self.author(&mut tx, key, Body::BalanceCheckpoint { as_of, balances })?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -29,6 +29,18 @@ impl Context {
     pub fn is_hub(&self) -> bool {
         self.own == Some(self.realm.hub())
     }
+
+    /// A device (cash point, school device) keeps the money of its own
+    /// operations and the hub's; for the rest it takes the hub's balance
+    /// checkpoints. Other devices' operations it holds are carried (stored
+    /// and forwarded), not counted. The hub and key-less replicas count all.
+    pub fn is_device(&self) -> bool {
+        self.own.is_some() && !self.is_hub()
+    }
+
+    pub fn counts_money_of(&self, author: &AuthorId) -> bool {
+        !self.is_device() || self.own == Some(*author) || *author == self.realm.hub()
+    }
 }
 
 /// What happened to an operation that was not refused.
@@ -193,7 +205,7 @@ fn apply_full(
         let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, false, signed.as_bytes())?;
         tx.insert_equivocation(&op.author, op.seq, &first, &signed.id)?;
         tx.set_frozen(&op.author, op.seq)?;
-        if kind.needs_verdict() {
+        if kind.needs_verdict() && ctx.counts_money_of(&op.author) {
             insert_money(tx, ctx, signed, row, decided)?;
         }
         return Ok(Applied::Equivocation { seq: op.seq });
@@ -231,6 +243,9 @@ fn apply_full(
         Body::ChangeLimits { device, limits } => tx.set_limits(device, limits)?,
         Body::Decisions(decisions) => {
             for decision in decisions {
+                if !ctx.counts_money_of(&decision.author) {
+                    continue;
+                }
                 if tx.put_verdict(&decision.target, op.seq, &decision.verdict)? {
                     refresh(tx, ctx, &decision.target)?;
                 }
@@ -243,8 +258,11 @@ fn apply_full(
             }
         }
         Body::BalanceCheckpoint { as_of, balances } => {
-            for entry in balances {
-                tx.put_checkpoint(&entry.wallet.consumer, &entry.wallet.service, *as_of, entry.balance)?;
+            // The hub and full replicas count every operation themselves.
+            if ctx.is_device() {
+                for entry in balances {
+                    tx.apply_checkpoint(&entry.wallet.consumer, &entry.wallet.service, *as_of, entry.balance)?;
+                }
             }
         }
         Body::EscrowGrant { device, wallet, amount } => {
@@ -257,7 +275,11 @@ fn apply_full(
         | Body::Transfer(_)
         | Body::Refund(_)
         | Body::Remittance { .. }
-        | Body::DailyClose { .. } => insert_money(tx, ctx, signed, row, decided)?,
+        | Body::DailyClose { .. } => {
+            if ctx.counts_money_of(&op.author) {
+                insert_money(tx, ctx, signed, row, decided)?;
+            }
+        }
     }
     Ok(Applied::New)
 }
@@ -337,9 +359,18 @@ fn insert_money(
         counts_provisional,
         verdict: stored.as_ref(),
     })?;
+    // On a device, an operation of its own that comes back after the hub's
+    // checkpoint of a wallet already counted it (a reinstalled device) adds
+    // nothing to that wallet again.
+    let in_checkpoint = |tx: &Tx<'_>, wallet: &saldo_sync::WalletKey| -> Result<bool, IngestError> {
+        Ok(match (&stored, ctx.is_device()) {
+            (Some(v), true) => tx.checkpoint_as_of(&wallet.consumer, &wallet.service)?.is_some_and(|s| v.hub_seq <= s),
+            _ => false,
+        })
+    };
     for (line, (wallet, delta)) in deltas.iter().enumerate() {
         tx.insert_money_line(row, line, &wallet.consumer, &wallet.service, *delta)?;
-        if counts || counts_provisional {
+        if (counts || counts_provisional) && !in_checkpoint(tx, wallet)? {
             let (confirmed, provisional) = (i64::from(counts) * delta, i64::from(counts_provisional) * delta);
             tx.add_to_wallet(&wallet.consumer, &wallet.service, confirmed, provisional)?;
         }

@@ -483,12 +483,22 @@ pub struct Tx<'a> {
     /// its author's head, so heads are kept here and written once, at commit.
     authors: RefCell<HashMap<AuthorId, AuthorRow>>,
     dirty_heads: RefCell<HashSet<AuthorId>>,
+    /// Wallets whose confirmed balance changed in this transaction (the hub
+    /// signs checkpoints of them before it commits).
+    dirty_wallets: RefCell<std::collections::BTreeSet<(ConsumerId, ServiceId)>>,
 }
 
 impl<'a> Tx<'a> {
     fn new(conn: &'a Connection, behavior: TransactionBehavior) -> Result<Tx<'a>> {
         let tx = rusqlite::Transaction::new_unchecked(conn, behavior)?;
-        Ok(Tx { conn, hot: Default::default(), tx, authors: RefCell::default(), dirty_heads: RefCell::default() })
+        Ok(Tx {
+            conn,
+            hot: Default::default(),
+            tx,
+            authors: RefCell::default(),
+            dirty_heads: RefCell::default(),
+            dirty_wallets: RefCell::default(),
+        })
     }
 
     pub fn commit(self) -> Result<()> {
@@ -877,6 +887,9 @@ impl<'a> Tx<'a> {
             confirmed_minor,
             provisional_minor
         ])?;
+        if confirmed_minor != 0 {
+            self.dirty_wallets.borrow_mut().insert((*consumer, service.clone()));
+        }
         Ok(())
     }
 
@@ -1156,21 +1169,52 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    pub fn put_checkpoint(
+    /// Wallets whose confirmed balance changed since the last call.
+    pub fn take_dirty_wallets(&self) -> Vec<(ConsumerId, ServiceId)> {
+        std::mem::take(&mut *self.dirty_wallets.borrow_mut()).into_iter().collect()
+    }
+
+    /// A device takes the hub's confirmed balance of a wallet as of the hub's
+    /// seq `as_of`; what awaits the hub here (provisional minus confirmed)
+    /// stays on top. An older checkpoint than the one held changes nothing.
+    pub fn apply_checkpoint(
         &self,
         consumer: &ConsumerId,
         service: &ServiceId,
         as_of: Seq,
         balance: Balance,
     ) -> Result<()> {
-        self.tx
+        let newer = self
+            .tx
             .prepare_cached(
                 "INSERT INTO checkpoints (consumer, service, as_of, balance_minor) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT DO UPDATE SET as_of = excluded.as_of, balance_minor = excluded.balance_minor
                  WHERE excluded.as_of > checkpoints.as_of",
             )?
             .execute(params![&consumer.0[..], service.as_str(), as_of.0 as i64, balance.minor()])?;
+        if newer > 0 {
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO wallets (consumer, service, confirmed_minor, provisional_minor) VALUES (?1, ?2, ?3, ?3)
+                     ON CONFLICT DO UPDATE SET provisional_minor = ?3 + provisional_minor - confirmed_minor,
+                                               confirmed_minor = ?3",
+                )?
+                .execute(params![&consumer.0[..], service.as_str(), balance.minor()])?;
+        }
         Ok(())
+    }
+
+    /// The hub seq of the checkpoint held for a wallet, if any.
+    pub fn checkpoint_as_of(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<Option<Seq>> {
+        self.tx
+            .prepare_cached("SELECT as_of FROM checkpoints WHERE consumer = ?1 AND service = ?2")?
+            .query_row(params![&consumer.0[..], service.as_str()], |r| r.get::<_, i64>(0))
+            .optional()
+            .map(|s| s.map(seq_of))
+    }
+
+    pub fn checkpoint_count(&self) -> Result<u64> {
+        self.tx.query_row("SELECT COUNT(*) FROM checkpoints", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
     }
 
     // ---- directory ----------------------------------------------------------

@@ -304,6 +304,9 @@ impl Verdict {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Decision {
     pub target: OpId,
+    /// The target's author: a device keeps the verdicts on its own
+    /// operations only, even before the operation reaches it again.
+    pub author: AuthorId,
     pub verdict: Verdict,
 }
 

@@ -114,8 +114,8 @@ fn body() -> impl Strategy<Value = Body> {
         }),
         (proptest::option::of(range()), any::<u32>(), balance())
             .prop_map(|(receipts, count, total)| Body::DailyClose { day: 20_261_127, receipts, count, total }),
-        vec((any::<[u8; 32]>(), verdict()), 1..=8).prop_map(|v| Body::Decisions(
-            v.into_iter().map(|(t, verdict)| Decision { target: OpId(t), verdict }).collect()
+        vec((any::<[u8; 32]>(), any::<[u8; 32]>(), verdict()), 1..=8).prop_map(|v| Body::Decisions(
+            v.into_iter().map(|(t, a, verdict)| Decision { target: OpId(t), author: AuthorId(a), verdict }).collect()
         )),
         (any::<[u8; 16]>(), vec(any::<u8>(), 0..512))
             .prop_map(|(f, change)| Body::DirectoryChange { doc: DocId::Family(FamilyId(f)), change }),

@@ -476,6 +476,17 @@ impl Sim {
             let expected = model.get(&(consumer, service.clone())).copied().unwrap_or(0);
             assert_eq!(wallet.confirmed.minor(), expected, "the hub's balance of {consumer:?}/{service}");
         }
+        // Each cash point shows the hub's confirmed balances (its own
+        // operations and the hub's checkpoints of the rest), with nothing
+        // awaiting the hub.
+        for i in 1..self.nodes.len() {
+            for (consumer, service) in self.consumers.clone() {
+                let here = self.node(i).wallet(&consumer, &service).expect("wallet");
+                let hub = self.node(0).wallet(&consumer, &service).expect("wallet");
+                assert_eq!(here.confirmed, hub.confirmed, "node {i} shows another balance of {consumer:?}/{service}");
+                assert_eq!(here.provisional, here.confirmed, "node {i} still awaits the hub on {consumer:?}/{service}");
+            }
+        }
         // Every flagged operation says why.
         for flagged in self.node(0).flagged(10_000).expect("flagged") {
             self.stats.flagged += 1;
