@@ -277,11 +277,22 @@ pub async fn run(
     config: NetConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let key = node.device_key().ok_or(NodeError::NoKey)?;
-    let me = key.author();
-    let realm_hub = node.realm().hub();
-    let secret = SecretKey::from_bytes(&key.secret_bytes());
     let handle = NodeHandle::spawn(node)?;
+    run_handle(handle, dir, config, shutdown).await
+}
+
+/// [`run`] for a node already on its thread (benchmarks record through the
+/// same handle while the node syncs).
+pub async fn run_handle(
+    handle: NodeHandle,
+    dir: &Path,
+    config: NetConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let key = handle.call(|node| node.device_key()).await.ok_or(NodeError::NoKey)?;
+    let me = key.author();
+    let realm_hub = handle.call(|node| node.realm().hub()).await;
+    let secret = SecretKey::from_bytes(&key.secret_bytes());
     let endpoint = Endpoint::builder(presets::Minimal)
         .secret_key(secret)
         .alpns(vec![ALPN.to_vec()])

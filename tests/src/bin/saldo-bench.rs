@@ -4,6 +4,11 @@
 //! cargo run --release -p saldo-tests --bin saldo-bench -- foundation
 //! ```
 //!
+//! `sync-latency` runs a hub and a cash point over iroh on 127.0.0.1 and
+//! prints the time from a top-up at the cash point to the hub's decision,
+//! and back at the cash point (p50/p99 over `--queries` top-ups, 200 by
+//! default here).
+//!
 //! `sync-protocol` prints the bytes and round trips of the sync protocol
 //! (no transport) for two nodes of 1,000 authors × 1,000 operations that
 //! differ in 100 operations.
@@ -78,6 +83,7 @@ fn main() -> Result<()> {
     match command.as_str() {
         "foundation" => foundation(&options),
         "sync-protocol" => sync_protocol(),
+        "sync-latency" => sync_latency(&options),
         other => bail!("unknown benchmark {other}: try `foundation` or `sync-protocol`"),
     }
 }
@@ -473,5 +479,101 @@ fn sync_protocol() -> Result<()> {
          (target <= {target}: 80/author + 2 x missing)",
         complete_at.div_ceil(2)
     );
+    Ok(())
+}
+
+/// A hub and a cash point on 127.0.0.1 over iroh: each top-up at the cash
+/// point, until the hub holds its decision, and until the cash point does.
+fn sync_latency(options: &Options) -> Result<()> {
+    use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, STATUS_FILE, run_handle};
+    let samples = if options.queries == 2_000 { 200 } else { options.queries };
+    let dir = options.work.join("latency");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (hub_dir, cp_dir) = (dir.join("hub"), dir.join("cash-point"));
+    let mut hub = Node::init_realm(&hub_dir, &label("Comune di Benchmark"))?;
+    let mut csv = Vec::new();
+    generate::write_csv(&mut csv, 200, 4)?;
+    import::import_csv(&mut hub, csv.as_slice(), &|_, _| {})?;
+    let mut wallets = Vec::new();
+    for line in String::from_utf8(csv)?.lines().skip(1) {
+        let code = line.split(',').nth(5).unwrap_or_default().to_string();
+        for view in hub.search(&code, 1)? {
+            wallets.push((ConsumerId::from_hex(&view.consumer)?, saldo_sync::ServiceId::parse(&view.services[0])?));
+        }
+    }
+    let key = DeviceKey::generate();
+    let limits = OfflineLimits {
+        per_operation: Amount::parse("500")?,
+        unconfirmed_total: Balance::parse("1000000")?,
+        offline_secs_max: 86_400,
+    };
+    hub.enrol(key.author(), Role::CashPoint, &label("Edicola"), limits)?;
+    let cash_point = Node::join(&cp_dir, hub.realm(), key)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (to_hub, to_cash_point) = runtime.block_on(async {
+        let (hub, cash_point) = (NodeHandle::spawn(hub)?, NodeHandle::spawn(cash_point)?);
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        let bind: std::net::SocketAddr = "127.0.0.1:0".parse()?;
+        let (h, s, d) = (hub.clone(), stop.clone(), hub_dir.clone());
+        let hub_task = tokio::spawn(async move {
+            run_handle(h, &d, NetConfig { bind, peers: vec![] }, async move { s.notified().await }).await
+        });
+        let hub_address: PeerAddr = loop {
+            let status = std::fs::read(hub_dir.join(STATUS_FILE)).ok();
+            if let Some(address) = status
+                .and_then(|b| serde_json::from_slice::<RunStatus>(&b).ok())
+                .and_then(|s| s.addresses.first().cloned())
+            {
+                break address.parse()?;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let (c, s, d) = (cash_point.clone(), stop.clone(), cp_dir.clone());
+        let cp_task = tokio::spawn(async move {
+            run_handle(c, &d, NetConfig { bind, peers: vec![hub_address] }, async move { s.notified().await }).await
+        });
+        while cash_point.call(|n| n.directory_counts().map_err(anyhow::Error::from)).await?.0 < 200 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut rng = fastrand::Rng::with_seed(3);
+        let (mut to_hub, mut to_cash_point) = (Vec::new(), Vec::new());
+        for _ in 0..samples {
+            let (consumer, service) = wallets[rng.usize(..wallets.len())].clone();
+            let line = saldo_node::node::TopUpRequestLine { consumer, service, amount: Amount::parse("5")? };
+            let started = Instant::now();
+            let receipt = cash_point
+                .call(move |n| n.record_top_up(&[line], PaymentMethod::Cash, None).map_err(anyhow::Error::from))
+                .await?;
+            cash_point.refresh_frontier().await?;
+            let id = OpId::from_hex(&receipt.verification_code)?;
+            let judged = |handle: NodeHandle| async move {
+                loop {
+                    let verdict = handle.call(move |n| n.store_mut().read().and_then(|tx| tx.verdict(&id))).await?;
+                    if verdict.is_some() {
+                        return anyhow::Ok(());
+                    }
+                    tokio::time::sleep(Duration::from_micros(500)).await;
+                }
+            };
+            judged(hub.clone()).await?;
+            to_hub.push(started.elapsed());
+            judged(cash_point.clone()).await?;
+            to_cash_point.push(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(rng.u64(0..20))).await;
+        }
+        stop.notify_waiters();
+        let _ = tokio::time::timeout(Duration::from_secs(5), async { (hub_task.await, cp_task.await) }).await;
+        anyhow::Ok((to_hub, to_cash_point))
+    })?;
+    for (what, mut times) in [("the hub's decision", to_hub), ("the decision back at the cash point", to_cash_point)] {
+        times.sort();
+        println!(
+            "online top-up at a cash point to {what}, over iroh on 127.0.0.1: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} top-ups; target p99 <= 1000 ms)",
+            ms(percentile(&times, 50)),
+            ms(percentile(&times, 99)),
+            ms(percentile(&times, 100)),
+            times.len()
+        );
+    }
     Ok(())
 }
