@@ -427,15 +427,20 @@ impl ProtocolHandler for Accept {
 /// One session over one connection, until it breaks.
 async fn run_session(shared: &Shared, conn: Connection, initiator: bool) -> Result<()> {
     let peer = AuthorId(*conn.remote_id().as_bytes());
-    let session = shared.handle.call(move |node| node.session(peer)).await?;
-    let session = Arc::new(Mutex::new(session));
-    let (mut send, recv) = if initiator {
-        let (mut send, recv) = conn.open_bi().await?;
-        let hello = lock(&session).hello();
-        write_frame(&mut send, &hello).await?;
-        (send, recv)
+    let (session, hello) = if initiator {
+        let (session, hello) = shared.handle.call(move |node| node.initiate(peer)).await?;
+        (session, Some(hello))
     } else {
-        conn.accept_bi().await.map_err(|e| refusal_or(e.into()))?
+        (shared.handle.call(move |node| node.respond(peer)).await?, None)
+    };
+    let session = Arc::new(Mutex::new(session));
+    let (mut send, recv) = match hello {
+        Some(hello) => {
+            let (mut send, recv) = conn.open_bi().await?;
+            write_frame(&mut send, &hello).await?;
+            (send, recv)
+        }
+        None => conn.accept_bi().await.map_err(|e| refusal_or(e.into()))?,
     };
     shared.peer(&peer, |p| {
         p.online = true;
@@ -567,7 +572,14 @@ async fn read_loop(
                 }
                 shared.handle.refresh_frontier().await?;
             }
-            Incoming::Hello | Incoming::PeerDone => {
+            Incoming::Hello => {
+                let snapshot = session.clone();
+                shared.handle.call(move |node| node.after_hello(peer, &lock(&snapshot))).await?;
+                if peer == shared.realm_hub {
+                    let _ = shared.handle.call(|node| node.note_hub_contact()).await;
+                }
+            }
+            Incoming::PeerDone => {
                 if peer == shared.realm_hub {
                     let _ = shared.handle.call(|node| node.note_hub_contact()).await;
                 }

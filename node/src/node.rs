@@ -166,6 +166,10 @@ impl PendingDecisions {
     }
 }
 
+/// Meta keys: the frontier this node last sent a peer, and last received from one.
+const SENT_TO: &str = "frontier_sent_to";
+const RECEIVED_FROM: &str = "frontier_received_from";
+
 /// Meta keys: where a hub listens; where a device finds its hub.
 pub const META_LISTEN: &str = "p2p_addresses";
 pub const META_HUB_ADDRESSES: &str = "hub_addresses";
@@ -492,8 +496,7 @@ impl Node {
             .receive(saldo_sync::reconcile::Message::Hello(saldo_sync::reconcile::Hello {
                 version: saldo_sync::reconcile::PROTOCOL_VERSION,
                 realm,
-                frontier: theirs,
-                relative: false,
+                frontier: saldo_sync::reconcile::FrontierForm::Whole(theirs),
             }))
             .map_err(|e| NodeError::Refused(e.to_string()))?;
         let mut ops = Vec::new();
@@ -547,6 +550,59 @@ impl Node {
     /// A sync session with `peer`, from this node's current frontier.
     pub fn session(&mut self, peer: AuthorId) -> Result<Session> {
         Ok(Session::new(self.me.ctx.realm, self.share_policy(peer), self.frontier()?))
+    }
+
+    /// A session this node begins with `peer`, and its hello: only what
+    /// changed since the frontier it sent that peer last time, if any (which
+    /// it now remembers as the next base).
+    pub fn initiate(&mut self, peer: AuthorId) -> Result<(Session, saldo_sync::reconcile::Message)> {
+        let mut session = self.session(peer)?;
+        let hello = match self.peer_frontier(SENT_TO, &peer)? {
+            Some(base) => session.hello_since(&base),
+            None => session.hello(),
+        };
+        if let Some(sent) = session.hello_sent() {
+            let sent = sent.clone();
+            self.remember_peer_frontier(SENT_TO, &peer, &sent)?;
+        }
+        Ok((session, hello))
+    }
+
+    /// A session this node answers, knowing what `peer` sent last time.
+    pub fn respond(&mut self, peer: AuthorId) -> Result<Session> {
+        let mut session = self.session(peer)?;
+        if let Some(remembered) = self.peer_frontier(RECEIVED_FROM, &peer)? {
+            session.remember(remembered);
+        }
+        Ok(session)
+    }
+
+    /// After a hello arrived: a responder remembers the peer's frontier as
+    /// the base of the next session's changes; an initiator asked for its
+    /// whole frontier remembers that one as sent.
+    pub fn after_hello(&mut self, peer: AuthorId, session: &Session) -> Result<()> {
+        if session.is_responder() {
+            if let Some(theirs) = session.peer_frontier() {
+                let theirs = theirs.clone();
+                self.remember_peer_frontier(RECEIVED_FROM, &peer, &theirs)?;
+            }
+        } else if let Some(sent) = session.hello_sent() {
+            let sent = sent.clone();
+            self.remember_peer_frontier(SENT_TO, &peer, &sent)?;
+        }
+        Ok(())
+    }
+
+    fn peer_frontier(&mut self, which: &str, peer: &AuthorId) -> Result<Option<Frontier>> {
+        let tx = self.store.read()?;
+        Ok(tx.meta(&format!("{which}:{}", peer.to_hex()))?.and_then(|b| postcard::from_bytes(&b).ok()))
+    }
+
+    fn remember_peer_frontier(&mut self, which: &str, peer: &AuthorId, frontier: &Frontier) -> Result<()> {
+        let tx = self.store.write()?;
+        tx.set_meta(&format!("{which}:{}", peer.to_hex()), &postcard::to_stdvec(frontier).expect("encoding to a Vec"))?;
+        tx.commit()?;
+        Ok(())
     }
 
     pub fn realm_name(&self) -> &str {

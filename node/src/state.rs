@@ -8,7 +8,9 @@
 //! latest word on each operation) and reversals, and directory documents are
 //! rebuilt from all their changes. Arrival order changes nothing.
 
-use saldo_sync::{AuthorId, Body, DocId, FamilyId, OpId, OpKind, RealmId, Role, Seq, SignedOp, Verdict};
+use saldo_sync::{
+    AuthorId, Body, ConsumerId, DocId, FamilyId, OpId, OpKind, RealmId, Role, Seq, ServiceId, SignedOp, Verdict,
+};
 
 use crate::directory::{self, DirectoryError};
 use crate::ledger::{self, CloseFacts, Facts, LineFacts, ReversalFacts, StatusInput};
@@ -247,7 +249,7 @@ fn apply_full(
                     continue;
                 }
                 if tx.put_verdict(&decision.target, op.seq, &decision.verdict)? {
-                    refresh(tx, ctx, &decision.target)?;
+                    refresh(tx, ctx, &decision.target, Some(op.seq))?;
                 }
             }
         }
@@ -359,18 +361,12 @@ fn insert_money(
         counts_provisional,
         verdict: stored.as_ref(),
     })?;
-    // On a device, an operation of its own that comes back after the hub's
-    // checkpoint of a wallet already counted it (a reinstalled device) adds
-    // nothing to that wallet again.
-    let in_checkpoint = |tx: &Tx<'_>, wallet: &saldo_sync::WalletKey| -> Result<bool, IngestError> {
-        Ok(match (&stored, ctx.is_device()) {
-            (Some(v), true) => tx.checkpoint_as_of(&wallet.consumer, &wallet.service)?.is_some_and(|s| v.hub_seq <= s),
-            _ => false,
-        })
-    };
+    // The hub seq at which this operation's verdict took effect (the hub's
+    // own operations: their own seq).
+    let effect_seq = stored.as_ref().map(|v| v.hub_seq).or((op.author == ctx.realm.hub()).then_some(op.seq));
     for (line, (wallet, delta)) in deltas.iter().enumerate() {
         tx.insert_money_line(row, line, &wallet.consumer, &wallet.service, *delta)?;
-        if (counts || counts_provisional) && !in_checkpoint(tx, wallet)? {
+        if (counts || counts_provisional) && !in_checkpoint(tx, ctx, &wallet.consumer, &wallet.service, effect_seq)? {
             let (confirmed, provisional) = (i64::from(counts) * delta, i64::from(counts_provisional) * delta);
             tx.add_to_wallet(&wallet.consumer, &wallet.service, confirmed, provisional)?;
         }
@@ -378,7 +374,7 @@ fn insert_money(
     // A reversal changes how its target counts; a target that arrives after
     // its reversal found it above.
     if let (Some(target), true) = (reverses, counts || counts_provisional) {
-        refresh(tx, ctx, target)?;
+        refresh(tx, ctx, target, effect_seq)?;
     }
     Ok(())
 }
@@ -400,7 +396,26 @@ pub fn money_total(body: &Body) -> i64 {
 
 /// Recomputes whether a money operation counts, and moves the difference
 /// into its wallets. A no-op for ids that are not money operations held here.
-pub fn refresh(tx: &mut Tx<'_>, ctx: &Context, id: &OpId) -> Result<(), IngestError> {
+/// On a device, whether a change that took effect at hub seq `effect` is
+/// already in the hub's checkpoint of a wallet: an operation of its own that
+/// comes back after the checkpoint counted it (a reinstalled device) changes
+/// nothing there again.
+fn in_checkpoint(
+    tx: &Tx<'_>,
+    ctx: &Context,
+    consumer: &ConsumerId,
+    service: &ServiceId,
+    effect: Option<Seq>,
+) -> Result<bool, IngestError> {
+    Ok(match (effect, ctx.is_device()) {
+        (Some(effect), true) => tx.checkpoint_as_of(consumer, service)?.is_some_and(|as_of| effect <= as_of),
+        _ => false,
+    })
+}
+
+/// Recomputes how an operation counts after its verdict or a reversal of it
+/// changed; `effect` is the hub seq at which that change took effect.
+pub fn refresh(tx: &mut Tx<'_>, ctx: &Context, id: &OpId, effect: Option<Seq>) -> Result<(), IngestError> {
     let Some(row) = tx.money_op(id)? else {
         return Ok(());
     };
@@ -428,10 +443,12 @@ pub fn refresh(tx: &mut Tx<'_>, ctx: &Context, id: &OpId) -> Result<(), IngestEr
     let confirmed_sign = i64::from(counts) - i64::from(row.counts);
     let provisional_sign = i64::from(counts_provisional) - i64::from(row.counts_provisional);
     for (consumer, service, delta) in tx.money_lines(row.row)? {
-        tx.add_to_wallet(&consumer, &service, confirmed_sign * delta, provisional_sign * delta)?;
+        if !in_checkpoint(tx, ctx, &consumer, &service, effect)? {
+            tx.add_to_wallet(&consumer, &service, confirmed_sign * delta, provisional_sign * delta)?;
+        }
     }
     if let Some(target) = row.reverses.filter(|_| is_reversal) {
-        refresh(tx, ctx, &target)?;
+        refresh(tx, ctx, &target, effect)?;
     }
     Ok(())
 }

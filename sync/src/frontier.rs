@@ -41,7 +41,8 @@ impl Frontier {
                 Some(their) if their.seq < ours.seq => {
                     out.push(Difference::Behind { author: *author, after: their.seq, upto: ours.seq })
                 }
-                Some(their) if their.seq == ours.seq && their.head != ours.head => {
+                // An unknown head (NONE: the peer left it out) is no fork.
+                Some(their) if their.seq == ours.seq && their.head != ours.head && their.head != OpId::NONE => {
                     out.push(Difference::Fork { author: *author, seq: ours.seq, ours: ours.head, theirs: their.head })
                 }
                 Some(_) => {}

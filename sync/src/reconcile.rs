@@ -55,17 +55,93 @@ pub enum Message {
     Done,
     /// The sender will not sync, and why.
     Refused(String),
+    /// The responder does not hold the base of a `Since` hello: send the whole frontier.
+    NeedWhole,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     pub version: u16,
     pub realm: RealmId,
-    /// The sender's frontier: whole, or (`relative`) only the entries where
-    /// it differs from the frontier in the hello it answers, an entry at seq
-    /// 0 meaning "none of this author".
-    pub frontier: Frontier,
-    pub relative: bool,
+    pub frontier: FrontierForm,
+}
+
+/// How a hello carries the sender's frontier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FrontierForm {
+    /// The whole frontier (about 70 bytes per author).
+    Whole(Frontier),
+    /// The initiator's frontier as changes to the one it sent this peer
+    /// last time, named by its hash: peers that synced before exchange
+    /// only what moved since.
+    Since { base: [u8; 32], changes: Vec<Change> },
+    /// The responder's answer: only where it differs from the initiator.
+    Answer(Vec<Change>),
+}
+
+/// One author's entry, relative to a frontier both sides know (the base).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub author: AuthorRef,
+    /// 0: none of this author's operations.
+    pub seq: Seq,
+    /// The id at `seq`; left out where the other side cannot hold the same
+    /// seq (it is not needed to tell a fork).
+    pub head: Option<OpId>,
+}
+
+/// An author named by its place in the base frontier (in author order), or in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuthorRef {
+    At(u32),
+    Id(AuthorId),
+}
+
+/// The hash that names a frontier as the base of changes.
+pub fn frontier_hash(frontier: &Frontier) -> [u8; 32] {
+    *blake3::hash(&postcard::to_stdvec(frontier).expect("encoding to a Vec")).as_bytes()
+}
+
+/// What changed from `base` to `now`, entries named relative to `base`.
+/// `heads_where(base entry, entry now)` says whether the head must be sent.
+fn changes(
+    base: &Frontier,
+    now: &Frontier,
+    heads_where: impl Fn(Option<FrontierEntry>, FrontierEntry) -> bool,
+) -> Vec<Change> {
+    let index: std::collections::BTreeMap<&AuthorId, u32> =
+        base.0.keys().enumerate().map(|(i, a)| (a, i as u32)).collect();
+    let name = |author: &AuthorId| index.get(author).map_or(AuthorRef::Id(*author), |i| AuthorRef::At(*i));
+    let mut out = Vec::new();
+    for (author, entry) in &now.0 {
+        let before = base.get(author);
+        if before != Some(*entry) {
+            let head = heads_where(before, *entry).then_some(entry.head);
+            out.push(Change { author: name(author), seq: entry.seq, head });
+        }
+    }
+    for author in base.0.keys().filter(|a| !now.0.contains_key(a)) {
+        out.push(Change { author: name(author), seq: Seq(0), head: None });
+    }
+    out
+}
+
+/// `base` with `changes` applied; `None` if a change names no author of `base`.
+fn apply_changes(base: &Frontier, changes: Vec<Change>) -> Option<Frontier> {
+    let authors: Vec<AuthorId> = base.0.keys().copied().collect();
+    let mut out = base.clone();
+    for change in changes {
+        let author = match change.author {
+            AuthorRef::At(i) => *authors.get(i as usize)?,
+            AuthorRef::Id(author) => author,
+        };
+        if change.seq == Seq(0) {
+            out.0.remove(&author);
+        } else {
+            out.0.insert(author, FrontierEntry { seq: change.seq, head: change.head.unwrap_or(OpId::NONE) });
+        }
+    }
+    Some(out)
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -98,8 +174,8 @@ impl Message {
             return Err(WireError::Malformed(format!("{} bytes after the message", rest.len())));
         }
         match &message {
-            Message::Hello(hello) if hello.frontier.0.len() > FRONTIER_AUTHORS_MAX => {
-                Err(WireError::FrontierTooLarge(hello.frontier.0.len()))
+            Message::Hello(hello) if hello.frontier.len() > FRONTIER_AUTHORS_MAX => {
+                Err(WireError::FrontierTooLarge(hello.frontier.len()))
             }
             Message::Ops(ops) if ops.len() > BATCH_OPS_MAX => Err(WireError::BatchTooLarge(ops.len())),
             Message::Ops(ops) => match ops.iter().find(|op| op.len() > SIGNED_OP_BYTES_MAX) {
@@ -108,6 +184,20 @@ impl Message {
             },
             _ => Ok(message),
         }
+    }
+}
+
+impl FrontierForm {
+    /// How many entries it lists.
+    pub fn len(&self) -> usize {
+        match self {
+            FrontierForm::Whole(f) => f.0.len(),
+            FrontierForm::Since { changes, .. } | FrontierForm::Answer(changes) => changes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -122,6 +212,8 @@ pub enum SyncError {
     Unexpected(&'static str),
     #[error("the peer answered a hello this side never sent")]
     UnaskedAnswer,
+    #[error("the peer's frontier names an author its base does not have")]
+    BadChanges,
     #[error("the peer refused to sync: {0}")]
     Refused(String),
 }
@@ -212,6 +304,13 @@ pub struct Session {
     hello_sent: Option<Frontier>,
     /// A hello arrived that this side has not answered yet.
     answer_due: bool,
+    /// The responder lacked the base of the initiator's hello.
+    need_whole_due: bool,
+    /// The initiator must send its whole frontier again.
+    whole_due: bool,
+    /// The responder: the initiator's frontier as received last time (the
+    /// base a `Since` hello may name).
+    remembered: Option<Frontier>,
     done_sent: bool,
     peer_done: bool,
     stats: SessionStats,
@@ -228,6 +327,9 @@ impl Session {
             evidence: VecDeque::new(),
             hello_sent: None,
             answer_due: false,
+            need_whole_due: false,
+            whole_due: false,
+            remembered: None,
             done_sent: false,
             peer_done: false,
             stats: SessionStats::default(),
@@ -243,9 +345,38 @@ impl Session {
         Message::Hello(Hello {
             version: PROTOCOL_VERSION,
             realm: self.realm,
-            frontier: self.local.clone(),
-            relative: false,
+            frontier: FrontierForm::Whole(self.local.clone()),
         })
+    }
+
+    /// The initiator's first message to a peer it sent `base` to last time:
+    /// only what changed since. If the peer no longer holds that base it
+    /// asks for the whole frontier, which costs one more round trip.
+    pub fn hello_since(&mut self, base: &Frontier) -> Message {
+        self.stats.messages_sent += 1;
+        self.hello_sent = Some(self.local.clone());
+        let changes = changes(base, &self.local, |_, _| true);
+        Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            realm: self.realm,
+            frontier: FrontierForm::Since { base: frontier_hash(base), changes },
+        })
+    }
+
+    /// The frontier this side's hello carried, to remember as the base of
+    /// the next session with this peer.
+    pub fn hello_sent(&self) -> Option<&Frontier> {
+        self.hello_sent.as_ref()
+    }
+
+    /// The responder: the frontier this peer sent last time, if remembered.
+    pub fn remember(&mut self, peer_frontier: Frontier) {
+        self.remembered = Some(peer_frontier);
+    }
+
+    /// Whether this side answers hellos (it did not send one).
+    pub fn is_responder(&self) -> bool {
+        self.hello_sent.is_none()
     }
 
     pub fn stats(&self) -> SessionStats {
@@ -272,27 +403,43 @@ impl Session {
                 if hello.realm != self.realm {
                     return Err(SyncError::OtherRealm(hello.realm));
                 }
-                let frontier = if hello.relative {
-                    let mut whole = self.hello_sent.clone().ok_or(SyncError::UnaskedAnswer)?;
-                    for (author, entry) in hello.frontier.0 {
-                        if entry.seq == Seq(0) {
-                            whole.0.remove(&author);
-                        } else {
-                            whole.0.insert(author, entry);
-                        }
+                let frontier = match hello.frontier {
+                    FrontierForm::Answer(changes) => {
+                        let base = self.hello_sent.as_ref().ok_or(SyncError::UnaskedAnswer)?;
+                        apply_changes(base, changes).ok_or(SyncError::BadChanges)?
                     }
-                    whole
-                } else {
                     // A whole frontier: answer it, unless this side sent
                     // its own whole frontier already (both sides began).
-                    self.answer_due = self.hello_sent.is_none();
-                    hello.frontier
+                    FrontierForm::Whole(frontier) => {
+                        self.answer_due = self.hello_sent.is_none();
+                        frontier
+                    }
+                    FrontierForm::Since { base, changes } => {
+                        let known = self.remembered.as_ref().filter(|r| frontier_hash(r) == base);
+                        match known.and_then(|base| apply_changes(base, changes)) {
+                            Some(frontier) => {
+                                self.answer_due = self.hello_sent.is_none();
+                                frontier
+                            }
+                            None => {
+                                self.need_whole_due = true;
+                                return Ok(Incoming::Hello);
+                            }
+                        }
+                    }
                 };
                 self.peer = Some(frontier);
                 self.replan();
                 Ok(Incoming::Hello)
             }
             Message::Refused(reason) => Err(SyncError::Refused(reason)),
+            Message::NeedWhole => {
+                if self.hello_sent.is_none() {
+                    return Err(SyncError::Unexpected("a request for a whole frontier"));
+                }
+                self.whole_due = true;
+                Ok(Incoming::Hello)
+            }
             Message::Ops(_) | Message::Done if self.peer.is_none() => {
                 Err(SyncError::Unexpected(if matches!(message, Message::Done) { "done" } else { "operations" }))
             }
@@ -348,26 +495,28 @@ impl Session {
     /// The next message to send, if any: operations the peer lacks, then
     /// `Done` once. `None` means nothing to send until something changes.
     pub fn next_message<S: OpSource>(&mut self, source: &mut S) -> Result<Option<Message>, S::Error> {
+        if self.need_whole_due {
+            self.need_whole_due = false;
+            self.stats.messages_sent += 1;
+            return Ok(Some(Message::NeedWhole));
+        }
+        if self.whole_due {
+            self.whole_due = false;
+            return Ok(Some(self.hello()));
+        }
         let Some(peer) = self.peer.as_mut() else {
             return Ok(None);
         };
         if self.answer_due {
             self.answer_due = false;
             self.stats.messages_sent += 1;
-            let mut differs = Frontier::default();
-            for (author, ours) in &self.local.0 {
-                if peer.get(author) != Some(*ours) {
-                    differs.0.insert(*author, *ours);
-                }
-            }
-            for author in peer.0.keys().filter(|a| !self.local.0.contains_key(a)) {
-                differs.0.insert(*author, FrontierEntry { seq: Seq(0), head: OpId::NONE });
-            }
+            // A head is needed only where the initiator holds the same seq
+            // (a fork shows there); elsewhere the seq says what is lacking.
+            let answer = changes(peer, &self.local, |theirs, ours| theirs.is_some_and(|t| t.seq == ours.seq));
             return Ok(Some(Message::Hello(Hello {
                 version: PROTOCOL_VERSION,
                 realm: self.realm,
-                frontier: differs,
-                relative: true,
+                frontier: FrontierForm::Answer(answer),
             })));
         }
         let mut batch = Vec::new();
@@ -439,6 +588,10 @@ mod tests {
     struct Memory(BTreeMap<AuthorId, Vec<SignedOp>>);
 
     impl Memory {
+        fn clone_memory(&self) -> Memory {
+            Memory(self.0.clone())
+        }
+
         fn frontier(&self) -> Frontier {
             Frontier(
                 self.0
@@ -602,9 +755,11 @@ mod tests {
         let mut theirs = Frontier::default();
         theirs.0.insert(c1.author(), FrontierEntry { seq: Seq(3), head: forked.id });
         session
-            .receive(Message::Hello(Hello { version: PROTOCOL_VERSION, realm, frontier: theirs, relative: false }))
+            .receive(Message::Hello(Hello { version: PROTOCOL_VERSION, realm, frontier: FrontierForm::Whole(theirs) }))
             .expect("hello");
-        assert!(matches!(session.next_message(&mut a).expect("memory"), Some(Message::Hello(h)) if h.relative));
+        assert!(
+            matches!(session.next_message(&mut a).expect("memory"), Some(Message::Hello(h)) if matches!(h.frontier, FrontierForm::Answer(_)))
+        );
         assert_eq!(session.next_message(&mut a).expect("memory"), Some(Message::Ops(vec![ours[2].clone()])));
     }
 
@@ -613,14 +768,82 @@ mod tests {
         let realm = RealmId([1; 32]);
         let mut session = Session::new(realm, SharePolicy::Everything, Frontier::default());
         assert_eq!(session.receive(Message::Done), Err(SyncError::Unexpected("done")));
-        let hello =
-            |version, realm| Message::Hello(Hello { version, realm, frontier: Frontier::default(), relative: false });
+        let hello = |version, realm| {
+            Message::Hello(Hello { version, realm, frontier: FrontierForm::Whole(Frontier::default()) })
+        };
         assert_eq!(session.receive(hello(2, realm)), Err(SyncError::Version(2)));
         assert_eq!(session.receive(hello(1, RealmId([2; 32]))), Err(SyncError::OtherRealm(RealmId([2; 32]))));
         assert!(Message::decode(&[9, 9, 9]).is_err());
-        let answer = Message::Hello(Hello { version: 1, realm, frontier: Frontier::default(), relative: true });
+        let answer = Message::Hello(Hello { version: 1, realm, frontier: FrontierForm::Answer(Vec::new()) });
         assert_eq!(session.receive(answer), Err(SyncError::UnaskedAnswer));
         let big = Message::Ops(vec![vec![0; 8]; BATCH_OPS_MAX + 1]).encode();
         assert_eq!(Message::decode(&big), Err(WireError::BatchTooLarge(BATCH_OPS_MAX + 1)));
+    }
+
+    #[test]
+    fn peers_that_synced_before_send_only_what_moved_and_fall_back_to_whole_frontiers() {
+        let hub = DeviceKey::from_secret_bytes(&[1; 32]);
+        let realm = RealmId(hub.author().0);
+        let keys: Vec<DeviceKey> =
+            (0..200u8).map(|i| DeviceKey::from_secret_bytes(&[i.wrapping_add(10); 32])).collect();
+        let mut a = Memory::default();
+        let mut b = Memory::default();
+        for key in &keys {
+            for op in chain(&realm, key, 3) {
+                a.add(&op);
+                b.add(&op);
+            }
+        }
+        // What A sent B last time, and B remembers.
+        let base = a.frontier();
+        // A moves on for 5 authors.
+        for key in &keys[..5] {
+            let more = chain(&realm, key, 4);
+            a.add(&more[3]);
+        }
+        let exchange = |a: &mut Memory, b: &mut Memory, remembered: Option<Frontier>| {
+            let mut sa = Session::new(realm, SharePolicy::Everything, a.frontier());
+            let mut sb = Session::new(realm, SharePolicy::Everything, b.frontier());
+            if let Some(r) = remembered {
+                sb.remember(r);
+            }
+            let mut to_b = vec![sa.hello_since(&base)];
+            let mut to_a: Vec<Message> = Vec::new();
+            let (mut bytes, mut flights) = (0, 0);
+            while !(to_a.is_empty() && to_b.is_empty()) {
+                flights += 1;
+                for m in std::mem::take(&mut to_b) {
+                    bytes += m.encode().len();
+                    if let Incoming::Ops(ops) = sb.receive(m).expect("ok") {
+                        ops.iter().for_each(|o| b.add(o));
+                        sb.local_changed(b.frontier());
+                    }
+                }
+                for m in std::mem::take(&mut to_a) {
+                    bytes += m.encode().len();
+                    if let Incoming::Ops(ops) = sa.receive(m).expect("ok") {
+                        ops.iter().for_each(|o| a.add(o));
+                        sa.local_changed(a.frontier());
+                    }
+                }
+                while let Some(m) = sa.next_message(a).expect("memory") {
+                    to_b.push(m);
+                }
+                while let Some(m) = sb.next_message(b).expect("memory") {
+                    to_a.push(m);
+                }
+            }
+            assert!(sa.caught_up() && sb.caught_up());
+            assert_eq!(a.frontier(), b.frontier());
+            (bytes, flights)
+        };
+        let missing: usize = keys[..5].iter().map(|k| chain(&realm, k, 4)[3].len()).sum();
+        // B remembers the base: a few hundred bytes beyond the operations.
+        let (bytes, _) = exchange(&mut a.clone_memory(), &mut b.clone_memory(), Some(base.clone()));
+        assert!(bytes < missing + 600, "{bytes} bytes for {missing} bytes of operations");
+        // B forgot it: it asks for the whole frontier, and they still converge.
+        let (bytes, flights) = exchange(&mut a, &mut b, None);
+        assert!(bytes > 200 * 60, "{bytes} bytes: the whole frontier went");
+        assert!(flights <= 5, "{flights} flights");
     }
 }

@@ -177,10 +177,11 @@ impl Sim {
 
     fn connect(&mut self, a: usize, b: usize) {
         let (pa, pb) = (self.nodes[a].author, self.nodes[b].author);
-        let mut sa = self.node(a).session(pb).expect("session");
-        let sb = self.node(b).session(pa).expect("session");
-        // `a` begins; `b` answers once the hello arrives.
-        let hellos = [VecDeque::new(), VecDeque::from([sa.hello()])];
+        // `a` begins (with only what changed since it last synced with `b`,
+        // if it did); `b` answers once the hello arrives.
+        let (sa, hello) = self.node(a).initiate(pb).expect("session");
+        let sb = self.node(b).respond(pa).expect("session");
+        let hellos = [VecDeque::new(), VecDeque::from([hello])];
         self.links.push(Link { ends: [a, b], sessions: [sa, sb], in_flight: hellos });
         self.log.push(format!("connect {a} {b}"));
     }
@@ -254,6 +255,12 @@ impl Sim {
                     }
                 }
                 self.changed(end);
+            }
+            Ok(Incoming::Hello) => {
+                let peer = self.nodes[self.links[l].ends[1 - k]].author;
+                let session = &self.links[l].sessions[k];
+                self.nodes[end].node.as_mut().expect("up").after_hello(peer, session).expect("remember");
+                self.pump(l, k);
             }
             Ok(_) => self.pump(l, k),
             Err(e) => panic!("a session failed: {e}"),

@@ -441,44 +441,78 @@ fn sync_protocol() -> Result<()> {
         }
     }
     let missing_bytes: usize = extra.values().map(|op| op.bytes.len()).sum();
-    let mut a = Session::new(realm, SharePolicy::Everything, full);
-    let mut b = Session::new(realm, SharePolicy::Everything, behind);
-    let (mut to_b, mut to_a): (Vec<Message>, Vec<Message>) = (vec![a.hello()], Vec::new());
-    let (mut flights, mut bytes, mut received) = (0usize, 0usize, 0usize);
-    // The one-way flight in which the last operation arrived.
-    let mut complete_at = 0usize;
-    let mut held = Held(&extra);
-    let mut nothing = Held(&Default::default());
-    while !(to_a.is_empty() && to_b.is_empty()) {
-        flights += 1;
-        for message in std::mem::take(&mut to_b) {
-            let wire = message.encode();
-            bytes += wire.len();
-            if let Incoming::Ops(ops) = b.receive(Message::decode(&wire)?)? {
-                received += ops.len();
-                complete_at = flights;
+    // One session: `holder` has the missing operations; `initiator_holds`
+    // says which side begins; `since` is the frontier the initiator sent
+    // last time, which the responder remembers.
+    let run = |initiator_holds: bool, since: Option<&Frontier>| -> Result<(usize, usize)> {
+        let (first, second) = if initiator_holds { (&full, &behind) } else { (&behind, &full) };
+        let mut a = Session::new(realm, SharePolicy::Everything, first.clone());
+        let mut b = Session::new(realm, SharePolicy::Everything, second.clone());
+        let hello = match since {
+            Some(base) => {
+                b.remember(base.clone());
+                a.hello_since(base)
+            }
+            None => a.hello(),
+        };
+        let (mut to_b, mut to_a): (Vec<Message>, Vec<Message>) = (vec![hello], Vec::new());
+        let (mut flights, mut bytes, mut received) = (0usize, 0usize, 0usize);
+        // The one-way flight in which the last operation arrived.
+        let mut complete_at = 0usize;
+        let (mut source_a, mut source_b) = (Held(&extra), Held(&extra));
+        while !(to_a.is_empty() && to_b.is_empty()) {
+            flights += 1;
+            for message in std::mem::take(&mut to_b) {
+                let wire = message.encode();
+                bytes += wire.len();
+                if let Incoming::Ops(ops) = b.receive(Message::decode(&wire)?)? {
+                    received += ops.len();
+                    complete_at = flights;
+                }
+            }
+            for message in std::mem::take(&mut to_a) {
+                let wire = message.encode();
+                bytes += wire.len();
+                if let Incoming::Ops(ops) = a.receive(Message::decode(&wire)?)? {
+                    received += ops.len();
+                    complete_at = flights;
+                }
+            }
+            while let Some(m) = a.next_message(&mut source_a)? {
+                to_b.push(m);
+            }
+            while let Some(m) = b.next_message(&mut source_b)? {
+                to_a.push(m);
             }
         }
-        for message in std::mem::take(&mut to_a) {
-            let wire = message.encode();
-            bytes += wire.len();
-            a.receive(Message::decode(&wire)?)?;
-        }
-        while let Some(m) = a.next_message(&mut held)? {
-            to_b.push(m);
-        }
-        while let Some(m) = b.next_message(&mut nothing)? {
-            to_a.push(m);
-        }
-    }
-    anyhow::ensure!(received == MISSING as usize, "received {received} operations");
+        anyhow::ensure!(received == MISSING as usize, "received {received} operations");
+        Ok((complete_at, bytes))
+    };
     let target = 80 * AUTHORS as usize + 2 * missing_bytes;
+    let again_target = missing_bytes * 5 / 4 + 2048;
     println!(
-        "sync protocol, {AUTHORS} authors x {PER_AUTHOR} operations, {MISSING} missing ({missing_bytes} bytes): \
-         all there after {complete_at} one-way flights ({} round trips; target <= 2), {bytes} bytes in all \
-         (target <= {target}: 80/author + 2 x missing)",
-        complete_at.div_ceil(2)
+        "sync protocol, {AUTHORS} authors x {PER_AUTHOR} operations, {MISSING} missing ({missing_bytes} bytes of operations):"
     );
+    for initiator_holds in [true, false] {
+        let who = if initiator_holds { "the initiator" } else { "the responder" };
+        let (flights, bytes) = run(initiator_holds, None)?;
+        println!(
+            "  first sync, {who} holds them: all there after {flights} one-way flights ({} round trips; target <= 2), \
+             {bytes} bytes (target <= {target}: 80/author + 2 x missing)",
+            flights.div_ceil(2)
+        );
+    }
+    // Synced before: the initiator's frontier then was the one before the
+    // 100 operations (if it holds them) or its frontier now (if it lacks them).
+    for initiator_holds in [true, false] {
+        let who = if initiator_holds { "the initiator" } else { "the responder" };
+        let (flights, bytes) = run(initiator_holds, Some(&behind))?;
+        println!(
+            "  synced before, {who} holds them: all there after {flights} one-way flights ({} round trips), \
+             {bytes} bytes (target <= {again_target}: 1.25 x missing + 2 KB)",
+            flights.div_ceil(2)
+        );
+    }
     Ok(())
 }
 
