@@ -9,6 +9,10 @@
 //! and back at the cash point (p50/p99 over `--queries` top-ups, 200 by
 //! default here).
 //!
+//! `sync-catch-up` builds a hub holding 1,000,000 operations of 1,000 cash
+//! points (`--ops N` for another count) and a neighbour carrying them all,
+//! then times fresh cash points catching up from each over iroh.
+//!
 //! `sync-protocol` prints the bytes and round trips of the sync protocol
 //! (no transport) for two nodes of 1,000 authors × 1,000 operations that
 //! differ in 100 operations.
@@ -84,6 +88,7 @@ fn main() -> Result<()> {
         "foundation" => foundation(&options),
         "sync-protocol" => sync_protocol(),
         "sync-latency" => sync_latency(&options),
+        "sync-catch-up" => sync_catch_up(&options),
         other => bail!("unknown benchmark {other}: try `foundation` or `sync-protocol`"),
     }
 }
@@ -609,5 +614,192 @@ fn sync_latency(options: &Options) -> Result<()> {
             times.len()
         );
     }
+    Ok(())
+}
+
+/// Catch-up over iroh on 127.0.0.1 from nodes holding 1,000,000 operations
+/// of 1,000 cash points: (1) a fresh cash point joining the hub, which gives
+/// it what a device needs (the hub's log), and (2) a fresh cash point
+/// dialing a neighbour that carries all 1,000,000 (store and forward), which
+/// gives it everything, each verified before it is stored.
+fn sync_catch_up(options: &Options) -> Result<()> {
+    use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, STATUS_FILE, run_handle};
+    const AUTHORS: usize = 1_000;
+    let total = if options.ops == 200_000 { 1_000_000 } else { options.ops };
+    let per_author = total / AUTHORS;
+    let dir = options.work.join("catch-up");
+    let _ = std::fs::remove_dir_all(&dir);
+    let started = Instant::now();
+    let mut hub = Node::init_realm(&dir.join("hub"), &label("Comune di Benchmark"))?;
+    let mut csv = Vec::new();
+    generate::write_csv(&mut csv, 2_000, 8)?;
+    import::import_csv(&mut hub, csv.as_slice(), &|_, _| {})?;
+    let mut wallets = Vec::new();
+    for line in String::from_utf8(csv)?.lines().skip(1) {
+        let code = line.split(',').nth(5).unwrap_or_default().to_string();
+        for view in hub.search(&code, 1)? {
+            wallets.push(WalletKey {
+                consumer: ConsumerId::from_hex(&view.consumer)?,
+                service: saldo_sync::ServiceId::parse(&view.services[0])?,
+            });
+        }
+    }
+    let realm = hub.realm();
+    let limits = OfflineLimits {
+        per_operation: Amount::parse("500")?,
+        unconfirmed_total: Balance::parse("100000000")?,
+        offline_secs_max: 86_400,
+    };
+    let keys: Vec<DeviceKey> = (0..AUTHORS as u32)
+        .map(|i| DeviceKey::from_secret_bytes(&blake3::derive_key("bench catch-up", &i.to_le_bytes())))
+        .collect();
+    for (i, key) in keys.iter().enumerate() {
+        hub.enrol(key.author(), Role::CashPoint, &label(&format!("Esercente {i}")), limits)?;
+    }
+    // Each cash point's log, signed on all cores; then interleaved as they would arrive.
+    let logs: Vec<Vec<Vec<u8>>> = std::thread::scope(|scope| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let handles: Vec<_> = keys
+            .chunks(AUTHORS.div_ceil(cores))
+            .enumerate()
+            .map(|(part, chunk)| {
+                let wallets = &wallets;
+                scope.spawn(move || {
+                    let mut rng = fastrand::Rng::with_seed(part as u64);
+                    chunk
+                        .iter()
+                        .map(|key| {
+                            let mut prev = OpId::NONE;
+                            (1..=per_author as u64)
+                                .map(|seq| {
+                                    let op = Operation {
+                                        author: key.author(),
+                                        seq: Seq(seq),
+                                        prev,
+                                        hlc: Hlc::from_parts(1_790_000_000_000 + seq, 0),
+                                        body: Body::TopUp(TopUp {
+                                            receipt: ReceiptNo(seq),
+                                            lines: vec![TopUpLine {
+                                                wallet: wallets[rng.usize(..wallets.len())].clone(),
+                                                amount: Amount::from_minor(rng.i64(100..=5_000)).expect("amount"),
+                                            }],
+                                            method: PaymentMethod::Cash,
+                                            operator: None,
+                                        }),
+                                    }
+                                    .sign(&realm, key);
+                                    prev = op.id;
+                                    op.to_bytes()
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("signing thread")).collect()
+    });
+    let mut arrival = Vec::with_capacity(total);
+    for i in 0..per_author {
+        for log in &logs {
+            arrival.push(log[i].clone());
+        }
+    }
+    drop(logs);
+    for batch in arrival.chunks(10_000) {
+        for result in hub.ingest(batch)? {
+            result?;
+        }
+    }
+    // The neighbour: a cash point that holds (carries) all of it.
+    let carrier_key = DeviceKey::generate();
+    hub.enrol(carrier_key.author(), Role::CashPoint, &label("Vicino"), limits)?;
+    let mut carrier = Node::join(&dir.join("carrier"), realm, carrier_key)?;
+    let hub_log = hub.all_operations()?;
+    let hub_author = realm.hub();
+    let own_log: Vec<Vec<u8>> =
+        hub_log.into_iter().filter(|b| saldo_sync::op::peek(b).is_some_and(|(a, _, _)| a == hub_author)).collect();
+    carrier.ingest(&own_log)?;
+    for batch in arrival.chunks(10_000) {
+        carrier.ingest(batch)?;
+    }
+    drop(arrival);
+    let fresh: Vec<(DeviceKey, &str)> = vec![(DeviceKey::generate(), "fresh-a"), (DeviceKey::generate(), "fresh-b")];
+    for (key, name) in &fresh {
+        hub.enrol(key.author(), Role::CashPoint, &label(name), limits)?;
+    }
+    // The carrier learns of the fresh devices' enrolments too.
+    let hub_log: Vec<Vec<u8>> = hub.all_operations()?.into_iter().filter(|b| saldo_sync::op::peek(b).is_some_and(|(a, _, _)| a == hub_author)).collect();
+    carrier.ingest(&hub_log)?;
+    let hub_ops = hub.frontier()?.get(&hub_author).map_or(0, |e| e.seq.0);
+    let held = carrier.frontier()?.0.values().map(|e| e.seq.0).sum::<u64>();
+    println!(
+        "built in {:.0} s: a hub holding {} operations ({hub_ops} of them its own log), a neighbour carrying {held}",
+        started.elapsed().as_secs_f64(),
+        hub.store_mut().read()?.op_count()?,
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        let bind: std::net::SocketAddr = "127.0.0.1:0".parse()?;
+        let mut serving = Vec::new();
+        let mut addresses = Vec::new();
+        for (node, name) in [(hub, "hub"), (carrier, "carrier")] {
+            let handle = NodeHandle::spawn(node)?;
+            let (h, s, d) = (handle.clone(), stop.clone(), dir.join(name));
+            serving.push(tokio::spawn(async move {
+                run_handle(h, &d, NetConfig { bind, peers: vec![] }, async move { s.notified().await }).await
+            }));
+            let address: PeerAddr = loop {
+                let status = std::fs::read(dir.join(name).join(STATUS_FILE)).ok();
+                if let Some(a) = status
+                    .and_then(|b| serde_json::from_slice::<RunStatus>(&b).ok())
+                    .and_then(|s| s.addresses.first().cloned())
+                {
+                    break a.parse()?;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            addresses.push((handle, address));
+        }
+        for ((key, name), (source, address)) in fresh.into_iter().zip(addresses) {
+            let target = source.call(|n| n.frontier().map_err(anyhow::Error::from)).await?;
+            let node = Node::join(&dir.join(name), realm, key)?;
+            let handle = NodeHandle::spawn(node)?;
+            let started = Instant::now();
+            let (h, s, d) = (handle.clone(), stop.clone(), dir.join(name));
+            serving.push(tokio::spawn(async move {
+                run_handle(h, &d, NetConfig { bind, peers: vec![address] }, async move { s.notified().await }).await
+            }));
+            // Done when it holds everything the source shares with it.
+            let expected: u64 = if name == "fresh-a" {
+                target.get(&hub_author).map_or(0, |e| e.seq.0)
+            } else {
+                target.0.values().map(|e| e.seq.0).sum()
+            };
+            let got = loop {
+                let frontier = handle.call(|n| n.frontier().map_err(anyhow::Error::from)).await?;
+                let got: u64 = frontier.0.values().map(|e| e.seq.0).sum();
+                if got >= expected {
+                    break got;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            let what = if name == "fresh-a" {
+                "a fresh cash point from the hub (the hub's log: what a device needs)"
+            } else {
+                "a fresh cash point from a neighbour carrying everything"
+            };
+            println!(
+                "catch-up of {what}: {got} operations in {seconds:.1} s, {:.0} operations/s (target for 1,000,000: <= 20 s)",
+                got as f64 / seconds
+            );
+        }
+        stop.notify_waiters();
+        anyhow::Ok(())
+    })?;
+    println!("(e) peak resident memory: {} MiB", peak_rss_kib() / 1024);
     Ok(())
 }
