@@ -540,9 +540,42 @@ async fn read_loop(
     mut recv: RecvStream,
     wake: Arc<Notify>,
 ) -> Result<()> {
+    // Frames are read while the node stores the ones before; operations
+    // already waiting are stored together (fewer, larger transactions).
+    let (frames, mut queued) = tokio::sync::mpsc::channel::<Result<Message>>(8);
+    let reader = tokio::spawn(async move {
+        loop {
+            let frame = read_frame(&mut recv).await;
+            let failed = frame.is_err();
+            if frames.send(frame).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    let _stop_reading = AbortOnDrop(reader);
+    let mut next: Option<Message> = None;
     loop {
-        let message = read_frame(&mut recv).await?;
-        let incoming = lock(&session).receive(message).map_err(|e| anyhow!("{e}"))?;
+        let message = match next.take() {
+            Some(message) => message,
+            None => queued.recv().await.ok_or_else(|| anyhow!("the connection closed"))??,
+        };
+        let mut incoming = lock(&session).receive(message).map_err(|e| anyhow!("{e}"))?;
+        if let Incoming::Ops(ops) = &mut incoming {
+            while ops.len() < crate::node::OPS_PER_BATCH_MAX {
+                match queued.try_recv() {
+                    Ok(Ok(Message::Ops(more))) => match lock(&session).receive(Message::Ops(more)) {
+                        Ok(Incoming::Ops(more)) => ops.extend(more),
+                        Ok(_) => {}
+                        Err(e) => return Err(anyhow!("{e}")),
+                    },
+                    Ok(other) => {
+                        next = Some(other?);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
         match incoming {
             Incoming::Ops(ops) => {
                 let count = ops.len() as u64;
@@ -586,6 +619,15 @@ async fn read_loop(
             }
         }
         wake.notify_one();
+    }
+}
+
+/// Stops a task when dropped (a session's frame reader, with its session).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

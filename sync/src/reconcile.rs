@@ -43,8 +43,8 @@ pub const MESSAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Most authors a frontier may list.
 pub const FRONTIER_AUTHORS_MAX: usize = 50_000;
 /// Most operations in one batch, and the bytes a batch aims to stay under.
-pub const BATCH_OPS_MAX: usize = 2048;
-pub const BATCH_BYTES_TARGET: usize = 512 * 1024;
+pub const BATCH_OPS_MAX: usize = 4096;
+pub const BATCH_BYTES_TARGET: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {

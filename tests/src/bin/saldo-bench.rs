@@ -729,7 +729,11 @@ fn sync_catch_up(options: &Options) -> Result<()> {
         hub.enrol(key.author(), Role::CashPoint, &label(name), limits)?;
     }
     // The carrier learns of the fresh devices' enrolments too.
-    let hub_log: Vec<Vec<u8>> = hub.all_operations()?.into_iter().filter(|b| saldo_sync::op::peek(b).is_some_and(|(a, _, _)| a == hub_author)).collect();
+    let hub_log: Vec<Vec<u8>> = hub
+        .all_operations()?
+        .into_iter()
+        .filter(|b| saldo_sync::op::peek(b).is_some_and(|(a, _, _)| a == hub_author))
+        .collect();
     carrier.ingest(&hub_log)?;
     let hub_ops = hub.frontier()?.get(&hub_author).map_or(0, |e| e.seq.0);
     let held = carrier.frontier()?.0.values().map(|e| e.seq.0).sum::<u64>();
