@@ -95,9 +95,10 @@ enum RealmCommand {
 struct RunArgs {
     #[command(flatten)]
     data: DataArg,
-    /// The address the sync endpoint (QUIC) binds, IP:PORT; port 0 picks a free one.
-    #[arg(long, value_name = "IP:PORT", default_value = "0.0.0.0:7400")]
-    p2p: std::net::SocketAddr,
+    /// The address the sync endpoint (QUIC) binds, IP:PORT; port 0 picks a free one
+    /// [default: `p2p` in DIR/saldo.toml, else 0.0.0.0:7400].
+    #[arg(long, value_name = "IP:PORT")]
+    p2p: Option<std::net::SocketAddr>,
     /// Another node to sync with directly, as `saldo status` prints it (ID@IP:PORT); repeatable.
     #[arg(long = "peer", value_name = "ID@IP:PORT")]
     peers: Vec<crate::net::PeerAddr>,
@@ -107,9 +108,10 @@ struct RunArgs {
 struct CashpointArgs {
     #[command(flatten)]
     data: DataArg,
-    /// The address the sync endpoint (QUIC) binds, IP:PORT; port 0 picks a free one.
-    #[arg(long, value_name = "IP:PORT", default_value = "0.0.0.0:0")]
-    p2p: std::net::SocketAddr,
+    /// The address the sync endpoint (QUIC) binds, IP:PORT; port 0 picks a free one
+    /// [default: `p2p` in DIR/saldo.toml, else 0.0.0.0:0].
+    #[arg(long, value_name = "IP:PORT")]
+    p2p: Option<std::net::SocketAddr>,
     /// Another node to sync with directly, as `saldo status` prints it (ID@IP:PORT); repeatable.
     #[arg(long = "peer", value_name = "ID@IP:PORT")]
     peers: Vec<crate::net::PeerAddr>,
@@ -372,6 +374,34 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// `saldo.toml` in a node's data directory; command-line flags override it.
+///
+/// ```toml
+/// p2p = "0.0.0.0:7400"                     # where the sync endpoint listens
+/// peers = ["ID@192.168.1.20:7400"]         # other nodes to sync with directly
+/// ```
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeConfig {
+    p2p: Option<std::net::SocketAddr>,
+    #[serde(default)]
+    peers: Vec<crate::net::PeerAddr>,
+}
+
+const CONFIG_FILE: &str = "saldo.toml";
+
+impl NodeConfig {
+    fn load(dir: &Path) -> Result<NodeConfig> {
+        let path = dir.join(CONFIG_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(NodeConfig::default()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not a valid configuration: {e}", path.display()))
+    }
 }
 
 /// Runs `node` on the network until Ctrl-C or SIGTERM.
@@ -647,12 +677,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 node.realm().to_hex(),
                 args.data.data.display()
             );
-            serve(node, &args.data.data, args.p2p, args.peers)?;
+            let config = NodeConfig::load(&args.data.data)?;
+            let p2p = args.p2p.or(config.p2p).unwrap_or(std::net::SocketAddr::from(([0, 0, 0, 0], 7400)));
+            serve(node, &args.data.data, p2p, [config.peers, args.peers].concat())?;
         }
         Command::Cashpoint(args) => {
             let dir = &args.data.data;
+            let config = NodeConfig::load(dir)?;
+            let p2p = args.p2p.or(config.p2p).unwrap_or(std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
             let node = match &args.join {
-                Some(token) => join(dir, token, args.p2p)?,
+                Some(token) => join(dir, token, p2p)?,
                 None => open(dir)?,
             };
             if node.is_hub() {
@@ -666,7 +700,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 let hub: Vec<String> = args.hub.iter().map(ToString::to_string).collect();
                 node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
             }
-            serve(node, dir, args.p2p, args.peers)?;
+            serve(node, dir, p2p, [config.peers, args.peers].concat())?;
         }
         Command::Enroll(args) => {
             let mut node = open(&args.data.data)?;

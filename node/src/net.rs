@@ -137,8 +137,9 @@ impl ProtocolHandler for Join {
     }
 }
 
-/// A peer to sync with: its id (the device key) and a socket address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// A peer to sync with: its id (the device key) and a socket address;
+/// written `ID@IP:PORT`, in configuration files too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PeerAddr {
     pub id: AuthorId,
     pub addr: SocketAddr,
@@ -147,6 +148,19 @@ pub struct PeerAddr {
 impl fmt::Display for PeerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}", self.id.to_hex(), self.addr)
+    }
+}
+
+impl Serialize for PeerAddr {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PeerAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<PeerAddr, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(|e: anyhow::Error| serde::de::Error::custom(format!("{e:#}")))
     }
 }
 

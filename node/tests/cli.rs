@@ -526,3 +526,25 @@ fn bundles_carry_a_cash_points_top_ups_to_the_hub_and_its_decisions_back() {
     ok(&["log", "verify", "--data", cp.data()]);
     ok(&["log", "verify", "--data", hub.data()]);
 }
+
+/// A configuration file with a mistake stops the node before it starts,
+/// saying which file and what is wrong.
+#[test]
+fn a_bad_configuration_file_is_refused_with_what_to_fix() {
+    let realm = realm(5);
+    let config = realm.dir.join("saldo.toml");
+    for (text, expected) in [
+        ("peers = [\"nonsense\"]\n", "is not a peer address: write ID@IP:PORT"),
+        ("p2p = \"localhost\"\n", "p2p"),
+        ("colour = \"blue\"\n", "unknown field `colour`"),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let out = saldo(&["hub", "--data", realm.data()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text}");
+        assert!(
+            stderr.contains("saldo.toml is not a valid configuration") && stderr.contains(expected),
+            "{text}: {stderr}"
+        );
+    }
+}

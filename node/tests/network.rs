@@ -194,10 +194,9 @@ fn a_cash_point_cut_from_the_hub_reaches_it_through_a_neighbour_and_converges() 
     // A reaches the hub only through the relay, and B directly.
     let relay = Relay::new(hub_peer.addr);
     let through_relay = format!("{}@{}", hub_peer.id.to_hex(), relay.addr);
-    let _a = spawn(
-        &["cashpoint", "--data", a, "--p2p", "127.0.0.1:0", "--hub", &through_relay, "--peer", &b_address],
-        &tmp.join("a.log"),
-    );
+    // (B as a static peer in A's configuration file, as a shop would set it up.)
+    std::fs::write(a_dir.join("saldo.toml"), format!("p2p = \"127.0.0.1:0\"\npeers = [\"{b_address}\"]\n")).unwrap();
+    let _a = spawn(&["cashpoint", "--data", a, "--hub", &through_relay], &tmp.join("a.log"));
     wait_until("A online with the hub", || status(&a_dir)["hub_online"].as_bool().filter(|online| *online));
 
     // Cut: A records top-ups; its receipts say provisional.
