@@ -52,6 +52,8 @@ enum Command {
     Enroll(EnrollArgs),
     /// On the hub: revoke a device; what it records later is flagged.
     Revoke(RevokeArgs),
+    /// On the hub: grant a school device an allowance for charges on a wallet.
+    Escrow(EscrowArgs),
     /// This node's role, identity, addresses, peers and unconfirmed operations.
     Status(StatusArgs),
     /// Carry operations in a file, for sites with no network.
@@ -153,6 +155,26 @@ struct RevokeArgs {
     /// Why, for the log.
     #[arg(long, default_value = "revoked by the hub")]
     reason: String,
+    #[command(flatten)]
+    json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+struct EscrowArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The school device's id (64 hex digits, as `saldo status` prints it).
+    #[arg(long)]
+    device: String,
+    /// The consumer's PAN.
+    #[arg(long)]
+    pan: String,
+    /// The service (wallet); may be left out when the consumer has one.
+    #[arg(long)]
+    service: Option<String>,
+    /// How much the device may charge there, in euro.
+    #[arg(long)]
+    amount: String,
     #[command(flatten)]
     json: JsonArg,
 }
@@ -741,6 +763,29 @@ pub fn run(cli: Cli) -> Result<()> {
                 print_json(&serde_json::json!({ "device": args.device, "revocation": op.id.to_hex() }))?;
             } else {
                 println!("revoked {}: operations it records from now on are flagged for review", args.device);
+            }
+        }
+        Command::Escrow(args) => {
+            let mut node = open(&args.data.data)?;
+            let device = saldo_sync::AuthorId::from_hex(&args.device)
+                .map_err(|e| anyhow::anyhow!("--device {:?} is not a device id (64 hex digits): {e}", args.device))?;
+            let pan = Pan::parse(&args.pan)?;
+            let service = args.service.as_deref().map(ServiceId::parse).transpose()?;
+            let amount = Amount::parse(&args.amount)?;
+            let (consumer, service) = node.resolve_wallet(&pan, service.as_ref())?;
+            let wallet = saldo_sync::WalletKey { consumer: consumer.consumer, service: service.clone() };
+            let op = node.grant_escrow(device, wallet, amount)?;
+            if args.json.json {
+                print_json(
+                    &serde_json::json!({ "grant": op.id.to_hex(), "device": args.device, "service": service.as_str(), "amount": amount }),
+                )?;
+            } else {
+                println!(
+                    "device {} may charge {amount} EUR more on {} {}'s {service} wallet",
+                    &args.device[..16],
+                    consumer.name,
+                    consumer.surname
+                );
             }
         }
         Command::Status(args) => {

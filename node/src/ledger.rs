@@ -27,6 +27,8 @@ pub struct Facts {
     pub lines: Vec<LineFacts>,
     pub duplicate_receipt: bool,
     pub duplicate_reference: bool,
+    /// For a device's charge: what its allowance on the wallet still covers, in cents.
+    pub escrow_remaining_minor: Option<i64>,
     pub reversal: Option<ReversalFacts>,
     pub close: Option<CloseFacts>,
 }
@@ -37,6 +39,8 @@ pub struct LineFacts {
     pub wallet: WalletKey,
     pub consumer_known: bool,
     pub enrolled: bool,
+    /// The confirmed balance, less what devices may still debit offline
+    /// (their allowances are reserved), for debits not bound by one.
     pub confirmed_minor: i64,
     pub floor_minor: i64,
     pub delta_minor: i64,
@@ -139,6 +143,21 @@ pub fn decide(facts: &Facts) -> Verdict {
             return flag(FlagReason::DuplicateCharge, "a charge with the same reference was already recorded");
         }
         _ => {}
+    }
+    if let Some(remaining) = facts.escrow_remaining_minor {
+        // A device's debit is bound by the allowance the hub reserved for it,
+        // not by the balance (which other devices may be debiting offline).
+        if facts.total_minor > remaining {
+            return flag(
+                FlagReason::OverEscrow,
+                format!(
+                    "{} EUR is over what is left of the device's allowance on this wallet ({} EUR)",
+                    cents(facts.total_minor),
+                    cents(remaining.max(0))
+                ),
+            );
+        }
+        return Verdict::Accepted;
     }
     for line in facts.lines.iter().filter(|l| l.delta_minor < 0) {
         let after = line.confirmed_minor + line.delta_minor;

@@ -908,6 +908,39 @@ impl Node {
         self.record(Body::Enrol { device, role, name: name.clone(), limits })
     }
 
+    /// Grants a device an allowance for debits on a wallet (hub only): what
+    /// it may charge there, offline included, without the hub's say. The
+    /// allowance is reserved against the wallet: all devices' allowances
+    /// together never exceed the balance above the floor, so no wallet is
+    /// overdrawn by devices that cannot see each other.
+    pub fn grant_escrow(&mut self, device: AuthorId, wallet: WalletKey, amount: Amount) -> Result<SignedOp> {
+        self.me.hub_key("grant allowances")?;
+        {
+            let tx = self.store.read()?;
+            let author = tx.author(&device)?.ok_or_else(|| NodeError::UnknownDevice(device.to_hex()))?;
+            if !ledger::role_may_record(author.role, saldo_sync::OpKind::ServiceCharge) || author.role == Role::Hub {
+                return Err(NodeError::Refused(format!(
+                    "a {} does not record charges: only school devices get allowances",
+                    author.role.name()
+                )));
+            }
+            let confirmed = tx.wallet(&wallet.consumer, &wallet.service)?.confirmed.minor();
+            let floor = tx.service(&wallet.service)?.map_or(0, |s| s.floor.minor());
+            let available = confirmed - floor - tx.escrow_outstanding(&wallet.consumer, &wallet.service)?;
+            if amount.minor() > available {
+                let euro = |m: i64| Balance::from_minor(m).map_or_else(|| format!("{m} cents"), |b| b.to_string());
+                return Err(NodeError::Refused(format!(
+                    "only {} EUR of this wallet can still be reserved (balance {} EUR, floor {} EUR, already reserved for devices {} EUR)",
+                    euro(available.max(0)),
+                    euro(confirmed),
+                    euro(floor),
+                    euro(confirmed - floor - available)
+                )));
+            }
+        }
+        self.record(Body::EscrowGrant { device, wallet, amount })
+    }
+
     /// Revokes a device (hub only): what it recorded up to the last operation
     /// the hub has seen keeps counting; anything later is flagged.
     pub fn revoke(&mut self, device: AuthorId, reason: &Label) -> Result<SignedOp> {

@@ -249,7 +249,7 @@ fn apply_full(
                     continue;
                 }
                 if tx.put_verdict(&decision.target, op.seq, &decision.verdict)? {
-                    refresh(tx, ctx, &decision.target, Some(op.seq))?;
+                    refresh(tx, ctx, &decision.target)?;
                 }
             }
         }
@@ -264,6 +264,7 @@ fn apply_full(
             if ctx.is_device() {
                 for entry in balances {
                     tx.apply_checkpoint(&entry.wallet.consumer, &entry.wallet.service, *as_of, entry.balance)?;
+                    place_on_checkpoint(tx, ctx, &entry.wallet.consumer, &entry.wallet.service)?;
                 }
             }
         }
@@ -361,12 +362,9 @@ fn insert_money(
         counts_provisional,
         verdict: stored.as_ref(),
     })?;
-    // The hub seq at which this operation's verdict took effect (the hub's
-    // own operations: their own seq).
-    let effect_seq = stored.as_ref().map(|v| v.hub_seq).or((op.author == ctx.realm.hub()).then_some(op.seq));
     for (line, (wallet, delta)) in deltas.iter().enumerate() {
         tx.insert_money_line(row, line, &wallet.consumer, &wallet.service, *delta)?;
-        if (counts || counts_provisional) && !in_checkpoint(tx, ctx, &wallet.consumer, &wallet.service, effect_seq)? {
+        if counts || counts_provisional {
             let (confirmed, provisional) = (i64::from(counts) * delta, i64::from(counts_provisional) * delta);
             tx.add_to_wallet(&wallet.consumer, &wallet.service, confirmed, provisional)?;
         }
@@ -374,7 +372,10 @@ fn insert_money(
     // A reversal changes how its target counts; a target that arrives after
     // its reversal found it above.
     if let (Some(target), true) = (reverses, counts || counts_provisional) {
-        refresh(tx, ctx, target, effect_seq)?;
+        refresh(tx, ctx, target)?;
+    }
+    for (wallet, _) in &deltas {
+        place_on_checkpoint(tx, ctx, &wallet.consumer, &wallet.service)?;
     }
     Ok(())
 }
@@ -396,26 +397,39 @@ pub fn money_total(body: &Body) -> i64 {
 
 /// Recomputes whether a money operation counts, and moves the difference
 /// into its wallets. A no-op for ids that are not money operations held here.
-/// On a device, whether a change that took effect at hub seq `effect` is
-/// already in the hub's checkpoint of a wallet: an operation of its own that
-/// comes back after the checkpoint counted it (a reinstalled device) changes
-/// nothing there again.
-fn in_checkpoint(
+/// On a device, a wallet with a hub checkpoint is the checkpoint plus what
+/// the lines held here add to it: for each, whether it counts now minus
+/// whether the hub counted it as of the checkpoint; provisional adds this
+/// device's lines awaiting a verdict. Derived whole, so the order in which
+/// operations, verdicts and checkpoints arrive (a reinstalled device gets
+/// its own operations back after the hub's verdicts on them) cannot count
+/// anything twice. Wallets without a checkpoint add up their lines as the
+/// hub does.
+fn place_on_checkpoint(
     tx: &Tx<'_>,
     ctx: &Context,
     consumer: &ConsumerId,
     service: &ServiceId,
-    effect: Option<Seq>,
-) -> Result<bool, IngestError> {
-    Ok(match (effect, ctx.is_device()) {
-        (Some(effect), true) => tx.checkpoint_as_of(consumer, service)?.is_some_and(|as_of| effect <= as_of),
-        _ => false,
-    })
+) -> Result<(), IngestError> {
+    if !ctx.is_device() {
+        return Ok(());
+    }
+    let Some((as_of, balance)) = tx.checkpoint(consumer, service)? else {
+        return Ok(());
+    };
+    let (mut confirmed, mut pending) = (balance, 0);
+    for (delta, counts, counts_provisional, counted_then) in
+        tx.wallet_lines_against(consumer, service, &ctx.realm.hub(), as_of)?
+    {
+        confirmed += delta * (i64::from(counts) - i64::from(counted_then));
+        pending += delta * (i64::from(counts_provisional) - i64::from(counts));
+    }
+    tx.set_wallet(consumer, service, confirmed, confirmed + pending)?;
+    Ok(())
 }
 
-/// Recomputes how an operation counts after its verdict or a reversal of it
-/// changed; `effect` is the hub seq at which that change took effect.
-pub fn refresh(tx: &mut Tx<'_>, ctx: &Context, id: &OpId, effect: Option<Seq>) -> Result<(), IngestError> {
+/// Recomputes how an operation counts after its verdict or a reversal of it changed.
+pub fn refresh(tx: &mut Tx<'_>, ctx: &Context, id: &OpId) -> Result<(), IngestError> {
     let Some(row) = tx.money_op(id)? else {
         return Ok(());
     };
@@ -443,12 +457,11 @@ pub fn refresh(tx: &mut Tx<'_>, ctx: &Context, id: &OpId, effect: Option<Seq>) -
     let confirmed_sign = i64::from(counts) - i64::from(row.counts);
     let provisional_sign = i64::from(counts_provisional) - i64::from(row.counts_provisional);
     for (consumer, service, delta) in tx.money_lines(row.row)? {
-        if !in_checkpoint(tx, ctx, &consumer, &service, effect)? {
-            tx.add_to_wallet(&consumer, &service, confirmed_sign * delta, provisional_sign * delta)?;
-        }
+        tx.add_to_wallet(&consumer, &service, confirmed_sign * delta, provisional_sign * delta)?;
+        place_on_checkpoint(tx, ctx, &consumer, &service)?;
     }
     if let Some(target) = row.reverses.filter(|_| is_reversal) {
-        refresh(tx, ctx, &target, effect)?;
+        refresh(tx, ctx, &target)?;
     }
     Ok(())
 }
@@ -524,7 +537,8 @@ pub fn gather_facts(tx: &Tx<'_>, signed: &SignedOp, author: &AuthorRow) -> Resul
         let consumer_known = enrolled || tx.consumer(&wallet.consumer)?.is_some();
         let (confirmed_minor, floor_minor) = if delta < 0 {
             (
-                tx.wallet(&wallet.consumer, &wallet.service)?.confirmed.minor(),
+                tx.wallet(&wallet.consumer, &wallet.service)?.confirmed.minor()
+                    - tx.escrow_outstanding(&wallet.consumer, &wallet.service)?,
                 tx.service(&wallet.service)?.map_or(0, |service| service.floor.minor()),
             )
         } else {
@@ -547,6 +561,10 @@ pub fn gather_facts(tx: &Tx<'_>, signed: &SignedOp, author: &AuthorRow) -> Resul
                 tx.reference_used(OpKind::DuePayment, p.due.as_str(), &p.wallet.consumer, &p.wallet.service)?;
         }
         Body::ServiceCharge(c) => {
+            if author.role != Role::Hub {
+                let (granted, used) = tx.escrow_of(&op.author, &c.wallet.consumer, &c.wallet.service)?;
+                facts.escrow_remaining_minor = Some(granted - used);
+            }
             facts.duplicate_reference =
                 tx.reference_used(OpKind::ServiceCharge, c.reference.as_str(), &c.wallet.consumer, &c.wallet.service)?;
         }

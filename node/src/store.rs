@@ -1169,14 +1169,50 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// A device's allowance for debits on a wallet: (granted, used), in
+    /// cents. Used: the device's charges on the wallet that count or await
+    /// the hub's verdict (a flagged charge uses none of it).
+    pub fn escrow_of(&self, device: &AuthorId, consumer: &ConsumerId, service: &ServiceId) -> Result<(i64, i64)> {
+        let granted: i64 = self
+            .tx
+            .prepare_cached("SELECT granted_minor FROM escrow WHERE device = ?1 AND consumer = ?2 AND service = ?3")?
+            .query_row(params![&device.0[..], &consumer.0[..], service.as_str()], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        let used: i64 = self
+            .tx
+            .prepare_cached(
+                "SELECT COALESCE(-SUM(l.delta_minor), 0) FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row
+                 WHERE l.consumer = ?2 AND l.service = ?3 AND m.author = ?1 AND m.kind = 'service-charge'
+                   AND (m.verdict IS NULL OR m.verdict IN ('accepted', 'review-accepted'))",
+            )?
+            .query_row(params![&device.0[..], &consumer.0[..], service.as_str()], |r| r.get(0))?;
+        Ok((granted, used))
+    }
+
+    /// What all devices may still debit a wallet (granted minus used), in cents.
+    pub fn escrow_outstanding(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<i64> {
+        let devices: Vec<Vec<u8>> = self
+            .tx
+            .prepare_cached("SELECT device FROM escrow WHERE consumer = ?1 AND service = ?2")?
+            .query_map(params![&consumer.0[..], service.as_str()], |r| r.get(0))?
+            .collect::<Result<_>>()?;
+        let mut outstanding = 0;
+        for device in devices {
+            let (granted, used) = self.escrow_of(&author_id(device)?, consumer, service)?;
+            outstanding += (granted - used).max(0);
+        }
+        Ok(outstanding)
+    }
+
     /// Wallets whose confirmed balance changed since the last call.
     pub fn take_dirty_wallets(&self) -> Vec<(ConsumerId, ServiceId)> {
         std::mem::take(&mut *self.dirty_wallets.borrow_mut()).into_iter().collect()
     }
 
-    /// A device takes the hub's confirmed balance of a wallet as of the hub's
-    /// seq `as_of`; what awaits the hub here (provisional minus confirmed)
-    /// stays on top. An older checkpoint than the one held changes nothing.
+    /// A device keeps the hub's confirmed balance of a wallet as of the hub's
+    /// seq `as_of` (an older checkpoint than the one held changes nothing);
+    /// `state::place_on_checkpoint` then derives the wallet from it.
     pub fn apply_checkpoint(
         &self,
         consumer: &ConsumerId,
@@ -1192,15 +1228,64 @@ impl<'a> Tx<'a> {
                  WHERE excluded.as_of > checkpoints.as_of",
             )?
             .execute(params![&consumer.0[..], service.as_str(), as_of.0 as i64, balance.minor()])?;
-        if newer > 0 {
-            self.tx
-                .prepare_cached(
-                    "INSERT INTO wallets (consumer, service, confirmed_minor, provisional_minor) VALUES (?1, ?2, ?3, ?3)
-                     ON CONFLICT DO UPDATE SET provisional_minor = ?3 + provisional_minor - confirmed_minor,
-                                               confirmed_minor = ?3",
-                )?
-                .execute(params![&consumer.0[..], service.as_str(), balance.minor()])?;
-        }
+        let _ = newer;
+        Ok(())
+    }
+
+    /// The checkpoint held for a wallet: (as of hub seq, confirmed balance in cents).
+    pub fn checkpoint(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<Option<(Seq, i64)>> {
+        self.tx
+            .prepare_cached("SELECT as_of, balance_minor FROM checkpoints WHERE consumer = ?1 AND service = ?2")?
+            .query_row(params![&consumer.0[..], service.as_str()], |r| Ok((seq_of(r.get(0)?), r.get(1)?)))
+            .optional()
+    }
+
+    /// Every line on a wallet with what a device needs to place it against a
+    /// checkpoint: (delta, counts now, counts provisionally now, counted by
+    /// the hub as of `as_of`).
+    pub fn wallet_lines_against(
+        &self,
+        consumer: &ConsumerId,
+        service: &ServiceId,
+        hub: &AuthorId,
+        as_of: Seq,
+    ) -> Result<Vec<(i64, bool, bool, bool)>> {
+        // At `as_of` an operation counted if the hub had recorded it (its own)
+        // or had accepted it by then, and no reversal counted by then. A
+        // verdict is only ever replaced by a review of a flagged operation,
+        // so a latest verdict taken after `as_of` means it did not count then.
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT l.delta_minor, m.counts, m.counts_provisional,
+                    COALESCE((CASE WHEN m.author = ?3 THEN o.seq <= ?4
+                          ELSE m.verdict IN ('accepted', 'review-accepted') AND m.verdict_seq <= ?4 END), 0)
+                    AND NOT EXISTS (
+                        SELECT 1 FROM money_ops r JOIN ops ro ON ro.row = r.op_row
+                        WHERE r.reverses = o.id
+                          AND COALESCE((CASE WHEN r.author = ?3 THEN ro.seq <= ?4
+                                    ELSE r.verdict IN ('accepted', 'review-accepted') AND r.verdict_seq <= ?4 END), 0))
+             FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row JOIN ops o ON o.row = l.op_row
+             WHERE l.consumer = ?1 AND l.service = ?2",
+        )?;
+        let rows = stmt.query_map(params![&consumer.0[..], service.as_str(), &hub.0[..], as_of.0 as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        rows.collect()
+    }
+
+    /// Sets a wallet's balances outright.
+    pub fn set_wallet(
+        &self,
+        consumer: &ConsumerId,
+        service: &ServiceId,
+        confirmed: i64,
+        provisional: i64,
+    ) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO wallets (consumer, service, confirmed_minor, provisional_minor) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO UPDATE SET confirmed_minor = ?3, provisional_minor = ?4",
+            )?
+            .execute(params![&consumer.0[..], service.as_str(), confirmed, provisional])?;
         Ok(())
     }
 

@@ -548,3 +548,21 @@ fn a_bad_configuration_file_is_refused_with_what_to_fix() {
         );
     }
 }
+
+/// An allowance for a device the realm does not know is refused, and
+/// nothing changes.
+#[test]
+fn an_allowance_for_an_unknown_device_is_refused() {
+    let (realm, pan, _) = top_up_setup();
+    let stranger = "ab".repeat(32);
+    check_refused(
+        &realm,
+        &["escrow", "--data", realm.data(), "--device", &stranger, "--pan", &pan, "--amount", "5"],
+        "is enrolled in this realm",
+    );
+    check_refused(
+        &realm,
+        &["escrow", "--data", realm.data(), "--device", "12", "--pan", &pan, "--amount", "5"],
+        "is not a device id",
+    );
+}

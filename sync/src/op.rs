@@ -206,10 +206,11 @@ pub enum FlagReason {
     InsufficientFunds,
     ReversalNotAllowed,
     CloseMismatch,
+    OverEscrow,
 }
 
 impl FlagReason {
-    pub const ALL: [FlagReason; 15] = [
+    pub const ALL: [FlagReason; 16] = [
         FlagReason::RevokedAuthor,
         FlagReason::FrozenAuthor,
         FlagReason::RoleNotAllowed,
@@ -225,6 +226,7 @@ impl FlagReason {
         FlagReason::InsufficientFunds,
         FlagReason::ReversalNotAllowed,
         FlagReason::CloseMismatch,
+        FlagReason::OverEscrow,
     ];
 
     /// The reason with this [`FlagReason::code`].
@@ -249,6 +251,7 @@ impl FlagReason {
             FlagReason::InsufficientFunds => "the source wallet does not cover it",
             FlagReason::ReversalNotAllowed => "this reversal is not allowed",
             FlagReason::CloseMismatch => "the totals do not match the receipts",
+            FlagReason::OverEscrow => "a debit beyond the device's allowance on this wallet",
         }
     }
 
@@ -269,6 +272,7 @@ impl FlagReason {
             FlagReason::InsufficientFunds => "insufficient_funds",
             FlagReason::ReversalNotAllowed => "reversal_not_allowed",
             FlagReason::CloseMismatch => "close_mismatch",
+            FlagReason::OverEscrow => "over_escrow",
         }
     }
 }
