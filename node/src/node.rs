@@ -1027,6 +1027,7 @@ impl Node {
             }
         }
         let total: i64 = lines.iter().map(|l| l.amount.minor()).sum();
+        self.me.check_may_record(&tx, saldo_sync::OpKind::TopUp)?;
         self.me.check_offline_limits(&tx, total)?;
         let receipt = ReceiptNo(tx.last_receipt(&key.author())?.map_or(1, |r| r.0 + 1));
         let body = Body::TopUp(TopUp {
@@ -1045,6 +1046,49 @@ impl Node {
         let receipt = self.me.receipt_in(&tx, &signed)?;
         self.me.commit(tx)?;
         Ok(receipt)
+    }
+
+    /// This device's allowances for charges: per wallet, what it may still charge.
+    pub fn allowances(&mut self) -> Result<Vec<(WalletKey, Balance)>> {
+        let me = self.me.ctx.own.ok_or(NodeError::NoKey)?;
+        let tx = self.store.read()?;
+        let mut out = Vec::new();
+        for (consumer, service) in tx.escrow_wallets(&me)? {
+            let (granted, used) = tx.escrow_of(&me, &consumer, &service)?;
+            let left = Balance::from_minor((granted - used).max(0)).unwrap_or(Balance::ZERO);
+            out.push((WalletKey { consumer, service }, left));
+        }
+        Ok(out)
+    }
+
+    /// Records a charge (a meal, a fee) on a wallet, as a school device or
+    /// the hub. A device charges only within the allowance the hub reserved
+    /// for it on that wallet, and refuses beyond it, saying so.
+    pub fn record_service_charge(&mut self, wallet: WalletKey, amount: Amount, reference: &Label) -> Result<SignedOp> {
+        let key = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
+        let mut tx = self.store.write()?;
+        if !tx.is_enrolled(&wallet.consumer, &wallet.service)? {
+            return Err(NodeError::NotEnrolled {
+                consumer: wallet.consumer.to_hex(),
+                service: wallet.service.to_string(),
+                enrolled: String::new(),
+            });
+        }
+        if !self.me.ctx.is_hub() {
+            self.me.check_may_record(&tx, saldo_sync::OpKind::ServiceCharge)?;
+            self.me.check_offline_limits(&tx, amount.minor())?;
+            let (granted, used) = tx.escrow_of(&key.author(), &wallet.consumer, &wallet.service)?;
+            if amount.minor() > granted - used {
+                let left = Balance::from_minor((granted - used).max(0)).map_or_else(String::new, |b| b.to_string());
+                return Err(NodeError::Refused(format!(
+                    "{amount} EUR is over what this device may still charge on this wallet ({left} EUR): ask the hub for an allowance, or charge at the office"
+                )));
+            }
+        }
+        let body = Body::ServiceCharge(saldo_sync::ServiceCharge { reference: reference.clone(), wallet, amount });
+        let signed = self.me.author(&mut tx, key, body)?;
+        self.me.commit(tx)?;
+        Ok(signed)
     }
 
     // ---- queries ------------------------------------------------------------
@@ -1285,6 +1329,19 @@ impl Me {
         let hlc = Hlc::tick(last, self.clock.now_ms());
         tx.set_meta(META_LAST_HLC, &hlc.0.to_be_bytes())?;
         Ok(Operation { author, seq, prev, hlc, body }.sign(&self.ctx.realm, key))
+    }
+
+    /// A device records only what its role allows (the hub would flag the rest).
+    fn check_may_record(&self, tx: &Tx<'_>, kind: saldo_sync::OpKind) -> Result<()> {
+        let Some(me) = self.ctx.own.filter(|_| !self.ctx.is_hub()) else {
+            return Ok(());
+        };
+        match tx.author(&me)? {
+            Some(author) if !ledger::role_may_record(author.role, kind) => {
+                Err(NodeError::Refused(format!("a {} does not record a {}", author.role.name(), kind.name())))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A device refuses to record money beyond the offline limits the hub

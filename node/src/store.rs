@@ -1190,6 +1190,18 @@ impl<'a> Tx<'a> {
         Ok((granted, used))
     }
 
+    /// The wallets a device has an allowance on.
+    pub fn escrow_wallets(&self, device: &AuthorId) -> Result<Vec<(ConsumerId, ServiceId)>> {
+        let mut stmt = self.tx.prepare_cached("SELECT consumer, service FROM escrow WHERE device = ?1")?;
+        let rows = stmt.query_map([&device.0[..]], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (consumer, service) = row?;
+            out.push((consumer_id(consumer)?, service_id(&service)?));
+        }
+        Ok(out)
+    }
+
     /// What all devices may still debit a wallet (granted minus used), in cents.
     pub fn escrow_outstanding(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<i64> {
         let devices: Vec<Vec<u8>> = self

@@ -24,6 +24,8 @@ use saldo_sync::{
 };
 
 const CASH_POINTS: usize = 4;
+/// The school device's index (after the hub and the cash points).
+const SCHOOL: usize = CASH_POINTS + 1;
 const STEPS: usize = 160;
 
 /// Simulated time, shared; each node reads it through its own skew.
@@ -71,6 +73,8 @@ struct Sim {
 #[derive(Debug, Default, Clone, Copy)]
 struct Stats {
     acknowledged: u64,
+    /// Charges the school device recorded within its allowances.
+    charges: u64,
     /// Operations a cash point stored that another cash point authored.
     carried: u64,
     flagged: u64,
@@ -147,6 +151,25 @@ impl Sim {
             let node = Node::join(&dir, realm, key).expect("join").with_clock(clock.clone());
             nodes.push(SimNode { author, dir, clock, node: Some(node) });
         }
+        // A school canteen's device charging meals, offline too, within the
+        // allowances the hub reserves for it.
+        let school_key = key(2 + CASH_POINTS as u8);
+        let school = school_key.author();
+        let limits = OfflineLimits {
+            per_operation: Amount::parse("50").expect("limit"),
+            unconfirmed_total: Balance::parse("5000").expect("total"),
+            offline_secs_max: 86_400,
+        };
+        nodes[0]
+            .node
+            .as_mut()
+            .expect("hub up")
+            .enrol(school, Role::SchoolDevice, &label("Mensa"), limits)
+            .expect("enrol");
+        let dir = root.join("school");
+        let clock = clock(&mut rng);
+        let node = Node::join(&dir, realm, school_key).expect("join").with_clock(clock.clone());
+        nodes.push(SimNode { author: school, dir, clock, node: Some(node) });
         Sim {
             rng,
             nodes,
@@ -283,13 +306,36 @@ impl Sim {
         }
     }
 
+    fn record_charge(&mut self, i: usize) {
+        // Mostly where the device has an allowance; sometimes anywhere (refused).
+        let allowances = self.node(i).allowances().expect("allowances");
+        let (consumer, service) = match allowances.get(self.rng.usize(..allowances.len().max(1))) {
+            Some((wallet, _)) if self.rng.u8(..10) < 8 => (wallet.consumer, wallet.service.clone()),
+            _ => self.consumers[self.rng.usize(..self.consumers.len())].clone(),
+        };
+        let amount = Amount::from_minor(self.rng.i64(100..=600)).expect("amount");
+        let reference = label(&format!("pasto-{}", self.log.len()));
+        let wallet = saldo_sync::WalletKey { consumer, service };
+        match self.node(i).record_service_charge(wallet, amount, &reference) {
+            Ok(op) => {
+                self.acknowledged.push((self.nodes[i].author, op.id));
+                self.stats.charges += 1;
+                self.changed(i);
+            }
+            // No allowance (left) on that wallet here: refused at the counter.
+            Err(e) => self.log.push(format!("node {i} refused a charge: {e}")),
+        }
+    }
+
     fn step(&mut self) {
         self.nodes[0].clock.now.fetch_add(self.rng.u64(1..60_000), Ordering::SeqCst);
         let n = self.nodes.len();
         match self.rng.u8(..100) {
             0..30 => {
                 let i = self.rng.usize(..n);
-                if self.up(i) {
+                if self.up(i) && i == SCHOOL {
+                    self.record_charge(i);
+                } else if self.up(i) {
                     self.record_top_up(i);
                 }
             }
@@ -325,7 +371,7 @@ impl Sim {
                     self.nodes[i].node = Some(node.with_clock(self.nodes[i].clock.clone()));
                 }
             }
-            91..95 => {
+            91..94 => {
                 let (a, b) = (self.rng.usize(..n), self.rng.usize(..n));
                 if a != b {
                     let pair = (a.min(b), a.max(b));
@@ -334,11 +380,11 @@ impl Sim {
                     self.links.retain(|l| !(l.ends.contains(&a) && l.ends.contains(&b)));
                 }
             }
-            95..98 => {
+            94..96 => {
                 self.cut.clear();
                 self.log.push("heal".into());
             }
-            98 => {
+            96 => {
                 let i = 1 + self.rng.usize(..CASH_POINTS);
                 self.nodes[i].clock.skew_ms.store(self.rng.i64(-86_400_000..86_400_000), Ordering::SeqCst);
             }
@@ -352,8 +398,24 @@ impl Sim {
         if !self.up(0) {
             return;
         }
+        if self.rng.bool() {
+            // An allowance for the canteen on a wallet, as much as the hub can reserve.
+            let (consumer, service) = self.consumers[self.rng.usize(..self.consumers.len())].clone();
+            let amount = Amount::from_minor(self.rng.i64(100..=2_000)).expect("amount");
+            let school = self.nodes[SCHOOL].author;
+            match self.node(0).grant_escrow(school, saldo_sync::WalletKey { consumer, service }, amount) {
+                Ok(_) => {
+                    self.log.push("grant".into());
+                    self.changed(0);
+                }
+                Err(e) => self.log.push(format!("no grant: {e}")),
+            }
+            return;
+        }
         let accept = self.rng.bool();
-        let flagged = self.node(0).flagged(1).expect("flagged");
+        // The operator reviews top-ups; a charge beyond an allowance stays flagged.
+        let flagged: Vec<_> =
+            self.node(0).flagged(10_000).expect("flagged").into_iter().filter(|f| f.kind != "service-charge").collect();
         if let Some(first) = flagged.first() {
             self.log.push(format!("review {accept}"));
             self.node(0).review(&first.op, accept, &label("Ufficio"), &label("verificato")).expect("review");
@@ -470,11 +532,18 @@ impl Sim {
             };
             if counts {
                 let bytes = tx.op_bytes(&id).expect("bytes").expect("held");
-                if let saldo_sync::Body::TopUp(top_up) = saldo_sync::SignedOp::decode(&bytes).expect("decodes").op.body
-                {
-                    for line in top_up.lines {
-                        *model.entry((line.wallet.consumer, line.wallet.service)).or_default() += line.amount.minor();
+                match saldo_sync::SignedOp::decode(&bytes).expect("decodes").op.body {
+                    saldo_sync::Body::TopUp(top_up) => {
+                        for line in top_up.lines {
+                            *model.entry((line.wallet.consumer, line.wallet.service)).or_default() +=
+                                line.amount.minor();
+                        }
                     }
+                    saldo_sync::Body::ServiceCharge(charge) => {
+                        *model.entry((charge.wallet.consumer, charge.wallet.service)).or_default() -=
+                            charge.amount.minor();
+                    }
+                    _ => {}
                 }
             }
         }
@@ -493,6 +562,17 @@ impl Sim {
                 assert_eq!(here.confirmed, hub.confirmed, "node {i} shows another balance of {consumer:?}/{service}");
                 assert_eq!(here.provisional, here.confirmed, "node {i} still awaits the hub on {consumer:?}/{service}");
             }
+        }
+        // No debit within an allowance overdrew a wallet: every wallet is at
+        // or above its floor (-20.00 for the canteen, 0 for the rest).
+        for (consumer, service) in self.consumers.clone() {
+            let wallet = self.node(0).wallet(&consumer, &service).expect("wallet");
+            let floor = if service.as_str() == "mensa" { -2_000 } else { 0 };
+            assert!(
+                wallet.confirmed.minor() >= floor,
+                "{consumer:?}/{service} went below its floor: {}",
+                wallet.confirmed
+            );
         }
         // Every flagged operation says why.
         for flagged in self.node(0).flagged(10_000).expect("flagged") {
@@ -537,6 +617,7 @@ fn a_realm_converges_under_a_faulty_network() {
                     let stats = run_seed(seed);
                     let mut totals = totals.lock().expect("not poisoned");
                     totals.acknowledged += stats.acknowledged;
+                    totals.charges += stats.charges;
                     totals.carried += stats.carried;
                     totals.flagged += stats.flagged;
                     totals.crashes += stats.crashes;
@@ -549,5 +630,8 @@ fn a_realm_converges_under_a_faulty_network() {
     eprintln!("{seeds} seeds: {totals:?}");
     // The runs must have exercised what they check.
     assert!(totals.acknowledged >= seeds * 5, "{totals:?}");
-    assert!(totals.carried > 0 && totals.flagged > 0 && totals.crashes > 0 && totals.broken_links > 0, "{totals:?}");
+    assert!(
+        totals.carried > 0 && totals.flagged > 0 && totals.crashes > 0 && totals.broken_links > 0 && totals.charges > 0,
+        "{totals:?}"
+    );
 }
