@@ -97,8 +97,8 @@ enum RealmCommand {
 struct RunArgs {
     #[command(flatten)]
     data: DataArg,
-    /// The address the sync endpoint (QUIC) binds, IP:PORT; port 0 picks a free one
-    /// [default: `p2p` in DIR/saldo.toml, else 0.0.0.0:7400].
+    /// The address the sync endpoint (QUIC) binds, IP:PORT; port 0 picks a free one [default:
+    /// `p2p` in DIR/saldo.toml, else 0.0.0.0:7400 for the hub, 0.0.0.0:0 for a cash point].
     #[arg(long, value_name = "IP:PORT")]
     p2p: Option<std::net::SocketAddr>,
     /// Another node to sync with directly, as `saldo status` prints it (ID@IP:PORT); repeatable.
@@ -106,17 +106,19 @@ struct RunArgs {
     peers: Vec<crate::net::PeerAddr>,
 }
 
+impl RunArgs {
+    /// Where to listen and whom to dial: flags over DIR/saldo.toml over `default_port`.
+    fn network(&self, default_port: u16) -> Result<(std::net::SocketAddr, Vec<crate::net::PeerAddr>)> {
+        let config = NodeConfig::load(&self.data.data)?;
+        let p2p = self.p2p.or(config.p2p).unwrap_or(std::net::SocketAddr::from(([0, 0, 0, 0], default_port)));
+        Ok((p2p, [config.peers, self.peers.clone()].concat()))
+    }
+}
+
 #[derive(Debug, Args)]
 struct CashpointArgs {
     #[command(flatten)]
-    data: DataArg,
-    /// The address the sync endpoint (QUIC) binds, IP:PORT; port 0 picks a free one
-    /// [default: `p2p` in DIR/saldo.toml, else 0.0.0.0:0].
-    #[arg(long, value_name = "IP:PORT")]
-    p2p: Option<std::net::SocketAddr>,
-    /// Another node to sync with directly, as `saldo status` prints it (ID@IP:PORT); repeatable.
-    #[arg(long = "peer", value_name = "ID@IP:PORT")]
-    peers: Vec<crate::net::PeerAddr>,
+    run: RunArgs,
     /// The enrolment token from `saldo enroll` on the hub: creates this node, once.
     #[arg(long, value_name = "TOKEN")]
     join: Option<String>,
@@ -699,14 +701,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 node.realm().to_hex(),
                 args.data.data.display()
             );
-            let config = NodeConfig::load(&args.data.data)?;
-            let p2p = args.p2p.or(config.p2p).unwrap_or(std::net::SocketAddr::from(([0, 0, 0, 0], 7400)));
-            serve(node, &args.data.data, p2p, [config.peers, args.peers].concat())?;
+            let (p2p, peers) = args.network(7400)?;
+            serve(node, &args.data.data, p2p, peers)?;
         }
         Command::Cashpoint(args) => {
-            let dir = &args.data.data;
-            let config = NodeConfig::load(dir)?;
-            let p2p = args.p2p.or(config.p2p).unwrap_or(std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+            let dir = &args.run.data.data;
+            let (p2p, peers) = args.run.network(0)?;
             let node = match &args.join {
                 Some(token) => join(dir, token, p2p)?,
                 None => open(dir)?,
@@ -722,7 +722,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 let hub: Vec<String> = args.hub.iter().map(ToString::to_string).collect();
                 node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
             }
-            serve(node, dir, p2p, [config.peers, args.peers].concat())?;
+            serve(node, dir, p2p, peers)?;
         }
         Command::Enroll(args) => {
             let mut node = open(&args.data.data)?;

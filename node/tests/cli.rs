@@ -4,23 +4,14 @@
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use saldo_node::store::Store;
 use saldo_sync::OpId;
 
-const SALDO: &str = env!("CARGO_BIN_EXE_saldo");
-
-fn saldo(args: &[&str]) -> Output {
-    Command::new(SALDO).args(args).env_remove("SALDO_DATA").output().expect("saldo runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = saldo(args);
-    assert!(out.status.success(), "saldo {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::{SALDO, ok, saldo};
 
 fn dump(dir: &Path) -> Vec<String> {
     Store::open(&dir.join("saldo.db")).unwrap().dump().unwrap()

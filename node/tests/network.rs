@@ -4,7 +4,7 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -18,17 +18,8 @@ use saldo_sync::{
 };
 use serde_json::Value;
 
-const SALDO: &str = env!("CARGO_BIN_EXE_saldo");
-
-fn saldo(args: &[&str]) -> Output {
-    Command::new(SALDO).args(args).env_remove("SALDO_DATA").output().expect("saldo runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = saldo(args);
-    assert!(out.status.success(), "saldo {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::{SALDO, ok, saldo};
 
 fn json(args: &[&str]) -> Value {
     serde_json::from_str(&ok(args)).unwrap()
