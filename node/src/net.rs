@@ -537,7 +537,7 @@ pub fn refusal_reason(conn: &Connection) -> Option<String> {
 /// A refusal by the peer (code 403) says why; anything else as it is.
 fn refusal_or(error: anyhow::Error) -> anyhow::Error {
     let text = format!("{error:#}");
-    if text.contains("403") || text.contains("not enrolled") || text.contains("revoked") {
+    if text.contains("403") || text.contains("not enrolled") {
         return anyhow!("the peer refused to sync: {text}");
     }
     error

@@ -623,7 +623,9 @@ impl Node {
     }
 
     /// Whether `peer` may sync with this node: the hub, or a device this
-    /// node knows to be enrolled in the realm and not revoked.
+    /// node knows to be enrolled in the realm. A revoked device still may:
+    /// what it recorded is real money and must reach the hub, which flags
+    /// what came after the revocation.
     pub fn may_sync_with(&mut self, peer: &AuthorId) -> std::result::Result<(), String> {
         if *peer == self.me.ctx.realm.hub() {
             return Ok(());
@@ -635,7 +637,6 @@ impl Node {
                 Err("not enrolled in this realm, as far as this node knows (it may need to sync with the hub)".into())
             }
             Some(row) if row.role == Role::HubContacts => Err("the hub's contacts key does not sync".into()),
-            Some(row) if row.revoked_after.is_some() => Err("revoked by the hub".into()),
             Some(_) => Ok(()),
         }
     }

@@ -375,6 +375,10 @@ fn forged_replayed_and_equivocating_operations_over_the_wire_are_refused_and_rep
         .frozen_at;
     assert_eq!(frozen, Some(Seq(1)));
     assert_eq!(confirmed(&hub_dir, &pan).0, "10.00");
+
+    // Revoked, the device still syncs: what it recorded must reach the hub.
+    ok(&["revoke", "--data", hub_dir.to_str().unwrap(), "--device", &device.author().to_hex()]);
+    send(Vec::new());
     ok(&["log", "verify", "--data", hub_dir.to_str().unwrap()]);
 }
 
