@@ -511,10 +511,8 @@ struct StatusView {
 }
 
 fn status_of(node: &mut Node, dir: &Path) -> Result<StatusView> {
-    let run: Option<crate::net::RunStatus> =
-        std::fs::read(dir.join(crate::net::STATUS_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let run = crate::net::RunStatus::read(dir);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let run = run.filter(|r| now.saturating_sub(r.updated_ms) < 3_000);
     let hub = node.realm().hub().to_hex();
     let role = match node.role()? {
         Some(role) => role.name().to_string(),
@@ -1134,9 +1132,10 @@ impl Drop for DemoChildren {
 fn wait_for_address(dir: &Path, children: &mut DemoChildren) -> Result<String> {
     let started = std::time::Instant::now();
     loop {
-        if let Some(address) = std::fs::read(dir.join(crate::net::STATUS_FILE))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<crate::net::RunStatus>(&b).ok())
+        // The status of the child just started, not one a previous run left.
+        let child = children.0.last().map(std::process::Child::id);
+        if let Some(address) = crate::net::RunStatus::read(dir)
+            .filter(|s| Some(s.pid) == child)
             .and_then(|s| s.addresses.into_iter().next())
         {
             return Ok(address);

@@ -36,6 +36,27 @@ pub const RETRY_MAX: Duration = Duration::from_secs(10);
 /// other processes (a `saldo topup` while the node runs).
 const LOCAL_POLL: Duration = Duration::from_millis(200);
 const REFUSED: u32 = 403;
+/// A QUIC endpoint with the device's key as its identity, bound to `bind`
+/// only, with no relay and no address lookup.
+async fn bind_endpoint(key: &saldo_sync::DeviceKey, alpn: &[u8], bind: SocketAddr) -> Result<Endpoint> {
+    Endpoint::builder(presets::Minimal)
+        .secret_key(SecretKey::from_bytes(&key.secret_bytes()))
+        .alpns(vec![alpn.to_vec()])
+        .clear_ip_transports()
+        .bind_addr(bind)
+        .map_err(|e| anyhow!("cannot listen on {bind}: {e}"))?
+        .bind()
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))
+}
+
+/// Where iroh dials `peer`.
+fn endpoint_addr(peer: PeerAddr) -> Result<EndpointAddr> {
+    let id = iroh::PublicKey::from_bytes(&peer.id.0)
+        .map_err(|e| anyhow!("{} is not a valid node id: {e}", peer.id.to_hex()))?;
+    Ok(EndpointAddr::new(id).with_ip_addr(peer.addr))
+}
+
 /// The ALPN a new device uses once, to present its enrolment token.
 pub const JOIN_ALPN: &[u8] = b"saldo/join/1";
 const TOKEN_PREFIX: &str = "saldo-join-1:";
@@ -68,19 +89,12 @@ impl EnrolmentToken {
 /// Presents `token` to the hub with the device's new `key`; on success the
 /// hub has enrolled the key as a cash point, whose name it returns.
 pub async fn redeem(token: &EnrolmentToken, key: &saldo_sync::DeviceKey, bind: SocketAddr) -> Result<String> {
-    let endpoint = Endpoint::builder(presets::Minimal)
-        .secret_key(SecretKey::from_bytes(&key.secret_bytes()))
-        .alpns(vec![JOIN_ALPN.to_vec()])
-        .clear_ip_transports()
-        .bind_addr(bind)
-        .map_err(|e| anyhow!("cannot bind {bind}: {e}"))?
-        .bind()
-        .await?;
+    let endpoint = bind_endpoint(key, JOIN_ALPN, bind).await?;
     let mut last_error = anyhow!("the token names no hub address");
     for hub in &token.hub {
-        let id = iroh::PublicKey::from_bytes(&hub.id.0).map_err(|e| anyhow!("the token's hub id is invalid: {e}"))?;
+        let address = endpoint_addr(*hub)?;
         let attempt = async {
-            let conn = endpoint.connect(EndpointAddr::new(id).with_ip_addr(hub.addr), JOIN_ALPN).await?;
+            let conn = endpoint.connect(address, JOIN_ALPN).await?;
             let (mut send, mut recv) = conn.open_bi().await?;
             send.write_all(&token.secret).await?;
             send.finish()?;
@@ -264,6 +278,21 @@ pub struct RunStatus {
 
 pub const STATUS_FILE: &str = "status.json";
 
+impl RunStatus {
+    /// What the node running on `dir` wrote, if it is running: the file is
+    /// rewritten twice a second, so one older than 3 s was left by a node
+    /// that stopped without removing it.
+    pub fn read(dir: &Path) -> Option<RunStatus> {
+        let status: RunStatus = serde_json::from_slice(&std::fs::read(dir.join(STATUS_FILE)).ok()?).ok()?;
+        (now_ms().saturating_sub(status.updated_ms) < 3_000).then_some(status)
+    }
+
+    /// The first address the node listens on (what `--peer` takes).
+    pub fn address(&self) -> Option<PeerAddr> {
+        self.addresses.first()?.parse().ok()
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Shared {
     handle: NodeHandle,
@@ -306,16 +335,7 @@ pub async fn run_handle(
     let key = handle.call(|node| node.device_key()).await.ok_or(NodeError::NoKey)?;
     let me = key.author();
     let realm_hub = handle.call(|node| node.realm().hub()).await;
-    let secret = SecretKey::from_bytes(&key.secret_bytes());
-    let endpoint = Endpoint::builder(presets::Minimal)
-        .secret_key(secret)
-        .alpns(vec![ALPN.to_vec()])
-        .clear_ip_transports()
-        .bind_addr(config.bind)
-        .map_err(|e| anyhow!("cannot listen on {}: {e}", config.bind))?
-        .bind()
-        .await
-        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let endpoint = bind_endpoint(&key, ALPN, config.bind).await?;
     // Bound to every interface, the endpoint's own address lists them.
     let sockets: Vec<SocketAddr> = if config.bind.ip().is_unspecified() {
         endpoint.addr().ip_addrs().copied().collect()
@@ -406,9 +426,7 @@ async fn keep_dialing(endpoint: Endpoint, shared: Shared, peer: PeerAddr) {
 }
 
 async fn dial(endpoint: &Endpoint, shared: &Shared, peer: PeerAddr) -> Result<()> {
-    let id = iroh::PublicKey::from_bytes(&peer.id.0)
-        .map_err(|e| anyhow!("{} is not a valid node id: {e}", peer.id.to_hex()))?;
-    let connecting = endpoint.connect(EndpointAddr::new(id).with_ip_addr(peer.addr), ALPN);
+    let connecting = endpoint.connect(endpoint_addr(peer)?, ALPN);
     let conn = tokio::time::timeout(Duration::from_secs(5), connecting)
         .await
         .map_err(|_| anyhow!("no answer from {}", peer.addr))?
@@ -669,16 +687,8 @@ pub struct RawConnection {
 
 /// Dials `peer` on the sync protocol as the device `key`, from 127.0.0.1.
 pub async fn connect_raw(key: &saldo_sync::DeviceKey, peer: PeerAddr) -> Result<RawConnection> {
-    let endpoint = Endpoint::builder(presets::Minimal)
-        .secret_key(SecretKey::from_bytes(&key.secret_bytes()))
-        .alpns(vec![ALPN.to_vec()])
-        .clear_ip_transports()
-        .bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .map_err(|e| anyhow!("{e}"))?
-        .bind()
-        .await?;
-    let id = iroh::PublicKey::from_bytes(&peer.id.0).map_err(|e| anyhow!("{e}"))?;
-    let conn = endpoint.connect(EndpointAddr::new(id).with_ip_addr(peer.addr), ALPN).await?;
+    let endpoint = bind_endpoint(key, ALPN, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let conn = endpoint.connect(endpoint_addr(peer)?, ALPN).await?;
     let (send, recv) = conn.open_bi().await?;
     Ok(RawConnection { endpoint, conn, send, recv })
 }

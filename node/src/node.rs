@@ -1203,7 +1203,7 @@ impl Node {
             for (consumer, service, confirmed, provisional) in &kept {
                 let (c, p) = recomputed.get(&(*consumer, service.clone())).copied().unwrap_or((0, 0));
                 let service_id = ServiceId::parse(service).map_err(|e| NodeError::Refused(e.to_string()))?;
-                let checkpointed = tx.checkpoint_as_of(consumer, &service_id)?.is_some();
+                let checkpointed = tx.checkpoint(consumer, &service_id)?.is_some();
                 if provisional - confirmed != p - c || (!checkpointed && *confirmed != c) {
                     problems.push(format!(
                         "the balance of {consumer:?}/{service} differs from a recomputation over the log"

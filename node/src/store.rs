@@ -1232,15 +1232,13 @@ impl<'a> Tx<'a> {
         as_of: Seq,
         balance: Balance,
     ) -> Result<()> {
-        let newer = self
-            .tx
+        self.tx
             .prepare_cached(
                 "INSERT INTO checkpoints (consumer, service, as_of, balance_minor) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT DO UPDATE SET as_of = excluded.as_of, balance_minor = excluded.balance_minor
                  WHERE excluded.as_of > checkpoints.as_of",
             )?
             .execute(params![&consumer.0[..], service.as_str(), as_of.0 as i64, balance.minor()])?;
-        let _ = newer;
         Ok(())
     }
 
@@ -1299,19 +1297,6 @@ impl<'a> Tx<'a> {
             )?
             .execute(params![&consumer.0[..], service.as_str(), confirmed, provisional])?;
         Ok(())
-    }
-
-    /// The hub seq of the checkpoint held for a wallet, if any.
-    pub fn checkpoint_as_of(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<Option<Seq>> {
-        self.tx
-            .prepare_cached("SELECT as_of FROM checkpoints WHERE consumer = ?1 AND service = ?2")?
-            .query_row(params![&consumer.0[..], service.as_str()], |r| r.get::<_, i64>(0))
-            .optional()
-            .map(|s| s.map(seq_of))
-    }
-
-    pub fn checkpoint_count(&self) -> Result<u64> {
-        self.tx.query_row("SELECT COUNT(*) FROM checkpoints", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
     }
 
     // ---- directory ----------------------------------------------------------

@@ -524,7 +524,7 @@ fn sync_protocol() -> Result<()> {
 /// A hub and a cash point on 127.0.0.1 over iroh: each top-up at the cash
 /// point, until the hub holds its decision, and until the cash point does.
 fn sync_latency(options: &Options) -> Result<()> {
-    use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, STATUS_FILE, run_handle};
+    use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, run_handle};
     let samples = if options.queries == 2_000 { 200 } else { options.queries };
     let dir = options.work.join("latency");
     let _ = std::fs::remove_dir_all(&dir);
@@ -558,12 +558,8 @@ fn sync_latency(options: &Options) -> Result<()> {
             run_handle(h, &d, NetConfig { bind, peers: vec![] }, async move { s.notified().await }).await
         });
         let hub_address: PeerAddr = loop {
-            let status = std::fs::read(hub_dir.join(STATUS_FILE)).ok();
-            if let Some(address) = status
-                .and_then(|b| serde_json::from_slice::<RunStatus>(&b).ok())
-                .and_then(|s| s.addresses.first().cloned())
-            {
-                break address.parse()?;
+            if let Some(address) = RunStatus::read(&hub_dir).and_then(|s| s.address()) {
+                break address;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
@@ -623,7 +619,7 @@ fn sync_latency(options: &Options) -> Result<()> {
 /// dialing a neighbour that carries all 1,000,000 (store and forward), which
 /// gives it everything, each verified before it is stored.
 fn sync_catch_up(options: &Options) -> Result<()> {
-    use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, STATUS_FILE, run_handle};
+    use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, run_handle};
     const AUTHORS: usize = 1_000;
     let total = if options.ops == 200_000 { 1_000_000 } else { options.ops };
     let per_author = total / AUTHORS;
@@ -756,12 +752,8 @@ fn sync_catch_up(options: &Options) -> Result<()> {
                 run_handle(h, &d, NetConfig { bind, peers: vec![] }, async move { s.notified().await }).await
             }));
             let address: PeerAddr = loop {
-                let status = std::fs::read(dir.join(name).join(STATUS_FILE)).ok();
-                if let Some(a) = status
-                    .and_then(|b| serde_json::from_slice::<RunStatus>(&b).ok())
-                    .and_then(|s| s.addresses.first().cloned())
-                {
-                    break a.parse()?;
+                if let Some(address) = RunStatus::read(&dir.join(name)).and_then(|s| s.address()) {
+                    break address;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             };
