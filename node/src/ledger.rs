@@ -31,6 +31,26 @@ pub struct Facts {
     pub escrow_remaining_minor: Option<i64>,
     pub reversal: Option<ReversalFacts>,
     pub close: Option<CloseFacts>,
+    /// For a device's operation: its offline limits, checked against what
+    /// it held of the hub's log when it recorded.
+    pub offline: Option<OfflineFacts>,
+}
+
+/// A device's operation against its offline limits. The device refuses to
+/// record beyond them; these let the hub flag what a device recorded
+/// anyway (altered software, a clock turned back).
+#[derive(Debug, Clone)]
+pub struct OfflineFacts {
+    pub unconfirmed_limit_minor: i64,
+    pub offline_limit_secs: u32,
+    /// The hub seq the device said it held.
+    pub hub_seen: Seq,
+    /// What the device had recorded that the hub had not decided by its
+    /// operation `hub_seen`, in cents.
+    pub unconfirmed_before_minor: i64,
+    /// How long after the hub wrote its operation `hub_seen` the device
+    /// recorded, in ms; `None` when that operation does not exist (yet).
+    pub offline_ms: Option<u64>,
 }
 
 /// One wallet an operation touches.
@@ -75,6 +95,12 @@ fn cents(minor: i64) -> String {
     rust_decimal::Decimal::new(minor, 2).to_string()
 }
 
+/// Operations that take or give a wallet's money: what a device's offline
+/// limits (per operation, unconfirmed total, time offline) bound.
+pub fn offline_limits_apply(kind: OpKind) -> bool {
+    matches!(kind, OpKind::TopUp | OpKind::DuePayment | OpKind::ServiceCharge | OpKind::Transfer | OpKind::Refund)
+}
+
 /// May a device of `role` record operations of `kind`?
 pub fn role_may_record(role: Role, kind: OpKind) -> bool {
     match role {
@@ -111,6 +137,7 @@ pub fn decide(facts: &Facts) -> Verdict {
     if let Some(limit) = facts.per_operation_limit_minor
         && facts.total_minor > limit
         && role != Role::Hub
+        && offline_limits_apply(kind)
     {
         return flag(
             FlagReason::OverOperationLimit,
@@ -120,6 +147,47 @@ pub fn decide(facts: &Facts) -> Verdict {
                 cents(limit)
             ),
         );
+    }
+    if let Some(offline) = facts.offline.as_ref().filter(|_| role != Role::Hub && offline_limits_apply(kind)) {
+        let limit_ms = u64::from(offline.offline_limit_secs) * 1000;
+        match offline.offline_ms {
+            None if offline.hub_seen == Seq(0) => {
+                return flag(FlagReason::OfflineTooLong, "the device recorded without holding any of the hub's log");
+            }
+            None => {
+                return flag(
+                    FlagReason::OfflineTooLong,
+                    format!(
+                        "the device says it held the hub's log up to #{}, which the hub had not written",
+                        offline.hub_seen
+                    ),
+                );
+            }
+            Some(ms) if ms > limit_ms => {
+                return flag(
+                    FlagReason::OfflineTooLong,
+                    format!(
+                        "recorded {} h {} min after the newest hub operation the device held (#{}), over its limit of {} h",
+                        ms / 3_600_000,
+                        ms % 3_600_000 / 60_000,
+                        offline.hub_seen,
+                        offline.offline_limit_secs / 3600
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+        if offline.unconfirmed_before_minor + facts.total_minor > offline.unconfirmed_limit_minor {
+            return flag(
+                FlagReason::OverUnconfirmedLimit,
+                format!(
+                    "{} EUR awaited the hub's verdict when the device recorded {} EUR more: over its limit of {} EUR",
+                    cents(offline.unconfirmed_before_minor),
+                    cents(facts.total_minor),
+                    cents(offline.unconfirmed_limit_minor)
+                ),
+            );
+        }
     }
     for line in &facts.lines {
         if !line.consumer_known {

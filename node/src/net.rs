@@ -374,6 +374,18 @@ pub async fn run_handle(
             }
         }
     });
+    if me == realm_hub {
+        let heartbeat_handle = handle.clone();
+        tasks.spawn(async move {
+            loop {
+                // Pushed to the devices by the frontier poll above.
+                if let Err(e) = heartbeat_handle.call(|node| node.heartbeat_if_quiet()).await {
+                    tracing::warn!("cannot write the hub's heartbeat: {e}");
+                }
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+        });
+    }
     let status_path = dir.join(STATUS_FILE);
     tasks.spawn(async move {
         loop {

@@ -40,6 +40,8 @@ const META_REALM: &str = "realm";
 const META_REALM_NAME: &str = "realm_name";
 const META_LAST_HLC: &str = "last_hlc";
 const META_LAST_HUB_CONTACT: &str = "last_hub_contact_ms";
+/// How long the hub's log stays quiet before the hub writes a heartbeat.
+pub const HEARTBEAT_AFTER: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// Wall-clock time, injectable so tests and the simulator are deterministic.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -641,6 +643,28 @@ impl Node {
         }
     }
 
+    /// On the hub: writes a heartbeat when its log has been quiet for
+    /// [`HEARTBEAT_AFTER`]. A device's contact with the hub is the newest
+    /// operation of the hub it holds; this keeps that recent for a device in
+    /// touch with a hub that has nothing else to say (nights, holidays).
+    /// Returns whether it wrote one.
+    pub fn heartbeat_if_quiet(&mut self) -> Result<bool> {
+        if !self.me.ctx.is_hub() || self.me.key.is_none() {
+            return Ok(false);
+        }
+        let hub = self.me.ctx.realm.hub();
+        let newest_ms = {
+            let tx = self.store.read()?;
+            let head = tx.author(&hub)?.map_or(Seq(0), |a| a.head_seq);
+            tx.op_wall_ms(&hub, head)?.unwrap_or(0)
+        };
+        if self.me.clock.now_ms().saturating_sub(newest_ms) < HEARTBEAT_AFTER.as_millis() as u64 {
+            return Ok(false);
+        }
+        self.record(Body::Heartbeat)?;
+        Ok(true)
+    }
+
     /// Notes that the hub was in contact now (offline limits and `saldo status`).
     pub fn note_hub_contact(&mut self) -> Result<()> {
         let now = self.me.clock.now_ms();
@@ -822,7 +846,7 @@ impl Node {
                 Some(key) if signed.op.author != key.author() => {
                     let hub = key.author();
                     let mut judge = |tx: &Tx<'_>, op: &SignedOp, author: &AuthorRow| {
-                        let verdict = ledger::decide(&state::gather_facts(tx, op, author)?);
+                        let verdict = ledger::decide(&state::gather_facts(tx, &hub, op, author)?);
                         // The verdict takes effect now, at the sequence number
                         // of the decision operation that will carry it, so the
                         // next operation in this batch is judged on the
@@ -1293,7 +1317,7 @@ impl Me {
         let author = signed.op.author;
         if signed.op.body.kind().needs_verdict() && author == self.ctx.realm.hub() {
             let row = tx.author(&author)?.expect("the hub is an author of its realm");
-            let facts = state::gather_facts(tx, &signed, &row)?;
+            let facts = state::gather_facts(tx, &author, &signed, &row)?;
             if let Verdict::Flagged { reason, detail } = ledger::decide(&facts) {
                 return Err(NodeError::Refused(format!("{}: {}", reason.describe(), detail)));
             }
@@ -1322,14 +1346,20 @@ impl Me {
             Some(row) => (row.head_seq.next(), row.head_id.unwrap_or(OpId::NONE)),
             None => (Seq::FIRST, OpId::NONE),
         };
+        let hlc = self.next_hlc(tx)?;
+        tx.set_meta(META_LAST_HLC, &hlc.0.to_be_bytes())?;
+        let hub_seen = tx.author(&self.ctx.realm.hub())?.map_or(Seq(0), |hub| hub.head_seq);
+        Ok(Operation { author, seq, prev, hlc, hub_seen, body }.sign(&self.ctx.realm, key))
+    }
+
+    /// The timestamp this node's next operation gets.
+    fn next_hlc(&self, tx: &Tx<'_>) -> Result<Hlc> {
         let last = tx
             .meta(META_LAST_HLC)?
             .and_then(|b| b.try_into().ok())
             .map(|b| Hlc(u64::from_be_bytes(b)))
             .unwrap_or_default();
-        let hlc = Hlc::tick(last, self.clock.now_ms());
-        tx.set_meta(META_LAST_HLC, &hlc.0.to_be_bytes())?;
-        Ok(Operation { author, seq, prev, hlc, body }.sign(&self.ctx.realm, key))
+        Ok(Hlc::tick(last, self.clock.now_ms()))
     }
 
     /// A device records only what its role allows (the hub would flag the rest).
@@ -1377,12 +1407,16 @@ impl Me {
                 limits.unconfirmed_total
             )));
         }
-        let last_contact = tx.meta(META_LAST_HUB_CONTACT)?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
-        if let Some(last) = last_contact {
-            let offline_secs = self.clock.now_ms().saturating_sub(last) / 1000;
+        // Contact with the hub is what the device holds of the hub's log:
+        // the hub writes a heartbeat when it is quiet, so a device in touch
+        // holds a recent operation of it. The hub checks the same thing.
+        let hub = self.ctx.realm.hub();
+        let hub_head = tx.author(&hub)?.map_or(Seq(0), |a| a.head_seq);
+        if let Some(hub_ms) = tx.op_wall_ms(&hub, hub_head)? {
+            let offline_secs = self.next_hlc(tx)?.wall_ms().saturating_sub(hub_ms) / 1000;
             if offline_secs > u64::from(limits.offline_secs_max) {
                 return Err(NodeError::Refused(format!(
-                    "no contact with the hub for {} h {} min, over this cash point's limit of {} h: reconnect to the hub (or import a bundle from it) first",
+                    "the newest news from the hub here is {} h {} min old, over this cash point's limit of {} h: reconnect to the hub (or import a bundle from it) first",
                     offline_secs / 3600,
                     offline_secs % 3600 / 60,
                     limits.offline_secs_max / 3600

@@ -239,7 +239,7 @@ fn apply_full(
     let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, true, signed.as_bytes())?;
     tx.set_head(&op.author, op.seq, &signed.id)?;
     match &op.body {
-        Body::Genesis { .. } => {}
+        Body::Genesis { .. } | Body::Heartbeat => {}
         Body::Enrol { device, role, name, limits } => tx.insert_author(device, *role, name.as_str(), Some(limits))?,
         Body::Revoke { device, last_seq_seen, .. } => tx.set_revoked(device, *last_seq_seen)?,
         Body::ChangeLimits { device, limits } => tx.set_limits(device, limits)?,
@@ -361,6 +361,15 @@ fn insert_money(
         counts,
         counts_provisional,
         verdict: stored.as_ref(),
+        // The hub keeps each author's running total of the money it moved,
+        // against which it checks the author's unconfirmed total.
+        running_minor: match decided_here {
+            true => Some(
+                tx.running_total(&op.author, None)?
+                    + if ledger::offline_limits_apply(op.body.kind()) { total_minor } else { 0 },
+            ),
+            false => None,
+        },
     })?;
     for (line, (wallet, delta)) in deltas.iter().enumerate() {
         tx.insert_money_line(row, line, &wallet.consumer, &wallet.service, *delta)?;
@@ -519,7 +528,7 @@ pub fn load_doc(tx: &Tx<'_>, doc: &DocId) -> Result<automerge::AutoCommit, Inges
 
 /// Gathers what the hub needs to decide on a money operation that is about
 /// to be stored (so it is not among what the queries see).
-pub fn gather_facts(tx: &Tx<'_>, signed: &SignedOp, author: &AuthorRow) -> Result<Facts, IngestError> {
+pub fn gather_facts(tx: &Tx<'_>, hub: &AuthorId, signed: &SignedOp, author: &AuthorRow) -> Result<Facts, IngestError> {
     let op = &signed.op;
     let mut facts = Facts {
         kind: Some(op.body.kind()),
@@ -531,6 +540,24 @@ pub fn gather_facts(tx: &Tx<'_>, signed: &SignedOp, author: &AuthorRow) -> Resul
         ..Facts::default()
     };
     facts.total_minor = money_total(&op.body);
+    if let Some(limits) =
+        author.limits.filter(|_| author.role != Role::Hub && ledger::offline_limits_apply(op.body.kind()))
+    {
+        // What the device held of the hub's log: no more than the hub has
+        // written (a claim beyond it is checked as no contact at all).
+        let head = tx.author(hub)?.map_or(Seq(0), |a| a.head_seq);
+        let held = op.hub_seen.0 > 0 && op.hub_seen <= head;
+        let hub_ms = if held { tx.op_wall_ms(hub, op.hub_seen)? } else { None };
+        let decided_by = if held { op.hub_seen } else { Seq(0) };
+        facts.offline = Some(ledger::OfflineFacts {
+            unconfirmed_limit_minor: limits.unconfirmed_total.minor(),
+            offline_limit_secs: limits.offline_secs_max,
+            hub_seen: op.hub_seen,
+            unconfirmed_before_minor: tx.running_total(&op.author, None)?
+                - tx.running_total(&op.author, Some(decided_by))?,
+            offline_ms: hub_ms.map(|ms| op.hlc.wall_ms().saturating_sub(ms)),
+        });
+    }
     for (wallet, delta) in op.body.wallet_deltas() {
         // Enrolment implies the consumer exists; balances matter for debits only.
         let enrolled = tx.is_enrolled(&wallet.consumer, &wallet.service)?;

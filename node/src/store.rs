@@ -168,8 +168,19 @@ CREATE TABLE search_keys (key TEXT NOT NULL, consumer BLOB NOT NULL, PRIMARY KEY
 CREATE TABLE contacts (family BLOB PRIMARY KEY, email TEXT, phone TEXT) STRICT;
 "#;
 
+/// Operation format 2: every operation says how much of the hub's log its
+/// author held. The hub checks a device's offline limits against it, with
+/// two columns it fills as it judges: the hub seq of each operation's first
+/// verdict, and the running total of the money its author's operations
+/// moved (rows judged by the hub only, which the partial index holds).
+const SCHEMA_V2: &str = r#"
+ALTER TABLE money_ops ADD COLUMN decided_seq INTEGER;
+ALTER TABLE money_ops ADD COLUMN running_minor INTEGER;
+CREATE INDEX money_ops_by_decided ON money_ops (author, decided_seq) WHERE running_minor IS NOT NULL;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1)])
+    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2)])
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -306,6 +317,9 @@ pub struct NewMoneyOp<'a> {
     pub counts: bool,
     pub counts_provisional: bool,
     pub verdict: Option<&'a StoredVerdict>,
+    /// On the hub: the running total of the money its author's operations
+    /// moved, this one included ([`Tx::running_total`]).
+    pub running_minor: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -454,8 +468,9 @@ impl Hot {
             }
             Hot::InsertMoneyOp => {
                 "INSERT INTO money_ops (op_row, author, kind, receipt, reference, reverses, range_first, range_last, method,
-                                        total_minor, hlc, counts, counts_provisional, verdict, verdict_seq, reason, detail, reviewer)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                                        total_minor, hlc, counts, counts_provisional, verdict, verdict_seq, reason, detail, reviewer,
+                                        decided_seq, running_minor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?15, ?19)"
             }
             Hot::InsertMoneyLine => {
                 "INSERT INTO money_lines (op_row, line, consumer, service, delta_minor) VALUES (?1, ?2, ?3, ?4, ?5)"
@@ -815,9 +830,45 @@ impl<'a> Tx<'a> {
             op.verdict.map(|v| v.hub_seq.0 as i64),
             reason,
             detail,
-            reviewer
+            reviewer,
+            op.running_minor
         ])?;
         Ok(())
+    }
+
+    /// The running total of the money `author`'s operations moved, as the
+    /// hub judged them: all of them, or only those it had decided by its own
+    /// operation `decided_by`. The difference is what the author had
+    /// recorded and not seen decided when it held the hub's log up to there.
+    pub fn running_total(&self, author: &AuthorId, decided_by: Option<Seq>) -> Result<i64> {
+        let found = match decided_by {
+            None => self
+                .tx
+                .prepare_cached(
+                    "SELECT running_minor FROM money_ops WHERE author = ?1 AND running_minor IS NOT NULL
+                     ORDER BY decided_seq DESC, op_row DESC LIMIT 1",
+                )?
+                .query_row([&author.0[..]], |r| r.get(0))
+                .optional()?,
+            Some(seq) => self
+                .tx
+                .prepare_cached(
+                    "SELECT running_minor FROM money_ops WHERE author = ?1 AND running_minor IS NOT NULL AND decided_seq <= ?2
+                     ORDER BY decided_seq DESC, op_row DESC LIMIT 1",
+                )?
+                .query_row(params![&author.0[..], seq.0 as i64], |r| r.get(0))
+                .optional()?,
+        };
+        Ok(found.unwrap_or(0))
+    }
+
+    /// The wall-clock time (ms) of `author`'s chain operation at `seq`.
+    pub fn op_wall_ms(&self, author: &AuthorId, seq: Seq) -> Result<Option<u64>> {
+        self.tx
+            .prepare_cached("SELECT hlc FROM ops WHERE author = ?1 AND seq = ?2 AND in_chain = 1")?
+            .query_row(params![&author.0[..], seq.0 as i64], |r| r.get::<_, i64>(0))
+            .optional()
+            .map(|hlc| hlc.map(|h| saldo_sync::Hlc(h as u64).wall_ms()))
     }
 
     pub fn insert_money_line(
@@ -974,10 +1025,12 @@ impl<'a> Tx<'a> {
         self.hot(Hot::ReceiptUsed)?.exists(params![&author.0[..], receipt.0 as i64])
     }
 
-    /// How many operations on money of `author` await the hub's verdict, and their total.
+    /// How many operations of `author` that take or give a wallet's money
+    /// ([`crate::ledger::offline_limits_apply`]) await the hub's verdict, and their total.
     pub fn unconfirmed_of(&self, author: &AuthorId) -> Result<(u64, i64)> {
         self.tx.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(total_minor), 0) FROM money_ops WHERE author = ?1 AND verdict IS NULL",
+            "SELECT COUNT(*), COALESCE(SUM(total_minor), 0) FROM money_ops WHERE author = ?1 AND verdict IS NULL
+             AND kind IN ('top-up', 'due-payment', 'service-charge', 'transfer', 'refund')",
             [&author.0[..]],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
         )
@@ -1114,7 +1167,8 @@ impl<'a> Tx<'a> {
                 let changed = self
                     .tx
                     .prepare_cached(
-                        "UPDATE money_ops SET verdict = ?2, verdict_seq = ?3, reason = ?4, detail = ?5, reviewer = ?6
+                        "UPDATE money_ops SET verdict = ?2, verdict_seq = ?3, reason = ?4, detail = ?5, reviewer = ?6,
+                            decided_seq = COALESCE(decided_seq, ?3)
                          WHERE op_row = ?1 AND (verdict_seq IS NULL OR verdict_seq < ?3)",
                     )?
                     .execute(params![row, kind, hub_seq.0 as i64, reason, detail, reviewer])?;

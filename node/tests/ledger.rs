@@ -48,11 +48,25 @@ struct Device {
     prev_of_head: OpId,
     receipts: u64,
     top_ups: Vec<OpId>,
+    /// How far ahead of its first operation the device's clock has moved.
+    later_ms: u64,
+    /// How much of the hub's log the device says it holds: the genesis,
+    /// unless a test says more.
+    hub_seen: Seq,
 }
 
 impl Device {
     fn new(key: DeviceKey) -> Device {
-        Device { key, seq: 0, head: OpId::NONE, prev_of_head: OpId::NONE, receipts: 0, top_ups: Vec::new() }
+        Device {
+            key,
+            seq: 0,
+            head: OpId::NONE,
+            prev_of_head: OpId::NONE,
+            receipts: 0,
+            top_ups: Vec::new(),
+            later_ms: 0,
+            hub_seen: Seq(1),
+        }
     }
 
     fn author(&self) -> AuthorId {
@@ -65,7 +79,8 @@ impl Device {
             author: self.author(),
             seq: Seq(self.seq),
             prev: self.head,
-            hlc: Hlc::from_parts(1_790_000_000_000 + self.seq, 0),
+            hlc: Hlc::from_parts(1_790_000_000_000 + self.later_ms + self.seq, 0),
+            hub_seen: self.hub_seen,
             body,
         }
         .sign(realm, &self.key);
@@ -81,6 +96,7 @@ impl Device {
             seq: Seq(self.seq),
             prev: self.prev_of_head,
             hlc: Hlc::from_parts(1_790_000_000_000 + self.seq, 7),
+            hub_seen: self.hub_seen,
             body,
         }
         .sign(realm, &self.key)
@@ -742,6 +758,91 @@ fn the_hub_flags_what_breaks_its_rules_and_never_drops_it() {
     assert_eq!(s.hub.flagged(10).unwrap().len(), 4);
 }
 
+/// A device that records beyond its offline limits anyway (its software
+/// altered, its clock turned back) is flagged by the hub, never dropped: the
+/// hub checks each operation against what the device held of the hub's log
+/// when it recorded: the verdicts in it, and how recent it was.
+#[test]
+fn the_hub_flags_what_a_device_recorded_beyond_its_offline_limits() {
+    let (mut hub, consumers) = hub_with_directory(61, 2);
+    let realm = hub.realm();
+    let mut device = Device::new(key(61, 6));
+    let limits = OfflineLimits {
+        per_operation: Amount::parse("40").unwrap(),
+        unconfirmed_total: Balance::parse("100").unwrap(),
+        offline_secs_max: 3600,
+    };
+    hub.enrol(device.author(), Role::CashPoint, &label("Edicola"), limits).unwrap();
+    let w = WalletKey { consumer: consumers[0].id, service: consumers[0].services[0].clone() };
+    let forty = Amount::parse("40").unwrap();
+    let hub_head = |hub: &mut Node| hub.store_mut().read().unwrap().author(&realm.hub()).unwrap().unwrap().head_seq;
+    device.hub_seen = hub_head(&mut hub);
+
+    // Three top-ups of 40 EUR without a verdict in between: 80 EUR await
+    // the hub's verdict when the third is recorded, 120 EUR with it.
+    let ops: Vec<SignedOp> = (0..3).map(|_| device.top_up(&realm, vec![(w.clone(), forty)])).collect();
+    assert!(deliver(&mut hub, &ops).iter().all(|r| matches!(r, Ok(Applied::New))));
+    assert_eq!(verdict_of(&mut hub, &ops[1].id), Some(Verdict::Accepted));
+    assert_eq!(reason_of(&mut hub, &ops[2].id), Some(FlagReason::OverUnconfirmedLimit));
+    // Holding the hub's verdicts, the device has room again.
+    device.hub_seen = hub_head(&mut hub);
+    let after = device.top_up(&realm, vec![(w.clone(), forty)]);
+    // A day's close is over the per-operation limit and bound by none.
+    let close = device.sign(
+        &realm,
+        Body::DailyClose {
+            day: 20_260_922,
+            receipts: Some(ReceiptRange { first: ReceiptNo(1), last: ReceiptNo(4) }),
+            count: 3,
+            total: Balance::parse("120").unwrap(),
+        },
+    );
+    // Two hours after the newest hub operation it holds.
+    device.later_ms = 2 * 3600 * 1000;
+    let late = device.top_up(&realm, vec![(w.clone(), forty)]);
+    // Saying it holds hub operations the hub has not written.
+    device.later_ms = 0;
+    device.hub_seen = Seq(device.hub_seen.0 + 100);
+    let claim = device.top_up(&realm, vec![(w.clone(), forty)]);
+    let results = deliver(&mut hub, &[after.clone(), close.clone(), late.clone(), claim.clone()]);
+    assert!(results.iter().all(|r| matches!(r, Ok(Applied::New))), "{results:?}");
+    assert_eq!(verdict_of(&mut hub, &after.id), Some(Verdict::Accepted));
+    assert_eq!(verdict_of(&mut hub, &close.id), Some(Verdict::Accepted));
+    assert_eq!(reason_of(&mut hub, &late.id), Some(FlagReason::OfflineTooLong));
+    assert_eq!(reason_of(&mut hub, &claim.id), Some(FlagReason::OfflineTooLong));
+    let flagged = hub.flagged(10).unwrap();
+    assert_eq!(flagged.len(), 3);
+    assert!(
+        flagged.iter().any(|f| f.detail.contains("1 h 59 min after the newest hub operation the device held")),
+        "{flagged:?}"
+    );
+    // Kept, and counted only as the hub decided: 3 × 40 EUR accepted.
+    assert_eq!(hub.wallet(&w.consumer, &w.service).unwrap().confirmed, Balance::parse("120").unwrap());
+}
+
+/// A quiet hub writes a heartbeat, so a device in touch with it holds a
+/// recent operation of the hub; a busy one does not.
+#[test]
+fn a_quiet_hub_writes_a_heartbeat() {
+    let clock = Arc::new(StepClock::default());
+    let mut hub = Node::create_hub(
+        Store::open_in_memory().unwrap(),
+        key(62, 0),
+        key(62, 1),
+        &label("Comune di Prova"),
+        clock.clone(),
+    )
+    .unwrap();
+    let before = hub.all_operations().unwrap().len();
+    assert!(!hub.heartbeat_if_quiet().unwrap(), "the genesis was just written");
+    clock.0.fetch_add(saldo_node::node::HEARTBEAT_AFTER.as_millis() as u64, Ordering::SeqCst);
+    assert!(hub.heartbeat_if_quiet().unwrap());
+    assert!(!hub.heartbeat_if_quiet().unwrap(), "the heartbeat was just written");
+    let all = hub.all_operations().unwrap();
+    assert_eq!(all.len(), before + 1);
+    assert_eq!(SignedOp::decode(all.last().unwrap()).unwrap().op.body, Body::Heartbeat);
+}
+
 #[test]
 fn the_hub_refuses_its_own_operations_that_break_the_rules() {
     let mut s = setup();
@@ -834,7 +935,13 @@ fn a_cash_point_refuses_beyond_its_offline_limits_and_writes_nothing() {
 
     // Two hours without the hub.
     clock.0.fetch_add(2 * 3600 * 1000, Ordering::SeqCst);
-    refused(&mut cash_point, "1", "no contact with the hub for 2 h 0 min, over this cash point's limit of 1 h");
+    // (The hub's newest operation here was written a minute's worth of its
+    // test clock's steps after the cash point's last contact.)
+    refused(
+        &mut cash_point,
+        "1",
+        "the newest news from the hub here is 1 h 59 min old, over this cash point's limit of 1 h",
+    );
 }
 
 /// A revoked device delivers more flagged top-ups at once than one decision

@@ -243,6 +243,8 @@ fn top_up(realm: &RealmId, key: &DeviceKey, seq: u64, prev: OpId, wallet: &Walle
         seq: Seq(seq),
         prev,
         hlc: Hlc::from_parts(1_790_000_000_000 + seq, 0),
+        // Holding the hub's genesis, written after this clock's time.
+        hub_seen: Seq(1),
         body: Body::TopUp(TopUp {
             receipt: ReceiptNo(seq),
             lines: vec![TopUpLine { wallet: wallet.clone(), amount: Amount::parse(amount).unwrap() }],

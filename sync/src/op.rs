@@ -1,6 +1,6 @@
 //! The operation: Saldo's unit of truth.
 //!
-//! An operation is `(author, seq, prev, hlc, body)`, encoded canonically
+//! An operation is `(author, seq, prev, hlc, hub_seen, body)`, encoded canonically
 //! (a format version byte, then the postcard encoding of [`Operation`]), named
 //! by the BLAKE3 hash of those bytes ([`OpId`]) and signed by its author with
 //! ed25519 over domain-separated bytes that also bind the realm:
@@ -32,7 +32,7 @@ use crate::ids::{AuthorId, ConsumerId, FamilyId, OpId, RealmId, ReceiptNo, Recei
 use crate::values::{Amount, Balance, Label, ServiceId};
 
 /// The encoding version written as the first byte of every operation.
-pub const OP_FORMAT_VERSION: u8 = 1;
+pub const OP_FORMAT_VERSION: u8 = 2;
 /// Largest encoded operation (without its signature).
 pub const OP_BYTES_MAX: usize = 64 * 1024;
 pub const SIGNATURE_BYTES: usize = 64;
@@ -407,6 +407,10 @@ pub enum Body {
         wallet: WalletKey,
         amount: Amount,
     },
+    /// The hub was running at this time. Written when its log has been
+    /// quiet for a while, so a device that holds the hub's log up to a
+    /// recent point has provably been in contact with the hub recently.
+    Heartbeat,
 }
 
 /// The kind of an operation, as stored and reported.
@@ -428,6 +432,7 @@ pub enum OpKind {
     DirectoryChange = 13,
     BalanceCheckpoint = 14,
     EscrowGrant = 15,
+    Heartbeat = 16,
 }
 
 impl OpKind {
@@ -449,6 +454,7 @@ impl OpKind {
             OpKind::DirectoryChange => "directory-change",
             OpKind::BalanceCheckpoint => "balance-checkpoint",
             OpKind::EscrowGrant => "escrow-grant",
+            OpKind::Heartbeat => "heartbeat",
         }
     }
 
@@ -511,6 +517,7 @@ impl Body {
             Body::DirectoryChange { .. } => OpKind::DirectoryChange,
             Body::BalanceCheckpoint { .. } => OpKind::BalanceCheckpoint,
             Body::EscrowGrant { .. } => OpKind::EscrowGrant,
+            Body::Heartbeat => OpKind::Heartbeat,
         }
     }
 
@@ -580,7 +587,8 @@ impl Body {
             | Body::ServiceCharge(_)
             | Body::Reversal { .. }
             | Body::Refund(_)
-            | Body::EscrowGrant { .. } => {}
+            | Body::EscrowGrant { .. }
+            | Body::Heartbeat => {}
         }
         Ok(())
     }
@@ -608,6 +616,12 @@ pub struct Operation {
     /// The id of the author's previous operation, [`OpId::NONE`] for seq 1.
     pub prev: OpId,
     pub hlc: Hlc,
+    /// How much of the hub's log the author held when it recorded this
+    /// operation (the hub's own operations: its log before this one). The
+    /// hub checks a device's offline limits against it: what the device had
+    /// recorded that the hub had not decided by then, and how long before
+    /// the hub had written its operation at `hub_seen`.
+    pub hub_seen: Seq,
     pub body: Body,
 }
 
@@ -853,6 +867,7 @@ mod tests {
             seq: Seq(3),
             prev: OpId([7; 32]),
             hlc: Hlc::from_parts(1_700_000_000_000, 2),
+            hub_seen: Seq(0),
             body: Body::TopUp(TopUp {
                 receipt: ReceiptNo(12),
                 lines: vec![TopUpLine {
@@ -884,8 +899,8 @@ mod tests {
         assert!(matches!(SignedOp::decode(&vec![1u8; SIGNED_OP_BYTES_MAX + 1]), Err(DecodeError::TooLarge(_))));
         assert!(matches!(SignedOp::decode(&bytes[..10]), Err(DecodeError::TooShort(_))));
         let mut versioned = bytes.clone();
-        versioned[0] = 2;
-        assert_eq!(SignedOp::decode(&versioned), Err(DecodeError::Version(2)));
+        versioned[0] = 1;
+        assert_eq!(SignedOp::decode(&versioned), Err(DecodeError::Version(1)));
         let mut trailing = bytes[..bytes.len() - SIGNATURE_BYTES].to_vec();
         trailing.push(0);
         trailing.extend_from_slice(&bytes[bytes.len() - SIGNATURE_BYTES..]);

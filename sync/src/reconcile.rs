@@ -644,6 +644,7 @@ mod tests {
                     seq: Seq(seq),
                     prev,
                     hlc: Hlc::from_parts(seq, 0),
+                    hub_seen: Seq(0),
                     body: Body::Genesis { realm_name: Label::parse("x").expect("label") },
                 }
                 .sign(realm, key);
@@ -746,6 +747,7 @@ mod tests {
             seq: Seq(3),
             prev: SignedOp::decode(&ours[1]).expect("valid").id,
             hlc: Hlc::from_parts(99, 0),
+            hub_seen: Seq(0),
             body: Body::Genesis { realm_name: Label::parse("other").expect("label") },
         }
         .sign(&realm, &c1);

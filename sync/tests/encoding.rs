@@ -124,18 +124,25 @@ fn body() -> impl Strategy<Value = Body> {
             balances: b.into_iter().map(|(wallet, balance)| WalletBalance { wallet, balance }).collect()
         }),
         (author, wallet(), amount()).prop_map(|(device, wallet, amount)| Body::EscrowGrant { device, wallet, amount }),
+        Just(Body::Heartbeat),
     ]
 }
 
 fn signed_op() -> impl Strategy<Value = (SignedOp, RealmId)> {
-    (any::<[u8; 32]>(), any::<[u8; 32]>(), 1u64..u64::MAX, any::<[u8; 32]>(), any::<u64>(), body()).prop_map(
-        |(secret, realm, seq, prev, hlc, body)| {
+    (any::<[u8; 32]>(), any::<[u8; 32]>(), 1u64..u64::MAX, any::<[u8; 32]>(), any::<u64>(), any::<u64>(), body())
+        .prop_map(|(secret, realm, seq, prev, hlc, hub_seen, body)| {
             let key = DeviceKey::from_secret_bytes(&secret);
             let realm = RealmId(realm);
-            let op = Operation { author: key.author(), seq: Seq(seq), prev: OpId(prev), hlc: Hlc(hlc), body };
+            let op = Operation {
+                author: key.author(),
+                seq: Seq(seq),
+                prev: OpId(prev),
+                hlc: Hlc(hlc),
+                hub_seen: Seq(hub_seen),
+                body,
+            };
             (op.sign(&realm, &key), realm)
-        },
-    )
+        })
 }
 
 proptest! {
@@ -184,6 +191,7 @@ fn a_directory_change_at_the_limit_is_accepted_and_one_byte_more_is_refused() {
         seq: Seq(1),
         prev: OpId::NONE,
         hlc: Hlc(0),
+        hub_seen: Seq(0),
         body: Body::DirectoryChange { doc: DocId::Service(ServiceId::parse("mensa").unwrap()), change: vec![7; n] },
     };
     let at_limit = op(DIRECTORY_CHANGE_BYTES_MAX).sign(&realm, &key);

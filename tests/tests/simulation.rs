@@ -80,6 +80,10 @@ struct Stats {
     flagged: u64,
     crashes: u64,
     broken_links: u64,
+    /// Money a device refused at the counter: over its unconfirmed total,
+    /// or too long after the newest news from the hub.
+    refused_by_limits: u64,
+    heartbeats: u64,
 }
 
 fn label(text: &str) -> Label {
@@ -135,10 +139,12 @@ impl Sim {
         for i in 0..CASH_POINTS {
             let key = key(2 + i as u8);
             let author = key.author();
+            // Tight limits on some: refusals at the counter, and the hub's
+            // own check of them, get exercised.
             let limits = OfflineLimits {
                 per_operation: Amount::parse(if i == 0 { "40" } else { "200" }).expect("limit"),
-                unconfirmed_total: Balance::parse("5000").expect("total"),
-                offline_secs_max: 86_400,
+                unconfirmed_total: Balance::parse(if i == 1 { "150" } else { "5000" }).expect("total"),
+                offline_secs_max: if i == 2 { 2 * 3600 } else { 86_400 },
             };
             nodes[0]
                 .node
@@ -301,8 +307,15 @@ impl Sim {
                 self.stats.acknowledged += 1;
                 self.changed(i);
             }
-            // Not enrolled yet, or the consumer not known here yet: refused, nothing recorded.
-            Err(e) => self.log.push(format!("node {i} refused a top-up: {e}")),
+            // Not enrolled yet, the consumer not known here yet, or beyond
+            // the device's offline limits: refused, nothing recorded.
+            Err(e) => {
+                let text = e.to_string();
+                if text.contains("news from the hub") || text.contains("await the hub's confirmation") {
+                    self.stats.refused_by_limits += 1;
+                }
+                self.log.push(format!("node {i} refused a top-up: {text}"));
+            }
         }
     }
 
@@ -329,6 +342,10 @@ impl Sim {
 
     fn step(&mut self) {
         self.nodes[0].clock.now.fetch_add(self.rng.u64(1..60_000), Ordering::SeqCst);
+        if self.up(0) && self.node(0).heartbeat_if_quiet().expect("heartbeat") {
+            self.stats.heartbeats += 1;
+            self.changed(0);
+        }
         let n = self.nodes.len();
         match self.rng.u8(..100) {
             0..30 => {
@@ -574,10 +591,16 @@ impl Sim {
                 wallet.confirmed
             );
         }
-        // Every flagged operation says why.
+        // Every flagged operation says why. A device refuses at the counter
+        // what its offline limits forbid, by the same measure as the hub's:
+        // the hub never has to flag one of these devices for them.
         for flagged in self.node(0).flagged(10_000).expect("flagged") {
             self.stats.flagged += 1;
             assert!(!flagged.reason.is_empty(), "{:?} is flagged without a reason", flagged.op);
+            assert!(
+                !["offline_too_long", "over_unconfirmed_limit"].contains(&flagged.reason.as_str()),
+                "the hub flagged what a device should have refused: {flagged:?}"
+            );
         }
     }
 }
@@ -622,6 +645,8 @@ fn a_realm_converges_under_a_faulty_network() {
                     totals.flagged += stats.flagged;
                     totals.crashes += stats.crashes;
                     totals.broken_links += stats.broken_links;
+                    totals.refused_by_limits += stats.refused_by_limits;
+                    totals.heartbeats += stats.heartbeats;
                 }
             });
         }
@@ -631,7 +656,13 @@ fn a_realm_converges_under_a_faulty_network() {
     // The runs must have exercised what they check.
     assert!(totals.acknowledged >= seeds * 5, "{totals:?}");
     assert!(
-        totals.carried > 0 && totals.flagged > 0 && totals.crashes > 0 && totals.broken_links > 0 && totals.charges > 0,
+        totals.carried > 0
+            && totals.flagged > 0
+            && totals.crashes > 0
+            && totals.broken_links > 0
+            && totals.charges > 0
+            && totals.refused_by_limits > 0
+            && totals.heartbeats > 0,
         "{totals:?}"
     );
 }

@@ -205,7 +205,8 @@ fn ingest_rate(options: &Options) -> Result<f64> {
     for (i, key) in cash_points.iter().enumerate() {
         hub.enrol(key.author(), Role::CashPoint, &label(&format!("Esercente {i}")), limits)?;
     }
-    // Each cash point's log, signed in advance.
+    // Each cash point's log, signed in advance, holding the hub's log as it is now.
+    let hub_seen = hub.store_mut().read()?.author(&realm.hub())?.map_or(Seq(0), |a| a.head_seq);
     let mut heads = vec![(0u64, OpId::NONE); cash_points.len()];
     let mut rng = fastrand::Rng::with_seed(9);
     let ops: Vec<Vec<u8>> = (0..options.ops)
@@ -218,6 +219,7 @@ fn ingest_rate(options: &Options) -> Result<f64> {
                 seq: Seq(seq + 1),
                 prev,
                 hlc: Hlc::from_parts(1_790_000_000_000 + i as u64, 0),
+                hub_seen,
                 body: Body::TopUp(TopUp {
                     receipt: ReceiptNo(seq + 1),
                     lines: vec![TopUpLine {
@@ -409,6 +411,7 @@ fn sync_protocol() -> Result<()> {
             seq: Seq(PER_AUTHOR),
             prev,
             hlc: Hlc::from_parts(1_790_000_000_000, 0),
+            hub_seen: Seq(0),
             body: Body::TopUp(TopUp {
                 receipt: ReceiptNo(PER_AUTHOR),
                 lines: vec![TopUpLine {
@@ -652,7 +655,9 @@ fn sync_catch_up(options: &Options) -> Result<()> {
     for (i, key) in keys.iter().enumerate() {
         hub.enrol(key.author(), Role::CashPoint, &label(&format!("Esercente {i}")), limits)?;
     }
-    // Each cash point's log, signed on all cores; then interleaved as they would arrive.
+    // Each cash point's log, signed on all cores, holding the hub's log as it
+    // is now; then interleaved as they would arrive.
+    let hub_seen = hub.store_mut().read()?.author(&realm.hub())?.map_or(Seq(0), |a| a.head_seq);
     let logs: Vec<Vec<Vec<u8>>> = std::thread::scope(|scope| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let handles: Vec<_> = keys
@@ -673,6 +678,7 @@ fn sync_catch_up(options: &Options) -> Result<()> {
                                         seq: Seq(seq),
                                         prev,
                                         hlc: Hlc::from_parts(1_790_000_000_000 + seq, 0),
+                                        hub_seen,
                                         body: Body::TopUp(TopUp {
                                             receipt: ReceiptNo(seq),
                                             lines: vec![TopUpLine {
