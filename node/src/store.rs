@@ -501,6 +501,10 @@ pub struct Tx<'a> {
     /// Wallets whose confirmed balance changed in this transaction (the hub
     /// signs checkpoints of them before it commits).
     dirty_wallets: RefCell<std::collections::BTreeSet<(ConsumerId, ServiceId)>>,
+    /// [`Tx::running_total`]s read or written in this transaction: every
+    /// operation of a device the hub judges reads two. Those up to a hub
+    /// seq never change once read (later verdicts come at higher seqs).
+    running: RefCell<HashMap<(AuthorId, Option<Seq>), i64>>,
 }
 
 impl<'a> Tx<'a> {
@@ -513,6 +517,7 @@ impl<'a> Tx<'a> {
             authors: RefCell::default(),
             dirty_heads: RefCell::default(),
             dirty_wallets: RefCell::default(),
+            running: RefCell::default(),
         })
     }
 
@@ -833,6 +838,9 @@ impl<'a> Tx<'a> {
             reviewer,
             op.running_minor
         ])?;
+        if let Some(running) = op.running_minor {
+            self.running.borrow_mut().insert((*op.author, None), running);
+        }
         Ok(())
     }
 
@@ -841,6 +849,9 @@ impl<'a> Tx<'a> {
     /// operation `decided_by`. The difference is what the author had
     /// recorded and not seen decided when it held the hub's log up to there.
     pub fn running_total(&self, author: &AuthorId, decided_by: Option<Seq>) -> Result<i64> {
+        if let Some(known) = self.running.borrow().get(&(*author, decided_by)) {
+            return Ok(*known);
+        }
         let found = match decided_by {
             None => self
                 .tx
@@ -859,7 +870,9 @@ impl<'a> Tx<'a> {
                 .query_row(params![&author.0[..], seq.0 as i64], |r| r.get(0))
                 .optional()?,
         };
-        Ok(found.unwrap_or(0))
+        let total = found.unwrap_or(0);
+        self.running.borrow_mut().insert((*author, decided_by), total);
+        Ok(total)
     }
 
     /// The wall-clock time (ms) of `author`'s chain operation at `seq`.
