@@ -104,14 +104,22 @@ struct RunArgs {
     /// Another node to sync with directly, as `saldo status` prints it (ID@IP:PORT); repeatable.
     #[arg(long = "peer", value_name = "ID@IP:PORT")]
     peers: Vec<crate::net::PeerAddr>,
+    /// Do not look for the realm's other devices on the local network (mDNS). A cash point looks
+    /// unless `lan = false` in DIR/saldo.toml or it listens on a loopback address.
+    #[arg(long)]
+    no_lan: bool,
 }
 
 impl RunArgs {
     /// Where to listen and whom to dial: flags over DIR/saldo.toml over `default_port`.
-    fn network(&self, default_port: u16) -> Result<(std::net::SocketAddr, Vec<crate::net::PeerAddr>)> {
+    fn network(&self, default_port: u16) -> Result<crate::net::NetConfig> {
         let config = NodeConfig::load(&self.data.data)?;
-        let p2p = self.p2p.or(config.p2p).unwrap_or(std::net::SocketAddr::from(([0, 0, 0, 0], default_port)));
-        Ok((p2p, [config.peers, self.peers.clone()].concat()))
+        let bind = self.p2p.or(config.p2p).unwrap_or(std::net::SocketAddr::from(([0, 0, 0, 0], default_port)));
+        Ok(crate::net::NetConfig {
+            bind,
+            peers: [config.peers, self.peers.clone()].concat(),
+            lan: !self.no_lan && config.lan.unwrap_or(true),
+        })
     }
 }
 
@@ -405,6 +413,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 /// ```toml
 /// p2p = "0.0.0.0:7400"                     # where the sync endpoint listens
 /// peers = ["ID@192.168.1.20:7400"]         # other nodes to sync with directly
+/// lan = false                              # no mDNS discovery of the realm's devices nearby
 /// ```
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -412,6 +421,7 @@ struct NodeConfig {
     p2p: Option<std::net::SocketAddr>,
     #[serde(default)]
     peers: Vec<crate::net::PeerAddr>,
+    lan: Option<bool>,
 }
 
 const CONFIG_FILE: &str = "saldo.toml";
@@ -429,13 +439,13 @@ impl NodeConfig {
 }
 
 /// Runs `node` on the network until Ctrl-C or SIGTERM.
-fn serve(node: Node, dir: &Path, p2p: std::net::SocketAddr, mut peers: Vec<crate::net::PeerAddr>) -> Result<()> {
+fn serve(node: Node, dir: &Path, mut config: crate::net::NetConfig) -> Result<()> {
     let mut node = node;
     for hub in node.addresses(crate::node::META_HUB_ADDRESSES)? {
-        peers.push(hub.parse()?);
+        config.peers.push(hub.parse()?);
     }
-    peers.sort();
-    peers.dedup();
+    config.peers.sort();
+    config.peers.dedup();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SALDO_LOG").unwrap_or_else(|_| "saldo_node=info".into()),
@@ -451,7 +461,7 @@ fn serve(node: Node, dir: &Path, p2p: std::net::SocketAddr, mut peers: Vec<crate
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         };
-        crate::net::run(node, dir, crate::net::NetConfig { bind: p2p, peers }, stop).await
+        crate::net::run(node, dir, config, stop).await
     })
 }
 
@@ -699,14 +709,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 node.realm().to_hex(),
                 args.data.data.display()
             );
-            let (p2p, peers) = args.network(7400)?;
-            serve(node, &args.data.data, p2p, peers)?;
+            let config = args.network(7400)?;
+            serve(node, &args.data.data, config)?;
         }
         Command::Cashpoint(args) => {
             let dir = &args.run.data.data;
-            let (p2p, peers) = args.run.network(0)?;
+            let config = args.run.network(0)?;
             let node = match &args.join {
-                Some(token) => join(dir, token, p2p)?,
+                Some(token) => join(dir, token, config.bind)?,
                 None => open(dir)?,
             };
             if node.is_hub() {
@@ -720,7 +730,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 let hub: Vec<String> = args.hub.iter().map(ToString::to_string).collect();
                 node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
             }
-            serve(node, dir, p2p, peers)?;
+            serve(node, dir, config)?;
         }
         Command::Enroll(args) => {
             let mut node = open(&args.data.data)?;

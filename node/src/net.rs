@@ -10,7 +10,7 @@
 //! recorded on either side (by this process or by a CLI command on the same
 //! data directory) are pushed within a fraction of a second.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,8 @@ pub const RETRY_MAX: Duration = Duration::from_secs(10);
 const LOCAL_POLL: Duration = Duration::from_millis(200);
 const REFUSED: u32 = 403;
 /// A QUIC endpoint with the device's key as its identity, bound to `bind`
-/// only, with no relay and no address lookup.
+/// only, with no relay and no address lookup (a device adds mDNS to it when
+/// LAN discovery is on).
 async fn bind_endpoint(key: &saldo_sync::DeviceKey, alpn: &[u8], bind: SocketAddr) -> Result<Endpoint> {
     Endpoint::builder(presets::Minimal)
         .secret_key(SecretKey::from_bytes(&key.secret_bytes()))
@@ -198,6 +199,68 @@ pub struct NetConfig {
     pub bind: SocketAddr,
     /// Peers to keep a session with: the hub (for a device) and `--peer`s.
     pub peers: Vec<PeerAddr>,
+    /// Look for other Saldo nodes on the local network (mDNS) and sync with
+    /// the devices of this realm found there. Never on a loopback address,
+    /// which no other machine can reach (tests bind 127.0.0.1).
+    pub lan: bool,
+}
+
+/// The mDNS service Saldo nodes advertise: `_saldo._udp.local`.
+const MDNS_SERVICE: &str = "saldo";
+
+/// Whether a node found on the LAN should be dialled: a device of this
+/// realm (enrolled, or the hub), not this node, not one dialled already;
+/// and of two devices that find each other, only the one with the smaller
+/// id dials, so they hold one session, not two.
+pub fn should_dial_lan_peer(me: AuthorId, found: AuthorId, in_realm: bool, dialled: bool) -> bool {
+    found != me && in_realm && !dialled && me < found
+}
+
+/// The address to dial of a node found on the LAN: IPv4 first (what shop
+/// networks route), never loopback.
+fn lan_address<'a>(addrs: impl Iterator<Item = &'a SocketAddr>) -> Option<SocketAddr> {
+    let mut usable: Vec<SocketAddr> = addrs.filter(|a| !a.ip().is_loopback()).copied().collect();
+    usable.sort_by_key(|a| !a.is_ipv4());
+    usable.first().copied()
+}
+
+/// Dials the devices of this realm that mDNS finds on the LAN, and stops
+/// dialling those that leave it.
+async fn discover_lan_peers(
+    mdns: iroh_mdns_address_lookup::MdnsAddressLookup,
+    endpoint: Endpoint,
+    shared: Shared,
+    me: AuthorId,
+    configured: std::collections::HashSet<AuthorId>,
+) {
+    use iroh_mdns_address_lookup::DiscoveryEvent;
+    use tokio_stream::StreamExt as _;
+    let mut events = mdns.subscribe().await;
+    let mut dialling: HashMap<AuthorId, tokio::task::AbortHandle> = HashMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    while let Some(event) = events.next().await {
+        while tasks.try_join_next().is_some() {}
+        match event {
+            DiscoveryEvent::Discovered { endpoint_info, .. } => {
+                let found = AuthorId(*endpoint_info.endpoint_id.as_bytes());
+                let Some(addr) = lan_address(endpoint_info.data.ip_addrs()) else { continue };
+                let in_realm = shared.handle.call(move |node| node.may_sync_with(&found).is_ok()).await;
+                let dialled = configured.contains(&found) || dialling.contains_key(&found);
+                if should_dial_lan_peer(me, found, in_realm, dialled) {
+                    let peer = PeerAddr { id: found, addr };
+                    tracing::info!("found {peer} on the LAN: syncing with it");
+                    let handle = tasks.spawn(keep_dialing(endpoint.clone(), shared.clone(), peer));
+                    dialling.insert(found, handle);
+                }
+            }
+            DiscoveryEvent::Expired { endpoint_id } => {
+                if let Some(handle) = dialling.remove(&AuthorId(*endpoint_id.as_bytes())) {
+                    handle.abort();
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 type Job = Box<dyn FnOnce(&mut Node) + Send>;
@@ -364,6 +427,18 @@ pub async fn run_handle(
     for peer in config.peers.iter().copied().filter(|p| p.id != me) {
         let (endpoint, shared) = (endpoint.clone(), shared.clone());
         tasks.spawn(async move { keep_dialing(endpoint, shared, peer).await });
+    }
+    if config.lan && me != realm_hub && !config.bind.ip().is_loopback() {
+        match iroh_mdns_address_lookup::MdnsAddressLookup::builder().service_name(MDNS_SERVICE).build(endpoint.id()) {
+            Ok(mdns) => {
+                endpoint.address_lookup().map_err(|e| anyhow!("LAN discovery: {e}"))?.add(mdns.clone());
+                println!("sync: looking for the realm's other devices on the local network (mDNS)");
+                let configured = config.peers.iter().map(|p| p.id).collect();
+                let (endpoint, shared) = (endpoint.clone(), shared.clone());
+                tasks.spawn(async move { discover_lan_peers(mdns, endpoint, shared, me, configured).await });
+            }
+            Err(e) => println!("sync: no LAN discovery ({e}); static peers and the hub only"),
+        }
     }
     let poll_handle = handle.clone();
     tasks.spawn(async move {
@@ -724,4 +799,32 @@ pub async fn read_frame(recv: &mut RecvStream) -> Result<Message> {
     let mut bytes = vec![0u8; length];
     recv.read_exact(&mut bytes).await.map_err(|e| anyhow!("{e}"))?;
     Ok(Message::decode(&bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(byte: u8) -> AuthorId {
+        AuthorId([byte; 32])
+    }
+
+    #[test]
+    fn of_two_devices_that_find_each_other_on_the_lan_only_one_dials() {
+        let (a, b) = (id(1), id(2));
+        assert!(should_dial_lan_peer(a, b, true, false));
+        assert!(!should_dial_lan_peer(b, a, true, false), "the larger id waits to be dialled");
+        assert!(!should_dial_lan_peer(a, a, true, false), "never itself");
+        assert!(!should_dial_lan_peer(a, b, false, false), "never a node of another realm, or not enrolled");
+        assert!(!should_dial_lan_peer(a, b, true, true), "never twice");
+    }
+
+    #[test]
+    fn a_lan_peer_is_dialled_on_ipv4_never_on_loopback() {
+        let addrs: Vec<SocketAddr> =
+            ["127.0.0.1:7400", "[fe80::1]:7400", "192.168.1.20:7400"].iter().map(|a| a.parse().unwrap()).collect();
+        assert_eq!(lan_address(addrs.iter()), Some("192.168.1.20:7400".parse().unwrap()));
+        assert_eq!(lan_address(addrs[..2].iter()), Some("[fe80::1]:7400".parse().unwrap()));
+        assert_eq!(lan_address(addrs[..1].iter()), None);
+    }
 }

@@ -528,6 +528,7 @@ fn a_bad_configuration_file_is_refused_with_what_to_fix() {
         ("peers = [\"nonsense\"]\n", "is not a peer address: write ID@IP:PORT"),
         ("p2p = \"localhost\"\n", "p2p"),
         ("colour = \"blue\"\n", "unknown field `colour`"),
+        ("lan = \"no\"\n", "lan"),
     ] {
         std::fs::write(&config, text).unwrap();
         let out = saldo(&["hub", "--data", realm.data()]);

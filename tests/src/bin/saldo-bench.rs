@@ -558,7 +558,7 @@ fn sync_latency(options: &Options) -> Result<()> {
         let bind: std::net::SocketAddr = "127.0.0.1:0".parse()?;
         let (h, s, d) = (hub.clone(), stop.clone(), hub_dir.clone());
         let hub_task = tokio::spawn(async move {
-            run_handle(h, &d, NetConfig { bind, peers: vec![] }, async move { s.notified().await }).await
+            run_handle(h, &d, NetConfig { bind, peers: vec![], lan: false }, async move { s.notified().await }).await
         });
         let hub_address: PeerAddr = loop {
             if let Some(address) = RunStatus::read(&hub_dir).and_then(|s| s.address()) {
@@ -567,9 +567,13 @@ fn sync_latency(options: &Options) -> Result<()> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let (c, s, d) = (cash_point.clone(), stop.clone(), cp_dir.clone());
-        let cp_task = tokio::spawn(async move {
-            run_handle(c, &d, NetConfig { bind, peers: vec![hub_address] }, async move { s.notified().await }).await
-        });
+        let cp_task =
+            tokio::spawn(async move {
+                run_handle(c, &d, NetConfig { bind, peers: vec![hub_address], lan: false }, async move {
+                    s.notified().await
+                })
+                .await
+            });
         while cash_point.call(|n| n.directory_counts().map_err(anyhow::Error::from)).await?.0 < 200 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -755,7 +759,7 @@ fn sync_catch_up(options: &Options) -> Result<()> {
             let handle = NodeHandle::spawn(node)?;
             let (h, s, d) = (handle.clone(), stop.clone(), dir.join(name));
             serving.push(tokio::spawn(async move {
-                run_handle(h, &d, NetConfig { bind, peers: vec![] }, async move { s.notified().await }).await
+                run_handle(h, &d, NetConfig { bind, peers: vec![], lan: false }, async move { s.notified().await }).await
             }));
             let address: PeerAddr = loop {
                 if let Some(address) = RunStatus::read(&dir.join(name)).and_then(|s| s.address()) {
@@ -772,7 +776,7 @@ fn sync_catch_up(options: &Options) -> Result<()> {
             let started = Instant::now();
             let (h, s, d) = (handle.clone(), stop.clone(), dir.join(name));
             serving.push(tokio::spawn(async move {
-                run_handle(h, &d, NetConfig { bind, peers: vec![address] }, async move { s.notified().await }).await
+                run_handle(h, &d, NetConfig { bind, peers: vec![address], lan: false }, async move { s.notified().await }).await
             }));
             // Done when it holds everything the source shares with it.
             let expected: u64 = if name == "fresh-a" {
