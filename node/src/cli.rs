@@ -565,13 +565,15 @@ fn render_status(s: &StatusView) -> String {
     out.push_str(&format!("unconfirmed: {} operations, {} EUR\n", s.unconfirmed_operations, s.unconfirmed_total));
     for p in &s.peers {
         out.push_str(&format!(
-            "peer {} {} {}  sent {} received {} refused {}{}\n",
+            "peer {} {} {}  sent {} received {} refused {}  on the wire {} B out, {} B in{}\n",
             &p.id[..16],
             p.addr.as_deref().unwrap_or("(it dialed in)"),
             if p.online { "online" } else { "offline" },
             p.ops_sent,
             p.ops_received,
             p.ops_refused,
+            p.wire_sent_bytes,
+            p.wire_received_bytes,
             p.last_error.as_ref().map(|e| format!("  last error: {e}")).unwrap_or_default()
         ));
     }

@@ -326,6 +326,15 @@ pub struct PeerStatus {
     pub ops_sent: u64,
     pub ops_received: u64,
     pub ops_refused: u64,
+    /// UDP bytes of the current (or last) connection with the peer, once
+    /// it was up: what a session costs on the wire, handshake apart.
+    #[serde(default)]
+    pub wire_sent_bytes: u64,
+    #[serde(default)]
+    pub wire_received_bytes: u64,
+    /// UDP bytes of that connection's handshake, both ways.
+    #[serde(default)]
+    pub handshake_bytes: u64,
 }
 
 /// Written to `status.json` in the data directory while the node runs.
@@ -553,6 +562,20 @@ async fn run_session(shared: &Shared, conn: Connection, initiator: bool) -> Resu
         (shared.handle.call(move |node| node.respond(peer)).await?, None)
     };
     let session = Arc::new(Mutex::new(session));
+    // What the connection cost up to now is its handshake; the session's
+    // bytes on the wire are counted from here.
+    let up = conn.stats();
+    let wire = async {
+        loop {
+            let now = conn.stats();
+            shared.peer(&peer, |p| {
+                p.handshake_bytes = up.udp_tx.bytes + up.udp_rx.bytes;
+                p.wire_sent_bytes = now.udp_tx.bytes - up.udp_tx.bytes;
+                p.wire_received_bytes = now.udp_rx.bytes - up.udp_rx.bytes;
+            });
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
     let (mut send, recv) = match hello {
         Some(hello) => {
             let (mut send, recv) = conn.open_bi().await?;
@@ -617,6 +640,7 @@ async fn run_session(shared: &Shared, conn: Connection, initiator: bool) -> Resu
     let outcome = tokio::select! {
         r = reader => r,
         r = writer => r,
+        () = wire => unreachable!("counting bytes never ends"),
     };
     if outcome.is_err()
         && let Some(reason) = refusal_reason(&conn)

@@ -595,6 +595,17 @@ impl Node {
         Ok(())
     }
 
+    /// Forgets the frontiers sent to and received from `peer`: the next
+    /// session with it exchanges whole frontiers, as a first one does.
+    pub fn forget_peer(&mut self, peer: &AuthorId) -> Result<()> {
+        let tx = self.store.write()?;
+        for which in [SENT_TO, RECEIVED_FROM] {
+            tx.delete_meta(&format!("{which}:{}", peer.to_hex()))?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn peer_frontier(&mut self, which: &str, peer: &AuthorId) -> Result<Option<Frontier>> {
         let tx = self.store.read()?;
         Ok(tx.meta(&format!("{which}:{}", peer.to_hex()))?.and_then(|b| postcard::from_bytes(&b).ok()))

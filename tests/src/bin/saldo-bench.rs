@@ -769,15 +769,20 @@ fn sync_catch_up(options: &Options) -> Result<()> {
             };
             addresses.push((handle, address));
         }
+        let carrier_at = addresses[1].clone();
+        let mut fresh_b = None;
         for ((key, name), (source, address)) in fresh.into_iter().zip(addresses) {
             let target = source.call(|n| n.frontier().map_err(anyhow::Error::from)).await?;
             let node = Node::join(&dir.join(name), realm, key)?;
             let handle = NodeHandle::spawn(node)?;
             let started = Instant::now();
-            let (h, s, d) = (handle.clone(), stop.clone(), dir.join(name));
-            serving.push(tokio::spawn(async move {
-                run_handle(h, &d, NetConfig { bind, peers: vec![address], lan: false }, async move { s.notified().await }).await
-            }));
+            let own_stop = std::sync::Arc::new(tokio::sync::Notify::new());
+            let (h, s, o, d) = (handle.clone(), stop.clone(), own_stop.clone(), dir.join(name));
+            let task = tokio::spawn(async move {
+                let config = NetConfig { bind, peers: vec![address], lan: false };
+                run_handle(h, &d, config, async move { tokio::select! { () = s.notified() => {}, () = o.notified() => {} } })
+                    .await
+            });
             // Done when it holds everything the source shares with it.
             let expected: u64 = if name == "fresh-a" {
                 target.get(&hub_author).map_or(0, |e| e.seq.0)
@@ -802,7 +807,88 @@ fn sync_catch_up(options: &Options) -> Result<()> {
                 "catch-up of {what}: {got} operations in {seconds:.1} s, {:.0} operations/s (target for 1,000,000: <= 20 s)",
                 got as f64 / seconds
             );
+            match name {
+                "fresh-b" => fresh_b = Some((handle, own_stop, task)),
+                _ => serving.push(task),
+            }
         }
+
+        // Reconnect: the fresh cash point and its neighbour now share every
+        // operation; it goes offline, 100 cash points record one top-up each
+        // at the neighbour, and it comes back. Bytes counted by QUIC on the
+        // connection once it is up (as the protocol benchmark counts them).
+        let (carrier, carrier_address) = carrier_at;
+        let (mut handle, mut own_stop, mut task) = fresh_b.context("the second fresh cash point")?;
+        let mut next = 0usize;
+        for remembered in [false, true] {
+            own_stop.notify_one();
+            task.await??;
+            drop(handle);
+            let heads = carrier.call(|n| n.frontier().map_err(anyhow::Error::from)).await?;
+            let hub_seen = heads.get(&hub_author).map_or(Seq(0), |e| e.seq);
+            let missing: Vec<Vec<u8>> = keys[next..next + 100]
+                .iter()
+                .map(|key| {
+                    let head = heads.get(&key.author()).expect("every cash point recorded");
+                    Operation {
+                        author: key.author(),
+                        seq: head.seq.next(),
+                        prev: head.head,
+                        hlc: Hlc::from_parts(1_790_000_000_000 + head.seq.0 + 1, 0),
+                        hub_seen,
+                        body: Body::TopUp(TopUp {
+                            receipt: ReceiptNo(head.seq.0 + 1),
+                            lines: vec![TopUpLine { wallet: wallets[next % wallets.len()].clone(), amount: Amount::parse("12.50").expect("amount") }],
+                            method: PaymentMethod::Cash,
+                            operator: None,
+                        }),
+                    }
+                    .sign(&realm, key)
+                    .to_bytes()
+                })
+                .collect();
+            next += 100;
+            let missing_bytes: usize = missing.iter().map(Vec::len).sum();
+            carrier.call(move |n| n.ingest(&missing).map_err(anyhow::Error::from)).await?;
+            let mut node = Node::open(&dir.join("fresh-b"))?;
+            if !remembered {
+                node.forget_peer(&carrier_address.id)?;
+            }
+            let before: u64 = node.frontier()?.0.values().map(|e| e.seq.0).sum();
+            let authors = node.frontier()?.0.len();
+            handle = NodeHandle::spawn(node)?;
+            own_stop = std::sync::Arc::new(tokio::sync::Notify::new());
+            let started = Instant::now();
+            let (h, s, o, d) = (handle.clone(), stop.clone(), own_stop.clone(), dir.join("fresh-b"));
+            task = tokio::spawn(async move {
+                let config = NetConfig { bind, peers: vec![carrier_address], lan: false };
+                run_handle(h, &d, config, async move { tokio::select! { () = s.notified() => {}, () = o.notified() => {} } })
+                    .await
+            });
+            loop {
+                let frontier = handle.call(|n| n.frontier().map_err(anyhow::Error::from)).await?;
+                if frontier.0.values().map(|e| e.seq.0).sum::<u64>() >= before + 100 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            // The byte counts are refreshed every 200 ms.
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let status = RunStatus::read(&dir.join("fresh-b")).context("the cash point's status")?;
+            let peer = status.peers.get(&carrier_address.id.to_hex()).context("the session with the neighbour")?;
+            let wire = peer.wire_sent_bytes + peer.wire_received_bytes;
+            let (what, target) = if remembered {
+                ("synced before, remembering the frontiers", missing_bytes * 5 / 4 + 2_048)
+            } else {
+                ("first sync, whole frontiers", 80 * authors + 2 * missing_bytes)
+            };
+            println!(
+                "reconnect on the wire, {what}: {authors} authors, 100 operations missing ({missing_bytes} bytes): {wire} bytes once the connection was up ({} out, {} in; the handshake {} more), {seconds:.2} s (target <= {target})",
+                peer.wire_sent_bytes, peer.wire_received_bytes, peer.handshake_bytes
+            );
+        }
+        serving.push(task);
         stop.notify_waiters();
         anyhow::Ok(())
     })?;
