@@ -505,6 +505,13 @@ pub struct Tx<'a> {
     /// operation of a device the hub judges reads two. Those up to a hub
     /// seq never change once read (later verdicts come at higher seqs).
     running: RefCell<HashMap<(AuthorId, Option<Seq>), i64>>,
+    /// The wall-clock times of operations read in this transaction (the
+    /// hub's operation each device says it held, read once per batch).
+    walls: RefCell<HashMap<(AuthorId, Seq), u64>>,
+    /// What this transaction adds to wallets, written in key order before
+    /// anything reads the table whole and at commit: a batch touches a
+    /// wallet once however many of its operations do.
+    wallet_deltas: RefCell<std::collections::BTreeMap<(ConsumerId, ServiceId), (i64, i64)>>,
 }
 
 impl<'a> Tx<'a> {
@@ -518,11 +525,14 @@ impl<'a> Tx<'a> {
             dirty_heads: RefCell::default(),
             dirty_wallets: RefCell::default(),
             running: RefCell::default(),
+            walls: RefCell::default(),
+            wallet_deltas: RefCell::default(),
         })
     }
 
     pub fn commit(self) -> Result<()> {
         self.flush_heads()?;
+        self.flush_wallets()?;
         let Tx { hot, tx, .. } = self;
         drop(hot);
         tx.commit()
@@ -535,6 +545,21 @@ impl<'a> Tx<'a> {
             *cell.borrow_mut() = Some(self.conn.prepare(which.sql())?);
         }
         Ok(std::cell::RefMut::map(cell.borrow_mut(), |s| s.as_mut().expect("prepared above")))
+    }
+
+    fn flush_wallets(&self) -> Result<()> {
+        let deltas = std::mem::take(&mut *self.wallet_deltas.borrow_mut());
+        for ((consumer, service), (confirmed, provisional)) in deltas {
+            if (confirmed, provisional) != (0, 0) {
+                self.hot(Hot::AddToWallet)?.execute(params![
+                    &consumer.0[..],
+                    service.as_str(),
+                    confirmed,
+                    provisional
+                ])?;
+            }
+        }
+        Ok(())
     }
 
     fn flush_heads(&self) -> Result<()> {
@@ -877,11 +902,19 @@ impl<'a> Tx<'a> {
 
     /// The wall-clock time (ms) of `author`'s chain operation at `seq`.
     pub fn op_wall_ms(&self, author: &AuthorId, seq: Seq) -> Result<Option<u64>> {
-        self.tx
+        if let Some(known) = self.walls.borrow().get(&(*author, seq)) {
+            return Ok(Some(*known));
+        }
+        let wall = self
+            .tx
             .prepare_cached("SELECT hlc FROM ops WHERE author = ?1 AND seq = ?2 AND in_chain = 1")?
             .query_row(params![&author.0[..], seq.0 as i64], |r| r.get::<_, i64>(0))
-            .optional()
-            .map(|hlc| hlc.map(|h| saldo_sync::Hlc(h as u64).wall_ms()))
+            .optional()?
+            .map(|h| saldo_sync::Hlc(h as u64).wall_ms());
+        if let Some(wall) = wall {
+            self.walls.borrow_mut().insert((*author, seq), wall);
+        }
+        Ok(wall)
     }
 
     pub fn insert_money_line(
@@ -945,12 +978,10 @@ impl<'a> Tx<'a> {
         confirmed_minor: i64,
         provisional_minor: i64,
     ) -> Result<()> {
-        self.hot(Hot::AddToWallet)?.execute(params![
-            &consumer.0[..],
-            service.as_str(),
-            confirmed_minor,
-            provisional_minor
-        ])?;
+        let mut deltas = self.wallet_deltas.borrow_mut();
+        let delta = deltas.entry((*consumer, service.clone())).or_default();
+        delta.0 += confirmed_minor;
+        delta.1 += provisional_minor;
         if confirmed_minor != 0 {
             self.dirty_wallets.borrow_mut().insert((*consumer, service.clone()));
         }
@@ -966,6 +997,8 @@ impl<'a> Tx<'a> {
             .query_row(params![&consumer.0[..], service.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
             .optional()?
             .unwrap_or((0, 0));
+        let pending = self.wallet_deltas.borrow().get(&(*consumer, service.clone())).copied().unwrap_or((0, 0));
+        let row = (row.0 + pending.0, row.1 + pending.1);
         Ok(WalletRow {
             consumer: *consumer,
             service: service.clone(),
@@ -976,6 +1009,7 @@ impl<'a> Tx<'a> {
 
     /// Every wallet with a non-zero balance, ordered.
     pub fn wallets(&self) -> Result<Vec<WalletRow>> {
+        self.flush_wallets()?;
         let mut stmt = self.tx.prepare(
             "SELECT consumer, service, confirmed_minor, provisional_minor FROM wallets
              WHERE confirmed_minor <> 0 OR provisional_minor <> 0 ORDER BY consumer, service",
@@ -1030,6 +1064,7 @@ impl<'a> Tx<'a> {
     }
 
     pub fn wallet_balance_sum(&self) -> Result<i64> {
+        self.flush_wallets()?;
         self.tx.query_row("SELECT COALESCE(SUM(confirmed_minor), 0) FROM wallets", [], |r| r.get(0))
     }
 
@@ -1357,6 +1392,7 @@ impl<'a> Tx<'a> {
         confirmed: i64,
         provisional: i64,
     ) -> Result<()> {
+        self.flush_wallets()?;
         self.tx
             .prepare_cached(
                 "INSERT INTO wallets (consumer, service, confirmed_minor, provisional_minor) VALUES (?1, ?2, ?3, ?4)
