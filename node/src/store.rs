@@ -179,8 +179,25 @@ ALTER TABLE money_ops ADD COLUMN running_minor INTEGER;
 CREATE INDEX money_ops_by_decided ON money_ops (author, decided_seq) WHERE running_minor IS NOT NULL;
 "#;
 
+/// Lines clustered by wallet: each line written is one B-tree entry, not
+/// two (a table by operation and an index by wallet); what needs the lines
+/// of one operation reads them from the operation itself.
+const SCHEMA_V3: &str = r#"
+CREATE TABLE wallet_lines (
+    consumer BLOB NOT NULL,
+    service TEXT NOT NULL,
+    op_row INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    delta_minor INTEGER NOT NULL,
+    PRIMARY KEY (consumer, service, op_row, line)
+) STRICT, WITHOUT ROWID;
+INSERT INTO wallet_lines SELECT consumer, service, op_row, line, delta_minor FROM money_lines;
+DROP TABLE money_lines;
+ALTER TABLE wallet_lines RENAME TO money_lines;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2)])
+    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2), M::up(SCHEMA_V3)])
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -942,18 +959,15 @@ impl<'a> Tx<'a> {
             .optional()
     }
 
+    /// The wallet lines of the operation in `op_row`, read from the
+    /// operation (verified when it was stored), in order.
     pub fn money_lines(&self, op_row: i64) -> Result<Vec<(ConsumerId, ServiceId, i64)>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT consumer, service, delta_minor FROM money_lines WHERE op_row = ?1 ORDER BY line")?;
-        let rows =
-            stmt.query_map([op_row], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (consumer, service, delta) = row?;
-            out.push((consumer_id(consumer)?, service_id(&service)?, delta));
-        }
-        Ok(out)
+        let bytes: Vec<u8> =
+            self.tx.prepare_cached("SELECT bytes FROM ops WHERE row = ?1")?.query_row([op_row], |r| r.get(0))?;
+        let signed = saldo_sync::SignedOp::decode(&bytes).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, format!("stored operation: {e}").into())
+        })?;
+        Ok(signed.op.body.wallet_deltas().into_iter().map(|(w, delta)| (w.consumer, w.service, delta)).collect())
     }
 
     pub fn set_money_status(&self, op_row: i64, counts: bool, counts_provisional: bool) -> Result<()> {
