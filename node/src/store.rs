@@ -965,7 +965,11 @@ impl<'a> Tx<'a> {
         let bytes: Vec<u8> =
             self.tx.prepare_cached("SELECT bytes FROM ops WHERE row = ?1")?.query_row([op_row], |r| r.get(0))?;
         let signed = saldo_sync::SignedOp::decode(&bytes).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, format!("stored operation: {e}").into())
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Blob,
+                format!("stored operation: {e}").into(),
+            )
         })?;
         Ok(signed.op.body.wallet_deltas().into_iter().map(|(w, delta)| (w.consumer, w.service, delta)).collect())
     }
