@@ -492,6 +492,9 @@ impl Node {
             Some(file) => (self.share_policy(file.holder), file.frontier.clone()),
             None => (SharePolicy::Everything, Frontier::default()),
         };
+        // From a hub, a bundle is contact with the hub: it carries a recent
+        // operation of the hub, a heartbeat if the hub has been quiet.
+        self.heartbeat_if_quiet()?;
         let realm = self.me.ctx.realm;
         let mut session = Session::new(realm, policy, self.frontier()?);
         session
@@ -657,8 +660,8 @@ impl Node {
     /// On the hub: writes a heartbeat when its log has been quiet for
     /// [`HEARTBEAT_AFTER`]. A device's contact with the hub is the newest
     /// operation of the hub it holds; this keeps that recent for a device in
-    /// touch with a hub that has nothing else to say (nights, holidays).
-    /// Returns whether it wrote one.
+    /// touch with a hub that has nothing else to say (nights, holidays), by
+    /// sync or by a bundle the hub exports. Returns whether it wrote one.
     pub fn heartbeat_if_quiet(&mut self) -> Result<bool> {
         if !self.me.ctx.is_hub() || self.me.key.is_none() {
             return Ok(false);

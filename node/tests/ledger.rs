@@ -820,8 +820,8 @@ fn the_hub_flags_what_a_device_recorded_beyond_its_offline_limits() {
     assert_eq!(hub.wallet(&w.consumer, &w.service).unwrap().confirmed, Balance::parse("120").unwrap());
 }
 
-/// A quiet hub writes a heartbeat, so a device in touch with it holds a
-/// recent operation of the hub; a busy one does not.
+/// A quiet hub writes a heartbeat, so a device in touch with it (by sync or
+/// by a bundle) holds a recent operation of the hub; a busy one does not.
 #[test]
 fn a_quiet_hub_writes_a_heartbeat() {
     let clock = Arc::new(StepClock::default());
@@ -840,6 +840,12 @@ fn a_quiet_hub_writes_a_heartbeat() {
     assert!(!hub.heartbeat_if_quiet().unwrap(), "the heartbeat was just written");
     let all = hub.all_operations().unwrap();
     assert_eq!(all.len(), before + 1);
+    assert_eq!(SignedOp::decode(all.last().unwrap()).unwrap().op.body, Body::Heartbeat);
+    // A bundle the hub exports after a quiet while carries a fresh one.
+    clock.0.fetch_add(saldo_node::node::HEARTBEAT_AFTER.as_millis() as u64, Ordering::SeqCst);
+    let (_, count) = hub.export_bundle(None).unwrap();
+    assert_eq!(count, before + 2);
+    let all = hub.all_operations().unwrap();
     assert_eq!(SignedOp::decode(all.last().unwrap()).unwrap().op.body, Body::Heartbeat);
 }
 
