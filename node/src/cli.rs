@@ -567,7 +567,11 @@ fn render_status(s: &StatusView) -> String {
         out.push_str(&format!(
             "peer {} {} {}  sent {} received {} refused {}  on the wire {} B out, {} B in{}\n",
             &p.id[..16],
-            p.addr.as_deref().unwrap_or("(it dialed in)"),
+            match (&p.addr, p.found_on_lan) {
+                (Some(addr), true) => format!("{addr} (found on the LAN)"),
+                (Some(addr), false) => addr.clone(),
+                (None, _) => "(it dialed in)".into(),
+            },
             if p.online { "online" } else { "offline" },
             p.ops_sent,
             p.ops_received,

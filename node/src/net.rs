@@ -249,6 +249,7 @@ async fn discover_lan_peers(
                 if should_dial_lan_peer(me, found, in_realm, dialled) {
                     let peer = PeerAddr { id: found, addr };
                     tracing::info!("found {peer} on the LAN: syncing with it");
+                    shared.peer(&found, |p| p.found_on_lan = true);
                     let handle = tasks.spawn(keep_dialing(endpoint.clone(), shared.clone(), peer));
                     dialling.insert(found, handle);
                 }
@@ -335,6 +336,9 @@ pub struct PeerStatus {
     /// UDP bytes of that connection's handshake, both ways.
     #[serde(default)]
     pub handshake_bytes: u64,
+    /// Found on the local network by mDNS, not configured.
+    #[serde(default)]
+    pub found_on_lan: bool,
 }
 
 /// Written to `status.json` in the data directory while the node runs.
