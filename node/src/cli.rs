@@ -52,6 +52,8 @@ enum Command {
     Enroll(EnrollArgs),
     /// On the hub: revoke a device; what it records later is flagged.
     Revoke(RevokeArgs),
+    /// On the hub: change a device's offline limits.
+    Limits(LimitsArgs),
     /// On the hub: grant a school device an allowance for charges on a wallet.
     Escrow(EscrowArgs),
     /// This node's role, identity, addresses, peers and unconfirmed operations.
@@ -165,6 +167,26 @@ struct RevokeArgs {
     /// Why, for the log.
     #[arg(long, default_value = "revoked by the hub")]
     reason: String,
+    #[command(flatten)]
+    json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+struct LimitsArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The device's id (64 hex digits, as `saldo status` prints it).
+    #[arg(long)]
+    device: String,
+    /// Largest amount of one operation, in euro.
+    #[arg(long)]
+    per_operation: Option<String>,
+    /// Largest total of operations awaiting the hub's verdict, in euro.
+    #[arg(long)]
+    unconfirmed_total: Option<String>,
+    /// Longest time without news from the hub, in hours, before the device stops recording.
+    #[arg(long)]
+    offline_hours: Option<u32>,
     #[command(flatten)]
     json: JsonArg,
 }
@@ -777,6 +799,40 @@ pub fn run(cli: Cli) -> Result<()> {
                 print_json(&serde_json::json!({ "device": args.device, "revocation": op.id.to_hex() }))?;
             } else {
                 println!("revoked {}: operations it records from now on are flagged for review", args.device);
+            }
+        }
+        Command::Limits(args) => {
+            let mut node = open(&args.data.data)?;
+            let device = saldo_sync::AuthorId::from_hex(&args.device)
+                .map_err(|e| anyhow::anyhow!("--device {:?} is not a device id (64 hex digits): {e}", args.device))?;
+            let per_operation =
+                args.per_operation.as_deref().map(Amount::parse).transpose().context("--per-operation")?;
+            let unconfirmed_total = args
+                .unconfirmed_total
+                .as_deref()
+                .map(saldo_sync::Balance::parse)
+                .transpose()
+                .context("--unconfirmed-total")?;
+            let offline_secs = args
+                .offline_hours
+                .map(|h| h.checked_mul(3600).context("--offline-hours is too large: at most 1,193,046 hours"))
+                .transpose()?;
+            let limits = node.change_limits(device, per_operation, unconfirmed_total, offline_secs)?;
+            if args.json.json {
+                print_json(&serde_json::json!({
+                    "device": args.device,
+                    "per_operation": limits.per_operation.to_string(),
+                    "unconfirmed_total": limits.unconfirmed_total.to_string(),
+                    "offline_hours": limits.offline_secs_max / 3600,
+                }))?;
+            } else {
+                println!(
+                    "limits of {}: {} EUR per operation, {} EUR awaiting the hub, {} h without news from the hub (in force on the device once it syncs)",
+                    args.device,
+                    limits.per_operation,
+                    limits.unconfirmed_total,
+                    limits.offline_secs_max / 3600
+                );
             }
         }
         Command::Escrow(args) => {

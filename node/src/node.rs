@@ -980,6 +980,47 @@ impl Node {
         self.record(Body::EscrowGrant { device, wallet, amount })
     }
 
+    /// Changes a device's offline limits (hub only): what is given replaces
+    /// what the hub granted at enrolment or last time; the rest stays. The
+    /// device applies them once it syncs; the hub judges by them what the
+    /// device records from then on. Returns the limits now in force.
+    pub fn change_limits(
+        &mut self,
+        device: AuthorId,
+        per_operation: Option<Amount>,
+        unconfirmed_total: Option<Balance>,
+        offline_secs_max: Option<u32>,
+    ) -> Result<OfflineLimits> {
+        self.me.hub_key("change a device's limits")?;
+        if per_operation.is_none() && unconfirmed_total.is_none() && offline_secs_max.is_none() {
+            return Err(NodeError::Refused(
+                "say which limit to change: --per-operation, --unconfirmed-total or --offline-hours".into(),
+            ));
+        }
+        let current = {
+            let tx = self.store.read()?;
+            let author = tx.author(&device)?.ok_or_else(|| NodeError::UnknownDevice(device.to_hex()))?;
+            match (author.role, author.limits) {
+                (Role::CashPoint | Role::SchoolDevice, Some(limits)) => limits,
+                (role, _) => {
+                    return Err(NodeError::Refused(format!("a {} has no offline limits to change", role.name())));
+                }
+            }
+        };
+        if unconfirmed_total.is_some_and(|t| t.minor() < 0) {
+            return Err(NodeError::Refused("the unconfirmed total must be zero or more, like 5000".into()));
+        }
+        let limits = OfflineLimits {
+            per_operation: per_operation.unwrap_or(current.per_operation),
+            unconfirmed_total: unconfirmed_total.unwrap_or(current.unconfirmed_total),
+            offline_secs_max: offline_secs_max.unwrap_or(current.offline_secs_max),
+        };
+        if limits != current {
+            self.record(Body::ChangeLimits { device, limits })?;
+        }
+        Ok(limits)
+    }
+
     /// Revokes a device (hub only): what it recorded up to the last operation
     /// the hub has seen keeps counting; anything later is flagged.
     pub fn revoke(&mut self, device: AuthorId, reason: &Label) -> Result<SignedOp> {

@@ -541,6 +541,45 @@ fn a_bad_configuration_file_is_refused_with_what_to_fix() {
     }
 }
 
+/// The hub changes a device's offline limits: what is given changes, the
+/// rest stays; a request that changes nothing, or names no device of the
+/// realm, is refused and writes nothing.
+#[test]
+fn the_hub_changes_a_devices_offline_limits() {
+    let realm = realm(6);
+    let key = saldo_sync::DeviceKey::generate();
+    {
+        let mut node = saldo_node::node::Node::open(&realm.dir).unwrap();
+        node.enrol(
+            key.author(),
+            saldo_sync::Role::CashPoint,
+            &saldo_sync::Label::parse("Edicola").unwrap(),
+            saldo_sync::OfflineLimits::default_for_cash_point(),
+        )
+        .unwrap();
+    }
+    let device = key.author().to_hex();
+    let out = ok(&["limits", "--data", realm.data(), "--device", &device, "--per-operation", "20", "--json"]);
+    let limits: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(limits["per_operation"], "20.00", "{limits}");
+    assert_eq!(limits["unconfirmed_total"], "5000.00", "{limits}");
+    assert_eq!(limits["offline_hours"], 168, "{limits}");
+    let out = ok(&["limits", "--data", realm.data(), "--device", &device, "--offline-hours", "48"]);
+    assert!(out.contains("20.00 EUR per operation") && out.contains("48 h"), "{out}");
+
+    check_refused(&realm, &["limits", "--data", realm.data(), "--device", &device], "say which limit to change");
+    check_refused(
+        &realm,
+        &["limits", "--data", realm.data(), "--device", &"ab".repeat(32), "--per-operation", "5"],
+        "is enrolled in this realm",
+    );
+    check_refused(
+        &realm,
+        &["limits", "--data", realm.data(), "--device", &device, "--unconfirmed-total=-1"],
+        "the unconfirmed total must be zero or more",
+    );
+}
+
 /// An allowance for a device the realm does not know is refused, and
 /// nothing changes.
 #[test]

@@ -820,6 +820,44 @@ fn the_hub_flags_what_a_device_recorded_beyond_its_offline_limits() {
     assert_eq!(hub.wallet(&w.consumer, &w.service).unwrap().confirmed, Balance::parse("120").unwrap());
 }
 
+/// Limits the hub changes reach the device, which applies them at the
+/// counter, and the hub judges by them what the device records after.
+#[test]
+fn changed_limits_apply_at_the_counter_and_at_the_hub() {
+    let (mut hub, consumers) = hub_with_directory(63, 2);
+    let realm = hub.realm();
+    let key = key(63, 6);
+    hub.enrol(key.author(), Role::CashPoint, &label("Edicola"), limits("40")).unwrap();
+    let limits = hub.change_limits(key.author(), Some(Amount::parse("10").unwrap()), None, None).unwrap();
+    assert_eq!(limits.per_operation, Amount::parse("10").unwrap());
+    assert_eq!(limits.offline_secs_max, 3600, "what was not given stays");
+    let refused = hub.change_limits(realm.hub(), Some(Amount::parse("10").unwrap()), None, None);
+    assert!(matches!(&refused, Err(NodeError::Refused(why)) if why.contains("no offline limits")), "{refused:?}");
+
+    let mut cash_point = Node::replica(
+        Store::open_in_memory().unwrap(),
+        realm,
+        Some(DeviceKey::from_secret_bytes(&key.secret_bytes())),
+        Arc::new(StepClock::default()),
+    )
+    .unwrap();
+    assert!(cash_point.ingest(&hub.all_operations().unwrap()).unwrap().iter().all(Result::is_ok));
+    let line = TopUpRequestLine {
+        consumer: consumers[0].id,
+        service: consumers[0].services[0].clone(),
+        amount: Amount::parse("20").unwrap(),
+    };
+    let error = cash_point.record_top_up(std::slice::from_ref(&line), PaymentMethod::Cash, None).unwrap_err();
+    assert!(error.to_string().contains("limit of 10.00 EUR per operation"), "{error}");
+
+    // A device that records it anyway is flagged by the hub.
+    let mut device = Device::new(key);
+    let w = WalletKey { consumer: consumers[0].id, service: consumers[0].services[0].clone() };
+    let over = device.top_up(&realm, vec![(w, Amount::parse("20").unwrap())]);
+    deliver(&mut hub, std::slice::from_ref(&over));
+    assert_eq!(reason_of(&mut hub, &over.id), Some(FlagReason::OverOperationLimit));
+}
+
 /// A quiet hub writes a heartbeat, so a device in touch with it (by sync or
 /// by a bundle) holds a recent operation of the hub; a busy one does not.
 #[test]
