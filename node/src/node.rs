@@ -171,6 +171,9 @@ impl PendingDecisions {
 /// Meta keys: the frontier this node last sent a peer, and last received from one.
 const SENT_TO: &str = "frontier_sent_to";
 const RECEIVED_FROM: &str = "frontier_received_from";
+/// The one received before: the peer may not have heard the answer to the
+/// last hello, and then names this one as its base.
+const RECEIVED_BEFORE_FROM: &str = "frontier_received_before_from";
 
 /// Meta keys: where a hub listens; where a device finds its hub.
 pub const META_LISTEN: &str = "p2p_addresses";
@@ -558,40 +561,48 @@ impl Node {
     }
 
     /// A session this node begins with `peer`, and its hello: only what
-    /// changed since the frontier it sent that peer last time, if any (which
-    /// it now remembers as the next base).
+    /// changed since the last frontier that peer confirmed it received, if
+    /// any.
     pub fn initiate(&mut self, peer: AuthorId) -> Result<(Session, saldo_sync::reconcile::Message)> {
         let mut session = self.session(peer)?;
         let hello = match self.peer_frontier(SENT_TO, &peer)? {
             Some(base) => session.hello_since(&base),
             None => session.hello(),
         };
-        if let Some(sent) = session.hello_sent() {
-            let sent = sent.clone();
-            self.remember_peer_frontier(SENT_TO, &peer, &sent)?;
-        }
         Ok((session, hello))
     }
 
-    /// A session this node answers, knowing what `peer` sent last time.
+    /// A session this node answers, knowing what `peer` sent in the last
+    /// sessions.
     pub fn respond(&mut self, peer: AuthorId) -> Result<Session> {
         let mut session = self.session(peer)?;
-        if let Some(remembered) = self.peer_frontier(RECEIVED_FROM, &peer)? {
-            session.remember(remembered);
+        for which in [RECEIVED_FROM, RECEIVED_BEFORE_FROM] {
+            if let Some(remembered) = self.peer_frontier(which, &peer)? {
+                session.remember(remembered);
+            }
         }
         Ok(session)
     }
 
-    /// After a hello arrived: a responder remembers the peer's frontier as
-    /// the base of the next session's changes; an initiator asked for its
-    /// whole frontier remembers that one as sent.
+    /// After a hello arrived. A responder remembers the peer's frontier as
+    /// the base of the next session's changes, and keeps the one before (the
+    /// peer may not hear this answer, and then names the older base). An
+    /// initiator remembers the frontier it sent once the answer shows the
+    /// peer received it (not when it asks for the whole frontier).
     pub fn after_hello(&mut self, peer: AuthorId, session: &Session) -> Result<()> {
         if session.is_responder() {
             if let Some(theirs) = session.peer_frontier() {
                 let theirs = theirs.clone();
+                if let Some(before) = self.peer_frontier(RECEIVED_FROM, &peer)?
+                    && before != theirs
+                {
+                    self.remember_peer_frontier(RECEIVED_BEFORE_FROM, &peer, &before)?;
+                }
                 self.remember_peer_frontier(RECEIVED_FROM, &peer, &theirs)?;
             }
-        } else if let Some(sent) = session.hello_sent() {
+        } else if session.peer_frontier().is_some()
+            && let Some(sent) = session.hello_sent()
+        {
             let sent = sent.clone();
             self.remember_peer_frontier(SENT_TO, &peer, &sent)?;
         }
@@ -602,7 +613,7 @@ impl Node {
     /// session with it exchanges whole frontiers, as a first one does.
     pub fn forget_peer(&mut self, peer: &AuthorId) -> Result<()> {
         let tx = self.store.write()?;
-        for which in [SENT_TO, RECEIVED_FROM] {
+        for which in [SENT_TO, RECEIVED_FROM, RECEIVED_BEFORE_FROM] {
             tx.delete_meta(&format!("{which}:{}", peer.to_hex()))?;
         }
         tx.commit()?;
