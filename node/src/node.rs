@@ -591,7 +591,7 @@ impl Node {
     /// peer received it (not when it asks for the whole frontier).
     pub fn after_hello(&mut self, peer: AuthorId, session: &Session) -> Result<()> {
         if session.is_responder() {
-            if let Some(theirs) = session.peer_frontier() {
+            if let Some(theirs) = session.hello_received() {
                 let theirs = theirs.clone();
                 if let Some(before) = self.peer_frontier(RECEIVED_FROM, &peer)?
                     && before != theirs

@@ -311,6 +311,9 @@ pub struct Session {
     /// The responder: the initiator's frontiers as received in the last
     /// sessions (the bases a `Since` hello may name).
     remembered: Vec<Frontier>,
+    /// The peer's frontier as its hello said (what it holds moves on as
+    /// operations are sent; this is the base the next session may name).
+    hello_received: Option<Frontier>,
     done_sent: bool,
     peer_done: bool,
     stats: SessionStats,
@@ -330,6 +333,7 @@ impl Session {
             need_whole_due: false,
             whole_due: false,
             remembered: Vec::new(),
+            hello_received: None,
             done_sent: false,
             peer_done: false,
             stats: SessionStats::default(),
@@ -395,6 +399,12 @@ impl Session {
         self.peer.as_ref()
     }
 
+    /// The frontier the peer's hello carried (whole, or rebuilt from the
+    /// base it named): what a responder remembers as the next base.
+    pub fn hello_received(&self) -> Option<&Frontier> {
+        self.hello_received.as_ref()
+    }
+
     pub fn receive(&mut self, message: Message) -> Result<Incoming, SyncError> {
         self.stats.messages_received += 1;
         match message {
@@ -430,6 +440,7 @@ impl Session {
                         }
                     }
                 };
+                self.hello_received = Some(frontier.clone());
                 self.peer = Some(frontier);
                 self.replan();
                 Ok(Incoming::Hello)
@@ -782,6 +793,27 @@ mod tests {
         assert_eq!(session.receive(answer), Err(SyncError::UnaskedAnswer));
         let big = Message::Ops(vec![vec![0; 8]; BATCH_OPS_MAX + 1]).encode();
         assert_eq!(Message::decode(&big), Err(WireError::BatchTooLarge(BATCH_OPS_MAX + 1)));
+    }
+
+    /// The base a responder remembers is the frontier the hello carried, not
+    /// what the peer holds once operations went to it (a node may take its
+    /// snapshot of the session only after it sent them).
+    #[test]
+    fn a_responder_remembers_the_hello_not_what_it_sent_since() {
+        let hub = DeviceKey::from_secret_bytes(&[1; 32]);
+        let realm = RealmId(hub.author().0);
+        let key = DeviceKey::from_secret_bytes(&[7; 32]);
+        let a = Memory::default();
+        let mut b = Memory::default();
+        for op in chain(&realm, &key, 3) {
+            b.add(&op);
+        }
+        let mut sa = Session::new(realm, SharePolicy::Everything, a.frontier());
+        let mut sb = Session::new(realm, SharePolicy::Everything, b.frontier());
+        sb.receive(sa.hello()).expect("hello");
+        while sb.next_message(&mut b).expect("memory").is_some() {}
+        assert_eq!(sb.hello_received(), Some(&a.frontier()));
+        assert_eq!(sb.peer_frontier(), Some(&b.frontier()), "B counts what it sent as held by A");
     }
 
     #[test]
