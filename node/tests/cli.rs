@@ -71,6 +71,21 @@ fn check_refused(realm: &Realm, args: &[&str], expected_message: &str) {
     assert_eq!(dump(&realm.dir), before, "saldo {args:?} changed the database");
 }
 
+/// Enrols a new cash point named `name` in `realm` (as the hub, with the
+/// default limits); returns its key.
+fn enrol_cash_point(realm: &Realm, name: &str) -> saldo_sync::DeviceKey {
+    let mut node = saldo_node::node::Node::open(&realm.dir).unwrap();
+    let key = saldo_sync::DeviceKey::generate();
+    node.enrol(
+        key.author(),
+        saldo_sync::Role::CashPoint,
+        &saldo_sync::Label::parse(name).unwrap(),
+        saldo_sync::OfflineLimits::default_for_cash_point(),
+    )
+    .unwrap();
+    key
+}
+
 /// A realm, a consumer with one wallet and one with several: (realm, pan, multi-wallet pan).
 fn top_up_setup() -> (Realm, String, String) {
     let realm = realm(40);
@@ -448,18 +463,9 @@ fn bundles_carry_a_cash_points_top_ups_to_the_hub_and_its_decisions_back() {
     let (hub, pan, _) = top_up_setup();
     let tmp = hub._tmp.path();
     let cp_dir = tmp.join("farmacia");
-    {
-        let mut node = saldo_node::node::Node::open(&hub.dir).unwrap();
-        let key = saldo_sync::DeviceKey::generate();
-        node.enrol(
-            key.author(),
-            saldo_sync::Role::CashPoint,
-            &saldo_sync::Label::parse("Farmacia Comunale").unwrap(),
-            saldo_sync::OfflineLimits::default_for_cash_point(),
-        )
-        .unwrap();
-        saldo_node::node::Node::join(&cp_dir, node.realm(), key).unwrap();
-    }
+    let key = enrol_cash_point(&hub, "Farmacia Comunale");
+    let realm_id = saldo_node::node::Node::open(&hub.dir).unwrap().realm();
+    saldo_node::node::Node::join(&cp_dir, realm_id, key).unwrap();
     let cp = Realm { _tmp: tempfile::tempdir().unwrap(), dir: cp_dir };
     let file = |name: &str| tmp.join(name).to_str().unwrap().to_string();
     let json = |text: String| -> serde_json::Value { serde_json::from_str(&text).unwrap() };
@@ -547,18 +553,7 @@ fn a_bad_configuration_file_is_refused_with_what_to_fix() {
 #[test]
 fn the_hub_changes_a_devices_offline_limits() {
     let realm = realm(6);
-    let key = saldo_sync::DeviceKey::generate();
-    {
-        let mut node = saldo_node::node::Node::open(&realm.dir).unwrap();
-        node.enrol(
-            key.author(),
-            saldo_sync::Role::CashPoint,
-            &saldo_sync::Label::parse("Edicola").unwrap(),
-            saldo_sync::OfflineLimits::default_for_cash_point(),
-        )
-        .unwrap();
-    }
-    let device = key.author().to_hex();
+    let device = enrol_cash_point(&realm, "Edicola").author().to_hex();
     let out = ok(&["limits", "--data", realm.data(), "--device", &device, "--per-operation", "20", "--json"]);
     let limits: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(limits["per_operation"], "20.00", "{limits}");
