@@ -99,6 +99,10 @@ pub enum NodeError {
     UnknownOperation(String),
     #[error("no device {0} is enrolled in this realm")]
     UnknownDevice(String),
+    #[error(
+        "{path} holds operations in format {found}, and this saldo reads format {reads}; there is no conversion before the first release: start a new realm there (for the demo, remove its data directory and run `saldo demo` again)"
+    )]
+    FormatVersion { path: String, found: u8, reads: u8 },
     #[error("operation {0} is not awaiting review")]
     NotFlagged(String),
     #[error(transparent)]
@@ -442,6 +446,15 @@ impl Node {
                 .and_then(|b| RealmId::from_slice(&b))
                 .ok_or_else(|| NodeError::NotInitialised { path: dir.display().to_string() })?;
             let name = tx.meta(META_REALM_NAME)?.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            if let Some(found) = tx.first_op_format()?
+                && found != saldo_sync::op::OP_FORMAT_VERSION
+            {
+                return Err(NodeError::FormatVersion {
+                    path: dir.display().to_string(),
+                    found,
+                    reads: saldo_sync::op::OP_FORMAT_VERSION,
+                });
+            }
             (realm, name)
         };
         Ok(Node {

@@ -763,6 +763,17 @@ impl<'a> Tx<'a> {
         Ok(self.tx.last_insert_rowid())
     }
 
+    /// The format version of the first operation stored (its first byte),
+    /// if any: a database written by a saldo of another format is refused
+    /// whole at open, not operation by operation.
+    pub fn first_op_format(&self) -> Result<Option<u8>> {
+        let first: Option<Vec<u8>> = self
+            .tx
+            .query_row("SELECT substr(bytes, 1, 1) FROM ops ORDER BY row LIMIT 1", [], |r| r.get(0))
+            .optional()?;
+        Ok(first.and_then(|b| b.first().copied()))
+    }
+
     pub fn op_bytes(&self, id: &OpId) -> Result<Option<Vec<u8>>> {
         self.tx
             .prepare_cached("SELECT bytes FROM ops WHERE id_key = ?1 AND id = ?2")?

@@ -575,6 +575,24 @@ fn the_hub_changes_a_devices_offline_limits() {
     );
 }
 
+/// A data directory written by a saldo of another operation format is
+/// refused when it is opened, saying what to do, and nothing is written.
+#[test]
+fn a_database_of_another_operation_format_is_refused_at_open() {
+    let realm = realm(7);
+    {
+        let conn = rusqlite::Connection::open(realm.dir.join("saldo.db")).unwrap();
+        conn.execute("UPDATE ops SET bytes = CAST(X'01' || substr(bytes, 2) AS BLOB)", []).unwrap();
+    }
+    for command in ["status", "log"] {
+        let args: Vec<&str> = match command {
+            "log" => vec!["log", "verify", "--data", realm.data()],
+            _ => vec![command, "--data", realm.data()],
+        };
+        check_refused(&realm, &args, "holds operations in format 1, and this saldo reads format 2");
+    }
+}
+
 /// An allowance for a device the realm does not know is refused, and
 /// nothing changes.
 #[test]
