@@ -670,8 +670,16 @@ mod tests {
     /// Runs a session between two memories until neither has anything to send.
     fn run(a: &mut Memory, pa: SharePolicy, b: &mut Memory, pb: SharePolicy, realm: RealmId) -> (usize, usize) {
         let mut sa = Session::new(realm, pa, a.frontier());
-        let mut sb = Session::new(realm, pb, b.frontier());
-        let mut to_b = vec![sa.hello()];
+        let sb = Session::new(realm, pb, b.frontier());
+        let hello = sa.hello();
+        drive(a, sa, b, sb, hello)
+    }
+
+    /// Delivers `first` (A's hello) and every message after it, each
+    /// through its encoding, until neither side has anything to send:
+    /// (one-way flights, bytes).
+    fn drive(a: &mut Memory, mut sa: Session, b: &mut Memory, mut sb: Session, first: Message) -> (usize, usize) {
+        let mut to_b = vec![first];
         let mut to_a: Vec<Message> = Vec::new();
         let mut round_trips = 0;
         let mut bytes = 0;
@@ -843,33 +851,8 @@ mod tests {
             for r in remembered {
                 sb.remember(r);
             }
-            let mut to_b = vec![sa.hello_since(&base)];
-            let mut to_a: Vec<Message> = Vec::new();
-            let (mut bytes, mut flights) = (0, 0);
-            while !(to_a.is_empty() && to_b.is_empty()) {
-                flights += 1;
-                for m in std::mem::take(&mut to_b) {
-                    bytes += m.encode().len();
-                    if let Incoming::Ops(ops) = sb.receive(m).expect("ok") {
-                        ops.iter().for_each(|o| b.add(o));
-                        sb.local_changed(b.frontier());
-                    }
-                }
-                for m in std::mem::take(&mut to_a) {
-                    bytes += m.encode().len();
-                    if let Incoming::Ops(ops) = sa.receive(m).expect("ok") {
-                        ops.iter().for_each(|o| a.add(o));
-                        sa.local_changed(a.frontier());
-                    }
-                }
-                while let Some(m) = sa.next_message(a).expect("memory") {
-                    to_b.push(m);
-                }
-                while let Some(m) = sb.next_message(b).expect("memory") {
-                    to_a.push(m);
-                }
-            }
-            assert!(sa.caught_up() && sb.caught_up());
+            let hello = sa.hello_since(&base);
+            let (flights, bytes) = drive(a, sa, b, sb, hello);
             assert_eq!(a.frontier(), b.frontier());
             (bytes, flights)
         };

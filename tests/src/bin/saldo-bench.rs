@@ -165,23 +165,15 @@ fn raw_verification_rate(cores: usize) -> (f64, f64) {
     (single, batched)
 }
 
-fn label(text: &str) -> Label {
-    Label::parse(text).expect("a valid label")
-}
-
-/// (b) A hub on disk ingests cash points' top-ups in batches: each decoded,
-/// its signature verified, chain checked, judged by the hub's rules, stored
-/// with its effects and the hub's decisions, and committed durably.
-fn ingest_rate(options: &Options) -> Result<f64> {
-    let dir = options.work.join("ingest");
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut hub = Node::init_realm(&dir, &label("Comune di Benchmark"))?;
+/// A benchmark hub in `dir` with a generated directory of `consumers`, and
+/// the wallets top-ups go to: every consumer's first service.
+fn hub_with_wallets(dir: &Path, consumers: u64, seed: u64) -> Result<(Node, Vec<WalletKey>)> {
+    let mut hub = Node::init_realm(dir, &label("Comune di Benchmark"))?;
     let mut csv = Vec::new();
-    generate::write_csv(&mut csv, 10_000, 3)?;
+    generate::write_csv(&mut csv, consumers, seed)?;
     let report = import::import_csv(&mut hub, csv.as_slice(), &|_, _| {})?;
     anyhow::ensure!(report.rejected.is_empty(), "benchmark directory did not import");
-    // The wallets top-ups go to: every consumer's first service.
-    let wallets: Vec<WalletKey> = {
+    let wallets = {
         let tx = hub.store_mut().read()?;
         let mut out = Vec::new();
         for line in String::from_utf8(csv)?.lines().skip(1) {
@@ -193,6 +185,20 @@ fn ingest_rate(options: &Options) -> Result<f64> {
         }
         out
     };
+    Ok((hub, wallets))
+}
+
+fn label(text: &str) -> Label {
+    Label::parse(text).expect("a valid label")
+}
+
+/// (b) A hub on disk ingests cash points' top-ups in batches: each decoded,
+/// its signature verified, chain checked, judged by the hub's rules, stored
+/// with its effects and the hub's decisions, and committed durably.
+fn ingest_rate(options: &Options) -> Result<f64> {
+    let dir = options.work.join("ingest");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut hub, wallets) = hub_with_wallets(&dir, 10_000, 3)?;
     let realm = hub.realm();
     let limits = OfflineLimits {
         per_operation: Amount::parse("500")?,
@@ -532,17 +538,7 @@ fn sync_latency(options: &Options) -> Result<()> {
     let dir = options.work.join("latency");
     let _ = std::fs::remove_dir_all(&dir);
     let (hub_dir, cp_dir) = (dir.join("hub"), dir.join("cash-point"));
-    let mut hub = Node::init_realm(&hub_dir, &label("Comune di Benchmark"))?;
-    let mut csv = Vec::new();
-    generate::write_csv(&mut csv, 200, 4)?;
-    import::import_csv(&mut hub, csv.as_slice(), &|_, _| {})?;
-    let mut wallets = Vec::new();
-    for line in String::from_utf8(csv)?.lines().skip(1) {
-        let code = line.split(',').nth(5).unwrap_or_default().to_string();
-        for view in hub.search(&code, 1)? {
-            wallets.push((ConsumerId::from_hex(&view.consumer)?, saldo_sync::ServiceId::parse(&view.services[0])?));
-        }
-    }
+    let (mut hub, wallets) = hub_with_wallets(&hub_dir, 200, 4)?;
     let key = DeviceKey::generate();
     let limits = OfflineLimits {
         per_operation: Amount::parse("500")?,
@@ -580,7 +576,7 @@ fn sync_latency(options: &Options) -> Result<()> {
         let mut rng = fastrand::Rng::with_seed(3);
         let (mut to_hub, mut to_cash_point) = (Vec::new(), Vec::new());
         for _ in 0..samples {
-            let (consumer, service) = wallets[rng.usize(..wallets.len())].clone();
+            let WalletKey { consumer, service } = wallets[rng.usize(..wallets.len())].clone();
             let line = saldo_node::node::TopUpRequestLine { consumer, service, amount: Amount::parse("5")? };
             let started = Instant::now();
             let receipt = cash_point
@@ -633,20 +629,7 @@ fn sync_catch_up(options: &Options) -> Result<()> {
     let dir = options.work.join("catch-up");
     let _ = std::fs::remove_dir_all(&dir);
     let started = Instant::now();
-    let mut hub = Node::init_realm(&dir.join("hub"), &label("Comune di Benchmark"))?;
-    let mut csv = Vec::new();
-    generate::write_csv(&mut csv, 2_000, 8)?;
-    import::import_csv(&mut hub, csv.as_slice(), &|_, _| {})?;
-    let mut wallets = Vec::new();
-    for line in String::from_utf8(csv)?.lines().skip(1) {
-        let code = line.split(',').nth(5).unwrap_or_default().to_string();
-        for view in hub.search(&code, 1)? {
-            wallets.push(WalletKey {
-                consumer: ConsumerId::from_hex(&view.consumer)?,
-                service: saldo_sync::ServiceId::parse(&view.services[0])?,
-            });
-        }
-    }
+    let (mut hub, wallets) = hub_with_wallets(&dir.join("hub"), 2_000, 8)?;
     let realm = hub.realm();
     let limits = OfflineLimits {
         per_operation: Amount::parse("500")?,
