@@ -180,6 +180,7 @@ fn apply_full(
         (Some(author), _) => author,
         (None, Some(_)) => AuthorRow {
             author: op.author,
+            num: 0,
             role: Role::Hub,
             name: String::new(),
             limits: None,

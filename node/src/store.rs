@@ -196,8 +196,48 @@ DROP TABLE money_lines;
 ALTER TABLE wallet_lines RENAME TO money_lines;
 "#;
 
+/// Authors by number: the log, the money operations and their indexes name
+/// an author by a small integer (`authors.num`) instead of its 32-byte key,
+/// which made a third of what the hub wrote per operation. The running
+/// totals the hub checks unconfirmed totals against get a table of their
+/// own, one row per author and decision operation rather than an index
+/// entry per operation: all operations one decision operation carries are
+/// decided at the same hub seq.
+const SCHEMA_V4: &str = r#"
+ALTER TABLE authors ADD COLUMN num INTEGER;
+UPDATE authors SET num = (SELECT COUNT(*) FROM authors a WHERE a.author <= authors.author);
+CREATE UNIQUE INDEX authors_by_num ON authors (num);
+
+DROP INDEX ops_by_author;
+ALTER TABLE ops ADD COLUMN author_num INTEGER NOT NULL DEFAULT 0;
+UPDATE ops SET author_num = (SELECT num FROM authors a WHERE a.author = ops.author);
+ALTER TABLE ops DROP COLUMN author;
+ALTER TABLE ops RENAME COLUMN author_num TO author;
+CREATE INDEX ops_by_author ON ops (author, seq);
+
+CREATE TABLE running_totals (
+    author INTEGER NOT NULL,
+    decided_seq INTEGER NOT NULL,
+    running_minor INTEGER NOT NULL,
+    PRIMARY KEY (author, decided_seq)
+) STRICT, WITHOUT ROWID;
+INSERT OR REPLACE INTO running_totals
+    SELECT a.num, m.decided_seq, m.running_minor FROM money_ops m JOIN authors a ON a.author = m.author
+    WHERE m.running_minor IS NOT NULL ORDER BY m.op_row;
+
+DROP INDEX money_ops_by_decided;
+DROP INDEX money_ops_by_receipt;
+ALTER TABLE money_ops DROP COLUMN running_minor;
+ALTER TABLE money_ops DROP COLUMN decided_seq;
+ALTER TABLE money_ops ADD COLUMN author_num INTEGER NOT NULL DEFAULT 0;
+UPDATE money_ops SET author_num = (SELECT num FROM authors a WHERE a.author = money_ops.author);
+ALTER TABLE money_ops DROP COLUMN author;
+ALTER TABLE money_ops RENAME COLUMN author_num TO author;
+CREATE INDEX money_ops_by_receipt ON money_ops (author, receipt) WHERE receipt IS NOT NULL;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2), M::up(SCHEMA_V3)])
+    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2), M::up(SCHEMA_V3), M::up(SCHEMA_V4)])
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -309,6 +349,9 @@ fn conn_path(file: bool) -> String {
 #[derive(Debug, Clone)]
 pub struct AuthorRow {
     pub author: AuthorId,
+    /// The author's number in this database, by which the log and the
+    /// money tables name it (0 before it is stored).
+    pub num: i64,
     pub role: Role,
     pub name: String,
     pub limits: Option<OfflineLimits>,
@@ -485,9 +528,8 @@ impl Hot {
             }
             Hot::InsertMoneyOp => {
                 "INSERT INTO money_ops (op_row, author, kind, receipt, reference, reverses, range_first, range_last, method,
-                                        total_minor, hlc, counts, counts_provisional, verdict, verdict_seq, reason, detail, reviewer,
-                                        decided_seq, running_minor)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?15, ?19)"
+                                        total_minor, hlc, counts, counts_provisional, verdict, verdict_seq, reason, detail, reviewer)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
             }
             Hot::InsertMoneyLine => {
                 "INSERT INTO money_lines (op_row, line, consumer, service, delta_minor) VALUES (?1, ?2, ?3, ?4, ?5)"
@@ -522,6 +564,10 @@ pub struct Tx<'a> {
     /// operation of a device the hub judges reads two. Those up to a hub
     /// seq never change once read (later verdicts come at higher seqs).
     running: RefCell<HashMap<(AuthorId, Option<Seq>), i64>>,
+    /// Running totals to write, by (author number, decision seq): the last
+    /// one per key wins, so a decision operation carrying many operations
+    /// of one author writes one row.
+    running_pending: RefCell<std::collections::BTreeMap<(i64, i64), i64>>,
     /// The wall-clock times of operations read in this transaction (the
     /// hub's operation each device says it held, read once per batch).
     walls: RefCell<HashMap<(AuthorId, Seq), u64>>,
@@ -542,6 +588,7 @@ impl<'a> Tx<'a> {
             dirty_heads: RefCell::default(),
             dirty_wallets: RefCell::default(),
             running: RefCell::default(),
+            running_pending: RefCell::default(),
             walls: RefCell::default(),
             wallet_deltas: RefCell::default(),
         })
@@ -550,6 +597,7 @@ impl<'a> Tx<'a> {
     pub fn commit(self) -> Result<()> {
         self.flush_heads()?;
         self.flush_wallets()?;
+        self.flush_running()?;
         let Tx { hot, tx, .. } = self;
         drop(hot);
         tx.commit()
@@ -577,6 +625,27 @@ impl<'a> Tx<'a> {
             }
         }
         Ok(())
+    }
+
+    fn flush_running(&self) -> Result<()> {
+        let pending = std::mem::take(&mut *self.running_pending.borrow_mut());
+        for ((author, decided_seq), running) in pending {
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO running_totals (author, decided_seq, running_minor) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO UPDATE SET running_minor = excluded.running_minor",
+                )?
+                .execute(params![author, decided_seq, running])?;
+        }
+        Ok(())
+    }
+
+    /// The number by which the log and the money tables name `author`.
+    fn num_of(&self, author: &AuthorId) -> Result<i64> {
+        if let Some(row) = self.authors.borrow().get(author) {
+            return Ok(row.num);
+        }
+        self.author(author)?.map(|row| row.num).ok_or(rusqlite::Error::QueryReturnedNoRows)
     }
 
     fn flush_heads(&self) -> Result<()> {
@@ -614,7 +683,7 @@ impl<'a> Tx<'a> {
         let row = self
             .tx
             .prepare_cached(
-                "SELECT author, role, name, limits, revoked_after, frozen_at, head_seq, head_id FROM authors WHERE author = ?1",
+                "SELECT author, role, name, limits, revoked_after, frozen_at, head_seq, head_id, num FROM authors WHERE author = ?1",
             )?
             .query_row([&author.0[..]], |r| {
                 let limits: Option<Vec<u8>> = r.get(3)?;
@@ -628,6 +697,7 @@ impl<'a> Tx<'a> {
                     frozen_at: r.get::<_, Option<i64>>(5)?.map(seq_of),
                     head_seq: seq_of(r.get(6)?),
                     head_id: head_id.map(op_id).transpose()?,
+                    num: r.get(8)?,
                 })
             })
             .optional()?;
@@ -670,7 +740,8 @@ impl<'a> Tx<'a> {
         let encoded = limits.map(|l| postcard::to_stdvec(l).expect("limits encode"));
         self.tx
             .prepare_cached(
-                "INSERT INTO authors (author, role, name, limits) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO authors (author, role, name, limits, num)
+                 VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(num), 0) + 1 FROM authors))
                  ON CONFLICT (author) DO UPDATE SET role = excluded.role, name = excluded.name, limits = excluded.limits",
             )?
             .execute(params![&author.0[..], role_name(role), name, encoded])?;
@@ -750,10 +821,11 @@ impl<'a> Tx<'a> {
         in_chain: bool,
         bytes: &[u8],
     ) -> Result<i64> {
+        let num = self.num_of(author)?;
         self.hot(Hot::InsertOp)?.execute(params![
             id_key(id),
             &id.0[..],
-            &author.0[..],
+            num,
             seq.0 as i64,
             hlc as i64,
             kind.name(),
@@ -784,7 +856,7 @@ impl<'a> Tx<'a> {
     /// The chain operation of `author` at `seq`.
     pub fn chain_op_at(&self, author: &AuthorId, seq: Seq) -> Result<Option<OpId>> {
         self.tx
-            .prepare_cached("SELECT id FROM ops WHERE author = ?1 AND seq = ?2 AND in_chain = 1")?
+            .prepare_cached("SELECT id FROM ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND seq = ?2 AND in_chain = 1")?
             .query_row(params![&author.0[..], seq.0 as i64], |r| op_id(r.get(0)?))
             .optional()
     }
@@ -836,7 +908,7 @@ impl<'a> Tx<'a> {
         max_bytes: usize,
     ) -> Result<Vec<saldo_sync::reconcile::ChainOp>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT seq, id, bytes FROM ops WHERE author = ?1 AND seq BETWEEN ?2 AND ?3 AND in_chain = 1 ORDER BY seq LIMIT ?4",
+            "SELECT seq, id, bytes FROM ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND seq BETWEEN ?2 AND ?3 AND in_chain = 1\n             ORDER BY seq LIMIT ?4",
         )?;
         let mut rows = stmt.query(params![&author.0[..], from.0 as i64, upto.0 as i64, max_ops as i64])?;
         let mut out = Vec::new();
@@ -870,9 +942,10 @@ impl<'a> Tx<'a> {
             }
             None => (None, None, None, None),
         };
+        let num = self.num_of(op.author)?;
         self.hot(Hot::InsertMoneyOp)?.execute(params![
             op.row,
-            &op.author.0[..],
+            num,
             op.kind.name(),
             op.receipt.map(|r| r.0 as i64),
             op.reference,
@@ -889,10 +962,10 @@ impl<'a> Tx<'a> {
             reason,
             detail,
             reviewer,
-            op.running_minor
         ])?;
-        if let Some(running) = op.running_minor {
+        if let (Some(running), Some(decided)) = (op.running_minor, op.verdict) {
             self.running.borrow_mut().insert((*op.author, None), running);
+            self.running_pending.borrow_mut().insert((num, decided.hub_seq.0 as i64), running);
         }
         Ok(())
     }
@@ -905,24 +978,16 @@ impl<'a> Tx<'a> {
         if let Some(known) = self.running.borrow().get(&(*author, decided_by)) {
             return Ok(*known);
         }
-        let found = match decided_by {
-            None => self
-                .tx
-                .prepare_cached(
-                    "SELECT running_minor FROM money_ops WHERE author = ?1 AND running_minor IS NOT NULL
-                     ORDER BY decided_seq DESC, op_row DESC LIMIT 1",
-                )?
-                .query_row([&author.0[..]], |r| r.get(0))
-                .optional()?,
-            Some(seq) => self
-                .tx
-                .prepare_cached(
-                    "SELECT running_minor FROM money_ops WHERE author = ?1 AND running_minor IS NOT NULL AND decided_seq <= ?2
-                     ORDER BY decided_seq DESC, op_row DESC LIMIT 1",
-                )?
-                .query_row(params![&author.0[..], seq.0 as i64], |r| r.get(0))
-                .optional()?,
-        };
+        self.flush_running()?;
+        let num = self.num_of(author)?;
+        let found = self
+            .tx
+            .prepare_cached(
+                "SELECT running_minor FROM running_totals WHERE author = ?1 AND decided_seq <= ?2
+                 ORDER BY decided_seq DESC LIMIT 1",
+            )?
+            .query_row(params![num, decided_by.map_or(i64::MAX, |s| s.0 as i64)], |r| r.get(0))
+            .optional()?;
         let total = found.unwrap_or(0);
         self.running.borrow_mut().insert((*author, decided_by), total);
         Ok(total)
@@ -935,7 +1000,7 @@ impl<'a> Tx<'a> {
         }
         let wall = self
             .tx
-            .prepare_cached("SELECT hlc FROM ops WHERE author = ?1 AND seq = ?2 AND in_chain = 1")?
+            .prepare_cached("SELECT hlc FROM ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND seq = ?2 AND in_chain = 1")?
             .query_row(params![&author.0[..], seq.0 as i64], |r| r.get::<_, i64>(0))
             .optional()?
             .map(|h| saldo_sync::Hlc(h as u64).wall_ms());
@@ -1099,14 +1164,15 @@ impl<'a> Tx<'a> {
 
     /// Whether `author` already used `receipt` on an operation held.
     pub fn receipt_used(&self, author: &AuthorId, receipt: ReceiptNo) -> Result<bool> {
-        self.hot(Hot::ReceiptUsed)?.exists(params![&author.0[..], receipt.0 as i64])
+        let num = self.num_of(author)?;
+        self.hot(Hot::ReceiptUsed)?.exists(params![num, receipt.0 as i64])
     }
 
     /// How many operations of `author` that take or give a wallet's money
     /// ([`crate::ledger::offline_limits_apply`]) await the hub's verdict, and their total.
     pub fn unconfirmed_of(&self, author: &AuthorId) -> Result<(u64, i64)> {
         self.tx.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(total_minor), 0) FROM money_ops WHERE author = ?1 AND verdict IS NULL
+            "SELECT COUNT(*), COALESCE(SUM(total_minor), 0) FROM money_ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND verdict IS NULL
              AND kind IN ('top-up', 'due-payment', 'service-charge', 'transfer', 'refund')",
             [&author.0[..]],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
@@ -1120,7 +1186,7 @@ impl<'a> Tx<'a> {
     /// The highest receipt number `author` used.
     pub fn last_receipt(&self, author: &AuthorId) -> Result<Option<ReceiptNo>> {
         self.tx
-            .prepare_cached("SELECT MAX(receipt) FROM money_ops WHERE author = ?1 AND receipt IS NOT NULL")?
+            .prepare_cached("SELECT MAX(receipt) FROM money_ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND receipt IS NOT NULL")?
             .query_row([&author.0[..]], |r| r.get::<_, Option<i64>>(0))
             .map(|n| n.map(|n| ReceiptNo(n as u64)))
     }
@@ -1153,7 +1219,7 @@ impl<'a> Tx<'a> {
         self.tx
             .prepare_cached(
                 "SELECT COUNT(*), COALESCE(SUM(total_minor), 0), COALESCE(SUM(CASE WHEN method = 'cash' THEN total_minor END), 0)
-                 FROM money_ops WHERE author = ?1 AND receipt BETWEEN ?2 AND ?3 AND counts",
+                 FROM money_ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND receipt BETWEEN ?2 AND ?3 AND counts",
             )?
             .query_row(params![&author.0[..], first.0 as i64, last.0 as i64], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
@@ -1164,7 +1230,7 @@ impl<'a> Tx<'a> {
     pub fn receipt_closed(&self, author: &AuthorId, receipt: ReceiptNo) -> Result<bool> {
         self.tx
             .prepare_cached(
-                "SELECT 1 FROM money_ops WHERE author = ?1 AND kind = 'daily-close' AND counts
+                "SELECT 1 FROM money_ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = 'daily-close' AND counts
                  AND range_first <= ?2 AND range_last >= ?2",
             )?
             .exists(params![&author.0[..], receipt.0 as i64])
@@ -1173,7 +1239,7 @@ impl<'a> Tx<'a> {
     /// The last movements on one wallet, newest first.
     pub fn movements(&self, consumer: &ConsumerId, service: &ServiceId, limit: u32) -> Result<Vec<MovementRow>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT o.id, m.author, m.kind, m.receipt, m.method, m.hlc, l.delta_minor, m.counts, m.counts_provisional,
+            "SELECT o.id, (SELECT author FROM authors WHERE num = m.author), m.kind, m.receipt, m.method, m.hlc, l.delta_minor, m.counts, m.counts_provisional,
                     m.verdict, m.reason
              FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row JOIN ops o ON o.row = m.op_row
              WHERE l.consumer = ?1 AND l.service = ?2 ORDER BY m.hlc DESC, o.row DESC LIMIT ?3",
@@ -1199,7 +1265,7 @@ impl<'a> Tx<'a> {
     /// Operations whose effective verdict is "flagged" (awaiting review).
     pub fn flagged(&self, limit: u32) -> Result<Vec<FlaggedRow>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT o.id, m.author, m.kind, m.reason, COALESCE(m.detail, ''), m.total_minor
+            "SELECT o.id, (SELECT author FROM authors WHERE num = m.author), m.kind, m.reason, COALESCE(m.detail, ''), m.total_minor
              FROM money_ops m JOIN ops o ON o.row = m.op_row WHERE m.verdict = 'flagged' ORDER BY m.hlc LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit], |r| {
@@ -1244,8 +1310,7 @@ impl<'a> Tx<'a> {
                 let changed = self
                     .tx
                     .prepare_cached(
-                        "UPDATE money_ops SET verdict = ?2, verdict_seq = ?3, reason = ?4, detail = ?5, reviewer = ?6,
-                            decided_seq = COALESCE(decided_seq, ?3)
+                        "UPDATE money_ops SET verdict = ?2, verdict_seq = ?3, reason = ?4, detail = ?5, reviewer = ?6
                          WHERE op_row = ?1 AND (verdict_seq IS NULL OR verdict_seq < ?3)",
                     )?
                     .execute(params![row, kind, hub_seq.0 as i64, reason, detail, reviewer])?;
@@ -1314,7 +1379,7 @@ impl<'a> Tx<'a> {
             .tx
             .prepare_cached(
                 "SELECT COALESCE(-SUM(l.delta_minor), 0) FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row
-                 WHERE l.consumer = ?2 AND l.service = ?3 AND m.author = ?1 AND m.kind = 'service-charge'
+                 WHERE l.consumer = ?2 AND l.service = ?3 AND m.author = (SELECT num FROM authors WHERE author = ?1) AND m.kind = 'service-charge'
                    AND (m.verdict IS NULL OR m.verdict IN ('accepted', 'review-accepted'))",
             )?
             .query_row(params![&device.0[..], &consumer.0[..], service.as_str()], |r| r.get(0))?;
@@ -1397,12 +1462,12 @@ impl<'a> Tx<'a> {
         // so a latest verdict taken after `as_of` means it did not count then.
         let mut stmt = self.tx.prepare_cached(
             "SELECT l.delta_minor, m.counts, m.counts_provisional,
-                    COALESCE((CASE WHEN m.author = ?3 THEN o.seq <= ?4
+                    COALESCE((CASE WHEN m.author = (SELECT num FROM authors WHERE author = ?3) THEN o.seq <= ?4
                           ELSE m.verdict IN ('accepted', 'review-accepted') AND m.verdict_seq <= ?4 END), 0)
                     AND NOT EXISTS (
                         SELECT 1 FROM money_ops r JOIN ops ro ON ro.row = r.op_row
                         WHERE r.reverses = o.id
-                          AND COALESCE((CASE WHEN r.author = ?3 THEN ro.seq <= ?4
+                          AND COALESCE((CASE WHEN r.author = (SELECT num FROM authors WHERE author = ?3) THEN ro.seq <= ?4
                                     ELSE r.verdict IN ('accepted', 'review-accepted') AND r.verdict_seq <= ?4 END), 0))
              FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row JOIN ops o ON o.row = l.op_row
              WHERE l.consumer = ?1 AND l.service = ?2",
@@ -1666,7 +1731,7 @@ fn consumer_row(r: &rusqlite::Row<'_>) -> Result<ConsumerRow> {
     })
 }
 
-const MONEY_SELECT: &str = "SELECT m.op_row, o.id, m.author, m.kind, m.receipt, m.reference, m.reverses, m.method,
+const MONEY_SELECT: &str = "SELECT m.op_row, o.id, (SELECT author FROM authors WHERE num = m.author), m.kind, m.receipt, m.reference, m.reverses, m.method,
     m.total_minor, m.hlc, m.counts, m.counts_provisional, m.verdict_seq, m.verdict, m.reason, m.detail, m.reviewer
     FROM money_ops m JOIN ops o ON o.row = m.op_row";
 
@@ -1730,4 +1795,68 @@ fn service_row(r: &rusqlite::Row<'_>) -> Result<crate::directory::ServiceRecord>
 fn service_id(text: &str) -> Result<ServiceId> {
     ServiceId::parse(text)
         .map_err(|_| rusqlite::Error::InvalidColumnType(1, "service".into(), rusqlite::types::Type::Text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migrations_are_valid() {
+        migrations().validate().expect("valid migrations");
+    }
+
+    /// A database of schema v3 keeps its log, its money operations and the
+    /// hub's running totals when it is brought to v4 (authors by number).
+    #[test]
+    fn a_v3_database_keeps_its_data_when_authors_become_numbers() {
+        let mut conn = Connection::open_in_memory().expect("memory");
+        migrations().to_version(&mut conn, 3).expect("v3");
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        conn.execute_batch("PRAGMA foreign_keys = ON").expect("fk");
+        for (author, name) in [(&b, "b"), (&a, "a")] {
+            conn.execute(
+                "INSERT INTO authors (author, role, name, head_seq) VALUES (?1, 'cash-point', ?2, 2)",
+                params![&author[..], name],
+            )
+            .expect("author");
+        }
+        for (row, author, seq, running, decided) in
+            [(1, &a, 1, 500, 7), (2, &b, 1, 300, 7), (3, &a, 2, 800, 7), (4, &b, 2, 900, 9)]
+        {
+            conn.execute(
+                "INSERT INTO ops (row, id_key, id, author, seq, hlc, kind, in_chain, bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0, 'top-up', 1, x'02')",
+                params![row, id_key(&OpId([row as u8; 32])), &[row as u8; 32][..], &author[..], seq],
+            )
+            .expect("op");
+            conn.execute(
+                "INSERT INTO money_ops (op_row, author, kind, receipt, total_minor, hlc, counts, counts_provisional,
+                                        verdict, verdict_seq, decided_seq, running_minor)
+                 VALUES (?1, ?2, 'top-up', ?3, 100, 0, 1, 1, 'accepted', ?4, ?4, ?5)",
+                params![row, &author[..], seq, decided, running],
+            )
+            .expect("money op");
+        }
+        migrations().to_latest(&mut conn).expect("v4");
+        let mut store = Store { conn };
+        let tx = store.read().expect("read");
+        let (a, b) = (AuthorId(a), AuthorId(b));
+        assert_eq!(tx.author(&a).expect("a").expect("held").num, 1);
+        assert_eq!(tx.author(&b).expect("b").expect("held").num, 2);
+        assert_eq!(tx.chain_op_at(&b, Seq(2)).expect("chain").map(|id| id.0[0]), Some(4));
+        assert_eq!(tx.chain_range(&a, Seq(1), Seq(2), 10, 1 << 20).expect("range").len(), 2);
+        assert!(tx.receipt_used(&a, ReceiptNo(2)).expect("receipt"));
+        assert!(!tx.receipt_used(&a, ReceiptNo(3)).expect("receipt"));
+        assert_eq!(tx.last_receipt(&b).expect("last"), Some(ReceiptNo(2)));
+        // The latest total of each author and decision seq survives.
+        assert_eq!(tx.running_total(&a, None).expect("total"), 800);
+        assert_eq!(tx.running_total(&b, Some(Seq(8))).expect("total"), 300);
+        assert_eq!(tx.running_total(&b, None).expect("total"), 900);
+        assert_eq!(tx.running_total(&b, Some(Seq(6))).expect("total"), 0);
+        let op = tx.money_op(&OpId([3; 32])).expect("money op").expect("held");
+        assert_eq!(op.author, a);
+        drop(tx);
+        assert_eq!(store.integrity_check().expect("check"), "ok");
+    }
 }

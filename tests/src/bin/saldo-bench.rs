@@ -242,14 +242,21 @@ fn ingest_rate(options: &Options) -> Result<f64> {
         })
         .collect();
     let started = Instant::now();
+    let cpu = process_cpu();
     for batch in ops.chunks(options.batch) {
         let decoded: Vec<SignedOp> = batch.iter().map(|b| SignedOp::decode(b)).collect::<Result<_, _>>()?;
         let refs: Vec<&SignedOp> = decoded.iter().collect();
         anyhow::ensure!(saldo_sync::op::verify_all(&realm, &refs).iter().all(Result::is_ok));
     }
     let verify_only = started.elapsed();
-    println!("    decoding and verifying alone: {:.0} operations/s", ops.len() as f64 / verify_only.as_secs_f64());
+    let verify_cpu = process_cpu() - cpu;
+    println!(
+        "    decoding and verifying alone: {:.0} operations/s, {:.1} µs of CPU per operation",
+        ops.len() as f64 / verify_only.as_secs_f64(),
+        verify_cpu.as_secs_f64() * 1e6 / ops.len() as f64
+    );
     let started = Instant::now();
+    let cpu = process_cpu();
     let mut stored = 0usize;
     for batch in ops.chunks(options.batch) {
         for result in hub.ingest(batch)? {
@@ -258,6 +265,12 @@ fn ingest_rate(options: &Options) -> Result<f64> {
         }
     }
     let elapsed = started.elapsed();
+    let ingest_cpu = process_cpu() - cpu;
+    println!(
+        "    ingest: {:.1} µs of CPU per operation, {:.1} more than verifying alone (the store's share)",
+        ingest_cpu.as_secs_f64() * 1e6 / stored as f64,
+        (ingest_cpu.as_secs_f64() - verify_cpu.as_secs_f64()) * 1e6 / stored as f64
+    );
     let report = hub.verify_log()?;
     anyhow::ensure!(report.ok(), "the benchmark hub does not verify: {:?}", report.problems);
     println!(
@@ -382,6 +395,21 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Peak resident set size of this process, in KiB (Linux).
+/// CPU time this process has used, all threads (user and system).
+fn process_cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    // Clock ticks are 1/100 s on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
