@@ -31,8 +31,12 @@ pub const DATABASE_FILE: &str = "saldo.db";
 pub const KEY_FILE: &str = "device.key";
 /// The hub's contact-data key inside a data directory.
 pub const CONTACTS_KEY_FILE: &str = "contacts.key";
-/// Most operations ingested in one transaction.
-pub const OPS_PER_BATCH_MAX: usize = 10_000;
+/// Most operations ingested in one transaction. A large ingest (a bundle,
+/// a long catch-up) commits every so many: fewer, larger transactions write
+/// each page of the hub's indexes on random keys (operation ids, wallets)
+/// once per transaction rather than once per 10,000 operations, which is
+/// what made the bytes written per operation grow with the log.
+pub const OPS_PER_BATCH_MAX: usize = 50_000;
 /// Movements shown with a balance.
 pub const MOVEMENTS_SHOWN: u32 = 10;
 

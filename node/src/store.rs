@@ -236,8 +236,49 @@ ALTER TABLE money_ops RENAME COLUMN author_num TO author;
 CREATE INDEX money_ops_by_receipt ON money_ops (author, receipt) WHERE receipt IS NOT NULL;
 "#;
 
+/// Wallets by number: each wallet gets a small integer (`wallets.num`), by
+/// which its lines are kept. A line was about 40 bytes of B-tree entry
+/// (consumer id, service name, row, line, amount); now it is about 14, so
+/// the lines of a large hub take a third of the pages, and a batch of
+/// operations on random wallets dirties (and writes to the log) that many
+/// fewer.
+const SCHEMA_V5: &str = r#"
+CREATE TABLE wallets_v5 (
+    consumer BLOB NOT NULL,
+    service TEXT NOT NULL,
+    num INTEGER NOT NULL,
+    confirmed_minor INTEGER NOT NULL DEFAULT 0,
+    provisional_minor INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (consumer, service)
+) STRICT, WITHOUT ROWID;
+INSERT INTO wallets_v5 (consumer, service, num)
+    SELECT consumer, service, row_number() OVER (ORDER BY consumer, service)
+    FROM (SELECT consumer, service FROM wallets UNION SELECT consumer, service FROM money_lines);
+UPDATE wallets_v5 SET confirmed_minor = w.confirmed_minor, provisional_minor = w.provisional_minor
+    FROM wallets w WHERE w.consumer = wallets_v5.consumer AND w.service = wallets_v5.service;
+DROP TABLE wallets;
+ALTER TABLE wallets_v5 RENAME TO wallets;
+CREATE UNIQUE INDEX wallets_by_num ON wallets (num);
+
+CREATE TABLE lines_v5 (
+    wallet INTEGER NOT NULL,
+    op_row INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    delta_minor INTEGER NOT NULL,
+    PRIMARY KEY (wallet, op_row, line)
+) STRICT, WITHOUT ROWID;
+INSERT INTO lines_v5
+    SELECT w.num, l.op_row, l.line, l.delta_minor
+    FROM money_lines l JOIN wallets w ON w.consumer = l.consumer AND w.service = l.service;
+DROP TABLE money_lines;
+ALTER TABLE lines_v5 RENAME TO money_lines;
+"#;
+
+/// The number of the wallet (consumer, service): `?1`, `?2` are its key.
+const WALLET_NUM: &str = "(SELECT num FROM wallets WHERE consumer = ?1 AND service = ?2)";
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2), M::up(SCHEMA_V3), M::up(SCHEMA_V4)])
+    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2), M::up(SCHEMA_V3), M::up(SCHEMA_V4), M::up(SCHEMA_V5)])
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -532,10 +573,11 @@ impl Hot {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
             }
             Hot::InsertMoneyLine => {
-                "INSERT INTO money_lines (op_row, line, consumer, service, delta_minor) VALUES (?1, ?2, ?3, ?4, ?5)"
+                "INSERT INTO money_lines (wallet, op_row, line, delta_minor) VALUES (?1, ?2, ?3, ?4)"
             }
             Hot::AddToWallet => {
-                "INSERT INTO wallets (consumer, service, confirmed_minor, provisional_minor) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO wallets (consumer, service, num, confirmed_minor, provisional_minor)
+                 VALUES (?1, ?2, (SELECT COALESCE(MAX(num), 0) + 1 FROM wallets), ?3, ?4)
                  ON CONFLICT (consumer, service) DO UPDATE SET
                     confirmed_minor = confirmed_minor + excluded.confirmed_minor,
                     provisional_minor = provisional_minor + excluded.provisional_minor"
@@ -575,6 +617,12 @@ pub struct Tx<'a> {
     /// anything reads the table whole and at commit: a batch touches a
     /// wallet once however many of its operations do.
     wallet_deltas: RefCell<std::collections::BTreeMap<(ConsumerId, ServiceId), (i64, i64)>>,
+    /// The highest receipt number of each author (by number) read in this
+    /// transaction and kept up to date as operations are stored: a receipt
+    /// above it is unused without a look at the index.
+    receipts_max: RefCell<HashMap<i64, i64>>,
+    /// Wallet numbers read or given in this transaction.
+    wallet_nums: RefCell<HashMap<(ConsumerId, ServiceId), i64>>,
 }
 
 impl<'a> Tx<'a> {
@@ -591,6 +639,8 @@ impl<'a> Tx<'a> {
             running_pending: RefCell::default(),
             walls: RefCell::default(),
             wallet_deltas: RefCell::default(),
+            wallet_nums: RefCell::default(),
+            receipts_max: RefCell::default(),
         })
     }
 
@@ -963,6 +1013,9 @@ impl<'a> Tx<'a> {
             detail,
             reviewer,
         ])?;
+        if let (Some(receipt), Some(max)) = (op.receipt, self.receipts_max.borrow_mut().get_mut(&num)) {
+            *max = (*max).max(receipt.0 as i64);
+        }
         if let (Some(running), Some(decided)) = (op.running_minor, op.verdict) {
             self.running.borrow_mut().insert((*op.author, None), running);
             self.running_pending.borrow_mut().insert((num, decided.hub_seq.0 as i64), running);
@@ -1018,13 +1071,8 @@ impl<'a> Tx<'a> {
         service: &ServiceId,
         delta_minor: i64,
     ) -> Result<()> {
-        self.hot(Hot::InsertMoneyLine)?.execute(params![
-            op_row,
-            line as i64,
-            &consumer.0[..],
-            service.as_str(),
-            delta_minor
-        ])?;
+        let wallet = self.wallet_num(consumer, service)?;
+        self.hot(Hot::InsertMoneyLine)?.execute(params![wallet, op_row, line as i64, delta_minor])?;
         Ok(())
     }
 
@@ -1082,6 +1130,30 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// The number of a wallet, given one now if it has none.
+    fn wallet_num(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<i64> {
+        let key = (*consumer, service.clone());
+        if let Some(num) = self.wallet_nums.borrow().get(&key) {
+            return Ok(*num);
+        }
+        let num = self
+            .tx
+            .prepare_cached(&format!("SELECT {WALLET_NUM}"))?
+            .query_row(params![&consumer.0[..], service.as_str()], |r| r.get::<_, Option<i64>>(0))?;
+        let num = match num {
+            Some(num) => num,
+            None => self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO wallets (consumer, service, num)
+                     VALUES (?1, ?2, (SELECT COALESCE(MAX(num), 0) + 1 FROM wallets)) RETURNING num",
+                )?
+                .query_row(params![&consumer.0[..], service.as_str()], |r| r.get(0))?,
+        };
+        self.wallet_nums.borrow_mut().insert(key, num);
+        Ok(num)
+    }
+
     pub fn wallet(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<WalletRow> {
         let row = self
             .tx
@@ -1129,11 +1201,11 @@ impl<'a> Tx<'a> {
     /// the incrementally kept `wallets` table.
     pub fn recomputed_wallets(&self) -> Result<Vec<(ConsumerId, String, i64, i64)>> {
         let mut stmt = self.tx.prepare(
-            "SELECT l.consumer, l.service,
+            "SELECT w.consumer, w.service,
                     SUM(CASE WHEN m.counts THEN l.delta_minor ELSE 0 END),
                     SUM(CASE WHEN m.counts_provisional THEN l.delta_minor ELSE 0 END)
-             FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row
-             GROUP BY l.consumer, l.service ORDER BY l.consumer, l.service",
+             FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row JOIN wallets w ON w.num = l.wallet
+             GROUP BY w.consumer, w.service ORDER BY w.consumer, w.service",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         let mut out = Vec::new();
@@ -1165,6 +1237,23 @@ impl<'a> Tx<'a> {
     /// Whether `author` already used `receipt` on an operation held.
     pub fn receipt_used(&self, author: &AuthorId, receipt: ReceiptNo) -> Result<bool> {
         let num = self.num_of(author)?;
+        let max = self.receipts_max.borrow().get(&num).copied();
+        let max = match max {
+            Some(max) => max,
+            None => {
+                let max = self
+                    .tx
+                    .prepare_cached(
+                        "SELECT COALESCE(MAX(receipt), 0) FROM money_ops WHERE author = ?1 AND receipt IS NOT NULL",
+                    )?
+                    .query_row([num], |r| r.get(0))?;
+                self.receipts_max.borrow_mut().insert(num, max);
+                max
+            }
+        };
+        if receipt.0 as i64 > max {
+            return Ok(false);
+        }
         self.hot(Hot::ReceiptUsed)?.exists(params![num, receipt.0 as i64])
     }
 
@@ -1203,7 +1292,8 @@ impl<'a> Tx<'a> {
         self.tx
             .prepare_cached(
                 "SELECT 1 FROM money_ops m JOIN money_lines l ON l.op_row = m.op_row
-                 WHERE m.reference = ?2 AND m.kind = ?1 AND l.consumer = ?3 AND l.service = ?4
+                 WHERE m.reference = ?2 AND m.kind = ?1
+                   AND l.wallet = (SELECT num FROM wallets WHERE consumer = ?3 AND service = ?4)
                    AND (m.counts OR m.verdict IS NULL)",
             )?
             .exists(params![kind.name(), reference, &consumer.0[..], service.as_str()])
@@ -1242,7 +1332,8 @@ impl<'a> Tx<'a> {
             "SELECT o.id, (SELECT author FROM authors WHERE num = m.author), m.kind, m.receipt, m.method, m.hlc, l.delta_minor, m.counts, m.counts_provisional,
                     m.verdict, m.reason
              FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row JOIN ops o ON o.row = m.op_row
-             WHERE l.consumer = ?1 AND l.service = ?2 ORDER BY m.hlc DESC, o.row DESC LIMIT ?3",
+             WHERE l.wallet = (SELECT num FROM wallets WHERE consumer = ?1 AND service = ?2)
+             ORDER BY m.hlc DESC, o.row DESC LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![&consumer.0[..], service.as_str(), limit], |r| {
             Ok(MovementRow {
@@ -1379,7 +1470,7 @@ impl<'a> Tx<'a> {
             .tx
             .prepare_cached(
                 "SELECT COALESCE(-SUM(l.delta_minor), 0) FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row
-                 WHERE l.consumer = ?2 AND l.service = ?3 AND m.author = (SELECT num FROM authors WHERE author = ?1) AND m.kind = 'service-charge'
+                 WHERE l.wallet = (SELECT num FROM wallets WHERE consumer = ?2 AND service = ?3) AND m.author = (SELECT num FROM authors WHERE author = ?1) AND m.kind = 'service-charge'
                    AND (m.verdict IS NULL OR m.verdict IN ('accepted', 'review-accepted'))",
             )?
             .query_row(params![&device.0[..], &consumer.0[..], service.as_str()], |r| r.get(0))?;
@@ -1470,7 +1561,7 @@ impl<'a> Tx<'a> {
                           AND COALESCE((CASE WHEN r.author = (SELECT num FROM authors WHERE author = ?3) THEN ro.seq <= ?4
                                     ELSE r.verdict IN ('accepted', 'review-accepted') AND r.verdict_seq <= ?4 END), 0))
              FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row JOIN ops o ON o.row = l.op_row
-             WHERE l.consumer = ?1 AND l.service = ?2",
+             WHERE l.wallet = (SELECT num FROM wallets WHERE consumer = ?1 AND service = ?2)",
         )?;
         let rows = stmt.query_map(params![&consumer.0[..], service.as_str(), &hub.0[..], as_of.0 as i64], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
@@ -1489,7 +1580,8 @@ impl<'a> Tx<'a> {
         self.flush_wallets()?;
         self.tx
             .prepare_cached(
-                "INSERT INTO wallets (consumer, service, confirmed_minor, provisional_minor) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO wallets (consumer, service, num, confirmed_minor, provisional_minor)
+                 VALUES (?1, ?2, (SELECT COALESCE(MAX(num), 0) + 1 FROM wallets), ?3, ?4)
                  ON CONFLICT DO UPDATE SET confirmed_minor = ?3, provisional_minor = ?4",
             )?
             .execute(params![&consumer.0[..], service.as_str(), confirmed, provisional])?;
@@ -1806,10 +1898,11 @@ mod tests {
         migrations().validate().expect("valid migrations");
     }
 
-    /// A database of schema v3 keeps its log, its money operations and the
-    /// hub's running totals when it is brought to v4 (authors by number).
+    /// A database of schema v3 keeps its log, its money operations, its
+    /// wallets with their lines and the hub's running totals when it is
+    /// brought to v4 (authors by number) and v5 (wallets by number).
     #[test]
-    fn a_v3_database_keeps_its_data_when_authors_become_numbers() {
+    fn a_v3_database_keeps_its_data_when_authors_and_wallets_become_numbers() {
         let mut conn = Connection::open_in_memory().expect("memory");
         migrations().to_version(&mut conn, 3).expect("v3");
         let (a, b) = ([1u8; 32], [2u8; 32]);
@@ -1837,8 +1930,18 @@ mod tests {
                 params![row, &author[..], seq, decided, running],
             )
             .expect("money op");
+            conn.execute(
+                "INSERT INTO money_lines (consumer, service, op_row, line, delta_minor) VALUES (?1, 'mensa', ?2, 0, 100)",
+                params![&[9u8; 16][..], row],
+            )
+            .expect("line");
         }
-        migrations().to_latest(&mut conn).expect("v4");
+        conn.execute(
+            "INSERT INTO wallets (consumer, service, confirmed_minor, provisional_minor) VALUES (?1, 'mensa', 400, 400)",
+            params![&[9u8; 16][..]],
+        )
+        .expect("wallet");
+        migrations().to_latest(&mut conn).expect("latest");
         let mut store = Store { conn };
         let tx = store.read().expect("read");
         let (a, b) = (AuthorId(a), AuthorId(b));
@@ -1856,6 +1959,12 @@ mod tests {
         assert_eq!(tx.running_total(&b, Some(Seq(6))).expect("total"), 0);
         let op = tx.money_op(&OpId([3; 32])).expect("money op").expect("held");
         assert_eq!(op.author, a);
+        // Lines are kept by wallet number, the balances with them.
+        let (consumer, mensa) = (ConsumerId([9; 16]), service_id("mensa").expect("service"));
+        assert_eq!(tx.movements(&consumer, &mensa, 10).expect("movements").len(), 4);
+        assert_eq!(tx.wallet(&consumer, &mensa).expect("wallet").confirmed.minor(), 400);
+        assert_eq!(tx.recomputed_wallets().expect("recomputed"), vec![(consumer, "mensa".to_string(), 400, 400)]);
+        assert!(tx.reference_used(OpKind::TopUp, "x", &consumer, &mensa).is_ok_and(|used| !used));
         drop(tx);
         assert_eq!(store.integrity_check().expect("check"), "ok");
     }

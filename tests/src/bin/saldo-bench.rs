@@ -35,13 +35,15 @@ use saldo_node::node::Node;
 use saldo_node::{generate, import};
 use saldo_sync::{
     Amount, Balance, Body, ConsumerId, DeviceKey, Hlc, Label, OfflineLimits, OpId, Operation, PaymentMethod, ReceiptNo,
-    Role, Seq, SignedOp, TopUp, TopUpLine, WalletKey,
+    Role, Seq, TopUp, TopUpLine, WalletKey,
 };
 
 struct Options {
     consumers: u64,
-    ops: usize,
+    /// `--ops`, when given: each benchmark has its own default.
+    ops: Option<usize>,
     batch: usize,
+    rounds: usize,
     queries: usize,
     work: PathBuf,
     skip_search: bool,
@@ -52,8 +54,9 @@ fn parse_options() -> Result<(String, Options)> {
     let command = args.next().unwrap_or_else(|| "foundation".into());
     let mut options = Options {
         consumers: 1_000_000,
-        ops: 200_000,
+        ops: None,
         batch: 10_000,
+        rounds: 5,
         queries: 2_000,
         work: PathBuf::from("target/bench"),
         skip_search: false,
@@ -62,14 +65,15 @@ fn parse_options() -> Result<(String, Options)> {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--consumers" => options.consumers = value()?.parse()?,
-            "--ops" => options.ops = value()?.parse()?,
+            "--ops" => options.ops = Some(value()?.parse()?),
             "--batch" => options.batch = value()?.parse()?,
+            "--rounds" => options.rounds = value()?.parse::<usize>()?.max(1),
             "--queries" => options.queries = value()?.parse()?,
             "--work" => options.work = PathBuf::from(value()?),
             "--skip-search" => options.skip_search = true,
             "--help" | "-h" => {
                 println!(
-                    "usage: saldo-bench foundation [--consumers N (1000000)] [--ops N (200000)] [--batch N (10000)] [--queries N (2000)] [--work DIR (target/bench)] [--skip-search]"
+                    "usage: saldo-bench foundation [--consumers N (1000000)] [--ops N per round (100000)] [--batch N (10000)] [--rounds N (5)] [--queries N (2000)] [--work DIR (target/bench)] [--skip-search]"
                 );
                 std::process::exit(0);
             }
@@ -98,14 +102,36 @@ fn foundation(options: &Options) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("saldo-bench foundation: {cores} cores");
 
-    let (single, batched) = raw_verification_rate(cores);
+    let signatures = SignedMessages::new();
+    println!("    ed25519 one by one on one core: {:.0} verifications/s", signatures.one_by_one_rate());
+    let rounds = ingest_rounds(options, cores, &signatures)?;
+    let median = |f: &dyn Fn(&Round) -> f64| {
+        let mut v: Vec<f64> = rounds.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    let (a, a_min, a_max) = median(&|r| r.verify);
+    let (b, b_min, b_max) = median(&|r| r.stream);
+    let (c, c_min, c_max) = median(&|r| r.stream / r.verify);
+    let (calls, calls_min, calls_max) = median(&|r| r.calls);
+    let (cpu_us, _, _) = median(&|r| r.stream_cpu_us);
+    let n = rounds.len();
+    println!("    medians of {n} rounds (lowest–highest); each round measures (a) just before its (b):");
+    println!("(a) raw ed25519 verification, batched on {cores} cores: {a:.0}/s ({a_min:.0}–{a_max:.0})");
     println!(
-        "(a) raw ed25519 verification: {single:.0}/s one by one on one core; {batched:.0}/s batched on {cores} cores"
+        "(b) hub store, verified and durably stored, committed every {} operations: {b:.0} operations/s ({b_min:.0}–{b_max:.0})",
+        saldo_node::node::OPS_PER_BATCH_MAX
     );
-
-    let stored = ingest_rate(options)?;
-    println!("(b) hub store, verified and durably stored in batches of {}: {stored:.0} operations/s", options.batch);
-    println!("(c) ratio (b)/(a): {:.2}  (target >= 0.5)", stored / batched);
+    println!("(c) ratio (b)/(a): {c:.2} ({c_min:.2}–{c_max:.2})  (target >= 0.5)");
+    println!(
+        "    CPU time per operation stored, all threads: {cpu_us:.1} µs; (a) spends {:.1} µs of CPU per verification",
+        cores as f64 * 1e6 / a
+    );
+    println!(
+        "    (b) with one call per batch of {} (as a sync session hands them over): {calls:.0} operations/s ({calls_min:.0}–{calls_max:.0}), {:.2} of (a)",
+        options.batch,
+        calls / a
+    );
 
     if !options.skip_search {
         search_latency(options)?;
@@ -115,54 +141,67 @@ fn foundation(options: &Options) -> Result<()> {
     Ok(())
 }
 
-/// (a) Verifications per second: one by one on one core, and batched over all cores.
-fn raw_verification_rate(cores: usize) -> (f64, f64) {
+/// Signed messages to verify for (a): 80 bytes each, by 1,024 keys.
+struct SignedMessages {
+    messages: Vec<[u8; 80]>,
+    signed: Vec<(VerifyingKey, Signature)>,
+}
+
+impl SignedMessages {
     const N: usize = 64 * 1024;
     const CHUNK: usize = 256;
-    let keys: Vec<SigningKey> =
-        (0..1024u32).map(|i| SigningKey::from_bytes(&blake3::derive_key("bench key", &i.to_le_bytes()))).collect();
-    let messages: Vec<[u8; 80]> = (0..N as u64)
-        .map(|i| {
-            let mut m = [0u8; 80];
-            m[..8].copy_from_slice(&i.to_le_bytes());
-            m
-        })
-        .collect();
-    let signed: Vec<(VerifyingKey, Signature)> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let key = &keys[i % keys.len()];
-            (key.verifying_key(), key.sign(m))
-        })
-        .collect();
 
-    let started = Instant::now();
-    let single_n = N / 4;
-    for i in 0..single_n {
-        signed[i].0.verify_strict(&messages[i], &signed[i].1).expect("valid signature");
+    fn new() -> SignedMessages {
+        let keys: Vec<SigningKey> =
+            (0..1024u32).map(|i| SigningKey::from_bytes(&blake3::derive_key("bench key", &i.to_le_bytes()))).collect();
+        let messages: Vec<[u8; 80]> = (0..Self::N as u64)
+            .map(|i| {
+                let mut m = [0u8; 80];
+                m[..8].copy_from_slice(&i.to_le_bytes());
+                m
+            })
+            .collect();
+        let signed = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let key = &keys[i % keys.len()];
+                (key.verifying_key(), key.sign(m))
+            })
+            .collect();
+        SignedMessages { messages, signed }
     }
-    let single = single_n as f64 / started.elapsed().as_secs_f64();
 
-    let started = Instant::now();
-    std::thread::scope(|scope| {
-        let per_thread = N.div_ceil(cores);
-        for part in 0..cores {
-            let range = part * per_thread..((part + 1) * per_thread).min(N);
-            let (messages, signed) = (&messages, &signed);
-            scope.spawn(move || {
-                for start in range.clone().step_by(CHUNK) {
-                    let end = (start + CHUNK).min(range.end);
-                    let msgs: Vec<&[u8]> = messages[start..end].iter().map(|m| m.as_slice()).collect();
-                    let sigs: Vec<Signature> = signed[start..end].iter().map(|s| s.1).collect();
-                    let keys: Vec<VerifyingKey> = signed[start..end].iter().map(|s| s.0).collect();
-                    ed25519_dalek::verify_batch(&msgs, &sigs, &keys).expect("valid batch");
-                }
-            });
+    /// Verifications per second, one by one on one core.
+    fn one_by_one_rate(&self) -> f64 {
+        let n = Self::N / 4;
+        let started = Instant::now();
+        for (message, (key, signature)) in self.messages.iter().zip(&self.signed).take(n) {
+            key.verify_strict(message, signature).expect("valid signature");
         }
-    });
-    let batched = N as f64 / started.elapsed().as_secs_f64();
-    (single, batched)
+        n as f64 / started.elapsed().as_secs_f64()
+    }
+
+    /// (a) Verifications per second, batched over all cores.
+    fn batched_rate(&self, cores: usize) -> f64 {
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            let per_thread = Self::N.div_ceil(cores);
+            for part in 0..cores {
+                let range = part * per_thread..((part + 1) * per_thread).min(Self::N);
+                scope.spawn(move || {
+                    for start in range.clone().step_by(Self::CHUNK) {
+                        let end = (start + Self::CHUNK).min(range.end);
+                        let msgs: Vec<&[u8]> = self.messages[start..end].iter().map(|m| m.as_slice()).collect();
+                        let sigs: Vec<Signature> = self.signed[start..end].iter().map(|s| s.1).collect();
+                        let keys: Vec<VerifyingKey> = self.signed[start..end].iter().map(|s| s.0).collect();
+                        ed25519_dalek::verify_batch(&msgs, &sigs, &keys).expect("valid batch");
+                    }
+                });
+            }
+        });
+        Self::N as f64 / started.elapsed().as_secs_f64()
+    }
 }
 
 /// A benchmark hub in `dir` with a generated directory of `consumers`, and
@@ -192,10 +231,28 @@ fn label(text: &str) -> Label {
     Label::parse(text).expect("a valid label")
 }
 
+/// One round of (a) and (b), measured one right after the other so that
+/// both see the machine as it is then (it varies by ±20% here, minute to
+/// minute, from outside).
+struct Round {
+    /// (a), verifications per second batched on all cores.
+    verify: f64,
+    /// (b), operations per second, all of the round's operations handed to
+    /// the hub at once: it commits every `OPS_PER_BATCH_MAX`, checking the
+    /// signatures of the next batch while it stores one.
+    stream: f64,
+    /// CPU time (all threads) per operation of `stream`.
+    stream_cpu_us: f64,
+    /// (b) with one call per `--batch` operations, each returning once
+    /// durable, as a sync session hands over what it received.
+    calls: f64,
+}
+
 /// (b) A hub on disk ingests cash points' top-ups in batches: each decoded,
 /// its signature verified, chain checked, judged by the hub's rules, stored
-/// with its effects and the hub's decisions, and committed durably.
-fn ingest_rate(options: &Options) -> Result<f64> {
+/// with its effects and the hub's decisions, and committed durably. Round
+/// after round into the same hub, which grows.
+fn ingest_rounds(options: &Options, cores: usize, signatures: &SignedMessages) -> Result<Vec<Round>> {
     let dir = options.work.join("ingest");
     let _ = std::fs::remove_dir_all(&dir);
     let (mut hub, wallets) = hub_with_wallets(&dir, 10_000, 3)?;
@@ -215,7 +272,10 @@ fn ingest_rate(options: &Options) -> Result<f64> {
     let hub_seen = hub.store_mut().read()?.author(&realm.hub())?.map_or(Seq(0), |a| a.head_seq);
     let mut heads = vec![(0u64, OpId::NONE); cash_points.len()];
     let mut rng = fastrand::Rng::with_seed(9);
-    let ops: Vec<Vec<u8>> = (0..options.ops)
+    let calls_per_round = 2 * options.batch;
+    let stream_per_round = options.ops.unwrap_or(100_000);
+    let per_round = stream_per_round + calls_per_round;
+    let ops: Vec<Vec<u8>> = (0..options.rounds * per_round)
         .map(|i| {
             let c = i % cash_points.len();
             let (seq, prev) = heads[c];
@@ -241,46 +301,42 @@ fn ingest_rate(options: &Options) -> Result<f64> {
             op.to_bytes()
         })
         .collect();
-    let started = Instant::now();
-    let cpu = process_cpu();
-    for batch in ops.chunks(options.batch) {
-        let decoded: Vec<SignedOp> = batch.iter().map(|b| SignedOp::decode(b)).collect::<Result<_, _>>()?;
-        let refs: Vec<&SignedOp> = decoded.iter().collect();
-        anyhow::ensure!(saldo_sync::op::verify_all(&realm, &refs).iter().all(Result::is_ok));
-    }
-    let verify_only = started.elapsed();
-    let verify_cpu = process_cpu() - cpu;
-    println!(
-        "    decoding and verifying alone: {:.0} operations/s, {:.1} µs of CPU per operation",
-        ops.len() as f64 / verify_only.as_secs_f64(),
-        verify_cpu.as_secs_f64() * 1e6 / ops.len() as f64
-    );
-    let started = Instant::now();
-    let cpu = process_cpu();
-    let mut stored = 0usize;
-    for batch in ops.chunks(options.batch) {
-        for result in hub.ingest(batch)? {
-            result?;
-            stored += 1;
+
+    let mut rounds = Vec::with_capacity(options.rounds);
+    for (i, round_ops) in ops.chunks(per_round).enumerate() {
+        let (stream_ops, call_ops) = round_ops.split_at(stream_per_round);
+        let verify = signatures.batched_rate(cores);
+
+        let (started, cpu, written) = (Instant::now(), process_cpu(), process_written());
+        let results = hub.ingest(stream_ops)?;
+        let (elapsed, cpu) = (started.elapsed(), process_cpu() - cpu);
+        let written_per_op = (process_written() - written) / stream_ops.len() as u64;
+        anyhow::ensure!(results.iter().all(Result::is_ok), "a benchmark operation was refused");
+        let stream = stream_ops.len() as f64 / elapsed.as_secs_f64();
+        let stream_cpu_us = cpu.as_secs_f64() * 1e6 / stream_ops.len() as f64;
+
+        let started = Instant::now();
+        for batch in call_ops.chunks(options.batch) {
+            anyhow::ensure!(hub.ingest(batch)?.iter().all(Result::is_ok), "a benchmark operation was refused");
         }
+        let calls = call_ops.len() as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "    round {}: (a) {verify:.0}/s, (b) {stream:.0} operations/s ({stream_cpu_us:.1} µs of CPU, {written_per_op} bytes written each), ratio {:.2}; one call per batch {calls:.0}/s",
+            i + 1,
+            stream / verify
+        );
+        rounds.push(Round { verify, stream, stream_cpu_us, calls });
     }
-    let elapsed = started.elapsed();
-    let ingest_cpu = process_cpu() - cpu;
-    println!(
-        "    ingest: {:.1} µs of CPU per operation, {:.1} more than verifying alone (the store's share)",
-        ingest_cpu.as_secs_f64() * 1e6 / stored as f64,
-        (ingest_cpu.as_secs_f64() - verify_cpu.as_secs_f64()) * 1e6 / stored as f64
-    );
     let report = hub.verify_log()?;
     anyhow::ensure!(report.ok(), "the benchmark hub does not verify: {:?}", report.problems);
     println!(
-        "    {stored} top-ups from {} cash points into a hub of {} consumers in {:.2} s ({} operations in the log after, verified)",
+        "    {} top-ups from {} cash points into a hub of {} consumers ({} operations in the log after, verified)",
+        ops.len(),
         cash_points.len(),
         wallets.len(),
-        elapsed.as_secs_f64(),
         report.operations
     );
-    Ok(stored as f64 / elapsed.as_secs_f64())
+    Ok(rounds)
 }
 
 /// (d) Search latency over a realm of `options.consumers` consumers, built
@@ -395,6 +451,16 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Peak resident set size of this process, in KiB (Linux).
+/// Bytes this process has handed to write calls so far (the write-ahead
+/// log, and the database when the log is copied back): unlike times, the
+/// same on every run of the same work.
+fn process_written() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|io| io.lines().find_map(|l| l.strip_prefix("wchar:").and_then(|v| v.trim().parse().ok())))
+        .unwrap_or(0)
+}
+
 /// CPU time this process has used, all threads (user and system).
 fn process_cpu() -> Duration {
     let ticks = std::fs::read_to_string("/proc/self/stat")
@@ -652,7 +718,7 @@ fn sync_latency(options: &Options) -> Result<()> {
 fn sync_catch_up(options: &Options) -> Result<()> {
     use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, run_handle};
     const AUTHORS: usize = 1_000;
-    let total = if options.ops == 200_000 { 1_000_000 } else { options.ops };
+    let total = options.ops.unwrap_or(1_000_000);
     let per_author = total / AUTHORS;
     let dir = options.work.join("catch-up");
     let _ = std::fs::remove_dir_all(&dir);
