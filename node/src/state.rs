@@ -134,6 +134,7 @@ pub fn apply_decided(tx: &mut Tx<'_>, ctx: &Context, signed: &SignedOp) -> Resul
         OpKind::Decisions,
         true,
         signed.as_bytes(),
+        None,
     )?;
     tx.set_head(&signed.op.author, signed.op.seq, &signed.id)?;
     Ok(Applied::New)
@@ -205,11 +206,16 @@ fn apply_full(
         }
         let frozen = AuthorRow { frozen_at: Some(author.frozen_at.map_or(op.seq, |f| f.min(op.seq))), ..author };
         let decided = if kind.needs_verdict() { decide(tx, signed, &frozen)? } else { None };
-        let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, false, signed.as_bytes())?;
+        let money = match kind.needs_verdict() && ctx.counts_money_of(&op.author) {
+            true => Some(money_row(tx, ctx, signed, decided)?),
+            false => None,
+        };
+        let row =
+            tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, false, signed.as_bytes(), money.as_ref())?;
         tx.insert_equivocation(&op.author, op.seq, &first, &signed.id)?;
         tx.set_frozen(&op.author, op.seq)?;
-        if kind.needs_verdict() && ctx.counts_money_of(&op.author) {
-            insert_money(tx, ctx, signed, row, decided)?;
+        if let Some(money) = &money {
+            money_effects(tx, ctx, signed, row, money)?;
         }
         return Ok(Applied::Equivocation { seq: op.seq });
     }
@@ -237,7 +243,11 @@ fn apply_full(
     if let Some(name) = genesis_name {
         tx.insert_author(&op.author, Role::Hub, name, None)?;
     }
-    let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, true, signed.as_bytes())?;
+    let money = match kind.needs_verdict() && ctx.counts_money_of(&op.author) {
+        true => Some(money_row(tx, ctx, signed, decided)?),
+        false => None,
+    };
+    let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, true, signed.as_bytes(), money.as_ref())?;
     tx.set_head(&op.author, op.seq, &signed.id)?;
     match &op.body {
         Body::Genesis { .. } | Body::Heartbeat => {}
@@ -280,8 +290,8 @@ fn apply_full(
         | Body::Refund(_)
         | Body::Remittance { .. }
         | Body::DailyClose { .. } => {
-            if ctx.counts_money_of(&op.author) {
-                insert_money(tx, ctx, signed, row, decided)?;
+            if let Some(money) = &money {
+                money_effects(tx, ctx, signed, row, money)?;
             }
         }
     }
@@ -301,17 +311,16 @@ fn check_allowed(role: Role, body: &Body) -> Result<(), IngestError> {
     if allowed { Ok(()) } else { Err(IngestError::NotAllowed { role: role.name(), kind: kind.name() }) }
 }
 
-/// Stores an operation on money with what counts of it, given the hub's
-/// verdict when it was just taken (otherwise one held, if any).
-fn insert_money(
+/// What the log keeps of an operation on money, given the hub's verdict
+/// when it was just taken (otherwise one held, if any): read before the
+/// operation is stored, with it.
+fn money_row<'s>(
     tx: &mut Tx<'_>,
     ctx: &Context,
-    signed: &SignedOp,
-    row: i64,
+    signed: &'s SignedOp,
     decided: Option<(Seq, Verdict)>,
-) -> Result<(), IngestError> {
+) -> Result<NewMoneyOp<'s>, IngestError> {
     let op = &signed.op;
-    let deltas = op.body.wallet_deltas();
     let total_minor = money_total(&op.body);
     let (receipt, reference, reverses, range, method) = match &op.body {
         Body::TopUp(t) => (Some(t.receipt), None, None, None, Some(t.method.name())),
@@ -322,7 +331,7 @@ fn insert_money(
         Body::Refund(r) => (None, None, None, None, Some(r.method.name())),
         Body::Remittance { receipts, .. } => (None, None, None, Some(*receipts), Some("cash")),
         Body::DailyClose { receipts, .. } => (None, None, None, *receipts, None),
-        _ => unreachable!("insert_money is called for operations on money only"),
+        _ => unreachable!("money_row is called for operations on money only"),
     };
     let decided_here = decided.is_some();
     let stored = match decided {
@@ -348,20 +357,16 @@ fn insert_money(
         reversed: reversals.iter().any(|r| r.1),
         reversed_provisionally: reversals.iter().any(|r| r.2),
     });
-    tx.insert_money_op(&NewMoneyOp {
-        row,
-        author: &op.author,
-        kind: op.body.kind(),
+    Ok(NewMoneyOp {
         receipt,
         reference,
         reverses,
         range,
         method,
         total_minor,
-        hlc: op.hlc.0,
         counts,
         counts_provisional,
-        verdict: stored.as_ref(),
+        verdict: stored,
         // The hub keeps each author's running total of the money it moved,
         // against which it checks the author's unconfirmed total.
         running_minor: match decided_here {
@@ -371,7 +376,20 @@ fn insert_money(
             ),
             false => None,
         },
-    })?;
+    })
+}
+
+/// The effects of an operation on money stored as `row`: its wallet lines,
+/// what it adds to the wallets, and how it changes what it reverses.
+fn money_effects(
+    tx: &mut Tx<'_>,
+    ctx: &Context,
+    signed: &SignedOp,
+    row: i64,
+    money: &NewMoneyOp<'_>,
+) -> Result<(), IngestError> {
+    let deltas = signed.op.body.wallet_deltas();
+    let (counts, counts_provisional) = (money.counts, money.counts_provisional);
     for (line, (wallet, delta)) in deltas.iter().enumerate() {
         tx.insert_money_line(row, line, &wallet.consumer, &wallet.service, *delta)?;
         if counts || counts_provisional {
@@ -381,7 +399,7 @@ fn insert_money(
     }
     // A reversal changes how its target counts; a target that arrives after
     // its reversal found it above.
-    if let (Some(target), true) = (reverses, counts || counts_provisional) {
+    if let (Some(target), true) = (money.reverses, counts || counts_provisional) {
         refresh(tx, ctx, target)?;
     }
     for (wallet, _) in &deltas {

@@ -274,11 +274,55 @@ DROP TABLE money_lines;
 ALTER TABLE lines_v5 RENAME TO money_lines;
 "#;
 
+/// Operations on money are rows of the log: what `money_ops` held (the
+/// receipt, the hub's verdict, whether it counts) are columns of `ops`,
+/// filled for the operations on money whose amounts this node keeps
+/// (`counts` is NULL for the others). An operation on money was two rows
+/// in two tables; now it is one, written once. `money_ops` remains, as a
+/// view, for what reads it.
+const SCHEMA_V6: &str = r#"
+ALTER TABLE ops ADD COLUMN receipt INTEGER;
+ALTER TABLE ops ADD COLUMN reference TEXT;
+ALTER TABLE ops ADD COLUMN reverses BLOB;
+ALTER TABLE ops ADD COLUMN range_first INTEGER;
+ALTER TABLE ops ADD COLUMN range_last INTEGER;
+ALTER TABLE ops ADD COLUMN method TEXT;
+ALTER TABLE ops ADD COLUMN total_minor INTEGER;
+ALTER TABLE ops ADD COLUMN counts INTEGER;
+ALTER TABLE ops ADD COLUMN counts_provisional INTEGER;
+ALTER TABLE ops ADD COLUMN verdict TEXT;
+ALTER TABLE ops ADD COLUMN verdict_seq INTEGER;
+ALTER TABLE ops ADD COLUMN reason TEXT;
+ALTER TABLE ops ADD COLUMN detail TEXT;
+ALTER TABLE ops ADD COLUMN reviewer TEXT;
+UPDATE ops SET receipt = m.receipt, reference = m.reference, reverses = m.reverses, range_first = m.range_first,
+    range_last = m.range_last, method = m.method, total_minor = m.total_minor, counts = m.counts,
+    counts_provisional = m.counts_provisional, verdict = m.verdict, verdict_seq = m.verdict_seq, reason = m.reason,
+    detail = m.detail, reviewer = m.reviewer
+    FROM money_ops m WHERE m.op_row = ops.row;
+DROP TABLE money_ops;
+CREATE VIEW money_ops AS
+    SELECT row AS op_row, author, kind, receipt, reference, reverses, range_first, range_last, method, total_minor,
+           hlc, counts, counts_provisional, verdict, verdict_seq, reason, detail, reviewer
+    FROM ops WHERE counts IS NOT NULL;
+CREATE INDEX ops_by_receipt ON ops (author, receipt) WHERE receipt IS NOT NULL;
+CREATE INDEX ops_by_reference ON ops (reference) WHERE reference IS NOT NULL;
+CREATE INDEX ops_by_target ON ops (reverses) WHERE reverses IS NOT NULL;
+CREATE INDEX ops_flagged ON ops (hlc) WHERE verdict = 'flagged';
+"#;
+
 /// The number of the wallet (consumer, service): `?1`, `?2` are its key.
 const WALLET_NUM: &str = "(SELECT num FROM wallets WHERE consumer = ?1 AND service = ?2)";
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2), M::up(SCHEMA_V3), M::up(SCHEMA_V4), M::up(SCHEMA_V5)])
+    Migrations::new(vec![
+        M::up(SCHEMA_V1),
+        M::up(SCHEMA_V2),
+        M::up(SCHEMA_V3),
+        M::up(SCHEMA_V4),
+        M::up(SCHEMA_V5),
+        M::up(SCHEMA_V6),
+    ])
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -402,22 +446,18 @@ pub struct AuthorRow {
     pub head_id: Option<OpId>,
 }
 
-/// A new row of `money_ops`.
+/// What the log keeps of an operation on money, stored with it.
 #[derive(Debug, Clone)]
 pub struct NewMoneyOp<'a> {
-    pub row: i64,
-    pub author: &'a AuthorId,
-    pub kind: OpKind,
     pub receipt: Option<ReceiptNo>,
     pub reference: Option<&'a str>,
     pub reverses: Option<&'a OpId>,
     pub range: Option<ReceiptRange>,
     pub method: Option<&'static str>,
     pub total_minor: i64,
-    pub hlc: u64,
     pub counts: bool,
     pub counts_provisional: bool,
-    pub verdict: Option<&'a StoredVerdict>,
+    pub verdict: Option<StoredVerdict>,
     /// On the hub: the running total of the money its author's operations
     /// moved, this one included ([`Tx::running_total`]).
     pub running_minor: Option<i64>,
@@ -552,38 +592,33 @@ fn label_or_dash(text: Option<String>) -> Label {
 #[derive(Debug, Clone, Copy)]
 enum Hot {
     InsertOp,
-    InsertMoneyOp,
     InsertMoneyLine,
     AddToWallet,
     IsEnrolled,
     ReceiptUsed,
 }
 
-const HOT_STATEMENTS: usize = 6;
+const HOT_STATEMENTS: usize = 5;
 
 impl Hot {
     fn sql(self) -> &'static str {
         match self {
             Hot::InsertOp => {
-                "INSERT INTO ops (id_key, id, author, seq, hlc, kind, in_chain, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-            }
-            Hot::InsertMoneyOp => {
-                "INSERT INTO money_ops (op_row, author, kind, receipt, reference, reverses, range_first, range_last, method,
-                                        total_minor, hlc, counts, counts_provisional, verdict, verdict_seq, reason, detail, reviewer)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                "INSERT INTO ops (id_key, id, author, seq, hlc, kind, in_chain, bytes,
+                                  receipt, reference, reverses, range_first, range_last, method, total_minor,
+                                  counts, counts_provisional, verdict, verdict_seq, reason, detail, reviewer)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
             }
             Hot::InsertMoneyLine => {
                 "INSERT INTO money_lines (wallet, op_row, line, delta_minor) VALUES (?1, ?2, ?3, ?4)"
             }
+            // The wallet's row exists: it was given its number first.
             Hot::AddToWallet => {
-                "INSERT INTO wallets (consumer, service, num, confirmed_minor, provisional_minor)
-                 VALUES (?1, ?2, (SELECT COALESCE(MAX(num), 0) + 1 FROM wallets), ?3, ?4)
-                 ON CONFLICT (consumer, service) DO UPDATE SET
-                    confirmed_minor = confirmed_minor + excluded.confirmed_minor,
-                    provisional_minor = provisional_minor + excluded.provisional_minor"
+                "UPDATE wallets SET confirmed_minor = confirmed_minor + ?3, provisional_minor = provisional_minor + ?4
+                 WHERE consumer = ?1 AND service = ?2"
             }
             Hot::IsEnrolled => "SELECT 1 FROM consumer_services WHERE consumer = ?1 AND service = ?2",
-            Hot::ReceiptUsed => "SELECT 1 FROM money_ops WHERE author = ?1 AND receipt = ?2",
+            Hot::ReceiptUsed => "SELECT 1 FROM ops WHERE author = ?1 AND receipt = ?2",
         }
     }
 }
@@ -599,9 +634,9 @@ pub struct Tx<'a> {
     /// its author's head, so heads are kept here and written once, at commit.
     authors: RefCell<HashMap<AuthorId, AuthorRow>>,
     dirty_heads: RefCell<HashSet<AuthorId>>,
-    /// Wallets whose confirmed balance changed in this transaction (the hub
-    /// signs checkpoints of them before it commits).
-    dirty_wallets: RefCell<std::collections::BTreeSet<(ConsumerId, ServiceId)>>,
+    /// Wallets (by number) whose confirmed balance changed in this
+    /// transaction (the hub signs checkpoints of them before it commits).
+    dirty_wallets: RefCell<HashSet<i64>>,
     /// [`Tx::running_total`]s read or written in this transaction: every
     /// operation of a device the hub judges reads two. Those up to a hub
     /// seq never change once read (later verdicts come at higher seqs).
@@ -613,16 +648,19 @@ pub struct Tx<'a> {
     /// The wall-clock times of operations read in this transaction (the
     /// hub's operation each device says it held, read once per batch).
     walls: RefCell<HashMap<(AuthorId, Seq), u64>>,
-    /// What this transaction adds to wallets, written in key order before
-    /// anything reads the table whole and at commit: a batch touches a
-    /// wallet once however many of its operations do.
-    wallet_deltas: RefCell<std::collections::BTreeMap<(ConsumerId, ServiceId), (i64, i64)>>,
+    /// What this transaction adds to wallets (by number), written in key
+    /// order before anything reads the table whole and at commit: a batch
+    /// touches a wallet once however many of its operations do.
+    wallet_deltas: RefCell<HashMap<i64, (i64, i64)>>,
     /// The highest receipt number of each author (by number) read in this
     /// transaction and kept up to date as operations are stored: a receipt
     /// above it is unused without a look at the index.
     receipts_max: RefCell<HashMap<i64, i64>>,
-    /// Wallet numbers read or given in this transaction.
-    wallet_nums: RefCell<HashMap<(ConsumerId, ServiceId), i64>>,
+    /// Wallet numbers read or given in this transaction, by consumer (who
+    /// has a wallet or two: found without building a key), and the wallets
+    /// they number.
+    wallet_nums: RefCell<HashMap<ConsumerId, Vec<(ServiceId, i64)>>>,
+    wallet_keys: RefCell<HashMap<i64, (ConsumerId, ServiceId)>>,
 }
 
 impl<'a> Tx<'a> {
@@ -640,6 +678,7 @@ impl<'a> Tx<'a> {
             walls: RefCell::default(),
             wallet_deltas: RefCell::default(),
             wallet_nums: RefCell::default(),
+            wallet_keys: RefCell::default(),
             receipts_max: RefCell::default(),
         })
     }
@@ -664,15 +703,16 @@ impl<'a> Tx<'a> {
 
     fn flush_wallets(&self) -> Result<()> {
         let deltas = std::mem::take(&mut *self.wallet_deltas.borrow_mut());
+        let keys = self.wallet_keys.borrow();
+        type Wallet = (ConsumerId, ServiceId);
+        let mut deltas: Vec<(&Wallet, (i64, i64))> = deltas
+            .into_iter()
+            .filter(|(_, delta)| *delta != (0, 0))
+            .map(|(num, delta)| (keys.get(&num).expect("a wallet with a delta has its number known"), delta))
+            .collect();
+        deltas.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for ((consumer, service), (confirmed, provisional)) in deltas {
-            if (confirmed, provisional) != (0, 0) {
-                self.hot(Hot::AddToWallet)?.execute(params![
-                    &consumer.0[..],
-                    service.as_str(),
-                    confirmed,
-                    provisional
-                ])?;
-            }
+            self.hot(Hot::AddToWallet)?.execute(params![&consumer.0[..], service.as_str(), confirmed, provisional])?;
         }
         Ok(())
     }
@@ -859,7 +899,8 @@ impl<'a> Tx<'a> {
         Ok(self.op_row(id)?.is_some())
     }
 
-    /// Appends an operation to the log; returns its row.
+    /// Appends an operation to the log, with what is kept of it when it
+    /// is an operation on money whose amounts this node keeps; returns its row.
     #[allow(clippy::too_many_arguments)]
     pub fn insert_op(
         &self,
@@ -870,8 +911,17 @@ impl<'a> Tx<'a> {
         kind: OpKind,
         in_chain: bool,
         bytes: &[u8],
+        money: Option<&NewMoneyOp<'_>>,
     ) -> Result<i64> {
         let num = self.num_of(author)?;
+        let verdict = money.and_then(|m| m.verdict.as_ref());
+        let (verdict_kind, reason, detail, reviewer) = match verdict {
+            Some(v) => {
+                let (kind, reason, detail, reviewer) = verdict_parts(&v.verdict);
+                (Some(kind), reason, detail, reviewer)
+            }
+            None => (None, None, None, None),
+        };
         self.hot(Hot::InsertOp)?.execute(params![
             id_key(id),
             &id.0[..],
@@ -880,8 +930,31 @@ impl<'a> Tx<'a> {
             hlc as i64,
             kind.name(),
             in_chain,
-            bytes
+            bytes,
+            money.and_then(|m| m.receipt).map(|r| r.0 as i64),
+            money.and_then(|m| m.reference),
+            money.and_then(|m| m.reverses).map(|r| &r.0[..]),
+            money.and_then(|m| m.range).map(|r| r.first.0 as i64),
+            money.and_then(|m| m.range).map(|r| r.last.0 as i64),
+            money.and_then(|m| m.method),
+            money.map(|m| m.total_minor),
+            money.map(|m| m.counts),
+            money.map(|m| m.counts_provisional),
+            verdict_kind,
+            verdict.map(|v| v.hub_seq.0 as i64),
+            reason,
+            detail,
+            reviewer,
         ])?;
+        if let Some(money) = money {
+            if let (Some(receipt), Some(max)) = (money.receipt, self.receipts_max.borrow_mut().get_mut(&num)) {
+                *max = (*max).max(receipt.0 as i64);
+            }
+            if let (Some(running), Some(decided)) = (money.running_minor, verdict) {
+                self.running.borrow_mut().insert((*author, None), running);
+                self.running_pending.borrow_mut().insert((num, decided.hub_seq.0 as i64), running);
+            }
+        }
         Ok(self.tx.last_insert_rowid())
     }
 
@@ -984,45 +1057,6 @@ impl<'a> Tx<'a> {
 
     // ---- money ------------------------------------------------------------
 
-    pub fn insert_money_op(&self, op: &NewMoneyOp<'_>) -> Result<()> {
-        let (verdict, reason, detail, reviewer) = match op.verdict {
-            Some(v) => {
-                let (kind, reason, detail, reviewer) = verdict_parts(&v.verdict);
-                (Some(kind), reason, detail, reviewer)
-            }
-            None => (None, None, None, None),
-        };
-        let num = self.num_of(op.author)?;
-        self.hot(Hot::InsertMoneyOp)?.execute(params![
-            op.row,
-            num,
-            op.kind.name(),
-            op.receipt.map(|r| r.0 as i64),
-            op.reference,
-            op.reverses.map(|r| &r.0[..]),
-            op.range.map(|r| r.first.0 as i64),
-            op.range.map(|r| r.last.0 as i64),
-            op.method,
-            op.total_minor,
-            op.hlc as i64,
-            op.counts,
-            op.counts_provisional,
-            verdict,
-            op.verdict.map(|v| v.hub_seq.0 as i64),
-            reason,
-            detail,
-            reviewer,
-        ])?;
-        if let (Some(receipt), Some(max)) = (op.receipt, self.receipts_max.borrow_mut().get_mut(&num)) {
-            *max = (*max).max(receipt.0 as i64);
-        }
-        if let (Some(running), Some(decided)) = (op.running_minor, op.verdict) {
-            self.running.borrow_mut().insert((*op.author, None), running);
-            self.running_pending.borrow_mut().insert((num, decided.hub_seq.0 as i64), running);
-        }
-        Ok(())
-    }
-
     /// The running total of the money `author`'s operations moved, as the
     /// hub judged them: all of them, or only those it had decided by its own
     /// operation `decided_by`. The difference is what the author had
@@ -1078,7 +1112,7 @@ impl<'a> Tx<'a> {
 
     pub fn money_op(&self, id: &OpId) -> Result<Option<MoneyOpRow>> {
         self.tx
-            .prepare_cached(&format!("{MONEY_SELECT} WHERE o.id_key = ?1 AND o.id = ?2"))?
+            .prepare_cached(&format!("{MONEY_SELECT} AND o.id_key = ?1 AND o.id = ?2"))?
             .query_row(params![id_key(id), &id.0[..]], money_op_row)
             .optional()
     }
@@ -1100,7 +1134,7 @@ impl<'a> Tx<'a> {
 
     pub fn set_money_status(&self, op_row: i64, counts: bool, counts_provisional: bool) -> Result<()> {
         self.tx
-            .prepare_cached("UPDATE money_ops SET counts = ?2, counts_provisional = ?3 WHERE op_row = ?1")?
+            .prepare_cached("UPDATE ops SET counts = ?2, counts_provisional = ?3 WHERE row = ?1")?
             .execute(params![op_row, counts, counts_provisional])?;
         Ok(())
     }
@@ -1120,21 +1154,26 @@ impl<'a> Tx<'a> {
         confirmed_minor: i64,
         provisional_minor: i64,
     ) -> Result<()> {
+        let num = self.wallet_num(consumer, service)?;
         let mut deltas = self.wallet_deltas.borrow_mut();
-        let delta = deltas.entry((*consumer, service.clone())).or_default();
+        let delta = deltas.entry(num).or_default();
         delta.0 += confirmed_minor;
         delta.1 += provisional_minor;
         if confirmed_minor != 0 {
-            self.dirty_wallets.borrow_mut().insert((*consumer, service.clone()));
+            self.dirty_wallets.borrow_mut().insert(num);
         }
         Ok(())
     }
 
+    /// The number of a wallet, if this transaction has read or given it.
+    fn cached_wallet_num(&self, consumer: &ConsumerId, service: &ServiceId) -> Option<i64> {
+        self.wallet_nums.borrow().get(consumer)?.iter().find(|(s, _)| s == service).map(|(_, num)| *num)
+    }
+
     /// The number of a wallet, given one now if it has none.
     fn wallet_num(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<i64> {
-        let key = (*consumer, service.clone());
-        if let Some(num) = self.wallet_nums.borrow().get(&key) {
-            return Ok(*num);
+        if let Some(num) = self.cached_wallet_num(consumer, service) {
+            return Ok(num);
         }
         let num = self
             .tx
@@ -1150,7 +1189,8 @@ impl<'a> Tx<'a> {
                 )?
                 .query_row(params![&consumer.0[..], service.as_str()], |r| r.get(0))?,
         };
-        self.wallet_nums.borrow_mut().insert(key, num);
+        self.wallet_nums.borrow_mut().entry(*consumer).or_default().push((service.clone(), num));
+        self.wallet_keys.borrow_mut().insert(num, (*consumer, service.clone()));
         Ok(num)
     }
 
@@ -1163,7 +1203,10 @@ impl<'a> Tx<'a> {
             .query_row(params![&consumer.0[..], service.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
             .optional()?
             .unwrap_or((0, 0));
-        let pending = self.wallet_deltas.borrow().get(&(*consumer, service.clone())).copied().unwrap_or((0, 0));
+        let pending = self
+            .cached_wallet_num(consumer, service)
+            .and_then(|num| self.wallet_deltas.borrow().get(&num).copied())
+            .unwrap_or((0, 0));
         let row = (row.0 + pending.0, row.1 + pending.1);
         Ok(WalletRow {
             consumer: *consumer,
@@ -1244,7 +1287,7 @@ impl<'a> Tx<'a> {
                 let max = self
                     .tx
                     .prepare_cached(
-                        "SELECT COALESCE(MAX(receipt), 0) FROM money_ops WHERE author = ?1 AND receipt IS NOT NULL",
+                        "SELECT COALESCE(MAX(receipt), 0) FROM ops WHERE author = ?1 AND receipt IS NOT NULL",
                     )?
                     .query_row([num], |r| r.get(0))?;
                 self.receipts_max.borrow_mut().insert(num, max);
@@ -1329,11 +1372,11 @@ impl<'a> Tx<'a> {
     /// The last movements on one wallet, newest first.
     pub fn movements(&self, consumer: &ConsumerId, service: &ServiceId, limit: u32) -> Result<Vec<MovementRow>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT o.id, (SELECT author FROM authors WHERE num = m.author), m.kind, m.receipt, m.method, m.hlc, l.delta_minor, m.counts, m.counts_provisional,
-                    m.verdict, m.reason
-             FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row JOIN ops o ON o.row = m.op_row
+            "SELECT o.id, (SELECT author FROM authors WHERE num = o.author), o.kind, o.receipt, o.method, o.hlc,
+                    l.delta_minor, o.counts, o.counts_provisional, o.verdict, o.reason
+             FROM money_lines l JOIN ops o ON o.row = l.op_row
              WHERE l.wallet = (SELECT num FROM wallets WHERE consumer = ?1 AND service = ?2)
-             ORDER BY m.hlc DESC, o.row DESC LIMIT ?3",
+             ORDER BY o.hlc DESC, o.row DESC LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![&consumer.0[..], service.as_str(), limit], |r| {
             Ok(MovementRow {
@@ -1356,8 +1399,8 @@ impl<'a> Tx<'a> {
     /// Operations whose effective verdict is "flagged" (awaiting review).
     pub fn flagged(&self, limit: u32) -> Result<Vec<FlaggedRow>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT o.id, (SELECT author FROM authors WHERE num = m.author), m.kind, m.reason, COALESCE(m.detail, ''), m.total_minor
-             FROM money_ops m JOIN ops o ON o.row = m.op_row WHERE m.verdict = 'flagged' ORDER BY m.hlc LIMIT ?1",
+            "SELECT o.id, (SELECT author FROM authors WHERE num = o.author), o.kind, o.reason, COALESCE(o.detail, ''), o.total_minor
+             FROM ops o WHERE o.verdict = 'flagged' ORDER BY o.hlc LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit], |r| {
             Ok(FlaggedRow {
@@ -1391,9 +1434,7 @@ impl<'a> Tx<'a> {
         let (kind, reason, detail, reviewer) = verdict_parts(verdict);
         let held = self
             .tx
-            .prepare_cached(
-                "SELECT m.op_row FROM ops o JOIN money_ops m ON m.op_row = o.row WHERE o.id_key = ?1 AND o.id = ?2",
-            )?
+            .prepare_cached("SELECT row FROM ops WHERE id_key = ?1 AND id = ?2 AND counts IS NOT NULL")?
             .query_row(params![id_key(target), &target.0[..]], |r| r.get::<_, i64>(0))
             .optional()?;
         match held {
@@ -1401,8 +1442,8 @@ impl<'a> Tx<'a> {
                 let changed = self
                     .tx
                     .prepare_cached(
-                        "UPDATE money_ops SET verdict = ?2, verdict_seq = ?3, reason = ?4, detail = ?5, reviewer = ?6
-                         WHERE op_row = ?1 AND (verdict_seq IS NULL OR verdict_seq < ?3)",
+                        "UPDATE ops SET verdict = ?2, verdict_seq = ?3, reason = ?4, detail = ?5, reviewer = ?6
+                         WHERE row = ?1 AND (verdict_seq IS NULL OR verdict_seq < ?3)",
                     )?
                     .execute(params![row, kind, hub_seq.0 as i64, reason, detail, reviewer])?;
                 Ok(changed > 0)
@@ -1437,7 +1478,7 @@ impl<'a> Tx<'a> {
     /// Every effective verdict: (target, verdict kind, reason), ordered.
     pub fn all_verdicts(&self) -> Result<Vec<(OpId, String, Option<String>)>> {
         let mut stmt = self.tx.prepare(
-            "SELECT o.id, m.verdict, m.reason FROM money_ops m JOIN ops o ON o.row = m.op_row WHERE m.verdict IS NOT NULL
+            "SELECT id, verdict, reason FROM ops WHERE verdict IS NOT NULL
              UNION ALL SELECT target, verdict, reason FROM early_verdicts ORDER BY 1",
         )?;
         let rows = stmt.query_map([], |r| Ok((op_id(r.get(0)?)?, r.get(1)?, r.get(2)?)))?;
@@ -1506,7 +1547,13 @@ impl<'a> Tx<'a> {
 
     /// Wallets whose confirmed balance changed since the last call.
     pub fn take_dirty_wallets(&self) -> Vec<(ConsumerId, ServiceId)> {
-        std::mem::take(&mut *self.dirty_wallets.borrow_mut()).into_iter().collect()
+        let keys = self.wallet_keys.borrow();
+        let mut dirty: Vec<(ConsumerId, ServiceId)> = std::mem::take(&mut *self.dirty_wallets.borrow_mut())
+            .into_iter()
+            .map(|num| keys.get(&num).expect("a changed wallet has its number known").clone())
+            .collect();
+        dirty.sort_unstable();
+        dirty
     }
 
     /// A device keeps the hub's confirmed balance of a wallet as of the hub's
@@ -1823,9 +1870,11 @@ fn consumer_row(r: &rusqlite::Row<'_>) -> Result<ConsumerRow> {
     })
 }
 
-const MONEY_SELECT: &str = "SELECT m.op_row, o.id, (SELECT author FROM authors WHERE num = m.author), m.kind, m.receipt, m.reference, m.reverses, m.method,
-    m.total_minor, m.hlc, m.counts, m.counts_provisional, m.verdict_seq, m.verdict, m.reason, m.detail, m.reviewer
-    FROM money_ops m JOIN ops o ON o.row = m.op_row";
+/// An operation on money, from the log: add `AND` conditions on `o`.
+const MONEY_SELECT: &str = "SELECT o.row, o.id, (SELECT author FROM authors WHERE num = o.author), o.kind, o.receipt,
+    o.reference, o.reverses, o.method, o.total_minor, o.hlc, o.counts, o.counts_provisional, o.verdict_seq, o.verdict,
+    o.reason, o.detail, o.reviewer
+    FROM ops o WHERE o.counts IS NOT NULL";
 
 fn money_op_row(r: &rusqlite::Row<'_>) -> Result<MoneyOpRow> {
     let reverses: Option<Vec<u8>> = r.get(6)?;
