@@ -9,7 +9,9 @@
 //! are allocated inside the writing transaction and never handed out twice.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+// The transaction's caches are keyed by ids that are hashes already, or
+// small integers: a fast hash without DoS resistance is right for them.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -661,6 +663,9 @@ pub struct Tx<'a> {
     /// they number.
     wallet_nums: RefCell<HashMap<ConsumerId, Vec<(ServiceId, i64)>>>,
     wallet_keys: RefCell<HashMap<i64, (ConsumerId, ServiceId)>>,
+    /// Whether consumers are enrolled in services, as read in this
+    /// transaction (forgotten when the directory changes in it).
+    enrolled: RefCell<HashMap<ConsumerId, Vec<(ServiceId, bool)>>>,
 }
 
 impl<'a> Tx<'a> {
@@ -679,6 +684,7 @@ impl<'a> Tx<'a> {
             wallet_deltas: RefCell::default(),
             wallet_nums: RefCell::default(),
             wallet_keys: RefCell::default(),
+            enrolled: RefCell::default(),
             receipts_max: RefCell::default(),
         })
     }
@@ -1685,6 +1691,7 @@ impl<'a> Tx<'a> {
 
     /// Replaces the materialised rows of one family.
     pub fn put_family(&self, family: &crate::directory::FamilyRecord) -> Result<()> {
+        self.enrolled.borrow_mut().clear();
         let family_blob = &family.id.0[..];
         self.tx
             .prepare_cached(
@@ -1824,7 +1831,14 @@ impl<'a> Tx<'a> {
     }
 
     pub fn is_enrolled(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<bool> {
-        self.hot(Hot::IsEnrolled)?.exists(params![&consumer.0[..], service.as_str()])
+        let known =
+            self.enrolled.borrow().get(consumer).and_then(|v| v.iter().find(|(s, _)| s == service).map(|e| e.1));
+        if let Some(known) = known {
+            return Ok(known);
+        }
+        let enrolled = self.hot(Hot::IsEnrolled)?.exists(params![&consumer.0[..], service.as_str()])?;
+        self.enrolled.borrow_mut().entry(*consumer).or_default().push((service.clone(), enrolled));
+        Ok(enrolled)
     }
 
     pub fn consumer_count(&self) -> Result<u64> {
