@@ -391,10 +391,10 @@ fn money_effects(
     let deltas = signed.op.body.wallet_deltas();
     let (counts, counts_provisional) = (money.counts, money.counts_provisional);
     for (line, (wallet, delta)) in deltas.iter().enumerate() {
-        tx.insert_money_line(row, line, &wallet.consumer, &wallet.service, *delta)?;
+        let num = tx.insert_money_line(row, line, &wallet.consumer, &wallet.service, *delta)?;
         if counts || counts_provisional {
             let (confirmed, provisional) = (i64::from(counts) * delta, i64::from(counts_provisional) * delta);
-            tx.add_to_wallet(&wallet.consumer, &wallet.service, confirmed, provisional)?;
+            tx.add_to_wallet_num(num, confirmed, provisional);
         }
     }
     // A reversal changes how its target counts; a target that arrives after

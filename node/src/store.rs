@@ -448,6 +448,10 @@ pub struct AuthorRow {
     pub head_id: Option<OpId>,
 }
 
+/// A wallet's number in this database, as a transaction gave it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalletNum(i64);
+
 /// What the log keeps of an operation on money, stored with it.
 #[derive(Debug, Clone)]
 pub struct NewMoneyOp<'a> {
@@ -1110,10 +1114,10 @@ impl<'a> Tx<'a> {
         consumer: &ConsumerId,
         service: &ServiceId,
         delta_minor: i64,
-    ) -> Result<()> {
+    ) -> Result<WalletNum> {
         let wallet = self.wallet_num(consumer, service)?;
         self.hot(Hot::InsertMoneyLine)?.execute(params![wallet, op_row, line as i64, delta_minor])?;
-        Ok(())
+        Ok(WalletNum(wallet))
     }
 
     pub fn money_op(&self, id: &OpId) -> Result<Option<MoneyOpRow>> {
@@ -1160,7 +1164,13 @@ impl<'a> Tx<'a> {
         confirmed_minor: i64,
         provisional_minor: i64,
     ) -> Result<()> {
-        let num = self.wallet_num(consumer, service)?;
+        let num = WalletNum(self.wallet_num(consumer, service)?);
+        self.add_to_wallet_num(num, confirmed_minor, provisional_minor);
+        Ok(())
+    }
+
+    /// [`Tx::add_to_wallet`], for a wallet whose number this transaction gave out.
+    pub fn add_to_wallet_num(&self, WalletNum(num): WalletNum, confirmed_minor: i64, provisional_minor: i64) {
         let mut deltas = self.wallet_deltas.borrow_mut();
         let delta = deltas.entry(num).or_default();
         delta.0 += confirmed_minor;
@@ -1168,7 +1178,6 @@ impl<'a> Tx<'a> {
         if confirmed_minor != 0 {
             self.dirty_wallets.borrow_mut().insert(num);
         }
-        Ok(())
     }
 
     /// The number of a wallet, if this transaction has read or given it.

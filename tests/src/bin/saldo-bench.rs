@@ -21,7 +21,10 @@
 //! with batch verification on all cores, (b) operations per second verified
 //! and durably stored by the hub's store in batches, (c) their ratio, (d)
 //! search latency p50/p99 over a realm of 1,000,000 consumers by PAN, codice
-//! fiscale and surname prefix, and (e) the peak resident memory.
+//! fiscale and surname prefix, and (e) the peak resident memory. (a) and (b)
+//! are measured in `--rounds` rounds, each (a) right before its (b), into
+//! one hub that grows round by round; the medians are printed, with the CPU
+//! time and the bytes written per operation stored.
 
 // Rates and latencies are floating point; no amount of money is, here or anywhere.
 #![allow(clippy::float_arithmetic)]
