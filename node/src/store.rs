@@ -1965,6 +1965,46 @@ fn service_id(text: &str) -> Result<ServiceId> {
 mod tests {
     use super::*;
 
+    /// What a transaction remembers of who is enrolled where follows a
+    /// directory change made in the same transaction (a batch that enrols a
+    /// child and then tops up the new wallet).
+    #[test]
+    fn enrolment_read_in_a_transaction_follows_a_directory_change_in_it() {
+        use crate::directory::{ConsumerRecord, FamilyRecord, Person};
+        use saldo_sync::{CodiceFiscale, FamilyId, Pan, PersonName};
+        let mut store = Store::open_in_memory().expect("store");
+        let tx = store.write().expect("write");
+        let person = |code: &str, surname: &str| Person {
+            fiscal_code: CodiceFiscale::parse(code).expect("codice fiscale"),
+            surname: PersonName::parse(surname).expect("surname"),
+            name: PersonName::parse("Anna").expect("name"),
+        };
+        let consumer = ConsumerId([7; 16]);
+        let (mensa, bus) = (service_id("mensa").expect("mensa"), service_id("scuolabus").expect("bus"));
+        let family = |services: &[&ServiceId]| FamilyRecord {
+            id: FamilyId([3; 16]),
+            payer: person("RSSMRA85T10A562S", "Rossi"),
+            consumers: [(
+                consumer,
+                ConsumerRecord {
+                    id: consumer,
+                    person: person("RSSNNA15A41H501X", "Rossi"),
+                    pan: Pan::parse("4111 1111 1111 1111").expect("pan"),
+                    school: None,
+                    class: None,
+                    services: services.iter().map(|s| (*s).clone()).collect(),
+                },
+            )]
+            .into(),
+        };
+        tx.put_family(&family(&[&mensa])).expect("family");
+        assert!(tx.is_enrolled(&consumer, &mensa).expect("read"));
+        assert!(!tx.is_enrolled(&consumer, &bus).expect("read"));
+        tx.put_family(&family(&[&bus])).expect("family changed");
+        assert!(!tx.is_enrolled(&consumer, &mensa).expect("read"), "no longer enrolled in the canteen");
+        assert!(tx.is_enrolled(&consumer, &bus).expect("read"), "enrolled in the school bus now");
+    }
+
     #[test]
     fn the_migrations_are_valid() {
         migrations().validate().expect("valid migrations");
