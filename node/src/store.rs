@@ -229,6 +229,8 @@ INSERT OR REPLACE INTO running_totals
 
 DROP INDEX money_ops_by_decided;
 DROP INDEX money_ops_by_receipt;
+-- Databases created before this index left SCHEMA_V1 (November 2026) still have it.
+DROP INDEX IF EXISTS money_ops_unconfirmed;
 ALTER TABLE money_ops DROP COLUMN running_minor;
 ALTER TABLE money_ops DROP COLUMN decided_seq;
 ALTER TABLE money_ops ADD COLUMN author_num INTEGER NOT NULL DEFAULT 0;
@@ -2017,6 +2019,9 @@ mod tests {
     fn a_v3_database_keeps_its_data_when_authors_and_wallets_become_numbers() {
         let mut conn = Connection::open_in_memory().expect("memory");
         migrations().to_version(&mut conn, 3).expect("v3");
+        // An index SCHEMA_V1 once had: databases created then still carry it.
+        conn.execute_batch("CREATE INDEX money_ops_unconfirmed ON money_ops (author) WHERE verdict IS NULL")
+            .expect("old index");
         let (a, b) = ([1u8; 32], [2u8; 32]);
         conn.execute_batch("PRAGMA foreign_keys = ON").expect("fk");
         for (author, name) in [(&b, "b"), (&a, "a")] {

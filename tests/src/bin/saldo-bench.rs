@@ -347,6 +347,14 @@ fn ingest_rounds(options: &Options, cores: usize, signatures: &SignedMessages) -
 fn search_latency(options: &Options) -> Result<()> {
     let dir = options.work.join(format!("realm-{}", options.consumers));
     let csv_path = options.work.join(format!("families-{}.csv", options.consumers));
+    // A realm built by an earlier saldo, in an operation format this one
+    // does not read, is built again.
+    if dir.join("saldo.db").exists()
+        && let Err(saldo_node::node::NodeError::FormatVersion { .. }) = Node::open(&dir)
+    {
+        println!("    the realm under {} is of an older format: building it again", dir.display());
+        std::fs::remove_dir_all(&dir)?;
+    }
     if !dir.join("saldo.db").exists() {
         let _ = std::fs::remove_dir_all(&dir);
         let started = Instant::now();
