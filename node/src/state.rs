@@ -206,10 +206,7 @@ fn apply_full(
         }
         let frozen = AuthorRow { frozen_at: Some(author.frozen_at.map_or(op.seq, |f| f.min(op.seq))), ..author };
         let decided = if kind.needs_verdict() { decide(tx, signed, &frozen)? } else { None };
-        let money = match kind.needs_verdict() && ctx.counts_money_of(&op.author) {
-            true => Some(money_row(tx, ctx, signed, decided)?),
-            false => None,
-        };
+        let money = money_row(tx, ctx, signed, decided)?;
         let row =
             tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, false, signed.as_bytes(), money.as_ref())?;
         tx.insert_equivocation(&op.author, op.seq, &first, &signed.id)?;
@@ -243,10 +240,7 @@ fn apply_full(
     if let Some(name) = genesis_name {
         tx.insert_author(&op.author, Role::Hub, name, None)?;
     }
-    let money = match kind.needs_verdict() && ctx.counts_money_of(&op.author) {
-        true => Some(money_row(tx, ctx, signed, decided)?),
-        false => None,
-    };
+    let money = money_row(tx, ctx, signed, decided)?;
     let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, true, signed.as_bytes(), money.as_ref())?;
     tx.set_head(&op.author, op.seq, &signed.id)?;
     match &op.body {
@@ -311,16 +305,20 @@ fn check_allowed(role: Role, body: &Body) -> Result<(), IngestError> {
     if allowed { Ok(()) } else { Err(IngestError::NotAllowed { role: role.name(), kind: kind.name() }) }
 }
 
-/// What the log keeps of an operation on money, given the hub's verdict
-/// when it was just taken (otherwise one held, if any): read before the
-/// operation is stored, with it.
+/// What the log keeps of an operation on money whose amounts this node
+/// keeps (`None` for any other operation), given the hub's verdict when it
+/// was just taken (otherwise one held, if any): read before the operation
+/// is stored, with it.
 fn money_row<'s>(
     tx: &mut Tx<'_>,
     ctx: &Context,
     signed: &'s SignedOp,
     decided: Option<(Seq, Verdict)>,
-) -> Result<NewMoneyOp<'s>, IngestError> {
+) -> Result<Option<NewMoneyOp<'s>>, IngestError> {
     let op = &signed.op;
+    if !(op.body.kind().needs_verdict() && ctx.counts_money_of(&op.author)) {
+        return Ok(None);
+    }
     let total_minor = money_total(&op.body);
     let (receipt, reference, reverses, range, method) = match &op.body {
         Body::TopUp(t) => (Some(t.receipt), None, None, None, Some(t.method.name())),
@@ -357,7 +355,7 @@ fn money_row<'s>(
         reversed: reversals.iter().any(|r| r.1),
         reversed_provisionally: reversals.iter().any(|r| r.2),
     });
-    Ok(NewMoneyOp {
+    Ok(Some(NewMoneyOp {
         receipt,
         reference,
         reverses,
@@ -376,7 +374,7 @@ fn money_row<'s>(
             ),
             false => None,
         },
-    })
+    }))
 }
 
 /// The effects of an operation on money stored as `row`: its wallet lines,

@@ -315,9 +315,6 @@ CREATE INDEX ops_by_target ON ops (reverses) WHERE reverses IS NOT NULL;
 CREATE INDEX ops_flagged ON ops (hlc) WHERE verdict = 'flagged';
 "#;
 
-/// The number of the wallet (consumer, service): `?1`, `?2` are its key.
-const WALLET_NUM: &str = "(SELECT num FROM wallets WHERE consumer = ?1 AND service = ?2)";
-
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_V1),
@@ -1043,7 +1040,9 @@ impl<'a> Tx<'a> {
         max_bytes: usize,
     ) -> Result<Vec<saldo_sync::reconcile::ChainOp>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT seq, id, bytes FROM ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND seq BETWEEN ?2 AND ?3 AND in_chain = 1\n             ORDER BY seq LIMIT ?4",
+            "SELECT seq, id, bytes FROM ops
+             WHERE author = (SELECT num FROM authors WHERE author = ?1) AND seq BETWEEN ?2 AND ?3 AND in_chain = 1
+             ORDER BY seq LIMIT ?4",
         )?;
         let mut rows = stmt.query(params![&author.0[..], from.0 as i64, upto.0 as i64, max_ops as i64])?;
         let mut out = Vec::new();
@@ -1194,8 +1193,9 @@ impl<'a> Tx<'a> {
         }
         let num = self
             .tx
-            .prepare_cached(&format!("SELECT {WALLET_NUM}"))?
-            .query_row(params![&consumer.0[..], service.as_str()], |r| r.get::<_, Option<i64>>(0))?;
+            .prepare_cached("SELECT num FROM wallets WHERE consumer = ?1 AND service = ?2")?
+            .query_row(params![&consumer.0[..], service.as_str()], |r| r.get::<_, i64>(0))
+            .optional()?;
         let num = match num {
             Some(num) => num,
             None => self
@@ -1616,15 +1616,15 @@ impl<'a> Tx<'a> {
         // verdict is only ever replaced by a review of a flagged operation,
         // so a latest verdict taken after `as_of` means it did not count then.
         let mut stmt = self.tx.prepare_cached(
-            "SELECT l.delta_minor, m.counts, m.counts_provisional,
-                    COALESCE((CASE WHEN m.author = (SELECT num FROM authors WHERE author = ?3) THEN o.seq <= ?4
-                          ELSE m.verdict IN ('accepted', 'review-accepted') AND m.verdict_seq <= ?4 END), 0)
+            "SELECT l.delta_minor, o.counts, o.counts_provisional,
+                    COALESCE((CASE WHEN o.author = (SELECT num FROM authors WHERE author = ?3) THEN o.seq <= ?4
+                          ELSE o.verdict IN ('accepted', 'review-accepted') AND o.verdict_seq <= ?4 END), 0)
                     AND NOT EXISTS (
-                        SELECT 1 FROM money_ops r JOIN ops ro ON ro.row = r.op_row
+                        SELECT 1 FROM ops r
                         WHERE r.reverses = o.id
-                          AND COALESCE((CASE WHEN r.author = (SELECT num FROM authors WHERE author = ?3) THEN ro.seq <= ?4
+                          AND COALESCE((CASE WHEN r.author = (SELECT num FROM authors WHERE author = ?3) THEN r.seq <= ?4
                                     ELSE r.verdict IN ('accepted', 'review-accepted') AND r.verdict_seq <= ?4 END), 0))
-             FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row JOIN ops o ON o.row = l.op_row
+             FROM money_lines l JOIN ops o ON o.row = l.op_row
              WHERE l.wallet = (SELECT num FROM wallets WHERE consumer = ?1 AND service = ?2)",
         )?;
         let rows = stmt.query_map(params![&consumer.0[..], service.as_str(), &hub.0[..], as_of.0 as i64], |r| {
@@ -2014,7 +2014,8 @@ mod tests {
 
     /// A database of schema v3 keeps its log, its money operations, its
     /// wallets with their lines and the hub's running totals when it is
-    /// brought to v4 (authors by number) and v5 (wallets by number).
+    /// brought to v4 (authors by number), v5 (wallets by number) and v6
+    /// (operations on money as rows of the log).
     #[test]
     fn a_v3_database_keeps_its_data_when_authors_and_wallets_become_numbers() {
         let mut conn = Connection::open_in_memory().expect("memory");
