@@ -338,6 +338,29 @@ pub enum OpenError {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// What write transactions learnt and committed, for the next one.
+    remembered: Remembered,
+}
+
+/// What the hub looks up for every operation and what rarely changes: the
+/// numbers of wallets (never change once given) and who is enrolled where
+/// (changes with the directory). A write transaction starts from what the
+/// last committed one knew and hands it back only when it commits, so
+/// nothing of a rolled-back transaction is remembered. It is all forgotten
+/// when another connection (a command on the same data directory) has
+/// committed since, and when it grows past [`Remembered::ENTRIES_MAX`].
+#[derive(Debug, Default)]
+struct Remembered {
+    /// `PRAGMA data_version` when this was handed back.
+    data_version: i64,
+    wallet_nums: HashMap<ConsumerId, Vec<(ServiceId, i64)>>,
+    wallet_keys: HashMap<i64, (ConsumerId, ServiceId)>,
+    enrolled: HashMap<ConsumerId, Vec<(ServiceId, bool)>>,
+}
+
+impl Remembered {
+    /// About 100 bytes each: a realm of 250,000 wallets is remembered whole.
+    const ENTRIES_MAX: usize = 250_000;
 }
 
 impl Store {
@@ -381,12 +404,21 @@ impl Store {
             }
             std::thread::sleep(Duration::from_millis(100 * attempt));
         }
-        Ok(Store { conn })
+        Ok(Store { conn, remembered: Remembered::default() })
     }
 
     /// Starts a write transaction, taking the write lock now.
     pub fn write(&mut self) -> Result<Tx<'_>> {
-        Tx::new(&self.conn, TransactionBehavior::Immediate)
+        let tx = Tx::new(&self.conn, TransactionBehavior::Immediate)?;
+        let mut remembered = std::mem::take(&mut self.remembered);
+        let data_version: i64 = tx.tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if data_version != remembered.data_version {
+            remembered = Remembered { data_version, ..Remembered::default() };
+        }
+        *tx.wallet_nums.borrow_mut() = remembered.wallet_nums;
+        *tx.wallet_keys.borrow_mut() = remembered.wallet_keys;
+        *tx.enrolled.borrow_mut() = remembered.enrolled;
+        Ok(Tx { home: Some((&mut self.remembered, data_version)), ..tx })
     }
 
     /// A read-only view (a deferred transaction that is never committed).
@@ -598,12 +630,24 @@ fn label_or_dash(text: Option<String>) -> Label {
 enum Hot {
     InsertOp,
     InsertMoneyLine,
+    /// [`LINES_PER_INSERT`] lines at once.
+    InsertMoneyLines,
     AddToWallet,
     IsEnrolled,
     ReceiptUsed,
 }
 
-const HOT_STATEMENTS: usize = 5;
+const HOT_STATEMENTS: usize = 6;
+
+/// Lines written by one statement: a statement's cursors are opened once
+/// for them, and they go in in key order.
+const LINES_PER_INSERT: usize = 64;
+
+/// `INSERT INTO money_lines ... VALUES` with [`LINES_PER_INSERT`] rows.
+static INSERT_MONEY_LINES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let rows = vec!["(?, ?, ?, ?)"; LINES_PER_INSERT].join(", ");
+    format!("INSERT INTO money_lines (wallet, op_row, line, delta_minor) VALUES {rows}")
+});
 
 impl Hot {
     fn sql(self) -> &'static str {
@@ -617,6 +661,7 @@ impl Hot {
             Hot::InsertMoneyLine => {
                 "INSERT INTO money_lines (wallet, op_row, line, delta_minor) VALUES (?1, ?2, ?3, ?4)"
             }
+            Hot::InsertMoneyLines => INSERT_MONEY_LINES.as_str(),
             // The wallet's row exists: it was given its number first.
             Hot::AddToWallet => {
                 "UPDATE wallets SET confirmed_minor = confirmed_minor + ?3, provisional_minor = provisional_minor + ?4
@@ -669,6 +714,13 @@ pub struct Tx<'a> {
     /// Whether consumers are enrolled in services, as read in this
     /// transaction (forgotten when the directory changes in it).
     enrolled: RefCell<HashMap<ConsumerId, Vec<(ServiceId, bool)>>>,
+    /// Lines of operations on money to write, as (wallet, op_row, line,
+    /// delta): written in key order at commit and before anything reads
+    /// `money_lines` (through [`Tx::with_lines`]).
+    lines_pending: RefCell<Vec<[i64; 4]>>,
+    /// Where a write transaction hands what it knows back when it commits,
+    /// and the data version it saw.
+    home: Option<(&'a mut Remembered, i64)>,
 }
 
 impl<'a> Tx<'a> {
@@ -689,6 +741,8 @@ impl<'a> Tx<'a> {
             wallet_keys: RefCell::default(),
             enrolled: RefCell::default(),
             receipts_max: RefCell::default(),
+            lines_pending: RefCell::default(),
+            home: None,
         })
     }
 
@@ -696,9 +750,18 @@ impl<'a> Tx<'a> {
         self.flush_heads()?;
         self.flush_wallets()?;
         self.flush_running()?;
-        let Tx { hot, tx, .. } = self;
+        self.flush_lines()?;
+        let Tx { hot, tx, home, wallet_nums, wallet_keys, enrolled, .. } = self;
         drop(hot);
-        tx.commit()
+        tx.commit()?;
+        if let Some((remembered, data_version)) = home {
+            let (wallet_nums, wallet_keys, enrolled) =
+                (wallet_nums.into_inner(), wallet_keys.into_inner(), enrolled.into_inner());
+            if wallet_keys.len() + enrolled.len() <= Remembered::ENTRIES_MAX {
+                *remembered = Remembered { data_version, wallet_nums, wallet_keys, enrolled };
+            }
+        }
+        Ok(())
     }
 
     /// A hot statement, prepared on first use in this transaction.
@@ -724,6 +787,29 @@ impl<'a> Tx<'a> {
             self.hot(Hot::AddToWallet)?.execute(params![&consumer.0[..], service.as_str(), confirmed, provisional])?;
         }
         Ok(())
+    }
+
+    fn flush_lines(&self) -> Result<()> {
+        let mut lines = std::mem::take(&mut *self.lines_pending.borrow_mut());
+        lines.sort_unstable();
+        let mut chunks = lines.chunks_exact(LINES_PER_INSERT);
+        for chunk in chunks.by_ref() {
+            let mut insert = self.hot(Hot::InsertMoneyLines)?;
+            for (i, value) in chunk.iter().flatten().enumerate() {
+                insert.raw_bind_parameter(i + 1, value)?;
+            }
+            insert.raw_execute()?;
+        }
+        for line in chunks.remainder() {
+            self.hot(Hot::InsertMoneyLine)?.execute(*line)?;
+        }
+        Ok(())
+    }
+
+    /// The transaction, with every line written: for what reads `money_lines`.
+    fn with_lines(&self) -> Result<&rusqlite::Transaction<'a>> {
+        self.flush_lines()?;
+        Ok(&self.tx)
     }
 
     fn flush_running(&self) -> Result<()> {
@@ -1117,7 +1203,7 @@ impl<'a> Tx<'a> {
         delta_minor: i64,
     ) -> Result<WalletNum> {
         let wallet = self.wallet_num(consumer, service)?;
-        self.hot(Hot::InsertMoneyLine)?.execute(params![wallet, op_row, line as i64, delta_minor])?;
+        self.lines_pending.borrow_mut().push([wallet, op_row, line as i64, delta_minor]);
         Ok(WalletNum(wallet))
     }
 
@@ -1260,7 +1346,7 @@ impl<'a> Tx<'a> {
     /// provisional) per wallet, non-zero only. `log verify` compares this with
     /// the incrementally kept `wallets` table.
     pub fn recomputed_wallets(&self) -> Result<Vec<(ConsumerId, String, i64, i64)>> {
-        let mut stmt = self.tx.prepare(
+        let mut stmt = self.with_lines()?.prepare(
             "SELECT w.consumer, w.service,
                     SUM(CASE WHEN m.counts THEN l.delta_minor ELSE 0 END),
                     SUM(CASE WHEN m.counts_provisional THEN l.delta_minor ELSE 0 END)
@@ -1280,7 +1366,7 @@ impl<'a> Tx<'a> {
 
     /// Sums of counted credits and debits over all operations, in cents.
     pub fn counted_credits_and_debits(&self) -> Result<(i64, i64)> {
-        self.tx.query_row(
+        self.with_lines()?.query_row(
             "SELECT COALESCE(SUM(CASE WHEN l.delta_minor > 0 THEN l.delta_minor END), 0),
                     COALESCE(SUM(CASE WHEN l.delta_minor < 0 THEN -l.delta_minor END), 0)
              FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row WHERE m.counts",
@@ -1349,7 +1435,7 @@ impl<'a> Tx<'a> {
         consumer: &ConsumerId,
         service: &ServiceId,
     ) -> Result<bool> {
-        self.tx
+        self.with_lines()?
             .prepare_cached(
                 "SELECT 1 FROM money_ops m JOIN money_lines l ON l.op_row = m.op_row
                  WHERE m.reference = ?2 AND m.kind = ?1
@@ -1388,7 +1474,7 @@ impl<'a> Tx<'a> {
 
     /// The last movements on one wallet, newest first.
     pub fn movements(&self, consumer: &ConsumerId, service: &ServiceId, limit: u32) -> Result<Vec<MovementRow>> {
-        let mut stmt = self.tx.prepare_cached(
+        let mut stmt = self.with_lines()?.prepare_cached(
             "SELECT o.id, (SELECT author FROM authors WHERE num = o.author), o.kind, o.receipt, o.method, o.hlc,
                     l.delta_minor, o.counts, o.counts_provisional, o.verdict, o.reason
              FROM money_lines l JOIN ops o ON o.row = l.op_row
@@ -1524,9 +1610,7 @@ impl<'a> Tx<'a> {
             .query_row(params![&device.0[..], &consumer.0[..], service.as_str()], |r| r.get(0))
             .optional()?
             .unwrap_or(0);
-        let used: i64 = self
-            .tx
-            .prepare_cached(
+        let used: i64 = self.with_lines()?.prepare_cached(
                 "SELECT COALESCE(-SUM(l.delta_minor), 0) FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row
                  WHERE l.wallet = (SELECT num FROM wallets WHERE consumer = ?2 AND service = ?3) AND m.author = (SELECT num FROM authors WHERE author = ?1) AND m.kind = 'service-charge'
                    AND (m.verdict IS NULL OR m.verdict IN ('accepted', 'review-accepted'))",
@@ -1615,7 +1699,7 @@ impl<'a> Tx<'a> {
         // or had accepted it by then, and no reversal counted by then. A
         // verdict is only ever replaced by a review of a flagged operation,
         // so a latest verdict taken after `as_of` means it did not count then.
-        let mut stmt = self.tx.prepare_cached(
+        let mut stmt = self.with_lines()?.prepare_cached(
             "SELECT l.delta_minor, o.counts, o.counts_provisional,
                     COALESCE((CASE WHEN o.author = (SELECT num FROM authors WHERE author = ?3) THEN o.seq <= ?4
                           ELSE o.verdict IN ('accepted', 'review-accepted') AND o.verdict_seq <= ?4 END), 0)
@@ -1967,29 +2051,25 @@ fn service_id(text: &str) -> Result<ServiceId> {
 mod tests {
     use super::*;
 
-    /// What a transaction remembers of who is enrolled where follows a
-    /// directory change made in the same transaction (a batch that enrols a
-    /// child and then tops up the new wallet).
-    #[test]
-    fn enrolment_read_in_a_transaction_follows_a_directory_change_in_it() {
-        use crate::directory::{ConsumerRecord, FamilyRecord, Person};
-        use saldo_sync::{CodiceFiscale, FamilyId, Pan, PersonName};
-        let mut store = Store::open_in_memory().expect("store");
-        let tx = store.write().expect("write");
+    use crate::directory::{ConsumerRecord, FamilyRecord, Person};
+    use saldo_sync::{CodiceFiscale, FamilyId, Pan, PersonName};
+
+    const CONSUMER: ConsumerId = ConsumerId([7; 16]);
+
+    /// A family of one child, [`CONSUMER`], enrolled in `services`.
+    fn family(services: &[&ServiceId]) -> FamilyRecord {
         let person = |code: &str, surname: &str| Person {
             fiscal_code: CodiceFiscale::parse(code).expect("codice fiscale"),
             surname: PersonName::parse(surname).expect("surname"),
             name: PersonName::parse("Anna").expect("name"),
         };
-        let consumer = ConsumerId([7; 16]);
-        let (mensa, bus) = (service_id("mensa").expect("mensa"), service_id("scuolabus").expect("bus"));
-        let family = |services: &[&ServiceId]| FamilyRecord {
+        FamilyRecord {
             id: FamilyId([3; 16]),
             payer: person("RSSMRA85T10A562S", "Rossi"),
             consumers: [(
-                consumer,
+                CONSUMER,
                 ConsumerRecord {
-                    id: consumer,
+                    id: CONSUMER,
                     person: person("RSSNNA15A41H501X", "Rossi"),
                     pan: Pan::parse("4111 1111 1111 1111").expect("pan"),
                     school: None,
@@ -1998,13 +2078,104 @@ mod tests {
                 },
             )]
             .into(),
-        };
+        }
+    }
+
+    fn services() -> (ServiceId, ServiceId) {
+        (service_id("mensa").expect("mensa"), service_id("scuolabus").expect("bus"))
+    }
+
+    /// What a transaction remembers of who is enrolled where follows a
+    /// directory change made in the same transaction (a batch that enrols a
+    /// child and then tops up the new wallet).
+    #[test]
+    fn enrolment_read_in_a_transaction_follows_a_directory_change_in_it() {
+        let mut store = Store::open_in_memory().expect("store");
+        let tx = store.write().expect("write");
+        let (mensa, bus) = services();
         tx.put_family(&family(&[&mensa])).expect("family");
-        assert!(tx.is_enrolled(&consumer, &mensa).expect("read"));
-        assert!(!tx.is_enrolled(&consumer, &bus).expect("read"));
+        assert!(tx.is_enrolled(&CONSUMER, &mensa).expect("read"));
+        assert!(!tx.is_enrolled(&CONSUMER, &bus).expect("read"));
         tx.put_family(&family(&[&bus])).expect("family changed");
-        assert!(!tx.is_enrolled(&consumer, &mensa).expect("read"), "no longer enrolled in the canteen");
-        assert!(tx.is_enrolled(&consumer, &bus).expect("read"), "enrolled in the school bus now");
+        assert!(!tx.is_enrolled(&CONSUMER, &mensa).expect("read"), "no longer enrolled in the canteen");
+        assert!(tx.is_enrolled(&CONSUMER, &bus).expect("read"), "enrolled in the school bus now");
+    }
+
+    /// A node remembers enrolments from one transaction to the next; a
+    /// command that changes the directory on the same data directory (another
+    /// connection) makes it read them again.
+    #[test]
+    fn enrolment_remembered_across_transactions_follows_another_connection() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("saldo.db");
+        let (mensa, bus) = services();
+        let mut node = Store::open(&path).expect("store");
+        let tx = node.write().expect("write");
+        tx.put_family(&family(&[&mensa])).expect("family");
+        assert!(tx.is_enrolled(&CONSUMER, &mensa).expect("read"));
+        tx.commit().expect("commit");
+        let tx = node.write().expect("write");
+        assert!(tx.is_enrolled(&CONSUMER, &mensa).expect("read"));
+        tx.commit().expect("commit");
+
+        let mut command = Store::open(&path).expect("second connection");
+        let tx = command.write().expect("write");
+        tx.put_family(&family(&[&bus])).expect("family changed");
+        tx.commit().expect("commit");
+
+        let tx = node.write().expect("write");
+        assert!(!tx.is_enrolled(&CONSUMER, &mensa).expect("read"), "the other connection's change is seen");
+        assert!(tx.is_enrolled(&CONSUMER, &bus).expect("read"));
+    }
+
+    /// A wallet number given in a transaction that rolls back is not
+    /// remembered: the number may go to another wallet next.
+    #[test]
+    fn a_wallet_number_of_a_rolled_back_transaction_is_forgotten() {
+        let mut store = Store::open_in_memory().expect("store");
+        let (mensa, bus) = services();
+        let tx = store.write().expect("write");
+        let given = tx.wallet_num(&CONSUMER, &mensa).expect("number");
+        drop(tx);
+        let tx = store.write().expect("write");
+        assert_eq!(tx.wallet_num(&CONSUMER, &bus).expect("number"), given, "the number is free again");
+        assert_ne!(tx.wallet_num(&CONSUMER, &mensa).expect("number"), given);
+        tx.commit().expect("commit");
+        let tx = store.write().expect("write");
+        assert_eq!(tx.wallet_num(&CONSUMER, &bus).expect("number"), given, "a committed number is remembered");
+    }
+
+    /// Lines are written in batches, at commit; whatever reads them in the
+    /// transaction that added them sees them.
+    #[test]
+    fn lines_are_seen_by_the_transaction_that_adds_them() {
+        let mut store = Store::open_in_memory().expect("store");
+        let (mensa, _) = services();
+        let tx = store.write().expect("write");
+        let author = AuthorId([5; 32]);
+        tx.insert_author(&author, Role::CashPoint, "Edicola", None).expect("author");
+        let money = NewMoneyOp {
+            receipt: Some(ReceiptNo(1)),
+            reference: None,
+            reverses: None,
+            range: None,
+            method: Some("cash"),
+            total_minor: 1250,
+            counts: true,
+            counts_provisional: true,
+            verdict: None,
+            running_minor: None,
+        };
+        for (seq, id) in [(1, OpId([1; 32])), (2, OpId([2; 32]))] {
+            let row =
+                tx.insert_op(&id, &author, Seq(seq), seq, OpKind::TopUp, true, &[seq as u8], Some(&money)).expect("op");
+            tx.insert_money_line(row, 0, &CONSUMER, &mensa, 1250).expect("line");
+        }
+        assert_eq!(tx.counted_credits_and_debits().expect("sums"), (2500, 0));
+        assert_eq!(tx.movements(&CONSUMER, &mensa, 10).expect("movements").len(), 2);
+        tx.commit().expect("commit");
+        let tx = store.read().expect("read");
+        assert_eq!(tx.counted_credits_and_debits().expect("sums"), (2500, 0));
     }
 
     #[test]
@@ -2060,7 +2231,7 @@ mod tests {
         )
         .expect("wallet");
         migrations().to_latest(&mut conn).expect("latest");
-        let mut store = Store { conn };
+        let mut store = Store { conn, remembered: Remembered::default() };
         let tx = store.read().expect("read");
         let (a, b) = (AuthorId(a), AuthorId(b));
         assert_eq!(tx.author(&a).expect("a").expect("held").num, 1);
