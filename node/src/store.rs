@@ -2145,10 +2145,10 @@ mod tests {
         assert_eq!(tx.wallet_num(&CONSUMER, &bus).expect("number"), given, "a committed number is remembered");
     }
 
-    /// Lines are written in batches, at commit; whatever reads them in the
-    /// transaction that added them sees them.
+    /// Lines are written in batches, at commit; whatever reads them or the
+    /// operations in the transaction that added them sees them.
     #[test]
-    fn lines_are_seen_by_the_transaction_that_adds_them() {
+    fn operations_and_lines_are_seen_by_the_transaction_that_adds_them() {
         let mut store = Store::open_in_memory().expect("store");
         let (mensa, _) = services();
         let tx = store.write().expect("write");
@@ -2166,11 +2166,14 @@ mod tests {
             verdict: None,
             running_minor: None,
         };
+        assert!(!tx.receipt_used(&author, ReceiptNo(1)).expect("receipt"));
         for (seq, id) in [(1, OpId([1; 32])), (2, OpId([2; 32]))] {
             let row =
                 tx.insert_op(&id, &author, Seq(seq), seq, OpKind::TopUp, true, &[seq as u8], Some(&money)).expect("op");
             tx.insert_money_line(row, 0, &CONSUMER, &mensa, 1250).expect("line");
         }
+        assert!(tx.receipt_used(&author, ReceiptNo(1)).expect("receipt"), "a receipt of this transaction is used");
+        assert_eq!(tx.op_row(&OpId([2; 32])).expect("row"), Some(2));
         assert_eq!(tx.counted_credits_and_debits().expect("sums"), (2500, 0));
         assert_eq!(tx.movements(&CONSUMER, &mensa, 10).expect("movements").len(), 2);
         tx.commit().expect("commit");
