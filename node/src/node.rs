@@ -37,6 +37,12 @@ pub const CONTACTS_KEY_FILE: &str = "contacts.key";
 /// once per transaction rather than once per 10,000 operations, which is
 /// what made the bytes written per operation grow with the log.
 pub const OPS_PER_BATCH_MAX: usize = 50_000;
+
+/// Operations whose signatures are checked as one ed25519 batch when
+/// ingesting: the unit of work of the helper threads. `saldo-bench`
+/// measures raw verification at this batch size, so that (a) is the bound
+/// of this ingest.
+pub const VERIFY_PART_OPS: usize = 512;
 /// Movements shown with a balance.
 pub const MOVEMENTS_SHOWN: u32 = 10;
 
@@ -832,9 +838,8 @@ impl Node {
         // needs next is not checked yet, this thread checks a later one
         // itself rather than wait: whichever of checking and storing is
         // cheaper, both cores stay busy.
-        const PART_OPS: usize = 512;
         let realm = self.me.ctx.realm;
-        let parts: Vec<&[Vec<u8>]> = batch.chunks(PART_OPS).collect();
+        let parts: Vec<&[Vec<u8>]> = batch.chunks(VERIFY_PART_OPS).collect();
         let checker = PartChecker::new(&realm, &parts);
         std::thread::scope(|scope| {
             let helpers = std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1);

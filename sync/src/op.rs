@@ -628,9 +628,14 @@ pub struct Operation {
 impl Operation {
     /// The canonical encoding: the version byte, then postcard.
     pub fn encode(&self) -> Vec<u8> {
-        let mut bytes = vec![OP_FORMAT_VERSION];
-        postcard::to_io(self, &mut bytes).expect("writing to a Vec cannot fail");
-        bytes
+        postcard::to_extend(self, vec![OP_FORMAT_VERSION]).expect("writing to a Vec cannot fail")
+    }
+
+    /// Whether [`Operation::encode`] gives exactly `bytes`: encodes while
+    /// comparing, stopping at the first difference, with nothing allocated.
+    fn encodes_to(&self, bytes: &[u8]) -> bool {
+        let Some((&OP_FORMAT_VERSION, rest)) = bytes.split_first() else { return false };
+        postcard::serialize_with_flavor(self, SameAs { expected: rest }).unwrap_or(false)
     }
 
     pub fn sign(self, realm: &RealmId, key: &DeviceKey) -> SignedOp {
@@ -698,6 +703,34 @@ impl fmt::Debug for SignedOp {
     }
 }
 
+/// A postcard output that compares what is written with `expected`: its
+/// output is whether all of `expected` was written, and nothing else.
+struct SameAs<'a> {
+    expected: &'a [u8],
+}
+
+impl postcard::ser_flavors::Flavor for SameAs<'_> {
+    type Output = bool;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        match self.expected.split_at_checked(data.len()) {
+            Some((head, tail)) if head == data => {
+                self.expected = tail;
+                Ok(())
+            }
+            _ => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.try_extend(&[data])
+    }
+
+    fn finalize(self) -> postcard::Result<bool> {
+        Ok(self.expected.is_empty())
+    }
+}
+
 impl SignedOp {
     /// Decodes untrusted bytes. Never panics; bounded by [`SIGNED_OP_BYTES_MAX`].
     pub fn decode(signed: &[u8]) -> Result<SignedOp, DecodeError> {
@@ -716,7 +749,7 @@ impl SignedOp {
         if !rest.is_empty() {
             return Err(DecodeError::Malformed(format!("{} bytes left over", rest.len())));
         }
-        if op.encode() != bytes {
+        if !op.encodes_to(bytes) {
             return Err(DecodeError::NotCanonical);
         }
         op.body.check_limits()?;
@@ -878,6 +911,29 @@ mod tests {
                 operator: None,
             }),
         }
+    }
+
+    /// Bytes that decode to an operation but are not how it encodes (here,
+    /// its seq as an overlong varint) are refused: one operation, one encoding.
+    #[test]
+    fn an_operation_in_a_non_canonical_encoding_is_refused() {
+        let key = DeviceKey::generate();
+        let signed = sample(&key).sign(&RealmId([9; 32]), &key).to_bytes();
+        assert_eq!(signed[33], 3, "the seq follows the version and the author");
+        let mut overlong = signed[..33].to_vec();
+        overlong.extend_from_slice(&[0x83, 0x00]);
+        overlong.extend_from_slice(&signed[34..]);
+        assert!(matches!(SignedOp::decode(&overlong), Err(DecodeError::NotCanonical)));
+        let mut longer = signed.clone();
+        longer.insert(signed.len() - SIGNATURE_BYTES, 0);
+        assert!(SignedOp::decode(&longer).is_err(), "a byte more is refused");
+        assert!(SignedOp::decode(&signed).is_ok());
+        let op = sample(&key);
+        let mut other = op.encode();
+        assert!(op.encodes_to(&other));
+        let last = other.len() - 1;
+        other[last] ^= 1;
+        assert!(!op.encodes_to(&other), "the same length, another byte");
     }
 
     #[test]
