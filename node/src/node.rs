@@ -43,6 +43,12 @@ pub const OPS_PER_BATCH_MAX: usize = 50_000;
 /// measures raw verification at this batch size, so that (a) is the bound
 /// of this ingest.
 pub const VERIFY_PART_OPS: usize = 512;
+/// The write-ahead log pages above which a multi-part ingest copies the log
+/// into the database before its last transaction, while helper threads
+/// check signatures: SQLite would otherwise do it inside the commit that
+/// takes the log past `wal_autocheckpoint` (16,384 pages), most often the
+/// last one of a call, with every other core idle and the caller waiting.
+pub const WAL_FRAMES_CHECKPOINTED_EARLY: i64 = 4_096;
 /// Movements shown with a balance.
 pub const MOVEMENTS_SHOWN: u32 = 10;
 
@@ -851,6 +857,9 @@ impl Node {
             let stored = (|| {
                 while results.len() < batch.len() {
                     let take = (batch.len() - results.len()).min(OPS_PER_BATCH_MAX);
+                    if take == batch.len() - results.len() && parts.len() > 1 {
+                        self.store.checkpoint_wal(WAL_FRAMES_CHECKPOINTED_EARLY)?;
+                    }
                     results.extend(self.store_checked(checked.by_ref().take(take), take)?);
                 }
                 Ok(())

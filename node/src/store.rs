@@ -426,6 +426,26 @@ impl Store {
         Tx::new(&self.conn, TransactionBehavior::Deferred)
     }
 
+    /// Copies what the write-ahead log holds into the database when that is
+    /// at least `frames_min` pages, without waiting for readers (what a
+    /// reader still uses stays in the log for a later checkpoint). Returns
+    /// how many pages it copied. SQLite otherwise checkpoints inside
+    /// whichever commit takes the log past `wal_autocheckpoint`; the ingest
+    /// calls this where other threads have work meanwhile.
+    pub fn checkpoint_wal(&self, frames_min: i64) -> Result<i64> {
+        let frames = |mode: &str| {
+            self.conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })
+        };
+        let (log, copied) = frames("NOOP")?;
+        if log - copied < frames_min.max(1) {
+            return Ok(0);
+        }
+        let (_, now_copied) = frames("PASSIVE")?;
+        Ok(now_copied - copied.max(0))
+    }
+
     pub fn integrity_check(&self) -> Result<String> {
         self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
     }
@@ -2143,6 +2163,35 @@ mod tests {
         tx.commit().expect("commit");
         let tx = store.write().expect("write");
         assert_eq!(tx.wallet_num(&CONSUMER, &bus).expect("number"), given, "a committed number is remembered");
+    }
+
+    /// The write-ahead log is copied into the database only when it holds at
+    /// least the pages asked for, and then all of it.
+    #[test]
+    fn the_log_is_checkpointed_from_the_size_asked_for() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("saldo.db")).expect("store");
+        let wal = |store: &Store| {
+            store
+                .conn
+                .query_row("PRAGMA wal_checkpoint(NOOP)", [], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+                .expect("wal")
+        };
+        for i in 0..64 {
+            store.conn.execute("INSERT INTO meta VALUES (?1, zeroblob(8000))", [format!("k{i}")]).expect("insert");
+        }
+        let (log, copied) = wal(&store);
+        assert!(log >= 128 && copied == 0, "64 commits of two pages and more are in the log: {log} {copied}");
+        assert_eq!(store.checkpoint_wal(log + 1).expect("checkpoint"), 0, "fewer pages than asked for");
+        assert_eq!(wal(&store), (log, 0), "nothing copied");
+        assert_eq!(store.checkpoint_wal(log).expect("checkpoint"), log);
+        assert_eq!(wal(&store), (log, log), "everything copied");
+        assert_eq!(store.checkpoint_wal(0).expect("checkpoint"), 0, "nothing left to copy");
+        drop(store);
+        let store = Store::open(&dir.path().join("saldo.db")).expect("reopen");
+        let rows: i64 =
+            store.conn.query_row("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'", [], |r| r.get(0)).expect("count");
+        assert_eq!(rows, 64);
     }
 
     /// Lines are written in batches, at commit; whatever reads them or the
