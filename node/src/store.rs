@@ -353,10 +353,21 @@ pub struct Store {
 struct Remembered {
     /// `PRAGMA data_version` when this was handed back.
     data_version: i64,
-    wallet_nums: HashMap<ConsumerId, Vec<(ServiceId, i64)>>,
+    services: Vec<ServiceId>,
+    wallet_nums: HashMap<(ConsumerId, ServiceSlot), i64>,
     wallet_keys: HashMap<i64, (ConsumerId, ServiceId)>,
-    enrolled: HashMap<ConsumerId, Vec<(ServiceId, bool)>>,
+    enrolled: HashMap<(ConsumerId, ServiceSlot), bool>,
 }
+
+/// A service by its place in [`Tx::services`]: the wallet maps are keyed
+/// by consumer and slot, so a lookup reads one entry of the table (a
+/// `ServiceId` in the key would be a string elsewhere in memory, read on
+/// every comparison: a cache miss per lookup on a hub's hot path).
+type ServiceSlot = u32;
+
+/// Most services the wallet maps name: a realm has a handful; a device
+/// naming ever new ones in its operations gets no more slots.
+const SERVICE_SLOTS_MAX: usize = 256;
 
 impl Remembered {
     /// About 100 bytes each: a realm of 250,000 wallets is remembered whole.
@@ -415,6 +426,7 @@ impl Store {
         if data_version != remembered.data_version {
             remembered = Remembered { data_version, ..Remembered::default() };
         }
+        *tx.services.borrow_mut() = remembered.services;
         *tx.wallet_nums.borrow_mut() = remembered.wallet_nums;
         *tx.wallet_keys.borrow_mut() = remembered.wallet_keys;
         *tx.enrolled.borrow_mut() = remembered.enrolled;
@@ -729,11 +741,13 @@ pub struct Tx<'a> {
     /// Wallet numbers read or given in this transaction, by consumer (who
     /// has a wallet or two: found without building a key), and the wallets
     /// they number.
-    wallet_nums: RefCell<HashMap<ConsumerId, Vec<(ServiceId, i64)>>>,
+    wallet_nums: RefCell<HashMap<(ConsumerId, ServiceSlot), i64>>,
     wallet_keys: RefCell<HashMap<i64, (ConsumerId, ServiceId)>>,
     /// Whether consumers are enrolled in services, as read in this
     /// transaction (forgotten when the directory changes in it).
-    enrolled: RefCell<HashMap<ConsumerId, Vec<(ServiceId, bool)>>>,
+    enrolled: RefCell<HashMap<(ConsumerId, ServiceSlot), bool>>,
+    /// The services the two maps above name by slot, in the order first seen.
+    services: RefCell<Vec<ServiceId>>,
     /// Lines of operations on money to write, as (wallet, op_row, line,
     /// delta): written in key order at commit and before anything reads
     /// `money_lines` (through [`Tx::with_lines`]).
@@ -760,6 +774,7 @@ impl<'a> Tx<'a> {
             wallet_nums: RefCell::default(),
             wallet_keys: RefCell::default(),
             enrolled: RefCell::default(),
+            services: RefCell::default(),
             receipts_max: RefCell::default(),
             lines_pending: RefCell::default(),
             home: None,
@@ -771,14 +786,14 @@ impl<'a> Tx<'a> {
         self.flush_wallets()?;
         self.flush_running()?;
         self.flush_lines()?;
-        let Tx { hot, tx, home, wallet_nums, wallet_keys, enrolled, .. } = self;
+        let Tx { hot, tx, home, wallet_nums, wallet_keys, enrolled, services, .. } = self;
         drop(hot);
         tx.commit()?;
         if let Some((remembered, data_version)) = home {
-            let (wallet_nums, wallet_keys, enrolled) =
-                (wallet_nums.into_inner(), wallet_keys.into_inner(), enrolled.into_inner());
+            let (wallet_nums, wallet_keys, enrolled, services) =
+                (wallet_nums.into_inner(), wallet_keys.into_inner(), enrolled.into_inner(), services.into_inner());
             if wallet_keys.len() + enrolled.len() <= Remembered::ENTRIES_MAX {
-                *remembered = Remembered { data_version, wallet_nums, wallet_keys, enrolled };
+                *remembered = Remembered { data_version, services, wallet_nums, wallet_keys, enrolled };
             }
         }
         Ok(())
@@ -1289,7 +1304,22 @@ impl<'a> Tx<'a> {
 
     /// The number of a wallet, if this transaction has read or given it.
     fn cached_wallet_num(&self, consumer: &ConsumerId, service: &ServiceId) -> Option<i64> {
-        self.wallet_nums.borrow().get(consumer)?.iter().find(|(s, _)| s == service).map(|(_, num)| *num)
+        self.wallet_nums.borrow().get(&(*consumer, self.service_slot(service)?)).copied()
+    }
+
+    /// The slot of a service in this transaction's wallet maps, given now if
+    /// it has none; `None` once [`SERVICE_SLOTS_MAX`] are given (operations
+    /// naming ever new services are then looked up in the database).
+    fn service_slot(&self, service: &ServiceId) -> Option<ServiceSlot> {
+        let mut services = self.services.borrow_mut();
+        if let Some(slot) = services.iter().position(|s| s == service) {
+            return Some(slot as ServiceSlot);
+        }
+        if services.len() >= SERVICE_SLOTS_MAX {
+            return None;
+        }
+        services.push(service.clone());
+        Some((services.len() - 1) as ServiceSlot)
     }
 
     /// The number of a wallet, given one now if it has none.
@@ -1312,7 +1342,9 @@ impl<'a> Tx<'a> {
                 )?
                 .query_row(params![&consumer.0[..], service.as_str()], |r| r.get(0))?,
         };
-        self.wallet_nums.borrow_mut().entry(*consumer).or_default().push((service.clone(), num));
+        if let Some(slot) = self.service_slot(service) {
+            self.wallet_nums.borrow_mut().insert((*consumer, slot), num);
+        }
         self.wallet_keys.borrow_mut().insert(num, (*consumer, service.clone()));
         Ok(num)
     }
@@ -1946,13 +1978,14 @@ impl<'a> Tx<'a> {
     }
 
     pub fn is_enrolled(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<bool> {
-        let known =
-            self.enrolled.borrow().get(consumer).and_then(|v| v.iter().find(|(s, _)| s == service).map(|e| e.1));
-        if let Some(known) = known {
+        let key = self.service_slot(service).map(|slot| (*consumer, slot));
+        if let Some(known) = key.and_then(|key| self.enrolled.borrow().get(&key).copied()) {
             return Ok(known);
         }
         let enrolled = self.hot(Hot::IsEnrolled)?.exists(params![&consumer.0[..], service.as_str()])?;
-        self.enrolled.borrow_mut().entry(*consumer).or_default().push((service.clone(), enrolled));
+        if let Some(key) = key {
+            self.enrolled.borrow_mut().insert(key, enrolled);
+        }
         Ok(enrolled)
     }
 
@@ -2145,6 +2178,36 @@ mod tests {
 
         let tx = node.write().expect("write");
         assert!(!tx.is_enrolled(&CONSUMER, &mensa).expect("read"), "the other connection's change is seen");
+        assert!(tx.is_enrolled(&CONSUMER, &bus).expect("read"));
+    }
+
+    /// Wallets of more services than the maps give slots to are numbered
+    /// and found in the database, the same as the others.
+    #[test]
+    fn wallets_of_services_past_the_slots_are_found_in_the_database() {
+        let mut store = Store::open_in_memory().expect("store");
+        let (mensa, bus) = services();
+        let tx = store.write().expect("write");
+        tx.put_family(&family(&[&bus])).expect("family");
+        let many: Vec<ServiceId> =
+            (0..SERVICE_SLOTS_MAX + 10).map(|i| service_id(&format!("servizio-{i}")).expect("service")).collect();
+        let numbers: Vec<i64> = many.iter().map(|s| tx.wallet_num(&CONSUMER, s).expect("number")).collect();
+        for (service, number) in many.iter().zip(&numbers) {
+            assert_eq!(tx.wallet_num(&CONSUMER, service).expect("number"), *number, "{service:?} keeps its number");
+            assert!(!tx.is_enrolled(&CONSUMER, service).expect("read"));
+        }
+        let mut distinct = numbers.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), numbers.len(), "one number per wallet");
+        assert!(tx.is_enrolled(&CONSUMER, &bus).expect("read"), "past the slots, read from the directory");
+        assert!(!tx.is_enrolled(&CONSUMER, &mensa).expect("read"));
+        tx.commit().expect("commit");
+        let tx = store.write().expect("write");
+        assert_eq!(
+            tx.wallet_num(&CONSUMER, &many[SERVICE_SLOTS_MAX + 5]).expect("number"),
+            numbers[SERVICE_SLOTS_MAX + 5]
+        );
         assert!(tx.is_enrolled(&CONSUMER, &bus).expect("read"));
     }
 
