@@ -22,7 +22,8 @@
 //! and durably stored by the hub's store in batches, (c) their ratio, (d)
 //! search latency p50/p99 over a realm of 1,000,000 consumers by PAN, codice
 //! fiscale and surname prefix, and (e) the peak resident memory. (a) and (b)
-//! are measured in `--rounds` rounds, each (a) right before its (b), into
+//! are measured in `--rounds` rounds, (a) right before and right after its
+//! (b) (the ratio takes their mean: this machine's speed drifts), into
 //! one hub that grows round by round; the medians are printed, with the CPU
 //! time and the bytes written per operation stored.
 
@@ -119,7 +120,7 @@ fn foundation(options: &Options) -> Result<()> {
     let (calls, calls_min, calls_max) = median(&|r| r.calls);
     let (cpu_us, _, _) = median(&|r| r.stream_cpu_us);
     let n = rounds.len();
-    println!("    medians of {n} rounds (lowest–highest); each round measures (a) just before its (b):");
+    println!("    medians of {n} rounds (lowest–highest); each round measures (a) just before and just after its (b):");
     println!(
         "(a) raw ed25519 verification, batches of {} on {cores} cores: {a:.0}/s ({a_min:.0}–{a_max:.0})",
         SignedMessages::CHUNK
@@ -242,7 +243,8 @@ fn label(text: &str) -> Label {
 /// both see the machine as it is then (it varies by ±20% here, minute to
 /// minute, from outside).
 struct Round {
-    /// (a), verifications per second batched on all cores.
+    /// (a), verifications per second batched on all cores: the mean of
+    /// one measure just before (b) and one just after.
     verify: f64,
     /// (b), operations per second, all of the round's operations handed to
     /// the hub at once: it commits every `OPS_PER_BATCH_MAX`, checking the
@@ -312,7 +314,7 @@ fn ingest_rounds(options: &Options, cores: usize, signatures: &SignedMessages) -
     let mut rounds = Vec::with_capacity(options.rounds);
     for (i, round_ops) in ops.chunks(per_round).enumerate() {
         let (stream_ops, call_ops) = round_ops.split_at(stream_per_round);
-        let verify = signatures.batched_rate(cores);
+        let verify_before = signatures.batched_rate(cores);
 
         let (started, cpu, written) = (Instant::now(), process_cpu(), process_written());
         let results = hub.ingest(stream_ops)?;
@@ -321,6 +323,8 @@ fn ingest_rounds(options: &Options, cores: usize, signatures: &SignedMessages) -
         anyhow::ensure!(results.iter().all(Result::is_ok), "a benchmark operation was refused");
         let stream = stream_ops.len() as f64 / elapsed.as_secs_f64();
         let stream_cpu_us = cpu.as_secs_f64() * 1e6 / stream_ops.len() as f64;
+        let verify_after = signatures.batched_rate(cores);
+        let verify = (verify_before + verify_after) / 2.0;
 
         let started = Instant::now();
         for batch in call_ops.chunks(options.batch) {
@@ -328,7 +332,7 @@ fn ingest_rounds(options: &Options, cores: usize, signatures: &SignedMessages) -
         }
         let calls = call_ops.len() as f64 / started.elapsed().as_secs_f64();
         println!(
-            "    round {}: (a) {verify:.0}/s, (b) {stream:.0} operations/s ({stream_cpu_us:.1} µs of CPU, {written_per_op} bytes written each), ratio {:.2}; one call per batch {calls:.0}/s",
+            "    round {}: (a) {verify:.0}/s ({verify_before:.0} before, {verify_after:.0} after), (b) {stream:.0} operations/s ({stream_cpu_us:.1} µs of CPU, {written_per_op} bytes written each), ratio {:.2}; one call per batch {calls:.0}/s",
             i + 1,
             stream / verify
         );
