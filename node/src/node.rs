@@ -160,6 +160,11 @@ struct PendingDecisions {
 impl PendingDecisions {
     const ROOM: usize = saldo_sync::op::OP_BYTES_MAX - 1024;
 
+    /// Room for `n` verdicts (one per operation of a batch the hub judges).
+    fn with_capacity(n: usize) -> PendingDecisions {
+        PendingDecisions { verdicts: Vec::with_capacity(n), carriers: Vec::with_capacity(n / VERDICTS_PER_OP_MAX + 1) }
+    }
+
     /// Adds a verdict; returns which of the pending operations carries it.
     fn push(&mut self, decision: Decision) -> usize {
         let size = postcard::experimental::serialized_size(&decision).unwrap_or(Self::ROOM);
@@ -878,9 +883,9 @@ impl Node {
     ) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
         let mut results = Vec::with_capacity(count);
         let mut tx = self.store.write()?;
-        let mut verdicts = PendingDecisions::default();
-        let mut decision_base: Option<Seq> = None;
         let hub_key = if self.me.ctx.is_hub() { self.me.key.as_ref() } else { None };
+        let mut verdicts = PendingDecisions::with_capacity(if hub_key.is_some() { count } else { 0 });
+        let mut decision_base: Option<Seq> = None;
         for item in checked {
             let signed = match item {
                 Ok(signed) => signed,

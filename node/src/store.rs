@@ -354,9 +354,20 @@ struct Remembered {
     /// `PRAGMA data_version` when this was handed back.
     data_version: i64,
     services: Vec<ServiceId>,
-    wallet_nums: HashMap<(ConsumerId, ServiceSlot), i64>,
+    wallets: HashMap<(ConsumerId, ServiceSlot), Known>,
     wallet_keys: HashMap<i64, (ConsumerId, ServiceId)>,
-    enrolled: HashMap<(ConsumerId, ServiceSlot), bool>,
+    directory_version: u64,
+}
+
+/// What is known of a wallet: its number, and whether its consumer is
+/// enrolled in its service as of the directory version it was read at
+/// (`Tx::directory_version` moves on every directory change, which makes
+/// every enrolment read before unknown at once). One entry for both: the
+/// hub reads both for every line it judges, with one cache miss.
+#[derive(Debug, Clone, Copy, Default)]
+struct Known {
+    num: Option<i64>,
+    enrolled: Option<(bool, u64)>,
 }
 
 /// A service by its place in [`Tx::services`]: the wallet maps are keyed
@@ -427,9 +438,9 @@ impl Store {
             remembered = Remembered { data_version, ..Remembered::default() };
         }
         *tx.services.borrow_mut() = remembered.services;
-        *tx.wallet_nums.borrow_mut() = remembered.wallet_nums;
+        *tx.wallets.borrow_mut() = remembered.wallets;
+        tx.directory_version.set(remembered.directory_version);
         *tx.wallet_keys.borrow_mut() = remembered.wallet_keys;
-        *tx.enrolled.borrow_mut() = remembered.enrolled;
         Ok(Tx { home: Some((&mut self.remembered, data_version)), ..tx })
     }
 
@@ -738,15 +749,14 @@ pub struct Tx<'a> {
     /// transaction and kept up to date as operations are stored: a receipt
     /// above it is unused without a look at the index.
     receipts_max: RefCell<HashMap<i64, i64>>,
-    /// Wallet numbers read or given in this transaction, by consumer (who
-    /// has a wallet or two: found without building a key), and the wallets
-    /// they number.
-    wallet_nums: RefCell<HashMap<(ConsumerId, ServiceSlot), i64>>,
+    /// Wallet numbers read or given, and whether consumers are enrolled in
+    /// services as read (forgotten when the directory changes), by
+    /// consumer and service slot; the wallets each number names.
+    wallets: RefCell<HashMap<(ConsumerId, ServiceSlot), Known>>,
     wallet_keys: RefCell<HashMap<i64, (ConsumerId, ServiceId)>>,
-    /// Whether consumers are enrolled in services, as read in this
-    /// transaction (forgotten when the directory changes in it).
-    enrolled: RefCell<HashMap<(ConsumerId, ServiceSlot), bool>>,
-    /// The services the two maps above name by slot, in the order first seen.
+    /// Moves on at every directory change: enrolments read before it are unknown.
+    directory_version: std::cell::Cell<u64>,
+    /// The services `wallets` names by slot, in the order first seen.
     services: RefCell<Vec<ServiceId>>,
     /// Lines of operations on money to write, as (wallet, op_row, line,
     /// delta): written in key order at commit and before anything reads
@@ -771,9 +781,9 @@ impl<'a> Tx<'a> {
             running_pending: RefCell::default(),
             walls: RefCell::default(),
             wallet_deltas: RefCell::default(),
-            wallet_nums: RefCell::default(),
+            wallets: RefCell::default(),
             wallet_keys: RefCell::default(),
-            enrolled: RefCell::default(),
+            directory_version: std::cell::Cell::default(),
             services: RefCell::default(),
             receipts_max: RefCell::default(),
             lines_pending: RefCell::default(),
@@ -786,14 +796,15 @@ impl<'a> Tx<'a> {
         self.flush_wallets()?;
         self.flush_running()?;
         self.flush_lines()?;
-        let Tx { hot, tx, home, wallet_nums, wallet_keys, enrolled, services, .. } = self;
+        let Tx { hot, tx, home, wallets, wallet_keys, directory_version, services, .. } = self;
         drop(hot);
         tx.commit()?;
         if let Some((remembered, data_version)) = home {
-            let (wallet_nums, wallet_keys, enrolled, services) =
-                (wallet_nums.into_inner(), wallet_keys.into_inner(), enrolled.into_inner(), services.into_inner());
-            if wallet_keys.len() + enrolled.len() <= Remembered::ENTRIES_MAX {
-                *remembered = Remembered { data_version, services, wallet_nums, wallet_keys, enrolled };
+            let (wallets, wallet_keys, services) =
+                (wallets.into_inner(), wallet_keys.into_inner(), services.into_inner());
+            if wallet_keys.len() + wallets.len() <= Remembered::ENTRIES_MAX {
+                let directory_version = directory_version.get();
+                *remembered = Remembered { data_version, services, wallets, wallet_keys, directory_version };
             }
         }
         Ok(())
@@ -1304,7 +1315,7 @@ impl<'a> Tx<'a> {
 
     /// The number of a wallet, if this transaction has read or given it.
     fn cached_wallet_num(&self, consumer: &ConsumerId, service: &ServiceId) -> Option<i64> {
-        self.wallet_nums.borrow().get(&(*consumer, self.service_slot(service)?)).copied()
+        self.wallets.borrow().get(&(*consumer, self.service_slot(service)?))?.num
     }
 
     /// The slot of a service in this transaction's wallet maps, given now if
@@ -1343,7 +1354,7 @@ impl<'a> Tx<'a> {
                 .query_row(params![&consumer.0[..], service.as_str()], |r| r.get(0))?,
         };
         if let Some(slot) = self.service_slot(service) {
-            self.wallet_nums.borrow_mut().insert((*consumer, slot), num);
+            self.wallets.borrow_mut().entry((*consumer, slot)).or_default().num = Some(num);
         }
         self.wallet_keys.borrow_mut().insert(num, (*consumer, service.clone()));
         Ok(num)
@@ -1838,7 +1849,7 @@ impl<'a> Tx<'a> {
 
     /// Replaces the materialised rows of one family.
     pub fn put_family(&self, family: &crate::directory::FamilyRecord) -> Result<()> {
-        self.enrolled.borrow_mut().clear();
+        self.directory_version.set(self.directory_version.get() + 1);
         let family_blob = &family.id.0[..];
         self.tx
             .prepare_cached(
@@ -1979,12 +1990,16 @@ impl<'a> Tx<'a> {
 
     pub fn is_enrolled(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<bool> {
         let key = self.service_slot(service).map(|slot| (*consumer, slot));
-        if let Some(known) = key.and_then(|key| self.enrolled.borrow().get(&key).copied()) {
-            return Ok(known);
+        let version = self.directory_version.get();
+        let known = key.and_then(|key| self.wallets.borrow().get(&key)?.enrolled);
+        if let Some((enrolled, as_of)) = known
+            && as_of == version
+        {
+            return Ok(enrolled);
         }
         let enrolled = self.hot(Hot::IsEnrolled)?.exists(params![&consumer.0[..], service.as_str()])?;
         if let Some(key) = key {
-            self.enrolled.borrow_mut().insert(key, enrolled);
+            self.wallets.borrow_mut().entry(key).or_default().enrolled = Some((enrolled, version));
         }
         Ok(enrolled)
     }
