@@ -348,7 +348,8 @@ pub struct Store {
 /// last committed one knew and hands it back only when it commits, so
 /// nothing of a rolled-back transaction is remembered. It is all forgotten
 /// when another connection (a command on the same data directory) has
-/// committed since, and when it grows past [`Remembered::ENTRIES_MAX`].
+/// committed since; half of it when it grows past
+/// [`Remembered::ENTRIES_MAX`].
 #[derive(Debug, Default)]
 struct Remembered {
     /// `PRAGMA data_version` when this was handed back.
@@ -381,8 +382,31 @@ type ServiceSlot = u32;
 const SERVICE_SLOTS_MAX: usize = 256;
 
 impl Remembered {
-    /// About 100 bytes each: a realm of 250,000 wallets is remembered whole.
+    /// A wallet takes two entries, about 150 bytes: a realm of 125,000
+    /// wallets (some 20 MB) is remembered whole.
     const ENTRIES_MAX: usize = 250_000;
+
+    /// Forgets every other wallet when there are more than `max` entries,
+    /// so that a realm too large to remember whole still finds half of its
+    /// wallets here (forgetting all of them would leave every transaction
+    /// to start from nothing). Every number remembered keeps its wallet.
+    fn fit(&mut self, max: usize) {
+        if self.wallets.len() + self.wallet_keys.len() <= max {
+            return;
+        }
+        let mut i = 0usize;
+        self.wallets.retain(|_, _| {
+            i += 1;
+            i.is_multiple_of(2)
+        });
+        let (wallets, services) = (&self.wallets, &self.services);
+        self.wallet_keys.retain(|_, (consumer, service)| {
+            services
+                .iter()
+                .position(|s| s == service)
+                .is_some_and(|slot| wallets.contains_key(&(*consumer, slot as ServiceSlot)))
+        });
+    }
 }
 
 impl Store {
@@ -802,10 +826,9 @@ impl<'a> Tx<'a> {
         if let Some((remembered, data_version)) = home {
             let (wallets, wallet_keys, services) =
                 (wallets.into_inner(), wallet_keys.into_inner(), services.into_inner());
-            if wallet_keys.len() + wallets.len() <= Remembered::ENTRIES_MAX {
-                let directory_version = directory_version.get();
-                *remembered = Remembered { data_version, services, wallets, wallet_keys, directory_version };
-            }
+            let directory_version = directory_version.get();
+            *remembered = Remembered { data_version, services, wallets, wallet_keys, directory_version };
+            remembered.fit(Remembered::ENTRIES_MAX);
         }
         Ok(())
     }
@@ -2224,6 +2247,35 @@ mod tests {
             numbers[SERVICE_SLOTS_MAX + 5]
         );
         assert!(tx.is_enrolled(&CONSUMER, &bus).expect("read"));
+    }
+
+    /// Past its size, what is remembered keeps half of its wallets, each
+    /// with its number and key.
+    #[test]
+    fn past_its_size_half_of_what_is_remembered_is_kept() {
+        let (mensa, bus) = services();
+        let mut remembered =
+            Remembered { services: vec![mensa.clone(), bus.clone()], directory_version: 3, ..Remembered::default() };
+        for i in 0..1_000u32 {
+            let mut consumer = ConsumerId([0; 16]);
+            consumer.0[..4].copy_from_slice(&i.to_le_bytes());
+            let (slot, service) = if i.is_multiple_of(3) { (1, &bus) } else { (0, &mensa) };
+            let num = i64::from(i) + 1;
+            remembered.wallets.insert((consumer, slot), Known { num: Some(num), enrolled: Some((true, 3)) });
+            remembered.wallet_keys.insert(num, (consumer, service.clone()));
+        }
+        remembered.fit(2_000);
+        assert_eq!(remembered.wallets.len(), 1_000, "nothing forgotten within the size");
+        remembered.fit(1_999);
+        assert_eq!(remembered.wallets.len(), 500);
+        assert_eq!(remembered.wallet_keys.len(), 500, "the numbers of the wallets forgotten go too");
+        for ((consumer, slot), known) in &remembered.wallets {
+            let num = known.num.expect("a number");
+            assert_eq!(
+                remembered.wallet_keys.get(&num),
+                Some(&(*consumer, remembered.services[*slot as usize].clone()))
+            );
+        }
     }
 
     /// A wallet number given in a transaction that rolls back is not
