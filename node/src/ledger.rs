@@ -25,6 +25,8 @@ pub struct Facts {
     /// The operation's total, in cents.
     pub total_minor: i64,
     pub lines: Vec<LineFacts>,
+    /// The receipt is not above the highest the device used before it
+    /// (devices number receipts in the order of their log).
     pub duplicate_receipt: bool,
     pub duplicate_reference: bool,
     /// For a device's charge: what its allowance on the wallet still covers, in cents.
@@ -198,7 +200,10 @@ pub fn decide(facts: &Facts) -> Verdict {
         }
     }
     if facts.duplicate_receipt {
-        return flag(FlagReason::DuplicateReceipt, "the receipt number is used by another operation of this device");
+        return flag(
+            FlagReason::DuplicateReceipt,
+            "the receipt number is not above the device's last one: used already, or out of order",
+        );
     }
     match kind {
         OpKind::DuePayment if facts.duplicate_reference => {

@@ -598,9 +598,9 @@ pub fn gather_facts(tx: &Tx<'_>, hub: &AuthorId, signed: &SignedOp, author: &Aut
         });
     }
     match &op.body {
-        Body::TopUp(t) => facts.duplicate_receipt = tx.receipt_used(&op.author, t.receipt)?,
+        Body::TopUp(t) => facts.duplicate_receipt = tx.receipt_not_above_last(&op.author, t.receipt)?,
         Body::DuePayment(p) => {
-            facts.duplicate_receipt = tx.receipt_used(&op.author, p.receipt)?;
+            facts.duplicate_receipt = tx.receipt_not_above_last(&op.author, p.receipt)?;
             facts.duplicate_reference =
                 tx.reference_used(OpKind::DuePayment, p.due.as_str(), &p.wallet.consumer, &p.wallet.service)?;
         }

@@ -1093,3 +1093,30 @@ fn debits_fit_the_allowance_the_hub_reserved() {
     assert!(wrong.contains("only school devices get allowances"), "{wrong}");
     assert!(hub.verify_log().unwrap().ok());
 }
+
+/// A device numbers its receipts in the order of its log: a receipt used
+/// already, or lower than one it used, is flagged and does not count.
+#[test]
+fn a_receipt_not_above_the_devices_last_one_is_flagged() {
+    let mut s = setup();
+    let realm = s.hub.realm();
+    let w = s.wallet(0);
+    let first = s.cash_point.top_up(&realm, vec![(w.clone(), twelve_fifty())]);
+    s.cash_point.receipts += 3;
+    let fifth = s.cash_point.top_up(&realm, vec![(w.clone(), twelve_fifty())]);
+    s.cash_point.receipts = 0;
+    let reused = s.cash_point.top_up(&realm, vec![(w.clone(), twelve_fifty())]);
+    s.cash_point.receipts = 2;
+    let out_of_order = s.cash_point.top_up(&realm, vec![(w.clone(), twelve_fifty())]);
+    s.cash_point.receipts = 5;
+    let sixth = s.cash_point.top_up(&realm, vec![(w.clone(), twelve_fifty())]);
+    let results =
+        deliver(&mut s.hub, &[first.clone(), fifth.clone(), reused.clone(), out_of_order.clone(), sixth.clone()]);
+    assert!(results.iter().all(|r| matches!(r, Ok(Applied::New))));
+    for accepted in [&first, &fifth, &sixth] {
+        assert_eq!(verdict_of(&mut s.hub, &accepted.id), Some(Verdict::Accepted));
+    }
+    assert_eq!(reason_of(&mut s.hub, &reused.id), Some(FlagReason::DuplicateReceipt), "receipt 1 again");
+    assert_eq!(reason_of(&mut s.hub, &out_of_order.id), Some(FlagReason::DuplicateReceipt), "receipt 3 after 5");
+    assert_eq!(s.hub.wallet(&w.consumer, &w.service).unwrap().confirmed, Balance::parse("37.50").unwrap());
+}

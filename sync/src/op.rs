@@ -244,7 +244,7 @@ impl FlagReason {
             FlagReason::OverOperationLimit => "over the device's limit per operation",
             FlagReason::OverUnconfirmedLimit => "over the device's limit of unconfirmed money",
             FlagReason::OfflineTooLong => "recorded after the device's allowed time offline",
-            FlagReason::DuplicateReceipt => "receipt number already used by this device",
+            FlagReason::DuplicateReceipt => "receipt number used already, or out of order, on this device",
             FlagReason::DuplicateDuePayment => "this due was already paid",
             FlagReason::DuplicateCharge => "this charge was already recorded",
             FlagReason::BelowFloor => "takes the wallet below its floor",
