@@ -1311,6 +1311,9 @@ impl Node {
                 problems.push(format!("{:?}: recorded head does not match the log", author.author));
             }
         }
+        for author in tx.receipt_max_mismatches()? {
+            problems.push(format!("{author:?}: recorded highest receipt does not match the log"));
+        }
         let kept: Vec<(ConsumerId, String, i64, i64)> = tx
             .wallets()?
             .into_iter()

@@ -1503,6 +1503,21 @@ impl<'a> Tx<'a> {
         Ok(max)
     }
 
+    /// The authors whose recorded highest receipt is not the highest of
+    /// their operations held (what `saldo log verify` reports).
+    pub fn receipt_max_mismatches(&self) -> Result<Vec<AuthorId>> {
+        self.flush_receipts()?;
+        self.tx
+            .prepare(
+                "SELECT a.author FROM authors a
+                 WHERE a.receipt_max != COALESCE((SELECT MAX(o.receipt) FROM ops o WHERE o.author = a.num), 0)
+                 ORDER BY a.author",
+            )?
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))?
+            .map(|id| author_id(id?))
+            .collect()
+    }
+
     fn flush_receipts(&self) -> Result<()> {
         let maxima = self.receipts_max.borrow();
         for num in self.receipts_dirty.borrow_mut().drain() {
@@ -2405,6 +2420,7 @@ mod tests {
         insert(&tx, 3, 4, 800);
         insert(&tx, 4, 7, 1600);
         assert_eq!(tx.last_receipt(&author).expect("last"), Some(ReceiptNo(7)), "a lower receipt leaves it");
+        assert_eq!(tx.receipt_max_mismatches().expect("check"), vec![], "pending maxima are written first");
         tx.commit().expect("commit");
         drop(store);
 
@@ -2413,6 +2429,9 @@ mod tests {
         assert_eq!(tx.last_receipt(&author).expect("last"), Some(ReceiptNo(7)));
         assert_eq!(tx.receipt_range_totals(&author, ReceiptNo(4), ReceiptNo(5)).expect("totals"), (2, 1000, 1000));
         assert_eq!(tx.receipt_range_totals(&author, ReceiptNo(1), ReceiptNo(9)).expect("totals"), (4, 2700, 2700));
+        assert_eq!(tx.receipt_max_mismatches().expect("check"), vec![]);
+        tx.tx.execute("UPDATE authors SET receipt_max = 6", []).expect("tamper");
+        assert_eq!(tx.receipt_max_mismatches().expect("check"), vec![author], "a wrong highest receipt is found");
     }
 
     /// Lines are written in batches, at commit; whatever reads them or the
