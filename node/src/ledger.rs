@@ -20,6 +20,11 @@ pub struct Facts {
     pub seq: Seq,
     pub revoked_after: Option<Seq>,
     pub frozen_at: Option<Seq>,
+    /// The operation is on a branch of its author's log other than the one
+    /// the hub holds first (a device restored from an older copy, or cloned).
+    pub second_branch: bool,
+    /// Its receipt number, for what a reviewer is told.
+    pub receipt: Option<u64>,
     /// The author's per-operation limit (cash points and school devices), in cents.
     pub per_operation_limit_minor: Option<i64>,
     /// The operation's total, in cents.
@@ -131,7 +136,16 @@ pub fn decide(facts: &Facts) -> Verdict {
         return flag(FlagReason::RevokedAuthor, format!("operation #{} after revocation at #{}", facts.seq, last_seen));
     }
     if let Some(at) = facts.frozen_at {
-        return flag(FlagReason::FrozenAuthor, format!("the device recorded two different operations at #{at}"));
+        // Within a label's 60 characters: the receipt and what happened.
+        let receipt = facts.receipt.map_or(String::new(), |r| format!("receipt {r}, "));
+        return flag(
+            FlagReason::FrozenAuthor,
+            if facts.second_branch {
+                format!("{receipt}#{}: on a second branch (restored copy?)", facts.seq)
+            } else {
+                format!("{receipt}#{}: after the log forked at #{at}", facts.seq)
+            },
+        );
     }
     if !role_may_record(role, kind) {
         return flag(FlagReason::RoleNotAllowed, format!("a {} may not record a {}", role.name(), kind.name()));

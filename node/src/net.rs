@@ -276,6 +276,8 @@ pub struct NodeHandle {
     /// The node's frontier, updated after every change this process makes
     /// and when a poll sees another process's.
     frontier: watch::Sender<Frontier>,
+    /// What the node holds of forked authors, updated with the frontier.
+    forks: watch::Sender<Vec<saldo_sync::reconcile::ForkSummary>>,
 }
 
 impl fmt::Debug for NodeHandle {
@@ -288,13 +290,14 @@ impl NodeHandle {
     /// Moves `node` to a thread of its own.
     pub fn spawn(mut node: Node) -> Result<NodeHandle> {
         let frontier = watch::Sender::new(node.frontier()?);
+        let forks = watch::Sender::new(node.fork_summaries()?);
         let (jobs, receive) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new().name("saldo-node".into()).spawn(move || {
             while let Ok(job) = receive.recv() {
                 job(&mut node);
             }
         })?;
-        Ok(NodeHandle { jobs, frontier })
+        Ok(NodeHandle { jobs, frontier, forks })
     }
 
     /// Runs `f` on the node's thread.
@@ -307,12 +310,19 @@ impl NodeHandle {
         receive.await.expect("the node thread answers every job")
     }
 
-    /// Re-reads the frontier and tells the sessions if it moved.
+    /// Re-reads the frontier and what is held of forked authors, and tells
+    /// the sessions if either moved.
     pub async fn refresh_frontier(&self) -> Result<()> {
-        let frontier = self.call(|node| node.frontier()).await?;
+        let (frontier, forks) =
+            self.call(|node| Ok::<_, NodeError>((node.frontier()?, node.fork_summaries()?))).await?;
         self.frontier.send_if_modified(|current| {
             let changed = *current != frontier;
             *current = frontier;
+            changed
+        });
+        self.forks.send_if_modified(|current| {
+            let changed = *current != forks;
+            *current = forks;
             changed
         });
         Ok(())
@@ -600,6 +610,7 @@ async fn run_session(shared: &Shared, conn: Connection, initiator: bool) -> Resu
     let reader = read_loop(shared.clone(), peer, session.clone(), recv, wake.clone());
     let writer = async {
         let mut frontier = shared.handle.frontier.subscribe();
+        let mut forks = shared.handle.forks.subscribe();
         loop {
             let batch = {
                 let session = session.clone();
@@ -625,6 +636,11 @@ async fn run_session(shared: &Shared, conn: Connection, initiator: bool) -> Resu
                         changed.map_err(|_| anyhow!("the node stopped"))?;
                         let current = frontier.borrow_and_update().clone();
                         lock(&session).local_changed(current);
+                    }
+                    changed = forks.changed() => {
+                        changed.map_err(|_| anyhow!("the node stopped"))?;
+                        let current = forks.borrow_and_update().clone();
+                        lock(&session).forks_changed(current);
                     }
                 }
                 continue;
@@ -739,12 +755,17 @@ async fn read_loop(
                         report_refusal(&shared, peer, bytes, e);
                         refused += u64::from(!e.is_retryable());
                     }
-                    if let Ok(Applied::Equivocation { seq }) = result {
+                    if let Ok(Applied::Equivocation { seq }) = result
+                        && let Some((author, _, _)) = saldo_sync::op::peek(bytes)
+                    {
                         tracing::warn!(
-                            "equivocation: {} sent a second operation #{} of the same author; kept as evidence, the author is frozen",
+                            "fork: {} sent operation #{} of {}, on another branch of its log than the one held; kept as evidence, the author is frozen",
                             peer.to_hex(),
-                            seq.0
+                            seq.0,
+                            author.to_hex()
                         );
+                        // The rest of that branch, and ours, go both ways.
+                        lock(&session).fork_seen(author);
                     }
                 }
                 shared.peer(&peer, |p| {
@@ -769,6 +790,7 @@ async fn read_loop(
                     let _ = shared.handle.call(|node| node.note_hub_contact()).await;
                 }
             }
+            Incoming::Fork => {}
         }
         wake.notify_one();
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use saldo_sync::bundle::{BundleBody, FrontierFile};
 use saldo_sync::op::VERDICTS_PER_OP_MAX;
-use saldo_sync::reconcile::{ChainOp, OpSource, Session, SharePolicy};
+use saldo_sync::reconcile::{ChainOp, ForkSummary, OpSource, Session, SharePolicy};
 use saldo_sync::{
     Amount, AuthorId, Balance, Body, ConsumerId, Decision, DeviceKey, DocId, Hlc, Label, OfflineLimits, OpId,
     Operation, Pan, PaymentMethod, RealmId, ReceiptNo, Role, Seq, ServiceId, SignedOp, TopUp, TopUpLine, Verdict,
@@ -538,7 +538,7 @@ impl Node {
             .receive(saldo_sync::reconcile::Message::Hello(saldo_sync::reconcile::Hello {
                 version: saldo_sync::reconcile::PROTOCOL_VERSION,
                 realm,
-                frontier: saldo_sync::reconcile::FrontierForm::Whole(theirs),
+                frontier: saldo_sync::reconcile::FrontierForm::Whole(theirs.clone()),
             }))
             .map_err(|e| NodeError::Refused(e.to_string()))?;
         let mut ops = Vec::new();
@@ -547,10 +547,49 @@ impl Node {
                 ops.extend(batch);
             }
         }
+        self.add_forked_logs(&mut ops, policy, &theirs)?;
         let key = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
         let count = ops.len();
         let body = BundleBody { realm, exporter: key.author(), created_ms: self.me.clock.now_ms(), ops };
         Ok((body.seal(key), count))
+    }
+
+    /// A bundle cannot ask back for the rest of a fork, as a sync session
+    /// does: it carries every operation (both branches) of the authors whose
+    /// log forked as far as either side can tell: those this node holds
+    /// evidence on, those whose head in `theirs` is not this node's
+    /// operation there, and this node's own log when `theirs` holds more of
+    /// it than this node does (it was restored from an older copy).
+    fn add_forked_logs(&mut self, ops: &mut Vec<Vec<u8>>, policy: SharePolicy, theirs: &Frontier) -> Result<()> {
+        let mut authors: std::collections::BTreeSet<AuthorId> =
+            self.fork_summaries()?.into_iter().map(|s| s.author).collect();
+        let ours = self.frontier()?;
+        for (author, their) in &theirs.0 {
+            let mine = ours.get(author).map_or(Seq(0), |e| e.seq);
+            let differs = their.seq <= mine
+                && their.head != OpId::NONE
+                && self.store.read()?.chain_op_at(author, their.seq)?.is_some_and(|id| id != their.head);
+            let restored = Some(*author) == self.me.ctx.own && their.seq > mine;
+            if differs || restored {
+                authors.insert(*author);
+            }
+        }
+        let mut held: std::collections::HashSet<OpId> =
+            ops.iter().filter_map(|bytes| saldo_sync::op::peek(bytes).map(|(_, _, id)| id)).collect();
+        for author in authors.into_iter().filter(|a| policy.shares(a)) {
+            let mut from = Seq::FIRST;
+            loop {
+                let page = self.store.read()?.all_from(&author, from, 4096)?;
+                let Some(last) = page.last().map(|op| op.seq) else { break };
+                for op in page {
+                    if held.insert(op.id) {
+                        ops.push(op.bytes);
+                    }
+                }
+                from = last.next();
+            }
+        }
+        Ok(())
     }
 
     /// Imports a bundle: refused whole if its signature does not match its
@@ -589,9 +628,23 @@ impl Node {
         Ok(report)
     }
 
-    /// A sync session with `peer`, from this node's current frontier.
+    /// A sync session with `peer`, from this node's current frontier and
+    /// what it holds of forked authors.
     pub fn session(&mut self, peer: AuthorId) -> Result<Session> {
-        Ok(Session::new(self.me.ctx.realm, self.share_policy(peer), self.frontier()?))
+        let forks = self.fork_summaries()?;
+        Ok(Session::new(self.me.ctx.realm, self.share_policy(peer), self.frontier()?).with_forks(forks))
+    }
+
+    /// What this node holds of authors whose log forked (evidence held),
+    /// as a sync session tells its peer.
+    pub fn fork_summaries(&mut self) -> Result<Vec<ForkSummary>> {
+        let tx = self.store.read()?;
+        Ok(tx
+            .fork_summaries(saldo_sync::reconcile::FORK_SUMMARY_IDS_MAX)?
+            .into_iter()
+            .take(saldo_sync::reconcile::FORK_SUMMARIES_MAX)
+            .map(|(author, from, ids)| ForkSummary { author, from, ids })
+            .collect())
     }
 
     /// A session this node begins with `peer`, and its hello: only what
@@ -1765,5 +1818,17 @@ impl OpSource for Node {
         max_bytes: usize,
     ) -> Result<Vec<ChainOp>> {
         Ok(self.store.read()?.chain_range(author, from, upto, max_ops, max_bytes)?)
+    }
+
+    fn chain_id(&mut self, author: &AuthorId, seq: Seq) -> Result<Option<OpId>> {
+        Ok(self.store.read()?.chain_op_at(author, seq)?)
+    }
+
+    fn all_from(&mut self, author: &AuthorId, from: Seq, max_ops: usize) -> Result<Vec<ChainOp>> {
+        Ok(self.store.read()?.all_from(author, from, max_ops)?)
+    }
+
+    fn holds(&mut self, id: &OpId) -> Result<bool> {
+        Ok(self.store.read()?.has_op(id)?)
     }
 }

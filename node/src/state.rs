@@ -16,9 +16,12 @@ use crate::directory::{self, DirectoryError};
 use crate::ledger::{self, CloseFacts, Facts, LineFacts, ReversalFacts, StatusInput};
 use crate::store::{AuthorRow, NewMoneyOp, StoredVerdict, Tx};
 
-/// Most equivocating operations kept as evidence per device (the first ones:
-/// the device is frozen from the first).
-pub const EVIDENCE_PER_AUTHOR_MAX: u64 = 16;
+/// Most operations kept as evidence of a fork per device (the first ones:
+/// the device is frozen from the first). A restored device records its
+/// second branch offline, within its offline limits (a week by default),
+/// and stops once it learns it is frozen: 10,000 is some weeks of a busy
+/// counter, all of it real money the hub must review.
+pub const EVIDENCE_PER_AUTHOR_MAX: u64 = 10_000;
 
 /// Who is applying: the realm and, on an authoring node, its own identity.
 #[derive(Debug, Clone)]
@@ -73,7 +76,9 @@ pub enum IngestError {
     NotAllowed { role: &'static str, kind: &'static str },
     #[error("invalid realm genesis: {0}")]
     Genesis(&'static str),
-    #[error("{author:?} already has {EVIDENCE_PER_AUTHOR_MAX} equivocations kept as evidence: no more are stored")]
+    #[error(
+        "{author:?} already has {EVIDENCE_PER_AUTHOR_MAX} operations kept as evidence of a fork: no more are stored"
+    )]
     EvidenceFull { author: AuthorId },
     #[error(transparent)]
     Directory(#[from] DirectoryError),
@@ -194,33 +199,35 @@ fn apply_full(
     };
     let (role, head_seq, head_id) = (author.role, author.head_seq, author.head_id);
 
+    let expected = head_seq.next();
+    let head = head_id.unwrap_or(OpId::NONE);
     if op.seq <= head_seq {
         let first = tx.chain_op_at(&op.author, op.seq)?.unwrap_or(OpId::NONE);
         if first == signed.id || tx.has_op(&signed.id)? {
             return Ok(Applied::Duplicate);
         }
-        // A different operation at a sequence number already held: evidence,
-        // up to a bound, so a frozen device cannot fill the disk with forks.
-        if tx.equivocations_of(&op.author)? >= EVIDENCE_PER_AUTHOR_MAX {
-            return Err(IngestError::EvidenceFull { author: op.author });
-        }
-        let frozen = AuthorRow { frozen_at: Some(author.frozen_at.map_or(op.seq, |f| f.min(op.seq))), ..author };
-        let decided = if kind.needs_verdict() { decide(tx, signed, &frozen)? } else { None };
-        let money = money_row(tx, ctx, signed, decided)?;
-        let row =
-            tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, false, signed.as_bytes(), money.as_ref())?;
-        tx.insert_equivocation(&op.author, op.seq, &first, &signed.id)?;
-        tx.set_frozen(&op.author, op.seq)?;
-        if let Some(money) = &money {
-            money_effects(tx, ctx, signed, row, money)?;
-        }
-        return Ok(Applied::Equivocation { seq: op.seq });
+        // A different operation at a sequence number already held.
+        return keep_evidence(tx, ctx, signed, decide, author, first);
     }
-    let expected = head_seq.next();
-    if op.seq != expected {
+    if op.seq == expected && op.prev != head && op.seq > Seq::FIRST {
+        // The author signed this after another operation at our head's seq:
+        // a second branch, whatever its length.
+        if tx.has_op(&signed.id)? {
+            return Ok(Applied::Duplicate);
+        }
+        return keep_evidence(tx, ctx, signed, decide, author, OpId::NONE);
+    }
+    if op.seq > expected {
+        if tx.has_op(&signed.id)? {
+            return Ok(Applied::Duplicate);
+        }
+        // A branch kept as evidence goes on past our head.
+        if tx.holds_op_of(&op.author, &op.prev)? && tx.equivocations_of(&op.author)? > 0 {
+            return keep_evidence(tx, ctx, signed, decide, author, OpId::NONE);
+        }
         return Err(IngestError::ChainGap { author: op.author, expected, got: op.seq });
     }
-    if op.prev != head_id.unwrap_or(OpId::NONE) {
+    if op.prev != head {
         return Err(IngestError::BrokenChain { author: op.author, seq: op.seq });
     }
     check_allowed(role, &op.body)?;
@@ -290,6 +297,36 @@ fn apply_full(
         }
     }
     Ok(Applied::New)
+}
+
+/// Keeps `signed`, an operation of its author on a branch other than the
+/// chain this node holds (`first` is the chain's operation at its seq, if
+/// any), as evidence: the author is frozen, and on the hub an operation on
+/// money is judged (flagged, for review) and counts once accepted.
+fn keep_evidence(
+    tx: &mut Tx<'_>,
+    ctx: &Context,
+    signed: &SignedOp,
+    decide: &mut Decider<'_>,
+    author: AuthorRow,
+    first: OpId,
+) -> Result<Applied, IngestError> {
+    let op = &signed.op;
+    let kind = op.body.kind();
+    // Bounded, so a frozen device cannot fill the disk with forks.
+    if tx.equivocations_of(&op.author)? >= EVIDENCE_PER_AUTHOR_MAX {
+        return Err(IngestError::EvidenceFull { author: op.author });
+    }
+    let frozen = AuthorRow { frozen_at: Some(author.frozen_at.map_or(op.seq, |f| f.min(op.seq))), ..author };
+    let decided = if kind.needs_verdict() { decide(tx, signed, &frozen)? } else { None };
+    let money = money_row(tx, ctx, signed, decided)?;
+    let row = tx.insert_op(&signed.id, &op.author, op.seq, op.hlc.0, kind, false, signed.as_bytes(), money.as_ref())?;
+    tx.insert_equivocation(&op.author, op.seq, &first, &signed.id)?;
+    tx.set_frozen(&op.author, op.seq)?;
+    if let Some(money) = &money {
+        money_effects(tx, ctx, signed, row, money)?;
+    }
+    Ok(Applied::Equivocation { seq: op.seq })
 }
 
 /// Operations that change who may do what, or the directory, come only from
@@ -553,6 +590,12 @@ pub fn gather_facts(tx: &Tx<'_>, hub: &AuthorId, signed: &SignedOp, author: &Aut
         seq: op.seq,
         revoked_after: author.revoked_after,
         frozen_at: author.frozen_at,
+        second_branch: op.seq <= author.head_seq || op.prev != author.head_id.unwrap_or(OpId::NONE),
+        receipt: match &op.body {
+            Body::TopUp(t) => Some(t.receipt.0),
+            Body::DuePayment(p) => Some(p.receipt.0),
+            _ => None,
+        },
         per_operation_limit_minor: author.limits.map(|l| l.per_operation.minor()),
         ..Facts::default()
     };

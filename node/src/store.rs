@@ -1236,6 +1236,80 @@ impl<'a> Tx<'a> {
         Ok(out)
     }
 
+    /// Every operation of `author` with a seq from `from` on, on any branch
+    /// (chain first at each seq), by seq: at most `max_ops`, except that the
+    /// operations of one seq are never split, so a caller goes on from the
+    /// last seq + 1.
+    pub fn all_from(
+        &self,
+        author: &AuthorId,
+        from: Seq,
+        max_ops: usize,
+    ) -> Result<Vec<saldo_sync::reconcile::ChainOp>> {
+        let Some(num) = self.author(author)?.map(|a| a.num) else {
+            return Ok(Vec::new());
+        };
+        let read = |sql: &str, seq: i64, limit: i64| -> Result<Vec<saldo_sync::reconcile::ChainOp>> {
+            let mut stmt = self.tx.prepare_cached(sql)?;
+            let rows = stmt.query_map(params![num, seq, limit], |r| {
+                Ok(saldo_sync::reconcile::ChainOp { seq: seq_of(r.get(0)?), id: op_id(r.get(1)?)?, bytes: r.get(2)? })
+            })?;
+            rows.collect()
+        };
+        let mut out = read(
+            "SELECT seq, id, bytes FROM ops WHERE author = ?1 AND seq >= ?2 ORDER BY seq, in_chain DESC, row LIMIT ?3",
+            from.0 as i64,
+            max_ops.max(1) as i64,
+        )?;
+        if out.len() >= max_ops.max(1)
+            && let Some(last) = out.last().map(|op| op.seq)
+        {
+            out.retain(|op| op.seq != last);
+            out.extend(read(
+                "SELECT seq, id, bytes FROM ops WHERE author = ?1 AND seq = ?2 ORDER BY in_chain DESC, row LIMIT ?3",
+                last.0 as i64,
+                i64::MAX,
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// Whether `id` is an operation of `author` held (on any branch).
+    pub fn holds_op_of(&self, author: &AuthorId, id: &OpId) -> Result<bool> {
+        let Some(num) = self.author(author)?.map(|a| a.num) else {
+            return Ok(false);
+        };
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM ops WHERE id_key = ?1 AND id = ?2 AND author = ?3")?
+            .query_row(params![id_key(id), &id.0[..], num], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// The authors this node holds evidence of a fork on, with the lowest
+    /// seq where it holds two operations, and the ids of what it holds of
+    /// them from there (at most `ids_max` each, lowest seqs first).
+    pub fn fork_summaries(&self, ids_max: usize) -> Result<Vec<(AuthorId, Seq, Vec<OpId>)>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT author, num, frozen_at FROM authors WHERE frozen_at IS NOT NULL ORDER BY author")?;
+        let forked: Vec<(AuthorId, i64, i64)> =
+            stmt.query_map([], |r| Ok((author_id(r.get(0)?)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_>>()?;
+        let mut out = Vec::with_capacity(forked.len());
+        for (author, num, from) in forked {
+            let ids = self
+                .tx
+                .prepare_cached(
+                    "SELECT id FROM ops WHERE author = ?1 AND seq >= ?2 ORDER BY seq, in_chain DESC, row LIMIT ?3",
+                )?
+                .query_map(params![num, from, ids_max as i64], |r| op_id(r.get(0)?))?
+                .collect::<Result<Vec<_>>>()?;
+            out.push((author, seq_of(from), ids));
+        }
+        Ok(out)
+    }
+
     pub fn op_count(&self) -> Result<u64> {
         self.tx.query_row("SELECT COUNT(*) FROM ops", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
     }

@@ -576,16 +576,38 @@ fn an_operation_signed_by_someone_else_is_refused_and_changes_nothing() {
     assert_eq!(s.dump(), before);
 }
 
+/// An operation that does not link to its author's head was signed after
+/// another operation at the head's seq: the device forked (restored from an
+/// older copy, cloned). It is real money, so it is kept as evidence and
+/// flagged for review, never refused, and the device is frozen.
 #[test]
-fn a_broken_chain_link_is_refused_and_changes_nothing() {
+fn an_operation_that_does_not_link_to_its_authors_head_is_kept_as_evidence_of_a_fork() {
     let mut s = setup();
     let realm = s.hub.realm();
     let (w0, w1) = (s.wallet(0), s.wallet(1));
     let first = s.cash_point.top_up(&realm, vec![(w0, twelve_fifty())]);
     deliver(&mut s.hub, &[first]);
     s.cash_point.head = OpId([3; 32]);
-    let broken = s.cash_point.top_up(&realm, vec![(w1, twelve_fifty())]);
-    assert_refused(&mut s, &[broken], |e| matches!(e, IngestError::BrokenChain { seq: Seq(2), .. }));
+    let other_branch = s.cash_point.top_up(&realm, vec![(w1.clone(), twelve_fifty())]);
+    let after = s.cash_point.top_up(&realm, vec![(w1.clone(), twelve_fifty())]);
+    let results = deliver(&mut s.hub, &[other_branch.clone(), after.clone()]);
+    assert!(results.iter().all(|r| matches!(r, Ok(Applied::Equivocation { .. }))), "{results:?}");
+    for op in [&other_branch, &after] {
+        match verdict_of(&mut s.hub, &op.id) {
+            Some(Verdict::Flagged { reason: FlagReason::FrozenAuthor, detail }) => {
+                assert!(detail.as_str().contains("second branch"), "{detail:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let frozen = s.hub.store_mut().read().unwrap().author(&s.cash_point.author()).unwrap().unwrap().frozen_at;
+    assert_eq!(frozen, Some(Seq(2)));
+    assert_eq!(s.hub.wallet(&w1.consumer, &w1.service).unwrap().confirmed, Balance::parse("0").unwrap());
+    // An operation further on whose predecessor is not held is still a gap.
+    s.cash_point.head = OpId([4; 32]);
+    s.cash_point.seq += 5;
+    let gap = s.cash_point.top_up(&realm, vec![(w1, twelve_fifty())]);
+    assert_refused(&mut s, &[gap], |e| matches!(e, IngestError::ChainGap { .. }));
 }
 
 #[test]
@@ -698,7 +720,7 @@ fn evidence_of_equivocation_is_kept_up_to_a_bound() {
         )
     };
     let forks: Vec<SignedOp> = (1..=saldo_node::state::EVIDENCE_PER_AUTHOR_MAX as i64).map(fork).collect();
-    let one_more = fork(9_999);
+    let one_more = fork(123_456);
     assert!(deliver(&mut s.hub, &forks).iter().all(|r| matches!(r, Ok(Applied::Equivocation { .. }))));
     assert_refused(&mut s, &[one_more], |e| matches!(e, IngestError::EvidenceFull { .. }));
 }

@@ -425,3 +425,268 @@ fn the_demo_runs_a_hub_and_two_cash_points_that_sync() {
         wait_until("a demo node to stop", || Some(()).filter(|()| !node.join("status.json").exists()));
     }
 }
+
+/// How a restored cash point's log reaches the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Carrier {
+    /// It syncs with the hub itself.
+    Direct,
+    /// It cannot reach the hub; a neighbour it syncs with can.
+    Neighbour,
+    /// A bundle file, made for the hub's frontier file.
+    Bundle,
+}
+
+/// Copies a stopped node's data directory (a backup, a VM snapshot).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// Consumers with one service, as a node's directory shows them: (PAN, service).
+fn consumers(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for prefix in ["ro", "ma", "ri", "co", "ga", "fe", "ba", "be", "gi", "de", "sa", "pa", "mo", "ca", "lo"] {
+        // Nothing while the node is being created.
+        let searched = saldo(&["search", "--data", dir.to_str().unwrap(), prefix, "--json"]);
+        let Ok(found) = serde_json::from_slice::<Value>(&searched.stdout) else { return Vec::new() };
+        for c in found.as_array().into_iter().flatten() {
+            if c["services"].as_array().is_some_and(|s| s.len() == 1) {
+                out.push((c["pan"].as_str().unwrap().to_string(), c["services"][0].as_str().unwrap().to_string()));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Records a top-up of `amount` at the cash point `dir` (running or not): its receipt.
+fn record(dir: &Path, (pan, service): &(String, String), amount: &str) -> Value {
+    json(&[
+        "topup",
+        "--data",
+        dir.to_str().unwrap(),
+        "--pan",
+        pan,
+        "--amount",
+        amount,
+        "--method",
+        "cash",
+        "--service",
+        service,
+        "--json",
+    ])
+}
+
+fn unconfirmed(dir: &Path) -> u64 {
+    status(dir)["unconfirmed_operations"].as_u64().unwrap_or(u64::MAX)
+}
+
+/// A cash point is restored from a copy of itself taken after `before`
+/// top-ups reached the hub; `lost_later` more had reached the hub since. It
+/// records `on_branch` top-ups offline (a second branch of its log, its
+/// receipt numbers used again), then `carrier` brings its log to the hub.
+/// Every top-up of both branches is at the hub, the ones of the branch it
+/// had second in review with their receipt numbers, each accepted exactly
+/// once: nothing stranded, nothing counted twice.
+fn restored_cash_point_strands_nothing(
+    tmp: &Path,
+    hub_dir: &Path,
+    name: &str,
+    consumer: &(String, String),
+    (lost_later, on_branch): (usize, usize),
+    carrier: Carrier,
+    neighbour: Option<&str>,
+) {
+    let dir = tmp.join(name);
+    let data = dir.to_str().unwrap();
+    let log = |step: &str| tmp.join(format!("{name}-{step}.log"));
+    let joined =
+        spawn(&["cashpoint", "--data", data, "--p2p", "127.0.0.1:0", "--join", &enroll(hub_dir, name)], &log("join"));
+    wait_until("the cash point's directory", || Some(()).filter(|()| !consumers(&dir).is_empty()));
+    let hub_balance = |dir: &Path| confirmed(dir, &consumer.0).0;
+    let cents = |text: &str| saldo_sync::Balance::parse(text).unwrap().minor();
+    let start = cents(&hub_balance(hub_dir));
+    let mut expected = start;
+    for amount in ["10.00", "11.00"] {
+        record(&dir, consumer, amount);
+        expected += cents(amount);
+    }
+    wait_until("the first top-ups confirmed", || Some(()).filter(|()| unconfirmed(&dir) == 0));
+    drop(joined);
+    let copy = tmp.join(format!("{name}-copy"));
+    copy_dir(&dir, &copy);
+
+    // After the copy: more top-ups reach the hub (real cash, printed receipts).
+    let online = spawn(&["cashpoint", "--data", data, "--p2p", "127.0.0.1:0"], &log("online"));
+    for i in 0..lost_later {
+        let amount = format!("{}.00", 20 + i);
+        record(&dir, consumer, &amount);
+        expected += cents(&amount);
+    }
+    wait_until("the later top-ups confirmed", || Some(()).filter(|()| unconfirmed(&dir) == 0));
+    drop(online);
+    assert_eq!(cents(&hub_balance(hub_dir)), expected, "{name}: the hub counts what reached it");
+
+    // The disk is restored from the copy; offline, the counter goes on.
+    std::fs::remove_dir_all(&dir).unwrap();
+    copy_dir(&copy, &dir);
+    let mut branch = Vec::new();
+    for i in 0..on_branch {
+        let amount = format!("{}.50", 30 + i);
+        let receipt = record(&dir, consumer, &amount);
+        branch.push((
+            receipt["verification_code"].as_str().unwrap().to_string(),
+            receipt["receipt_number"].as_u64().unwrap(),
+            amount,
+        ));
+    }
+    let hub_id = status(hub_dir)["id"].as_str().unwrap().to_string();
+
+    let _running = match carrier {
+        Carrier::Direct => Some(spawn(&["cashpoint", "--data", data, "--p2p", "127.0.0.1:0"], &log("restored"))),
+        Carrier::Neighbour => {
+            // The hub is out of reach (nothing listens there); the neighbour is not.
+            let nowhere = format!("{hub_id}@127.0.0.1:9");
+            Some(spawn(
+                &["cashpoint", "--data", data, "--p2p", "127.0.0.1:0", "--hub", &nowhere, "--peer", neighbour.unwrap()],
+                &log("restored"),
+            ))
+        }
+        Carrier::Bundle => {
+            let frontier = tmp.join(format!("{name}-hub.frontier"));
+            let bundle = tmp.join(format!("{name}.bundle"));
+            ok(&["bundle", "frontier", "--data", hub_dir.to_str().unwrap(), "--out", frontier.to_str().unwrap()]);
+            ok(&[
+                "bundle",
+                "export",
+                "--data",
+                data,
+                "--for",
+                frontier.to_str().unwrap(),
+                "--out",
+                bundle.to_str().unwrap(),
+            ]);
+            ok(&["bundle", "import", "--data", hub_dir.to_str().unwrap(), bundle.to_str().unwrap()]);
+            None
+        }
+    };
+
+    // Every top-up of the second branch awaits review at the hub, saying why and which receipt.
+    let flagged = wait_until("the second branch in review at the hub", || {
+        let list = json(&["review", "list", "--data", hub_dir.to_str().unwrap(), "--json"]);
+        let found: Vec<Value> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| branch.iter().any(|(id, _, _)| f["operation"] == id.as_str()))
+            .cloned()
+            .collect();
+        Some(found).filter(|f| f.len() == on_branch)
+    });
+    for (id, receipt, _) in &branch {
+        let f = flagged.iter().find(|f| f["operation"] == id.as_str()).unwrap();
+        assert_eq!(f["reason"], "frozen_author", "{name}: {f}");
+        let detail = f["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("receipt {receipt},")) && detail.contains("second branch"),
+            "{name}: {detail}"
+        );
+    }
+    let verify = json(&["log", "verify", "--data", hub_dir.to_str().unwrap(), "--json"]);
+    assert!(verify["report"]["equivocations"].as_u64().unwrap() >= on_branch as u64, "{name}: {verify}");
+    assert_eq!(cents(&hub_balance(hub_dir)), expected, "{name}: nothing of the second branch counts before review");
+    if carrier == Carrier::Direct {
+        // The restored device learns of the fork too: it holds the hub's branch as evidence.
+        wait_until("the device to hold the other branch", || {
+            let v = json(&["log", "verify", "--data", data, "--json"]);
+            Some(()).filter(|()| v["report"]["equivocations"].as_u64().unwrap() >= lost_later.min(on_branch) as u64)
+        });
+    }
+
+    // The hub's operator accepts each once: it counts once, and a second accept is refused.
+    for (id, _, amount) in &branch {
+        let accept = [
+            "review",
+            "accept",
+            "--data",
+            hub_dir.to_str().unwrap(),
+            id,
+            "--operator",
+            "Ufficio",
+            "--note",
+            "contanti incassati",
+        ];
+        ok(&accept);
+        expected += cents(amount);
+        assert!(!saldo(&accept).status.success(), "{name}: a second accept of {id}");
+    }
+    assert_eq!(cents(&hub_balance(hub_dir)), expected, "{name}: each accepted top-up counts once");
+    ok(&["log", "verify", "--data", hub_dir.to_str().unwrap()]);
+}
+
+#[test]
+fn a_cash_point_restored_from_an_older_copy_strands_no_money_whether_behind_level_or_ahead_of_the_hub() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let (hub_dir, _hub, _) = hub(tmp);
+    let people = consumers(&hub_dir);
+    for (i, (case, lengths)) in [("behind", (3, 1)), ("level", (2, 2)), ("ahead", (1, 3))].into_iter().enumerate() {
+        restored_cash_point_strands_nothing(
+            tmp,
+            &hub_dir,
+            &format!("direct-{case}"),
+            &people[i],
+            lengths,
+            Carrier::Direct,
+            None,
+        );
+    }
+}
+
+#[test]
+fn a_restored_cash_point_s_second_branch_reaches_the_hub_through_a_neighbour_or_a_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let (hub_dir, _hub, _) = hub(tmp);
+    let people = consumers(&hub_dir);
+    let neighbour_dir = tmp.join("neighbour");
+    let _neighbour = spawn(
+        &[
+            "cashpoint",
+            "--data",
+            neighbour_dir.to_str().unwrap(),
+            "--p2p",
+            "127.0.0.1:0",
+            "--join",
+            &enroll(&hub_dir, "Vicino"),
+        ],
+        &tmp.join("neighbour.log"),
+    );
+    wait_until("the neighbour's directory", || Some(()).filter(|()| !consumers(&neighbour_dir).is_empty()));
+    let neighbour = address(&neighbour_dir);
+    for (i, (case, lengths)) in [("behind", (3, 1)), ("level", (2, 2)), ("ahead", (1, 3))].into_iter().enumerate() {
+        restored_cash_point_strands_nothing(
+            tmp,
+            &hub_dir,
+            &format!("bundle-{case}"),
+            &people[i],
+            lengths,
+            Carrier::Bundle,
+            None,
+        );
+        restored_cash_point_strands_nothing(
+            tmp,
+            &hub_dir,
+            &format!("neighbour-{case}"),
+            &people[3 + i],
+            lengths,
+            Carrier::Neighbour,
+            Some(&neighbour),
+        );
+    }
+}

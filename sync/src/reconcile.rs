@@ -19,9 +19,21 @@
 //! chain order per author, the hub's log first (it enrols the authors of the
 //! rest), in batches bounded in count and bytes; the receiver verifies each
 //! before storing it, so an interrupted session loses nothing and the next
-//! one resumes from the receiver's new frontier. A fork (the same seq with a
-//! different head) is answered with this side's operation at that seq: the
-//! receiver keeps it as evidence and freezes the author. What a side sends is
+//! one resumes from the receiver's new frontier.
+//!
+//! **Forks.** A device restored from an older copy of itself (or cloned)
+//! signs a second branch of its log. A side sees it when the peer's head at
+//! some seq is not its own operation there (whoever holds more checks the
+//! other's head), or when an operation it stores does not link to its chain.
+//! It then sends a [`Message::ForkProbe`]: its chain's ids at its head and
+//! at exponentially spaced seqs below. The peer finds the highest of them it
+//! shares (the branches part after it), sends every operation of that author
+//! it holds from there, and asks for the same back ([`Message::ForkFrom`]):
+//! both branches reach both sides, which keep the one they did not have
+//! first as evidence. A side that holds evidence lists, after the hello,
+//! the ids it holds from the fork on ([`Message::Forks`]), so a peer that
+//! lacks any of them asks for them: a neighbour carries a fork to the hub.
+//! What a side sends is
 //! its [`SharePolicy`]: the hub gives a cash point the hub's log and the cash
 //! point's own, not other devices' histories; everyone else hands over
 //! everything, so a cash point can carry a neighbour's operations to the hub
@@ -37,7 +49,8 @@ use crate::op::{self, SIGNED_OP_BYTES_MAX};
 
 /// The ALPN of Saldo's sync protocol over QUIC.
 pub const ALPN: &[u8] = b"saldo/sync/1";
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Version 2 added fork probes, fork requests and fork summaries.
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Largest message on the wire (a frontier of many authors, or a batch).
 pub const MESSAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Most authors a frontier may list.
@@ -45,6 +58,13 @@ pub const FRONTIER_AUTHORS_MAX: usize = 50_000;
 /// Most operations in one batch, and the bytes a batch aims to stay under.
 pub const BATCH_OPS_MAX: usize = 4096;
 pub const BATCH_BYTES_TARGET: usize = 1024 * 1024;
+/// Most ids in a fork probe (a head and seqs spaced by powers of two below it).
+pub const FORK_PROBE_IDS_MAX: usize = 64;
+/// Most authors a fork summary lists, and most ids per author.
+pub const FORK_SUMMARIES_MAX: usize = 64;
+pub const FORK_SUMMARY_IDS_MAX: usize = 1024;
+/// Most fork probes and fork requests a side answers in one session.
+pub const FORK_ANSWERS_PER_SESSION_MAX: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
@@ -57,6 +77,29 @@ pub enum Message {
     Refused(String),
     /// The responder does not hold the base of a `Since` hello: send the whole frontier.
     NeedWhole,
+    /// The sender found that `author` forked: its chain's ids at its head and
+    /// at seqs spaced by powers of two below, highest first.
+    ForkProbe {
+        author: AuthorId,
+        ids: Vec<(Seq, OpId)>,
+    },
+    /// Send every operation of `author` held from `from` on, on any branch.
+    ForkFrom {
+        author: AuthorId,
+        from: Seq,
+    },
+    /// Authors the sender holds evidence of a fork on, with the ids it holds
+    /// from the fork on.
+    Forks(Vec<ForkSummary>),
+}
+
+/// What a side holds of a forked author, from the lowest seq where it holds
+/// two operations on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkSummary {
+    pub author: AuthorId,
+    pub from: Seq,
+    pub ids: Vec<OpId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +199,10 @@ pub enum WireError {
     BatchTooLarge(usize),
     #[error("an operation of {0} bytes in a batch is over the limit of {SIGNED_OP_BYTES_MAX}")]
     OpTooLarge(usize),
+    #[error("a fork probe of {0} ids is over the limit of {FORK_PROBE_IDS_MAX}")]
+    ProbeTooLarge(usize),
+    #[error("a fork summary is over the limit of {FORK_SUMMARIES_MAX} authors and {FORK_SUMMARY_IDS_MAX} ids each")]
+    SummaryTooLarge,
 }
 
 impl Message {
@@ -182,6 +229,15 @@ impl Message {
                 Some(op) => Err(WireError::OpTooLarge(op.len())),
                 None => Ok(message),
             },
+            Message::ForkProbe { ids, .. } if ids.len() > FORK_PROBE_IDS_MAX => {
+                Err(WireError::ProbeTooLarge(ids.len()))
+            }
+            Message::Forks(summaries)
+                if summaries.len() > FORK_SUMMARIES_MAX
+                    || summaries.iter().any(|s| s.ids.len() > FORK_SUMMARY_IDS_MAX) =>
+            {
+                Err(WireError::SummaryTooLarge)
+            }
             _ => Ok(message),
         }
     }
@@ -240,6 +296,20 @@ pub trait OpSource {
         max_ops: usize,
         max_bytes: usize,
     ) -> Result<Vec<ChainOp>, Self::Error>;
+
+    /// The id of `author`'s chain operation at `seq`, if held.
+    fn chain_id(&mut self, author: &AuthorId, seq: Seq) -> Result<Option<OpId>, Self::Error> {
+        Ok(self.chain(author, seq, seq, 1, usize::MAX)?.into_iter().next().filter(|op| op.seq == seq).map(|op| op.id))
+    }
+
+    /// Every operation of `author` held with a seq from `from` on, on any
+    /// branch (chain and evidence), by seq: at most `max_ops` (never
+    /// splitting the operations of one seq, so a caller goes on from the
+    /// last seq + 1).
+    fn all_from(&mut self, author: &AuthorId, from: Seq, max_ops: usize) -> Result<Vec<ChainOp>, Self::Error>;
+
+    /// Whether the operation `id` is held, on any branch.
+    fn holds(&mut self, id: &OpId) -> Result<bool, Self::Error>;
 }
 
 /// Which authors' operations a side hands to its peer.
@@ -284,6 +354,8 @@ pub enum Incoming {
     Ops(Vec<Vec<u8>>),
     /// The peer has sent everything this side lacked as of its hello.
     PeerDone,
+    /// A fork probe, request or summary: this side answers it with its next messages.
+    Fork,
 }
 
 /// One side of a sync session.
@@ -297,8 +369,28 @@ pub struct Session {
     peer: Option<Frontier>,
     /// Runs of operations to send: (author, next seq, last seq).
     plan: VecDeque<(AuthorId, Seq, Seq)>,
-    /// Authors whose operation at a fork point goes to the peer as evidence.
-    evidence: VecDeque<(AuthorId, Seq)>,
+    /// Authors where the peer is behind, with the head it named: whether
+    /// this side's operation at that seq is the same is checked next.
+    fork_checks: VecDeque<(AuthorId, FrontierEntry)>,
+    /// Authors seen forked in this session: probed once, and their
+    /// operations go as fork runs, not chain runs.
+    forked: std::collections::BTreeSet<AuthorId>,
+    /// Probes to send.
+    probes_due: VecDeque<AuthorId>,
+    /// The peer's probes and summaries to answer.
+    probes_received: VecDeque<(AuthorId, Vec<(Seq, OpId)>)>,
+    summaries_received: VecDeque<ForkSummary>,
+    /// Operations to send from a fork on: (author, next seq).
+    fork_runs: VecDeque<(AuthorId, Seq)>,
+    /// Per forked author, the highest seq its fork runs went up to: what the
+    /// author records later goes the same way.
+    fork_sent: std::collections::BTreeMap<AuthorId, Seq>,
+    fork_answers: usize,
+    /// What this side holds of forked authors, told after the hello and
+    /// again when it changes.
+    forks_local: Vec<ForkSummary>,
+    forks_told: Vec<ForkSummary>,
+    forks_sent: bool,
     /// The frontier this side's hello carried (the initiator's), the base of
     /// the answer.
     hello_sent: Option<Frontier>,
@@ -327,7 +419,17 @@ impl Session {
             local,
             peer: None,
             plan: VecDeque::new(),
-            evidence: VecDeque::new(),
+            fork_checks: VecDeque::new(),
+            forked: std::collections::BTreeSet::new(),
+            probes_due: VecDeque::new(),
+            probes_received: VecDeque::new(),
+            summaries_received: VecDeque::new(),
+            fork_runs: VecDeque::new(),
+            fork_sent: std::collections::BTreeMap::new(),
+            fork_answers: 0,
+            forks_local: Vec::new(),
+            forks_told: Vec::new(),
+            forks_sent: false,
             hello_sent: None,
             answer_due: false,
             need_whole_due: false,
@@ -337,6 +439,32 @@ impl Session {
             done_sent: false,
             peer_done: false,
             stats: SessionStats::default(),
+        }
+    }
+
+    /// What this side holds of forked authors (see [`ForkSummary`]): told
+    /// to the peer once after the hello, as far as the policy shares them.
+    pub fn with_forks(mut self, forks: Vec<ForkSummary>) -> Session {
+        self.forks_changed(forks);
+        self
+    }
+
+    /// This side now holds `forks` of forked authors (evidence arrived,
+    /// perhaps from another peer): the peer is told again if it changed.
+    pub fn forks_changed(&mut self, forks: Vec<ForkSummary>) {
+        if forks != self.forks_told {
+            self.forks_told = forks.clone();
+            self.forks_local = forks;
+            self.forks_sent = false;
+        }
+    }
+
+    /// Storing what the peer sent showed that `author` forked (an operation
+    /// kept as evidence): the peer is probed for the rest of its branch.
+    pub fn fork_seen(&mut self, author: AuthorId) {
+        if self.forked.insert(author) {
+            self.probes_due.push_back(author);
+            self.plan.retain(|(a, _, _)| *a != author);
         }
     }
 
@@ -470,6 +598,21 @@ impl Session {
                 self.peer_done = true;
                 Ok(Incoming::PeerDone)
             }
+            Message::ForkProbe { author, ids } => {
+                self.probes_received.push_back((author, ids));
+                Ok(Incoming::Fork)
+            }
+            Message::ForkFrom { author, from } => {
+                if self.policy.shares(&author) && self.fork_answers < FORK_ANSWERS_PER_SESSION_MAX {
+                    self.fork_answers += 1;
+                    self.fork_runs.push_back((author, from.max(Seq::FIRST)));
+                }
+                Ok(Incoming::Fork)
+            }
+            Message::Forks(summaries) => {
+                self.summaries_received.extend(summaries);
+                Ok(Incoming::Fork)
+            }
         }
     }
 
@@ -486,18 +629,34 @@ impl Session {
     fn replan(&mut self) {
         let peer = self.peer.as_ref().expect("replan runs after the hello");
         self.plan.clear();
-        self.evidence.clear();
+        self.fork_checks.clear();
         let hub = self.realm.hub();
         let mut runs = Vec::new();
         for difference in self.local.ahead_of(peer) {
             match difference {
-                Difference::Behind { author, after, upto } if self.policy.shares(&author) => {
-                    runs.push((author, after.next(), upto));
+                Difference::Behind { author, .. } | Difference::Fork { author, .. }
+                    if self.forked.contains(&author) => {}
+                Difference::Behind { author, after, upto } => {
+                    // Whether the peer's head is ours there is checked whatever
+                    // the policy shares: a fork found is a branch to ask for.
+                    if let Some(theirs) = peer.get(&author).filter(|e| e.seq > Seq(0) && e.head != OpId::NONE) {
+                        self.fork_checks.push_back((author, theirs));
+                    }
+                    if self.policy.shares(&author) {
+                        runs.push((author, after.next(), upto));
+                    }
                 }
-                Difference::Fork { author, seq, .. } if self.policy.shares(&author) => {
-                    self.evidence.push_back((author, seq));
+                Difference::Fork { author, .. } => {
+                    self.forked.insert(author);
+                    self.probes_due.push_back(author);
                 }
-                _ => {}
+            }
+        }
+        // What a forked author records after its fork runs went follows them.
+        for (author, sent) in &self.fork_sent {
+            let head = self.local.get(author).map_or(Seq(0), |e| e.seq);
+            if head > *sent && !self.fork_runs.iter().any(|(a, _)| a == author) {
+                self.fork_runs.push_back((*author, sent.next()));
             }
         }
         // The hub's log first: it enrols the authors of everything else.
@@ -523,23 +682,37 @@ impl Session {
         if self.answer_due {
             self.answer_due = false;
             self.stats.messages_sent += 1;
-            // A head is needed only where the initiator holds the same seq
-            // (a fork shows there); elsewhere the seq says what is lacking.
-            let answer = changes(peer, &self.local, |theirs, ours| theirs.is_some_and(|t| t.seq == ours.seq));
+            // A head is needed only where the initiator holds as much or
+            // more: there it checks whether the head is its own operation
+            // (a fork shows); elsewhere the seq says what is lacking.
+            let answer = changes(peer, &self.local, |theirs, ours| theirs.is_some_and(|t| t.seq >= ours.seq));
             return Ok(Some(Message::Hello(Hello {
                 version: PROTOCOL_VERSION,
                 realm: self.realm,
                 frontier: FrontierForm::Answer(answer),
             })));
         }
+        if let Some(message) = self.next_fork_message(source)? {
+            self.stats.messages_sent += 1;
+            return Ok(Some(message));
+        }
+        let peer = self.peer.as_mut().expect("checked above");
         let mut batch = Vec::new();
         let mut bytes = 0usize;
-        while let Some((author, seq)) = self.evidence.front().copied() {
+        while let Some((author, from)) = self.fork_runs.front().copied() {
             if batch.len() >= BATCH_OPS_MAX || bytes >= BATCH_BYTES_TARGET {
                 break;
             }
-            self.evidence.pop_front();
-            if let Some(op) = source.chain(&author, seq, seq, 1, usize::MAX)?.into_iter().next() {
+            let ops = source.all_from(&author, from, (BATCH_OPS_MAX - batch.len()).min(256))?;
+            match ops.last() {
+                Some(last) => self.fork_runs.front_mut().expect("checked above").1 = last.seq.next(),
+                None => {
+                    self.fork_runs.pop_front();
+                    let sent = self.fork_sent.entry(author).or_insert(Seq(0));
+                    *sent = (*sent).max(Seq(from.0.saturating_sub(1)));
+                }
+            }
+            for op in ops {
                 bytes += op.bytes.len();
                 batch.push(op.bytes);
             }
@@ -580,6 +753,91 @@ impl Session {
     }
 }
 
+impl Session {
+    /// The next message about forks, if any: this side's summary once, the
+    /// checks of the peer's heads, probes, answers to the peer's probes and
+    /// summaries.
+    fn next_fork_message<S: OpSource>(&mut self, source: &mut S) -> Result<Option<Message>, S::Error> {
+        if !self.forks_sent {
+            self.forks_sent = true;
+            let shared: Vec<ForkSummary> = std::mem::take(&mut self.forks_local)
+                .into_iter()
+                .filter(|s| self.policy.shares(&s.author))
+                .take(FORK_SUMMARIES_MAX)
+                .map(|mut s| {
+                    s.ids.truncate(FORK_SUMMARY_IDS_MAX);
+                    s
+                })
+                .collect();
+            if !shared.is_empty() {
+                return Ok(Some(Message::Forks(shared)));
+            }
+        }
+        while let Some((author, theirs)) = self.fork_checks.pop_front() {
+            if self.forked.contains(&author) {
+                continue;
+            }
+            if source.chain_id(&author, theirs.seq)?.is_some_and(|ours| ours != theirs.head) {
+                self.forked.insert(author);
+                self.probes_due.push_back(author);
+                self.plan.retain(|(a, _, _)| *a != author);
+            }
+        }
+        if let Some(author) = self.probes_due.pop_front() {
+            let head = self.local.get(&author).map_or(Seq(0), |e| e.seq);
+            // The head, then seqs 1, 2, 4, 8, ... below it.
+            let mut ids = Vec::new();
+            let mut offset = 0u64;
+            while let Some(seq) = head.0.checked_sub(offset).filter(|s| *s >= 1) {
+                if let Some(id) = source.chain_id(&author, Seq(seq))? {
+                    ids.push((Seq(seq), id));
+                }
+                if ids.len() >= FORK_PROBE_IDS_MAX {
+                    break;
+                }
+                offset = if offset == 0 { 1 } else { offset.saturating_mul(2) };
+            }
+            // With nothing of the author's chain held, the peer sends all it has.
+            return Ok(Some(Message::ForkProbe { author, ids }));
+        }
+        if self.fork_answers >= FORK_ANSWERS_PER_SESSION_MAX {
+            self.probes_received.clear();
+        }
+        if let Some((author, ids)) = self.probes_received.pop_front() {
+            self.fork_answers += 1;
+            // The highest seq both chains share: the branches part after it.
+            let mut shared = Seq(0);
+            for (seq, id) in ids {
+                if source.chain_id(&author, seq)? == Some(id) {
+                    shared = seq;
+                    break;
+                }
+            }
+            let from = shared.next();
+            if self.policy.shares(&author) {
+                self.fork_runs.push_back((author, from));
+            }
+            self.forked.insert(author);
+            self.plan.retain(|(a, _, _)| *a != author);
+            return Ok(Some(Message::ForkFrom { author, from }));
+        }
+        while let Some(summary) = self.summaries_received.pop_front() {
+            let mut lacking = false;
+            for id in &summary.ids {
+                if !source.holds(id)? {
+                    lacking = true;
+                    break;
+                }
+            }
+            if lacking {
+                self.forked.insert(summary.author);
+                return Ok(Some(Message::ForkFrom { author: summary.author, from: summary.from }));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// Records that the peer holds `author`'s chain up to `seq` (when that
 /// extends what it was known to hold contiguously).
 fn note_held(peer: &mut Frontier, author: AuthorId, seq: Seq, id: OpId) {
@@ -594,15 +852,16 @@ mod tests {
     use super::*;
     use crate::op::{Body, DeviceKey, Operation, SignedOp};
     use crate::{Hlc, Label};
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
 
-    /// A store in memory: each author's chain.
+    /// A store in memory: each author's chain, and operations kept as
+    /// evidence of a fork (signed by the author, not on its chain here).
     #[derive(Default)]
-    struct Memory(BTreeMap<AuthorId, Vec<SignedOp>>);
+    struct Memory(BTreeMap<AuthorId, Vec<SignedOp>>, Vec<SignedOp>);
 
     impl Memory {
         fn clone_memory(&self) -> Memory {
-            Memory(self.0.clone())
+            Memory(self.0.clone(), self.1.clone())
         }
 
         fn frontier(&self) -> Frontier {
@@ -614,12 +873,41 @@ mod tests {
             )
         }
 
-        fn add(&mut self, bytes: &[u8]) {
+        fn held(&self, id: &OpId) -> bool {
+            self.0.values().flatten().chain(&self.1).any(|o| o.id == *id)
+        }
+
+        /// Stores `bytes`; true if it was kept as evidence of a fork.
+        fn add(&mut self, bytes: &[u8]) -> bool {
             let op = SignedOp::decode(bytes).expect("valid");
-            let chain = self.0.entry(op.op.author).or_default();
-            if op.op.seq.0 == chain.len() as u64 + 1 {
-                chain.push(op);
+            if self.held(&op.id) {
+                return false;
             }
+            let chain = self.0.entry(op.op.author).or_default();
+            let head = chain.last().map_or(OpId::NONE, |o| o.id);
+            if op.op.seq.0 == chain.len() as u64 + 1 && op.op.prev == head {
+                chain.push(op);
+                return false;
+            }
+            // On another branch: at a seq held, right after the head, or
+            // continuing evidence already held.
+            let continues = self.1.iter().any(|e| e.id == op.op.prev);
+            if op.op.seq.0 <= chain.len() as u64 + 1 || continues {
+                self.1.push(op);
+                return true;
+            }
+            false
+        }
+
+        /// Every operation of `author` held, on any branch.
+        fn all_of(&self, author: &AuthorId) -> BTreeSet<OpId> {
+            self.0
+                .get(author)
+                .into_iter()
+                .flatten()
+                .chain(self.1.iter().filter(|o| o.op.author == *author))
+                .map(|o| o.id)
+                .collect()
         }
     }
 
@@ -645,6 +933,30 @@ mod tests {
                         .collect()
                 })
                 .unwrap_or_default())
+        }
+
+        fn all_from(&mut self, author: &AuthorId, from: Seq, max_ops: usize) -> Result<Vec<ChainOp>, Self::Error> {
+            let mut all: Vec<&SignedOp> = self
+                .0
+                .get(author)
+                .into_iter()
+                .flatten()
+                .chain(self.1.iter().filter(|o| o.op.author == *author))
+                .filter(|o| o.op.seq >= from)
+                .collect();
+            all.sort_by_key(|o| o.op.seq);
+            let mut out: Vec<ChainOp> = Vec::new();
+            for o in all {
+                if out.len() >= max_ops && out.last().is_some_and(|l| l.seq != o.op.seq) {
+                    break;
+                }
+                out.push(ChainOp { seq: o.op.seq, id: o.id, bytes: o.to_bytes() });
+            }
+            Ok(out)
+        }
+
+        fn holds(&mut self, id: &OpId) -> Result<bool, Self::Error> {
+            Ok(self.held(id))
         }
     }
 
@@ -688,14 +1000,22 @@ mod tests {
             for m in std::mem::take(&mut to_b) {
                 bytes += m.encode().len();
                 if let Incoming::Ops(ops) = sb.receive(Message::decode(&m.encode()).expect("decodes")).expect("ok") {
-                    ops.iter().for_each(|o| b.add(o));
+                    for o in &ops {
+                        if b.add(o) {
+                            sb.fork_seen(crate::op::peek(o).expect("valid").0);
+                        }
+                    }
                     sb.local_changed(b.frontier());
                 }
             }
             for m in std::mem::take(&mut to_a) {
                 bytes += m.encode().len();
                 if let Incoming::Ops(ops) = sa.receive(Message::decode(&m.encode()).expect("decodes")).expect("ok") {
-                    ops.iter().for_each(|o| a.add(o));
+                    for o in &ops {
+                        if a.add(o) {
+                            sa.fork_seen(crate::op::peek(o).expect("valid").0);
+                        }
+                    }
                     sa.local_changed(a.frontier());
                 }
             }
@@ -718,11 +1038,21 @@ mod tests {
         let (hub_ops, c1_ops, c2_ops) = (chain(&realm, &hub, 5000), chain(&realm, &c1, 30), chain(&realm, &c2, 40));
         let mut a = Memory::default();
         let mut b = Memory::default();
-        hub_ops.iter().for_each(|o| a.add(o));
-        hub_ops[..100].iter().for_each(|o| b.add(o));
-        c1_ops.iter().for_each(|o| a.add(o));
-        c1_ops[..10].iter().for_each(|o| b.add(o));
-        c2_ops.iter().for_each(|o| b.add(o));
+        hub_ops.iter().for_each(|o| {
+            a.add(o);
+        });
+        hub_ops[..100].iter().for_each(|o| {
+            b.add(o);
+        });
+        c1_ops.iter().for_each(|o| {
+            a.add(o);
+        });
+        c1_ops[..10].iter().for_each(|o| {
+            b.add(o);
+        });
+        c2_ops.iter().for_each(|o| {
+            b.add(o);
+        });
         let (round_trips, _) = run(&mut a, SharePolicy::Everything, &mut b, SharePolicy::Everything, realm);
         assert_eq!(a.frontier(), b.frontier());
         assert_eq!(a.0[&hub.author()].len(), 5000);
@@ -742,7 +1072,9 @@ mod tests {
         let mut h = Memory::default();
         let mut device = Memory::default();
         for ops in [chain(&realm, &hub, 10), chain(&realm, &c1, 5), chain(&realm, &c2, 7)] {
-            ops.iter().for_each(|o| h.add(o));
+            ops.iter().for_each(|o| {
+                h.add(o);
+            });
         }
         let policy = SharePolicy::for_peer(&realm, Some(hub.author()), c1.author());
         run(&mut h, policy, &mut device, SharePolicy::Everything, realm);
@@ -751,39 +1083,155 @@ mod tests {
         // A device carries a neighbour's operations to the hub.
         let mut neighbour = Memory::default();
         let c3 = DeviceKey::from_secret_bytes(&[4; 32]);
-        chain(&realm, &c3, 3).iter().for_each(|o| neighbour.add(o));
+        chain(&realm, &c3, 3).iter().for_each(|o| {
+            neighbour.add(o);
+        });
         run(&mut neighbour, SharePolicy::Everything, &mut device, SharePolicy::Everything, realm);
         run(&mut device, SharePolicy::Everything, &mut h, policy, realm);
         assert_eq!(h.0[&c3.author()].len(), 3);
     }
 
+    /// `n` operations of `key` after `base` (whose last is the fork point),
+    /// told apart from any other branch by `branch`.
+    fn branch(realm: &RealmId, key: &DeviceKey, base: &[Vec<u8>], n: u64, branch: u64) -> Vec<Vec<u8>> {
+        let mut prev = base.last().map_or(OpId::NONE, |b| SignedOp::decode(b).expect("valid").id);
+        let first = base.len() as u64 + 1;
+        (first..first + n)
+            .map(|seq| {
+                let signed = Operation {
+                    author: key.author(),
+                    seq: Seq(seq),
+                    prev,
+                    hlc: Hlc::from_parts(seq + 1000 * branch, 0),
+                    hub_seen: Seq(0),
+                    body: Body::Genesis { realm_name: Label::parse("x").expect("label") },
+                }
+                .sign(realm, key);
+                prev = signed.id;
+                signed.to_bytes()
+            })
+            .collect()
+    }
+
+    /// A device restored from an older copy signs a second branch: whether
+    /// that branch is shorter, as long or longer than the one the other
+    /// side holds, and whoever began the session, both sides end up with
+    /// every operation of both branches, so the hub can review them all.
     #[test]
-    fn a_fork_sends_the_other_operation_as_evidence() {
+    fn both_branches_of_a_fork_reach_both_sides_whatever_their_lengths() {
         let hub = DeviceKey::from_secret_bytes(&[1; 32]);
         let realm = RealmId(hub.author().0);
-        let c1 = DeviceKey::from_secret_bytes(&[2; 32]);
-        let ours = chain(&realm, &c1, 3);
-        let forked = Operation {
-            author: c1.author(),
-            seq: Seq(3),
-            prev: SignedOp::decode(&ours[1]).expect("valid").id,
-            hlc: Hlc::from_parts(99, 0),
-            hub_seen: Seq(0),
-            body: Body::Genesis { realm_name: Label::parse("other").expect("label") },
+        let device = DeviceKey::from_secret_bytes(&[2; 32]);
+        let hub_log = chain(&realm, &hub, 3);
+        let common = chain(&realm, &device, 40);
+        for (first_len, second_len) in [(10u64, 3u64), (5, 5), (2, 9), (1, 1), (30, 1)] {
+            for hub_begins in [true, false] {
+                let first = branch(&realm, &device, &common, first_len, 1);
+                let second = branch(&realm, &device, &common, second_len, 2);
+                let mut at_hub = Memory::default();
+                let mut at_device = Memory::default();
+                for op in hub_log.iter().chain(&common) {
+                    at_hub.add(op);
+                    at_device.add(op);
+                }
+                first.iter().for_each(|o| assert!(!at_hub.add(o)));
+                second.iter().for_each(|o| assert!(!at_device.add(o)));
+                let to_device = SharePolicy::for_peer(&realm, Some(hub.author()), device.author());
+                let (flights, _) = if hub_begins {
+                    let mut s = Session::new(realm, to_device, at_hub.frontier());
+                    let hello = s.hello();
+                    let d = Session::new(realm, SharePolicy::Everything, at_device.frontier());
+                    drive(&mut at_hub, s, &mut at_device, d, hello)
+                } else {
+                    let mut d = Session::new(realm, SharePolicy::Everything, at_device.frontier());
+                    let hello = d.hello();
+                    let s = Session::new(realm, to_device, at_hub.frontier());
+                    drive(&mut at_device, d, &mut at_hub, s, hello)
+                };
+                let all: BTreeSet<OpId> = common
+                    .iter()
+                    .chain(&first)
+                    .chain(&second)
+                    .map(|o| SignedOp::decode(o).expect("valid").id)
+                    .collect();
+                let case = format!("{first_len} vs {second_len}, hub begins: {hub_begins}");
+                assert_eq!(at_hub.all_of(&device.author()), all, "{case}");
+                assert_eq!(at_device.all_of(&device.author()), all, "{case}");
+                assert!(flights <= 8, "{case}: {flights} flights");
+            }
         }
-        .sign(&realm, &c1);
+    }
+
+    /// A neighbour that holds evidence of a fork the hub has not seen (the
+    /// hub holds the longer branch, so their frontiers agree) tells it,
+    /// and the hub asks for what it lacks.
+    #[test]
+    fn a_neighbour_carries_a_fork_the_hub_cannot_see_from_frontiers() {
+        let hub = DeviceKey::from_secret_bytes(&[1; 32]);
+        let realm = RealmId(hub.author().0);
+        let (device, neighbour) = (DeviceKey::from_secret_bytes(&[2; 32]), DeviceKey::from_secret_bytes(&[3; 32]));
+        let common = chain(&realm, &device, 5);
+        let first = branch(&realm, &device, &common, 5, 1);
+        let second = branch(&realm, &device, &common, 2, 2);
+        let mut at_hub = Memory::default();
+        let mut at_neighbour = Memory::default();
+        for op in common.iter().chain(&first) {
+            at_hub.add(op);
+        }
+        for op in common.iter().chain(&first[..4]) {
+            at_neighbour.add(op);
+        }
+        second.iter().for_each(|o| assert!(at_neighbour.add(o), "evidence at the neighbour"));
+        let summary = ForkSummary {
+            author: device.author(),
+            from: Seq(6),
+            ids: at_neighbour.all_of(&device.author()).into_iter().collect(),
+        };
+        let mut n = Session::new(realm, SharePolicy::Everything, at_neighbour.frontier()).with_forks(vec![summary]);
+        let hello = n.hello();
+        let h = Session::new(
+            realm,
+            SharePolicy::for_peer(&realm, Some(hub.author()), neighbour.author()),
+            at_hub.frontier(),
+        );
+        drive(&mut at_neighbour, n, &mut at_hub, h, hello);
+        for op in &second {
+            assert!(at_hub.held(&SignedOp::decode(op).expect("valid").id));
+        }
+    }
+
+    /// A fork probe lists the head and seqs spaced by powers of two below
+    /// it, so a fork far back costs a few dozen ids, not the whole chain.
+    #[test]
+    fn a_fork_probe_names_a_few_dozen_seqs_however_long_the_chain() {
+        let hub = DeviceKey::from_secret_bytes(&[1; 32]);
+        let realm = RealmId(hub.author().0);
+        let device = DeviceKey::from_secret_bytes(&[2; 32]);
         let mut a = Memory::default();
-        ours.iter().for_each(|o| a.add(o));
+        chain(&realm, &device, 3000).iter().for_each(|o| {
+            a.add(o);
+        });
         let mut session = Session::new(realm, SharePolicy::Everything, a.frontier());
+        session.fork_seen(device.author());
         let mut theirs = Frontier::default();
-        theirs.0.insert(c1.author(), FrontierEntry { seq: Seq(3), head: forked.id });
+        theirs.0.insert(device.author(), FrontierEntry { seq: Seq(1), head: OpId::NONE });
         session
             .receive(Message::Hello(Hello { version: PROTOCOL_VERSION, realm, frontier: FrontierForm::Whole(theirs) }))
             .expect("hello");
-        assert!(
-            matches!(session.next_message(&mut a).expect("memory"), Some(Message::Hello(h)) if matches!(h.frontier, FrontierForm::Answer(_)))
-        );
-        assert_eq!(session.next_message(&mut a).expect("memory"), Some(Message::Ops(vec![ours[2].clone()])));
+        let mut probe = None;
+        while let Some(m) = session.next_message(&mut a).expect("memory") {
+            if let Message::ForkProbe { ids, .. } = m {
+                probe = Some(ids);
+            }
+        }
+        let ids = probe.expect("a probe");
+        let seqs: Vec<u64> = ids.iter().map(|(s, _)| s.0).collect();
+        assert_eq!(&seqs[..5], &[3000, 2999, 2998, 2996, 2992]);
+        assert!(seqs.len() <= 14, "{seqs:?}");
+        assert!(Message::decode(&Message::ForkProbe { author: device.author(), ids }.encode()).is_ok());
+        let big =
+            Message::ForkProbe { author: device.author(), ids: vec![(Seq(1), OpId::NONE); FORK_PROBE_IDS_MAX + 1] };
+        assert_eq!(Message::decode(&big.encode()), Err(WireError::ProbeTooLarge(FORK_PROBE_IDS_MAX + 1)));
     }
 
     #[test]
@@ -794,10 +1242,14 @@ mod tests {
         let hello = |version, realm| {
             Message::Hello(Hello { version, realm, frontier: FrontierForm::Whole(Frontier::default()) })
         };
-        assert_eq!(session.receive(hello(2, realm)), Err(SyncError::Version(2)));
-        assert_eq!(session.receive(hello(1, RealmId([2; 32]))), Err(SyncError::OtherRealm(RealmId([2; 32]))));
+        assert_eq!(session.receive(hello(1, realm)), Err(SyncError::Version(1)));
+        assert_eq!(
+            session.receive(hello(PROTOCOL_VERSION, RealmId([2; 32]))),
+            Err(SyncError::OtherRealm(RealmId([2; 32])))
+        );
         assert!(Message::decode(&[9, 9, 9]).is_err());
-        let answer = Message::Hello(Hello { version: 1, realm, frontier: FrontierForm::Answer(Vec::new()) });
+        let answer =
+            Message::Hello(Hello { version: PROTOCOL_VERSION, realm, frontier: FrontierForm::Answer(Vec::new()) });
         assert_eq!(session.receive(answer), Err(SyncError::UnaskedAnswer));
         let big = Message::Ops(vec![vec![0; 8]; BATCH_OPS_MAX + 1]).encode();
         assert_eq!(Message::decode(&big), Err(WireError::BatchTooLarge(BATCH_OPS_MAX + 1)));

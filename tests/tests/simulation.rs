@@ -3,8 +3,14 @@
 //! drops, duplicates and reorders messages, partitions links, crashes and
 //! restarts nodes, and skews their clocks; all driven by one seed.
 //!
+//! Cash points are also restored from an older copy of their data directory
+//! (a backup taken at an earlier crash): what they record then forks their
+//! log, behind, level with or ahead of what the hub holds, online or not.
+//!
 //! At quiescence every seed checks: the nodes agree on everything they
-//! replicate; no acknowledged operation is lost; the hub's balances equal its
+//! replicate; no acknowledged operation is lost (but those a restore
+//! overwrote before they left the device); every one is counted exactly
+//! once or flagged at the hub with its reason; the hub's balances equal its
 //! accepted operations; every flagged operation has a reason.
 //!
 //! `SALDO_SIM_SEEDS=N` runs N seeds (1,000 by default); `SALDO_SIM_SEED=S`
@@ -46,6 +52,10 @@ struct SimNode {
     dir: PathBuf,
     clock: Arc<SimClock>,
     node: Option<Node>,
+    /// A copy of the data directory taken at a crash, to restore from.
+    snapshot: Option<PathBuf>,
+    /// The snapshot was taken at the crash the node is down from.
+    fresh_snapshot: bool,
 }
 
 /// An open connection between two nodes: one session per side and the
@@ -67,6 +77,10 @@ struct Sim {
     consumers: Vec<(ConsumerId, ServiceId)>,
     log: Vec<String>,
     stats: Stats,
+    steps: usize,
+    /// A working cash point is backed up at the first step and restored
+    /// from that copy at the second, in about half the seeds.
+    restore_episode: Option<(usize, usize, usize)>,
 }
 
 /// What a run exercised, so that a run that exercised nothing fails.
@@ -84,6 +98,12 @@ struct Stats {
     /// or too long after the newest news from the hub.
     refused_by_limits: u64,
     heartbeats: u64,
+    /// Cash points restored from an older copy of themselves, and devices
+    /// whose log forked (as the hub found at the end).
+    restores: u64,
+    forks: u64,
+    /// Operations a restore overwrote before any other node held them.
+    lost_with_the_disk: u64,
 }
 
 fn label(text: &str) -> Label {
@@ -94,6 +114,24 @@ fn scratch_root() -> PathBuf {
     // tmpfs where there is one: the same SQLite, without waiting for a disk.
     let shm = Path::new("/dev/shm");
     if shm.is_dir() && tempfile::tempdir_in(shm).is_ok() { shm.to_path_buf() } else { std::env::temp_dir() }
+}
+
+/// Copies a data directory (its node is down, so its files are consistent).
+fn copy_dir(from: &Path, to: &Path) {
+    if to.exists() {
+        std::fs::remove_dir_all(to).expect("remove the older copy");
+    }
+    std::fs::create_dir_all(to).expect("create");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+}
+
+/// Every operation of `author` a node holds, on any branch.
+fn held_of(node: &mut Node, author: AuthorId) -> BTreeSet<OpId> {
+    let tx = node.store_mut().read().expect("read");
+    tx.all_from(&author, saldo_sync::Seq(1), usize::MAX / 2).expect("operations").into_iter().map(|op| op.id).collect()
 }
 
 impl Sim {
@@ -135,7 +173,14 @@ impl Sim {
         consumers.sort();
         consumers.dedup();
         let realm = hub.realm();
-        let mut nodes = vec![SimNode { author: realm.hub(), dir: hub_dir, clock: hub_clock, node: Some(hub) }];
+        let mut nodes = vec![SimNode {
+            author: realm.hub(),
+            dir: hub_dir,
+            clock: hub_clock,
+            node: Some(hub),
+            snapshot: None,
+            fresh_snapshot: false,
+        }];
         for i in 0..CASH_POINTS {
             let key = key(2 + i as u8);
             let author = key.author();
@@ -155,7 +200,7 @@ impl Sim {
             let dir = root.join(format!("cash-point-{i}"));
             let clock = clock(&mut rng);
             let node = Node::join(&dir, realm, key).expect("join").with_clock(clock.clone());
-            nodes.push(SimNode { author, dir, clock, node: Some(node) });
+            nodes.push(SimNode { author, dir, clock, node: Some(node), snapshot: None, fresh_snapshot: false });
         }
         // A school canteen's device charging meals, offline too, within the
         // allowances the hub reserves for it.
@@ -175,7 +220,7 @@ impl Sim {
         let dir = root.join("school");
         let clock = clock(&mut rng);
         let node = Node::join(&dir, realm, school_key).expect("join").with_clock(clock.clone());
-        nodes.push(SimNode { author: school, dir, clock, node: Some(node) });
+        nodes.push(SimNode { author: school, dir, clock, node: Some(node), snapshot: None, fresh_snapshot: false });
         Sim {
             rng,
             nodes,
@@ -185,6 +230,8 @@ impl Sim {
             consumers,
             log: Vec::new(),
             stats: Stats::default(),
+            steps: 0,
+            restore_episode: None,
         }
     }
 
@@ -228,8 +275,10 @@ impl Sim {
     /// A node's frontier moved: every link it is on pushes what changed.
     fn changed(&mut self, i: usize) {
         let frontier = self.node(i).frontier().expect("frontier");
+        let forks = self.node(i).fork_summaries().expect("forks");
         for l in 0..self.links.len() {
             if let Some(k) = self.links[l].ends.iter().position(|e| *e == i) {
+                self.links[l].sessions[k].forks_changed(forks.clone());
                 self.links[l].sessions[k].local_changed(frontier.clone());
                 self.pump(l, k);
             }
@@ -276,11 +325,17 @@ impl Sim {
                         })
                         .count() as u64;
                 }
-                for result in results {
-                    if let Err(e) = result
+                for (op, result) in ops.iter().zip(results) {
+                    if let Err(e) = &result
                         && !e.is_retryable()
                     {
                         panic!("node {end} refused an operation a peer forwarded: {e}");
+                    }
+                    if let Ok(saldo_node::state::Applied::Equivocation { .. }) = result
+                        && let Some((author, _, _)) = saldo_sync::op::peek(op)
+                    {
+                        // The rest of both branches goes both ways.
+                        self.links[l].sessions[k].fork_seen(author);
                     }
                 }
                 self.changed(end);
@@ -341,6 +396,27 @@ impl Sim {
     }
 
     fn step(&mut self) {
+        self.steps += 1;
+        if let Some((backup_at, restore_at, i)) = self.restore_episode {
+            if self.steps == backup_at {
+                self.back_up_working(i);
+            } else if self.steps == restore_at && self.nodes[i].snapshot.is_some() {
+                if self.up(i) {
+                    self.log.push(format!("crash {i}"));
+                    self.drop_links_of(i);
+                    self.nodes[i].node = None;
+                }
+                self.restore(i);
+                self.log.push(format!("restart {i}"));
+                let node = Node::open(&self.nodes[i].dir).expect("a restored node opens");
+                self.nodes[i].node = Some(node.with_clock(self.nodes[i].clock.clone()));
+                // The counter goes on before the node meets anyone.
+                for _ in 0..self.rng.usize(1..4) {
+                    self.record_top_up(i);
+                }
+                return;
+            }
+        }
         self.nodes[0].clock.now.fetch_add(self.rng.u64(1..60_000), Ordering::SeqCst);
         if self.up(0) && self.node(0).heartbeat_if_quiet().expect("heartbeat") {
             self.stats.heartbeats += 1;
@@ -371,21 +447,51 @@ impl Sim {
                     }
                 }
             }
-            80..84 => {
+            80..85 => {
                 let i = self.rng.usize(..n);
                 if self.up(i) {
+                    // Backups worth restoring are of a cash point at work (it holds the directory).
+                    let working =
+                        (1..=CASH_POINTS).contains(&i) && self.node(i).directory_counts().expect("counts").0 > 0;
                     self.log.push(format!("crash {i}"));
                     self.stats.crashes += 1;
                     self.drop_links_of(i);
                     self.nodes[i].node = None;
+                    if working && self.nodes[i].snapshot.is_none() && self.rng.bool() {
+                        // A backup, taken while the node is down; restored
+                        // (if ever) at a later restart.
+                        let snapshot = self.nodes[i].dir.with_extension("snapshot");
+                        copy_dir(&self.nodes[i].dir, &snapshot);
+                        self.nodes[i].snapshot = Some(snapshot);
+                        self.log.push(format!("backup {i}"));
+                        // Half the time the node comes straight back (a nightly backup).
+                        if self.rng.bool() {
+                            let node = Node::open(&self.nodes[i].dir).expect("a crashed node reopens");
+                            self.nodes[i].node = Some(node.with_clock(self.nodes[i].clock.clone()));
+                        } else {
+                            self.nodes[i].fresh_snapshot = true;
+                        }
+                    }
                 }
             }
-            84..91 => {
+            85..91 => {
                 let i = self.rng.usize(..n);
                 if !self.up(i) {
+                    let restored =
+                        self.nodes[i].snapshot.is_some() && !self.nodes[i].fresh_snapshot && self.rng.u8(..4) != 0;
+                    if restored {
+                        self.restore(i);
+                    }
+                    self.nodes[i].fresh_snapshot = false;
                     self.log.push(format!("restart {i}"));
                     let node = Node::open(&self.nodes[i].dir).expect("a crashed node reopens");
                     self.nodes[i].node = Some(node.with_clock(self.nodes[i].clock.clone()));
+                    if restored {
+                        // The counter goes on before the node meets anyone.
+                        for _ in 0..self.rng.usize(1..4) {
+                            self.record_top_up(i);
+                        }
+                    }
                 }
             }
             91..94 => {
@@ -407,6 +513,57 @@ impl Sim {
             }
             _ => self.hub_acts(),
         }
+    }
+
+    /// Cash point `i` syncs with the hub (so it has the directory and
+    /// records), then is stopped for a backup of its data directory.
+    fn back_up_working(&mut self, i: usize) {
+        if !self.up(0) || !self.up(i) || self.nodes[i].snapshot.is_some() {
+            return;
+        }
+        self.links.retain(|l| !(l.ends.contains(&0) && l.ends.contains(&i)));
+        self.connect(i, 0);
+        let l = self.links.len() - 1;
+        for _ in 0..10_000 {
+            if self.links[l].in_flight.iter().all(VecDeque::is_empty) {
+                break;
+            }
+            self.deliver(l, false);
+        }
+        self.log.push(format!("crash {i}"));
+        self.drop_links_of(i);
+        self.nodes[i].node = None;
+        let snapshot = self.nodes[i].dir.with_extension("snapshot");
+        copy_dir(&self.nodes[i].dir, &snapshot);
+        self.nodes[i].snapshot = Some(snapshot);
+        self.log.push(format!("backup {i}"));
+        let node = Node::open(&self.nodes[i].dir).expect("reopens after the backup");
+        self.nodes[i].node = Some(node.with_clock(self.nodes[i].clock.clone()));
+    }
+
+    /// Cash point `i` (down) is restored from its older copy. What it
+    /// acknowledged since and no other node holds is gone with the disk:
+    /// no system could count it. The rest must reach the hub.
+    fn restore(&mut self, i: usize) {
+        let snapshot = self.nodes[i].snapshot.clone().expect("a snapshot");
+        let author = self.nodes[i].author;
+        let mut kept = held_of(&mut Node::open(&snapshot).expect("the copy opens"), author);
+        for j in (0..self.nodes.len()).filter(|j| *j != i) {
+            // A node that is down still holds what it stored.
+            kept.extend(match self.nodes[j].node.as_mut() {
+                Some(node) => held_of(node, author),
+                None => held_of(&mut Node::open(&self.nodes[j].dir).expect("opens"), author),
+            });
+        }
+        let before = self.acknowledged.len();
+        self.acknowledged.retain(|(a, id)| *a != author || kept.contains(id));
+        self.stats.lost_with_the_disk += (before - self.acknowledged.len()) as u64;
+        std::fs::remove_dir_all(&self.nodes[i].dir).expect("remove");
+        copy_dir(&snapshot, &self.nodes[i].dir);
+        std::fs::remove_dir_all(&snapshot).expect("remove the copy");
+        self.nodes[i].snapshot = None;
+        self.stats.restores += 1;
+        self.log.push(format!("restore {i}"));
     }
 
     /// The hub's operator reviews a flagged operation, or (once in a while)
@@ -496,12 +653,41 @@ impl Sim {
         for i in 1..self.nodes.len() {
             let own = self.nodes[i].author;
             let frontier = self.node(i).frontier().expect("frontier");
-            for author in [hub_author, own] {
+            let forked =
+                self.node(0).store_mut().read().expect("read").author(&own).expect("author").and_then(|a| a.frozen_at);
+            if forked.is_some() {
+                // Each side's chain is the branch it had first; both hold both.
+                self.stats.forks += 1;
+                let here = held_of(self.node(i), own);
+                let there = held_of(self.node(0), own);
+                if here != there {
+                    for j in [i, 0] {
+                        let tx = self.nodes[j].node.as_mut().unwrap().store_mut().read().unwrap();
+                        let ops = tx.all_from(&own, saldo_sync::Seq(1), 1000).unwrap();
+                        eprintln!(
+                            "node {j} holds of the forked log: {:?}",
+                            ops.iter().map(|o| (o.seq.0, o.id)).collect::<Vec<_>>()
+                        );
+                        eprintln!(
+                            "node {j} head and fork: {:?}",
+                            tx.author(&own).unwrap().map(|a| (a.head_seq, a.frozen_at))
+                        );
+                    }
+                }
+                assert_eq!(here, there, "node {i} and the hub hold different operations of its forked log");
                 assert_eq!(
-                    frontier.get(&author),
-                    hub_frontier.get(&author),
-                    "node {i} and the hub differ on {author:?}"
+                    frontier.get(&hub_author),
+                    hub_frontier.get(&hub_author),
+                    "node {i} and the hub differ on the hub's log"
                 );
+            } else {
+                for author in [hub_author, own] {
+                    assert_eq!(
+                        frontier.get(&author),
+                        hub_frontier.get(&author),
+                        "node {i} and the hub differ on {author:?}"
+                    );
+                }
             }
             // Verdicts on its own operations agree with the hub's.
             for (author, id) in self.acknowledged.clone() {
@@ -527,10 +713,23 @@ impl Sim {
                 }
             }
         }
-        // Nothing acknowledged is lost.
+        // Nothing acknowledged is lost: each is counted, or flagged at the
+        // hub with its reason (awaiting review, or reviewed).
         for (author, id) in self.acknowledged.clone() {
-            let held = self.node(0).store_mut().read().expect("read").has_op(&id).expect("has_op");
-            assert!(held, "operation {id:?} acknowledged by {author:?} never reached the hub");
+            let tx = self.node(0).store_mut().read().expect("read");
+            assert!(
+                tx.has_op(&id).expect("has_op"),
+                "operation {id:?} acknowledged by {author:?} never reached the hub"
+            );
+            if author != hub_author {
+                match tx.verdict(&id).expect("verdict").map(|v| v.verdict) {
+                    Some(saldo_sync::Verdict::Flagged { detail, .. }) => {
+                        assert!(!detail.as_str().is_empty(), "{id:?} flagged without a reason")
+                    }
+                    Some(_) => {}
+                    None => panic!("the hub holds {id:?} of {author:?} without a verdict"),
+                }
+            }
         }
         // Balances equal the accepted operations; every chain and signature holds.
         for i in 0..self.nodes.len() {
@@ -605,9 +804,14 @@ impl Sim {
     }
 }
 
-fn run_seed(seed: u64) -> Stats {
+fn run_seed(seed: u64, verbose: bool) -> Stats {
     let root = tempfile::tempdir_in(scratch_root()).expect("scratch directory");
     let mut sim = Sim::new(seed, root.path());
+    if sim.rng.bool() {
+        let backup_at = sim.rng.usize(20..80);
+        let restore_at = sim.rng.usize(backup_at + 10..STEPS - 10);
+        sim.restore_episode = Some((backup_at, restore_at, 1 + sim.rng.usize(..CASH_POINTS)));
+    }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         for _ in 0..STEPS {
             sim.step();
@@ -615,6 +819,9 @@ fn run_seed(seed: u64) -> Stats {
         sim.quiesce();
         sim.check();
     }));
+    if verbose {
+        eprintln!("seed {seed}: {}", sim.log.join("; "));
+    }
     if let Err(panic) = outcome {
         eprintln!("seed {seed} failed after: {}", sim.log.join("; "));
         eprintln!("replay: SALDO_SIM_SEED={seed} cargo test -p saldo-tests --test simulation");
@@ -626,7 +833,7 @@ fn run_seed(seed: u64) -> Stats {
 #[test]
 fn a_realm_converges_under_a_faulty_network() {
     if let Some(seed) = std::env::var("SALDO_SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        eprintln!("seed {seed}: {:?}", run_seed(seed));
+        eprintln!("seed {seed}: {:?}", run_seed(seed, true));
         return;
     }
     let seeds: u64 = std::env::var("SALDO_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000);
@@ -637,7 +844,7 @@ fn a_realm_converges_under_a_faulty_network() {
             let totals = &totals;
             scope.spawn(move || {
                 for seed in (t..seeds).step_by(threads as usize) {
-                    let stats = run_seed(seed);
+                    let stats = run_seed(seed, false);
                     let mut totals = totals.lock().expect("not poisoned");
                     totals.acknowledged += stats.acknowledged;
                     totals.charges += stats.charges;
@@ -647,6 +854,9 @@ fn a_realm_converges_under_a_faulty_network() {
                     totals.broken_links += stats.broken_links;
                     totals.refused_by_limits += stats.refused_by_limits;
                     totals.heartbeats += stats.heartbeats;
+                    totals.restores += stats.restores;
+                    totals.forks += stats.forks;
+                    totals.lost_with_the_disk += stats.lost_with_the_disk;
                 }
             });
         }
@@ -662,7 +872,9 @@ fn a_realm_converges_under_a_faulty_network() {
             && totals.broken_links > 0
             && totals.charges > 0
             && totals.refused_by_limits > 0
-            && totals.heartbeats > 0,
+            && totals.heartbeats > 0
+            && totals.restores > 0
+            && totals.forks > 0,
         "{totals:?}"
     );
 }

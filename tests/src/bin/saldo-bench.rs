@@ -566,6 +566,17 @@ fn sync_protocol() -> Result<()> {
         ) -> Result<Vec<ChainOp>, Self::Error> {
             Ok(self.0.get(author).filter(|op| op.seq >= from && op.seq <= upto).cloned().into_iter().collect())
         }
+        fn all_from(
+            &mut self,
+            author: &saldo_sync::AuthorId,
+            from: Seq,
+            max_ops: usize,
+        ) -> Result<Vec<ChainOp>, Self::Error> {
+            self.chain(author, from, Seq(u64::MAX), max_ops, usize::MAX)
+        }
+        fn holds(&mut self, id: &saldo_sync::OpId) -> Result<bool, Self::Error> {
+            Ok(self.0.values().any(|op| op.id == *id))
+        }
     }
     let missing_bytes: usize = extra.values().map(|op| op.bytes.len()).sum();
     // One session: `holder` has the missing operations; `initiator_holds`
