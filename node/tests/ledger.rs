@@ -1120,3 +1120,61 @@ fn a_receipt_not_above_the_devices_last_one_is_flagged() {
     assert_eq!(reason_of(&mut s.hub, &out_of_order.id), Some(FlagReason::DuplicateReceipt), "receipt 3 after 5");
     assert_eq!(s.hub.wallet(&w.consumer, &w.service).unwrap().confirmed, Balance::parse("37.50").unwrap());
 }
+
+/// A device restored from an older copy of itself records nothing once a
+/// peer has shown it holds more of its own log, until that is fetched back;
+/// then its receipt numbers continue after the fetched ones.
+#[test]
+fn a_device_behind_its_own_log_refuses_to_record_until_it_has_fetched_it_back() {
+    use saldo_sync::reconcile::{FrontierForm, Hello, Message, PROTOCOL_VERSION};
+    let (mut hub, consumers) = hub_with_directory(64, 2);
+    let realm = hub.realm();
+    let key = key(64, 6);
+    hub.enrol(key.author(), Role::CashPoint, &label("Edicola"), limits("400")).unwrap();
+    let device = |hub: &mut Node| {
+        let mut node = Node::replica(
+            Store::open_in_memory().unwrap(),
+            realm,
+            Some(DeviceKey::from_secret_bytes(&key.secret_bytes())),
+            Arc::new(StepClock::default()),
+        )
+        .unwrap();
+        assert!(node.ingest(&hub.all_operations().unwrap()).unwrap().iter().all(Result::is_ok));
+        node
+    };
+    let (mut original, mut restored) = (device(&mut hub), device(&mut hub));
+    let line = TopUpRequestLine {
+        consumer: consumers[0].id,
+        service: consumers[0].services[0].clone(),
+        amount: Amount::parse("5").unwrap(),
+    };
+    let mut own = Vec::new();
+    for _ in 0..3 {
+        let receipt = original.record_top_up(std::slice::from_ref(&line), PaymentMethod::Cash, None).unwrap();
+        own.push(OpId::from_hex(&receipt.verification_code).unwrap());
+    }
+    let own: Vec<Vec<u8>> = original
+        .all_operations()
+        .unwrap()
+        .into_iter()
+        .filter(|b| SignedOp::decode(b).is_ok_and(|op| own.contains(&op.id)))
+        .collect();
+    assert!(hub.ingest(&own).unwrap().iter().all(Result::is_ok));
+    // The older copy holds the first of the three.
+    assert!(restored.ingest(&own[..1]).unwrap().iter().all(Result::is_ok));
+
+    // The hub's hello shows it holding #3 of the device's log.
+    let mut session = restored.respond(realm.hub()).unwrap();
+    let hello = Hello { version: PROTOCOL_VERSION, realm, frontier: FrontierForm::Whole(hub.frontier().unwrap()) };
+    session.receive(Message::Hello(hello)).unwrap();
+    restored.after_hello(realm.hub(), &session).unwrap();
+    let refused = restored.record_top_up(std::slice::from_ref(&line), PaymentMethod::Cash, None).unwrap_err();
+    assert!(matches!(refused, NodeError::FetchingOwnLog { held: 1, peer_holds: 3, holder: "the hub" }), "{refused:?}");
+    assert!(refused.to_string().contains("holds its log up to #1 but the hub holds #3"), "{refused}");
+
+    // Fetched back, it records, with the next receipt number.
+    assert!(restored.ingest(&own[1..]).unwrap().iter().all(Result::is_ok));
+    let receipt = restored.record_top_up(std::slice::from_ref(&line), PaymentMethod::Cash, None).unwrap();
+    assert_eq!(receipt.receipt_number, 4);
+    assert_eq!(restored.own_log_hold().unwrap(), None);
+}
