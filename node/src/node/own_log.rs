@@ -215,20 +215,31 @@ impl Node {
         let Some(theirs) = session.peer_frontier() else { return Ok(None) };
         let theirs = theirs.0.get(&me).map_or(Seq(0), |entry| entry.seq);
         let from_hub = peer == self.me.ctx.realm.hub();
-        let tx = self.store.write()?;
-        let held = tx.author(&me)?.map_or(Seq(0), |a| a.head_seq);
-        let stored = read_u64(tx.meta(META_OWN_LOG_BEHIND)?).unwrap_or(0);
+        // Read first: most hellos change nothing here, and a write
+        // transaction costs a sync of the disk.
+        let (held, stored, holding) = {
+            let tx = self.store.read()?;
+            let held = tx.author(&me)?.map_or(Seq(0), |a| a.head_seq);
+            let stored = read_u64(tx.meta(META_OWN_LOG_BEHIND)?).unwrap_or(0);
+            let holding = tx.meta(META_OWN_LOG_CHECK_UNTIL)?.is_some() || tx.meta(META_RESTORED)?.is_some();
+            (held, stored, holding)
+        };
         let behind = theirs > held;
-        if behind && theirs.0 > stored.max(held.0) {
-            let mut value = theirs.0.to_le_bytes().to_vec();
-            value.push(u8::from(from_hub));
-            tx.set_meta(META_OWN_LOG_BEHIND, &value)?;
-        } else if !behind && stored != 0 && stored <= held.0 {
-            tx.delete_meta(META_OWN_LOG_BEHIND)?;
+        let raise = behind && theirs.0 > stored.max(held.0);
+        let reached = !behind && stored != 0 && stored <= held.0;
+        if raise || reached || holding {
+            let tx = self.store.write()?;
+            if raise {
+                let mut value = theirs.0.to_le_bytes().to_vec();
+                value.push(u8::from(from_hub));
+                tx.set_meta(META_OWN_LOG_BEHIND, &value)?;
+            } else if reached {
+                tx.delete_meta(META_OWN_LOG_BEHIND)?;
+            }
+            tx.delete_meta(META_OWN_LOG_CHECK_UNTIL)?;
+            tx.delete_meta(META_RESTORED)?;
+            tx.commit()?;
         }
-        tx.delete_meta(META_OWN_LOG_CHECK_UNTIL)?;
-        tx.delete_meta(META_RESTORED)?;
-        tx.commit()?;
         Ok(behind.then_some((held, theirs)))
     }
 
