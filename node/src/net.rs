@@ -890,6 +890,18 @@ mod tests {
     }
 
     #[test]
+    fn a_join_answer_carries_the_first_receipt_number_of_a_replacement_and_refusals_stay_refusals() {
+        for joined in [
+            Joined { name: "Edicola: la nuova".into(), receipts_after: None },
+            Joined { name: "Edicola".into(), receipts_after: Some(41) },
+        ] {
+            assert_eq!(Joined::parse(&joined.encode()), Some(joined));
+        }
+        assert_eq!(Joined::parse("this enrolment token is unknown"), None);
+        assert_eq!(Joined::parse("ok:Edicola\nreceipts-after:many"), None, "a damaged number is not guessed");
+    }
+
+    #[test]
     fn of_two_devices_that_find_each_other_on_the_lan_only_one_dials() {
         let (a, b) = (id(1), id(2));
         assert!(should_dial_lan_peer(a, b, true, false));

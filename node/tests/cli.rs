@@ -659,3 +659,40 @@ fn a_cash_point_whose_log_forked_refuses_to_record_and_says_how_to_go_on() {
     assert!(status.contains("recording:   held: this cash point's log forked at #2"), "{status}");
     assert!(status.contains(&format!("--replaces {id}")), "{status}");
 }
+
+/// `saldo restore` unpacks only what a data directory holds: a file with
+/// anything else, or without the database and the key, is refused, and
+/// nothing is created.
+#[test]
+fn a_restore_refuses_a_file_that_is_not_a_backup_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = |name: &str, entries: &[(&str, &[u8])]| -> PathBuf {
+        let path = tmp.path().join(name);
+        let mut builder = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        for (entry, bytes) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o600);
+            header.set_cksum();
+            builder.append_data(&mut header, entry, *bytes).unwrap();
+        }
+        builder.finish().unwrap();
+        path
+    };
+    let cases = [
+        (archive("extra.backup", &[("saldo.db", b""), ("device.key", &[7; 32]), ("run.sh", b"rm -rf /")]), "run.sh"),
+        (archive("keyless.backup", &[("saldo.db", b"")]), "it holds no device.key"),
+        (archive("twice.backup", &[("device.key", &[7; 32]), ("device.key", &[8; 32])]), "device.key twice"),
+        (tmp.path().join("families.csv"), "not a Saldo backup"),
+    ];
+    std::fs::write(tmp.path().join("families.csv"), "surname,name\n").unwrap();
+    for (file, expected) in cases {
+        let target = tmp.path().join("restored");
+        let out = saldo(&["restore", "--from", file.to_str().unwrap(), "--data", target.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(expected), "{}: {stderr}", file.display());
+        assert!(!target.exists(), "a refused restore created {}", target.display());
+    }
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 4, "nothing else is left beside the target: {left:?}");
+}
