@@ -134,10 +134,15 @@ impl Me {
 
     /// Refuses to record while this device's own log may be incomplete, or
     /// once it forked.
+    /// In the record path's write transaction: what was to be fetched back
+    /// and is here is forgotten with the operation recorded.
     pub(super) fn check_own_log(&self, tx: &Tx<'_>) -> Result<()> {
         match (self.own_log_hold(tx)?, self.ctx.own) {
             (Some(hold), Some(me)) => Err(hold.error(&me)),
-            _ => Ok(()),
+            _ => {
+                tx.delete_meta(META_OWN_LOG_BEHIND)?;
+                Ok(())
+            }
         }
     }
 
@@ -226,7 +231,10 @@ impl Node {
         };
         let behind = theirs > held;
         let raise = behind && theirs.0 > stored.max(held.0);
-        let reached = !behind && stored != 0 && stored <= held.0;
+        // Reached; or the hub, which holds every operation that reached it,
+        // holds no more: a neighbour that said more (wrongly, or a branch
+        // of a fork the hub will judge) no longer holds recording back.
+        let reached = !behind && stored != 0 && (stored <= held.0 || from_hub);
         if raise || reached || holding {
             let tx = self.store.write()?;
             if raise {
