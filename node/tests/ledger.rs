@@ -1178,3 +1178,31 @@ fn a_device_behind_its_own_log_refuses_to_record_until_it_has_fetched_it_back() 
     assert_eq!(receipt.receipt_number, 4);
     assert_eq!(restored.own_log_hold().unwrap(), None);
 }
+
+/// Receipt numbers stay unique per cash point across its keys: a device
+/// enrolled in place of another starts above the highest receipt the hub
+/// holds of it, also when the one it replaces recorded nothing itself
+/// (a replacement of a replacement).
+#[test]
+fn a_replacement_of_a_replacement_still_starts_above_the_first_devices_receipts() {
+    let (mut hub, consumers) = hub_with_directory(65, 2);
+    let realm = hub.realm();
+    let mut first = Device::new(key(65, 6));
+    hub.enrol(first.author(), Role::CashPoint, &label("Edicola"), limits("400")).unwrap();
+    let wallet = WalletKey { consumer: consumers[0].id, service: consumers[0].services[0].clone() };
+    let ops: Vec<SignedOp> = (0..4).map(|_| first.top_up(&realm, vec![(wallet.clone(), twelve_fifty())])).collect();
+    deliver(&mut hub, &ops);
+
+    let (second, third) = (key(65, 7).author(), key(65, 8).author());
+    let secret = hub.create_replacement_token(&label("Edicola 2"), limits("400"), first.author()).unwrap();
+    hub.redeem_enrolment_token(&secret, second).unwrap();
+    assert_eq!(hub.receipt_base_of(&second).unwrap(), Some(4));
+    let revoked = hub.store_mut().read().unwrap().author(&first.author()).unwrap().unwrap().revoked_after;
+    assert_eq!(revoked, Some(Seq(4)), "the replaced device is revoked after what the hub held of it");
+
+    let secret = hub.create_replacement_token(&label("Edicola 3"), limits("400"), second).unwrap();
+    hub.redeem_enrolment_token(&secret, third).unwrap();
+    assert_eq!(hub.receipt_base_of(&third).unwrap(), Some(4));
+    let unknown = hub.create_replacement_token(&label("Edicola 4"), limits("400"), key(65, 9).author());
+    assert!(matches!(unknown, Err(NodeError::UnknownDevice(_))), "{unknown:?}");
+}
