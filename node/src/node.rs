@@ -26,7 +26,7 @@ use crate::state::{self, Applied, Context, IngestError};
 use crate::store::{AuthorRow, ConsumerRow, FlaggedRow, MovementRow, OpenError, Store, Tx, WalletRow};
 
 mod own_log;
-pub use own_log::{META_RECEIPTS_AFTER, OWN_LOG_CHECK_MS, OwnLogHold};
+pub use own_log::{OWN_LOG_CHECK_MS, OwnLogHold};
 
 /// The database file inside a data directory.
 pub const DATABASE_FILE: &str = "saldo.db";
@@ -139,7 +139,7 @@ pub enum NodeError {
     )]
     RestoredNotStarted,
     #[error(
-        "this cash point's log forked at #{at}: it was restored from an older copy of its data directory, or cloned, and its key recorded two different operations #{at}. It records nothing more. Keep it connected (or carry a bundle) so that everything it recorded reaches the hub for review. To go on: on the hub run `saldo enroll --name NAME --replaces {device}`, then start a new cash point with `saldo cashpoint --data NEWDIR --join TOKEN` (its receipt numbers continue after this one's)"
+        "this cash point's log forked at #{at}: it was restored from an older copy of its data directory, or cloned, and two different operations #{at} were signed with its key. It records nothing more. Keep it connected (or carry a bundle) so that everything it recorded reaches the hub for review. To go on: on the hub run `saldo enroll --name NAME --replaces {device}`, then start a new cash point with `saldo cashpoint --data NEWDIR --join TOKEN` (its receipt numbers continue after this one's)"
     )]
     Forked { at: u64, device: String },
 }

@@ -39,7 +39,7 @@ const META_OWN_LOG_BEHIND: &str = "own_log_behind";
 const META_RESTORED: &str = "restored_from_backup";
 /// On a device enrolled in place of another: the highest receipt number the
 /// hub held of the replaced device (u64 LE); its own receipts start above it.
-pub const META_RECEIPTS_AFTER: &str = "receipts_after";
+const META_RECEIPTS_AFTER: &str = "receipts_after";
 /// On the hub, per enrolment token: the device the new one replaces.
 const META_REPLACES: &str = "enrolment_replaces:";
 /// On the hub, per device enrolled in place of another: the receipt number
