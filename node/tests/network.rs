@@ -65,6 +65,14 @@ fn status(dir: &Path) -> Value {
     json(&["status", "--data", dir.to_str().unwrap(), "--json"])
 }
 
+/// Whether the node running on `dir` is the process `node` (not one that
+/// stopped, whose status file is still fresh).
+fn runs_as(dir: &Path, node: &Running) -> bool {
+    let written: Option<Value> =
+        std::fs::read(dir.join("status.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    written.is_some_and(|s| s["pid"].as_u64() == Some(u64::from(node.0.id())))
+}
+
 fn address(dir: &Path) -> String {
     wait_until("the node to listen", || status(dir)["addresses"][0].as_str().map(str::to_string))
 }
@@ -187,11 +195,16 @@ fn a_cash_point_cut_from_the_hub_reaches_it_through_a_neighbour_and_converges() 
     let through_relay = format!("{}@{}", hub_peer.id.to_hex(), relay.addr);
     // (B as a static peer in A's configuration file, as a shop would set it up.)
     std::fs::write(a_dir.join("saldo.toml"), format!("p2p = \"127.0.0.1:0\"\npeers = [\"{b_address}\"]\n")).unwrap();
-    let _a = spawn(&["cashpoint", "--data", a, "--hub", &through_relay], &tmp.join("a.log"));
+    let a_node = spawn(&["cashpoint", "--data", a, "--hub", &through_relay], &tmp.join("a.log"));
     wait_until("A online with the hub", || status(&a_dir)["hub_online"].as_bool().filter(|online| *online));
 
-    // Cut: A records top-ups; its receipts say provisional.
+    // Cut: A records top-ups; its receipts say provisional. (Once the hub
+    // or B has answered A's hello: a node just started holds recording
+    // until it knows how much of its own log they hold.)
     relay.cut.store(true, Ordering::SeqCst);
+    wait_until("A to know what its peers hold of its log", || {
+        Some(()).filter(|()| runs_as(&a_dir, &a_node) && status(&a_dir)["own_log"].is_null())
+    });
     let mut total = 0i64;
     for (i, amount) in ["12.50", "7.25", "30.00"].iter().enumerate() {
         let receipt = json(&[
