@@ -58,6 +58,10 @@ enum Command {
     Escrow(EscrowArgs),
     /// This node's role, identity, addresses, peers and unconfirmed operations.
     Status(StatusArgs),
+    /// Write a consistent copy of a data directory (database, keys, configuration) to one file, while the node runs.
+    Backup(BackupArgs),
+    /// Create a data directory from a `saldo backup` file; then start the node online before recording.
+    Restore(RestoreArgs),
     /// Carry operations in a file, for sites with no network.
     #[command(subcommand)]
     Bundle(BundleCommand),
@@ -153,6 +157,33 @@ struct EnrollArgs {
     /// Longest time without contact with the hub, in hours, before the cash point stops recording.
     #[arg(long, default_value_t = 168)]
     offline_hours: u32,
+    /// The device this cash point replaces (a forked or lost one, 64 hex digits): it is revoked, and
+    /// the new one's receipt numbers continue after the highest the hub holds of it.
+    #[arg(long, value_name = "DEVICE_ID")]
+    replaces: Option<String>,
+    #[command(flatten)]
+    json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+struct BackupArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The backup file to write; an existing file is never replaced.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    #[command(flatten)]
+    json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+struct RestoreArgs {
+    /// The file `saldo backup` wrote.
+    #[arg(long, value_name = "FILE")]
+    from: PathBuf,
+    /// The new data directory (absent or empty).
+    #[command(flatten)]
+    data: DataArg,
     #[command(flatten)]
     json: JsonArg,
 }
@@ -446,7 +477,7 @@ struct NodeConfig {
     lan: Option<bool>,
 }
 
-const CONFIG_FILE: &str = "saldo.toml";
+pub(crate) const CONFIG_FILE: &str = "saldo.toml";
 
 impl NodeConfig {
     fn load(dir: &Path) -> Result<NodeConfig> {
@@ -500,15 +531,25 @@ fn join(dir: &Path, token: &str, p2p: std::net::SocketAddr) -> Result<Node> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let bind = std::net::SocketAddr::new(p2p.ip(), 0);
     match runtime.block_on(crate::net::redeem(&token, &key, bind)) {
-        Ok(name) => {
+        Ok(joined) => {
             let hub: Vec<String> = token.hub.iter().map(ToString::to_string).collect();
             node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
             node.note_hub_contact()?;
+            if let Some(after) = joined.receipts_after {
+                node.set_receipts_after(after)?;
+            }
             println!(
-                "joined the realm {} as {name:?}; this node's id is {}",
+                "joined the realm {} as {:?}; this node's id is {}",
                 token.realm.to_hex(),
+                joined.name,
                 key.author().to_hex()
             );
+            if let Some(after) = joined.receipts_after {
+                println!(
+                    "it replaces a device whose highest receipt was no. {after}: its receipts start at no. {}",
+                    after + 1
+                );
+            }
             Ok(node)
         }
         Err(e) => {
@@ -540,6 +581,9 @@ struct StatusView {
     last_hub_contact_ms: Option<u64>,
     unconfirmed_operations: u64,
     unconfirmed_total: String,
+    /// Why this device records nothing now (it checks or fetches its own
+    /// log, or its log forked), if so.
+    own_log: Option<String>,
 }
 
 fn status_of(node: &mut Node, dir: &Path) -> Result<StatusView> {
@@ -565,6 +609,10 @@ fn status_of(node: &mut Node, dir: &Path) -> Result<StatusView> {
         last_hub_contact_ms: if node.is_hub() { Some(now) } else { node.last_hub_contact_ms()? },
         unconfirmed_operations: count,
         unconfirmed_total: total.to_string(),
+        own_log: match (node.own_log_hold()?, node.author()) {
+            (Some(hold), Some(me)) => Some(hold.describe(&me)),
+            _ => None,
+        },
     })
 }
 
@@ -585,6 +633,9 @@ fn render_status(s: &StatusView) -> String {
         out.push_str(&format!("last contact with the hub: {at}\n"));
     }
     out.push_str(&format!("unconfirmed: {} operations, {} EUR\n", s.unconfirmed_operations, s.unconfirmed_total));
+    if let Some(own_log) = &s.own_log {
+        out.push_str(&format!("recording:   held: {own_log}\n"));
+    }
     for p in &s.peers {
         out.push_str(&format!(
             "peer {} {} {}  sent {} received {} refused {}  on the wire {} B out, {} B in{}\n",
@@ -615,6 +666,47 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
     file.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// `saldo backup`: a consistent copy of a data directory in one file.
+fn backup(args: &BackupArgs) -> Result<()> {
+    let report = crate::backup::backup(&args.data.data, &args.out)?;
+    if args.json.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "wrote {} ({} bytes: {}); it holds this node's secret key: keep it as safe as the node itself",
+            report.out.display(),
+            report.bytes,
+            report.files.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `saldo restore`: a new data directory from a backup, and how to start it without forking.
+fn restore(args: &RestoreArgs) -> Result<()> {
+    let report = crate::backup::restore(&args.from, &args.data.data)?;
+    if args.json.json {
+        print_json(&report)?;
+        return Ok(());
+    }
+    let dir = args.data.data.display();
+    println!(
+        "restored {} of {:?} ({}) into {dir}; its own log goes up to #{} in this copy",
+        if report.hub { "the hub" } else { "the device" },
+        report.realm,
+        report.id,
+        report.own_head
+    );
+    if report.hub {
+        println!("start it with `saldo hub --data {dir}`");
+    } else {
+        println!(
+            "before recording anything, start it online: `saldo cashpoint --data {dir}`. It first fetches back from the hub what it recorded after this copy was made (`saldo status` says so), so that no receipt number is used twice"
+        );
+    }
     Ok(())
 }
 
@@ -780,11 +872,27 @@ pub fn run(cli: Cli) -> Result<()> {
                     args.data.data.display()
                 );
             }
-            let secret = node.create_enrolment_token(&name, limits)?;
+            let replaces = args
+                .replaces
+                .as_deref()
+                .map(|id| {
+                    saldo_sync::AuthorId::from_hex(id)
+                        .map_err(|e| anyhow::anyhow!("--replaces {id:?} is not a device id (64 hex digits): {e}"))
+                })
+                .transpose()?;
+            let secret = match replaces {
+                Some(old) => node.create_replacement_token(&name, limits, old)?,
+                None => node.create_enrolment_token(&name, limits)?,
+            };
             let token = crate::net::EnrolmentToken { realm: node.realm(), hub, secret }.encode();
             if args.json.json {
                 print_json(&serde_json::json!({ "name": name.as_str(), "token": token }))?;
             } else {
+                if let Some(old) = &args.replaces {
+                    println!(
+                        "{old} is revoked; the new cash point's receipt numbers continue after the highest the hub holds of it"
+                    );
+                }
                 println!("enrolment token for {:?} (valid once):\n\n{token}\n", name.as_str());
                 println!("on the cash point: saldo cashpoint --data DIR --join {token}");
             }
@@ -858,6 +966,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Command::Backup(args) => backup(&args)?,
+        Command::Restore(args) => restore(&args)?,
         Command::Status(args) => {
             let mut node = open(&args.data.data)?;
             let status = status_of(&mut node, &args.data.data)?;

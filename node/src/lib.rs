@@ -7,8 +7,10 @@
 //! - [`search`]: finding a consumer by PAN, codice fiscale or name prefix;
 //! - [`node`]: a node's identity, store and operations;
 //! - [`import`], [`generate`]: CSV import and synthetic realms;
+//! - [`backup`]: a data directory in one file, and back;
 //! - [`cli`]: the `saldo` command line.
 
+pub mod backup;
 pub mod cli;
 pub mod directory;
 pub mod generate;

@@ -90,9 +90,42 @@ impl EnrolmentToken {
     }
 }
 
+/// What the hub answers a device it enrolled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// The cash point's name.
+    pub name: String,
+    /// When it replaces another device: the highest receipt number the hub
+    /// held of that one; its own receipts start above.
+    pub receipts_after: Option<u64>,
+}
+
+/// The line of the join answer that carries [`Joined::receipts_after`]
+/// (names are labels, which hold no line breaks).
+const RECEIPTS_AFTER_LINE: &str = "\nreceipts-after:";
+
+impl Joined {
+    fn parse(answer: &str) -> Option<Joined> {
+        let rest = answer.strip_prefix("ok:")?;
+        match rest.split_once(RECEIPTS_AFTER_LINE) {
+            Some((name, after)) => {
+                Some(Joined { name: name.to_string(), receipts_after: Some(after.trim().parse().ok()?) })
+            }
+            None => Some(Joined { name: rest.to_string(), receipts_after: None }),
+        }
+    }
+
+    fn encode(&self) -> String {
+        match self.receipts_after {
+            Some(after) => format!("ok:{}{RECEIPTS_AFTER_LINE}{after}", self.name),
+            None => format!("ok:{}", self.name),
+        }
+    }
+}
+
 /// Presents `token` to the hub with the device's new `key`; on success the
 /// hub has enrolled the key as a cash point, whose name it returns.
-pub async fn redeem(token: &EnrolmentToken, key: &saldo_sync::DeviceKey, bind: SocketAddr) -> Result<String> {
+pub async fn redeem(token: &EnrolmentToken, key: &saldo_sync::DeviceKey, bind: SocketAddr) -> Result<Joined> {
     let endpoint = bind_endpoint(key, JOIN_ALPN, bind).await?;
     let mut last_error = anyhow!("the token names no hub address");
     for hub in &token.hub {
@@ -105,15 +138,15 @@ pub async fn redeem(token: &EnrolmentToken, key: &saldo_sync::DeviceKey, bind: S
             let answer = recv.read_to_end(1024).await.map_err(|e| anyhow!("{e}"))?;
             conn.close(VarInt::from_u32(0), b"joined");
             let answer = String::from_utf8_lossy(&answer).into_owned();
-            match answer.strip_prefix("ok:") {
-                Some(name) => Ok(name.to_string()),
+            match Joined::parse(&answer) {
+                Some(joined) => Ok(joined),
                 None => Err(anyhow!("the hub refused: {answer}")),
             }
         };
         match tokio::time::timeout(Duration::from_secs(10), attempt).await {
-            Ok(Ok(name)) => {
+            Ok(Ok(joined)) => {
                 endpoint.close().await;
-                return Ok(name);
+                return Ok(joined);
             }
             Ok(Err(e)) => last_error = refusal_or(e),
             Err(_) => last_error = anyhow!("no answer from the hub at {}", hub.addr),
@@ -141,7 +174,18 @@ impl ProtocolHandler for Join {
             Ok(name) => {
                 tracing::info!("enrolled {} as cash point {name:?}", device.to_hex());
                 let _ = self.shared.handle.refresh_frontier().await;
-                format!("ok:{name}")
+                match self.shared.handle.call(move |node| node.receipt_base_of(&device)).await {
+                    Ok(receipts_after) => Joined { name, receipts_after }.encode(),
+                    // Enrolled, but its first receipt number unknown: the
+                    // device must not guess it (it would reuse the replaced
+                    // one's numbers); a new token is needed.
+                    Err(e) => {
+                        tracing::warn!("enrolled {} but cannot read its first receipt number: {e}", device.to_hex());
+                        format!(
+                            "enrolled, but the hub could not read this cash point's first receipt number ({e}): ask the hub for a new token"
+                        )
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!("refused to enrol {}: {e}", device.to_hex());
@@ -422,6 +466,9 @@ pub async fn run_handle(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let key = handle.call(|node| node.device_key()).await.ok_or(NodeError::NoKey)?;
+    // Before anything else, so that a top-up typed right after the start
+    // waits until the hub or a peer said how much of this device's log it holds.
+    handle.call(|node| node.begin_own_log_check()).await?;
     let me = key.author();
     let realm_hub = handle.call(|node| node.realm().hub()).await;
     let endpoint = bind_endpoint(&key, ALPN, config.bind).await?;
@@ -862,6 +909,18 @@ mod tests {
 
     fn id(byte: u8) -> AuthorId {
         AuthorId([byte; 32])
+    }
+
+    #[test]
+    fn a_join_answer_carries_the_first_receipt_number_of_a_replacement_and_refusals_stay_refusals() {
+        for joined in [
+            Joined { name: "Edicola: la nuova".into(), receipts_after: None },
+            Joined { name: "Edicola".into(), receipts_after: Some(41) },
+        ] {
+            assert_eq!(Joined::parse(&joined.encode()), Some(joined));
+        }
+        assert_eq!(Joined::parse("this enrolment token is unknown"), None);
+        assert_eq!(Joined::parse("ok:Edicola\nreceipts-after:many"), None, "a damaged number is not guessed");
     }
 
     #[test]

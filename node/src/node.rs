@@ -14,8 +14,8 @@ use saldo_sync::op::VERDICTS_PER_OP_MAX;
 use saldo_sync::reconcile::{ChainOp, ForkSummary, OpSource, Session, SharePolicy};
 use saldo_sync::{
     Amount, AuthorId, Balance, Body, ConsumerId, Decision, DeviceKey, DocId, Hlc, Label, OfflineLimits, OpId,
-    Operation, Pan, PaymentMethod, RealmId, ReceiptNo, Role, Seq, ServiceId, SignedOp, TopUp, TopUpLine, Verdict,
-    WalletBalance, WalletKey,
+    Operation, Pan, PaymentMethod, RealmId, Role, Seq, ServiceId, SignedOp, TopUp, TopUpLine, Verdict, WalletBalance,
+    WalletKey,
 };
 use saldo_sync::{Frontier, FrontierEntry};
 
@@ -24,6 +24,9 @@ use crate::ledger;
 use crate::search::{self, Query, QueryError};
 use crate::state::{self, Applied, Context, IngestError};
 use crate::store::{AuthorRow, ConsumerRow, FlaggedRow, MovementRow, OpenError, Store, Tx, WalletRow};
+
+mod own_log;
+pub use own_log::{OWN_LOG_CHECK_MS, OwnLogHold};
 
 /// The database file inside a data directory.
 pub const DATABASE_FILE: &str = "saldo.db";
@@ -123,6 +126,22 @@ pub enum NodeError {
     NotFlagged(String),
     #[error(transparent)]
     Directory(#[from] directory::DirectoryError),
+    #[error(
+        "this cash point holds its log up to #{held} but {holder} holds #{peer_holds} (it was restored from an older copy?): it is fetching them back; try again in a moment (keep `saldo cashpoint` running, online)"
+    )]
+    FetchingOwnLog { held: u64, peer_holds: u64, holder: &'static str },
+    #[error(
+        "this cash point has just started and is checking its log with the hub (a copy restored from a backup fetches its own operations back before it records): try again in a moment (at most {seconds_left} s)"
+    )]
+    CheckingOwnLog { seconds_left: u64 },
+    #[error(
+        "this cash point was restored from a backup and has not reached the hub since: start it online first (`saldo cashpoint --data DIR`), so that it fetches back what it recorded after the backup, then record"
+    )]
+    RestoredNotStarted,
+    #[error(
+        "this cash point's log forked at #{at}: it was restored from an older copy of its data directory, or cloned, and two different operations #{at} were signed with its key. It records nothing more. Keep it connected (or carry a bundle) so that everything it recorded reaches the hub for review. To go on: on the hub run `saldo enroll --name NAME --replaces {device}`, then start a new cash point with `saldo cashpoint --data NEWDIR --join TOKEN` (its receipt numbers continue after this one's)"
+    )]
+    Forked { at: u64, device: String },
 }
 
 pub type Result<T> = std::result::Result<T, NodeError>;
@@ -693,6 +712,15 @@ impl Node {
             let sent = sent.clone();
             self.remember_peer_frontier(SENT_TO, &peer, &sent)?;
         }
+        if let Some((held, theirs)) = self.note_peer_holds_own_log(peer, session)? {
+            tracing::warn!(
+                "{} holds this device's log up to #{}, this copy up to #{} (restored from an older copy?): fetching {} own operations back before recording",
+                peer.to_hex(),
+                theirs.0,
+                held.0,
+                theirs.0 - held.0
+            );
+        }
         Ok(())
     }
 
@@ -819,6 +847,7 @@ impl Node {
         let key_to_delete = key.clone();
         let signer = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
         let mut tx = self.store.write()?;
+        self.me.settle_replacement(&tx, &key_to_delete, &device)?;
         tx.delete_meta(&key_to_delete)?;
         self.me.author(
             &mut tx,
@@ -1209,7 +1238,7 @@ impl Node {
         let total: i64 = lines.iter().map(|l| l.amount.minor()).sum();
         self.me.check_may_record(&tx, saldo_sync::OpKind::TopUp)?;
         self.me.check_offline_limits(&tx, total)?;
-        let receipt = ReceiptNo(tx.last_receipt(&key.author())?.map_or(1, |r| r.0 + 1));
+        let receipt = self.me.next_receipt(&tx, &key.author())?;
         let body = Body::TopUp(TopUp {
             receipt,
             lines: lines
@@ -1525,6 +1554,7 @@ impl Me {
         let Some(me) = self.ctx.own.filter(|_| !self.ctx.is_hub()) else {
             return Ok(());
         };
+        self.check_own_log(tx)?;
         match tx.author(&me)? {
             Some(author) if !ledger::role_may_record(author.role, kind) => {
                 Err(NodeError::Refused(format!("a {} does not record a {}", author.role.name(), kind.name())))

@@ -483,6 +483,15 @@ impl Store {
         Ok(Tx { home: Some((&mut self.remembered, data_version)), ..tx })
     }
 
+    /// Writes a consistent copy of the database to `path` (which must not
+    /// exist), while other connections, in this process or others, go on
+    /// writing: SQLite's `VACUUM INTO` reads one snapshot.
+    pub fn copy_into(&self, path: &Path) -> Result<()> {
+        let path = path.to_str().ok_or_else(|| rusqlite::Error::InvalidPath(path.to_path_buf()))?;
+        self.conn.execute("VACUUM INTO ?1", [path])?;
+        Ok(())
+    }
+
     /// A read-only view (a deferred transaction that is never committed).
     pub fn read(&mut self) -> Result<Tx<'_>> {
         Tx::new(&self.conn, TransactionBehavior::Deferred)
@@ -1624,6 +1633,20 @@ impl<'a> Tx<'a> {
         };
         let max = self.receipt_max_of(row.num)?;
         Ok((max > 0).then_some(ReceiptNo(max as u64)))
+    }
+
+    /// The highest receipt number of `author` held here, its forks and the
+    /// evidence against it included (0 when none): a device enrolled in its
+    /// place numbers its receipts above it.
+    pub fn receipt_max_held(&self, author: &AuthorId) -> Result<u64> {
+        let Some(row) = self.author(author)? else {
+            return Ok(0);
+        };
+        let in_ops: i64 = self
+            .tx
+            .prepare_cached("SELECT COALESCE(MAX(receipt), 0) FROM ops WHERE author = ?1")?
+            .query_row([row.num], |r| r.get(0))?;
+        Ok(self.receipt_max_of(row.num)?.max(in_ops).max(0) as u64)
     }
 
     /// Whether an operation of the same kind with the same reference on the

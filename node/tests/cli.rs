@@ -610,3 +610,89 @@ fn an_allowance_for_an_unknown_device_is_refused() {
         "is not a device id",
     );
 }
+
+/// An operator whose cash point's log forked (it was restored from an older
+/// copy while offline, or cloned) is told what happened and how to go on, by
+/// `saldo topup` and `saldo status`, and the cash point records nothing more.
+#[test]
+fn a_cash_point_whose_log_forked_refuses_to_record_and_says_how_to_go_on() {
+    let (hub, pan, _) = top_up_setup();
+    let cp_dir = hub._tmp.path().join("farmacia");
+    let key = enrol_cash_point(&hub, "Farmacia Comunale");
+    let realm_id = saldo_node::node::Node::open(&hub.dir).unwrap().realm();
+    saldo_node::node::Node::join(&cp_dir, realm_id, key).unwrap();
+    let cp = Realm { _tmp: tempfile::tempdir().unwrap(), dir: cp_dir };
+    let file = |name: &str| hub._tmp.path().join(name).to_str().unwrap().to_string();
+    ok(&["bundle", "frontier", "--data", cp.data(), "--out", &file("cp.frontier")]);
+    ok(&["bundle", "export", "--data", hub.data(), "--out", &file("to-cp.bundle"), "--for", &file("cp.frontier")]);
+    ok(&["bundle", "import", "--data", cp.data(), &file("to-cp.bundle")]);
+    let top_up = ["topup", "--data", cp.data(), "--pan", &pan, "--amount", "4.00", "--method", "cash"];
+    ok(&top_up);
+    ok(&top_up);
+
+    // A copy of it signs another operation #2 with the same key, and the two meet.
+    let key = std::fs::read(cp.dir.join("device.key")).unwrap();
+    let key = saldo_sync::DeviceKey::from_secret_bytes(&key.try_into().unwrap());
+    let mut node = saldo_node::node::Node::open(&cp.dir).unwrap();
+    let ops: Vec<saldo_sync::SignedOp> =
+        node.all_operations().unwrap().iter().map(|b| saldo_sync::SignedOp::decode(b).unwrap()).collect();
+    let second = ops.iter().find(|o| o.op.author == key.author() && o.op.seq == saldo_sync::Seq(2)).unwrap();
+    let saldo_sync::Body::TopUp(mut other) = second.op.body.clone() else { panic!("a top-up") };
+    other.lines[0].amount = saldo_sync::Amount::parse("40.00").unwrap();
+    let fork =
+        saldo_sync::Operation { body: saldo_sync::Body::TopUp(other), ..second.op.clone() }.sign(&realm_id, &key);
+    let applied = node.ingest(&[fork.to_bytes()]).unwrap();
+    assert!(matches!(applied[0], Ok(saldo_node::state::Applied::Equivocation { .. })), "{applied:?}");
+    drop(node);
+
+    let id = key.author().to_hex();
+    for expected in [
+        "this cash point's log forked at #2",
+        "restored from an older copy of its data directory, or cloned",
+        "reaches the hub for review",
+        &format!("saldo enroll --name NAME --replaces {id}"),
+        "saldo cashpoint --data NEWDIR --join TOKEN",
+    ] {
+        check_top_up_refused(&cp, &pan, "1.00", &[], expected);
+    }
+    let status = ok(&["status", "--data", cp.data()]);
+    assert!(status.contains("recording:   held: this cash point's log forked at #2"), "{status}");
+    assert!(status.contains(&format!("--replaces {id}")), "{status}");
+}
+
+/// `saldo restore` unpacks only what a data directory holds: a file with
+/// anything else, or without the database and the key, is refused, and
+/// nothing is created.
+#[test]
+fn a_restore_refuses_a_file_that_is_not_a_backup_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = |name: &str, entries: &[(&str, &[u8])]| -> PathBuf {
+        let path = tmp.path().join(name);
+        let mut builder = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        for (entry, bytes) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o600);
+            header.set_cksum();
+            builder.append_data(&mut header, entry, *bytes).unwrap();
+        }
+        builder.finish().unwrap();
+        path
+    };
+    let cases = [
+        (archive("extra.backup", &[("saldo.db", b""), ("device.key", &[7; 32]), ("run.sh", b"rm -rf /")]), "run.sh"),
+        (archive("keyless.backup", &[("saldo.db", b"")]), "it holds no device.key"),
+        (archive("twice.backup", &[("device.key", &[7; 32]), ("device.key", &[8; 32])]), "device.key twice"),
+        (tmp.path().join("families.csv"), "not a Saldo backup"),
+    ];
+    std::fs::write(tmp.path().join("families.csv"), "surname,name\n").unwrap();
+    for (file, expected) in cases {
+        let target = tmp.path().join("restored");
+        let out = saldo(&["restore", "--from", file.to_str().unwrap(), "--data", target.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(expected), "{}: {stderr}", file.display());
+        assert!(!target.exists(), "a refused restore created {}", target.display());
+    }
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 4, "nothing else is left beside the target: {left:?}");
+}

@@ -1142,3 +1142,89 @@ fn a_receipt_not_above_the_devices_last_one_is_flagged() {
     assert_eq!(reason_of(&mut s.hub, &out_of_order.id), Some(FlagReason::DuplicateReceipt), "receipt 3 after 5");
     assert_eq!(s.hub.wallet(&w.consumer, &w.service).unwrap().confirmed, Balance::parse("37.50").unwrap());
 }
+
+/// A device restored from an older copy of itself records nothing once a
+/// peer has shown it holds more of its own log, until that is fetched back;
+/// then its receipt numbers continue after the fetched ones.
+#[test]
+fn a_device_behind_its_own_log_refuses_to_record_until_it_has_fetched_it_back() {
+    use saldo_sync::reconcile::{FrontierForm, Hello, Message, PROTOCOL_VERSION};
+    let (mut hub, consumers) = hub_with_directory(64, 2);
+    let realm = hub.realm();
+    let key = key(64, 6);
+    hub.enrol(key.author(), Role::CashPoint, &label("Edicola"), limits("400")).unwrap();
+    let device = |hub: &mut Node| {
+        let mut node = Node::replica(
+            Store::open_in_memory().unwrap(),
+            realm,
+            Some(DeviceKey::from_secret_bytes(&key.secret_bytes())),
+            Arc::new(StepClock::default()),
+        )
+        .unwrap();
+        assert!(node.ingest(&hub.all_operations().unwrap()).unwrap().iter().all(Result::is_ok));
+        node
+    };
+    let (mut original, mut restored) = (device(&mut hub), device(&mut hub));
+    let line = TopUpRequestLine {
+        consumer: consumers[0].id,
+        service: consumers[0].services[0].clone(),
+        amount: Amount::parse("5").unwrap(),
+    };
+    let mut own = Vec::new();
+    for _ in 0..3 {
+        let receipt = original.record_top_up(std::slice::from_ref(&line), PaymentMethod::Cash, None).unwrap();
+        own.push(OpId::from_hex(&receipt.verification_code).unwrap());
+    }
+    let own: Vec<Vec<u8>> = original
+        .all_operations()
+        .unwrap()
+        .into_iter()
+        .filter(|b| SignedOp::decode(b).is_ok_and(|op| own.contains(&op.id)))
+        .collect();
+    assert!(hub.ingest(&own).unwrap().iter().all(Result::is_ok));
+    // The older copy holds the first of the three.
+    assert!(restored.ingest(&own[..1]).unwrap().iter().all(Result::is_ok));
+
+    // The hub's hello shows it holding #3 of the device's log.
+    let mut session = restored.respond(realm.hub()).unwrap();
+    let hello = Hello { version: PROTOCOL_VERSION, realm, frontier: FrontierForm::Whole(hub.frontier().unwrap()) };
+    session.receive(Message::Hello(hello)).unwrap();
+    restored.after_hello(realm.hub(), &session).unwrap();
+    let refused = restored.record_top_up(std::slice::from_ref(&line), PaymentMethod::Cash, None).unwrap_err();
+    assert!(matches!(refused, NodeError::FetchingOwnLog { held: 1, peer_holds: 3, holder: "the hub" }), "{refused:?}");
+    assert!(refused.to_string().contains("holds its log up to #1 but the hub holds #3"), "{refused}");
+
+    // Fetched back, it records, with the next receipt number.
+    assert!(restored.ingest(&own[1..]).unwrap().iter().all(Result::is_ok));
+    let receipt = restored.record_top_up(std::slice::from_ref(&line), PaymentMethod::Cash, None).unwrap();
+    assert_eq!(receipt.receipt_number, 4);
+    assert_eq!(restored.own_log_hold().unwrap(), None);
+}
+
+/// Receipt numbers stay unique per cash point across its keys: a device
+/// enrolled in place of another starts above the highest receipt the hub
+/// holds of it, also when the one it replaces recorded nothing itself
+/// (a replacement of a replacement).
+#[test]
+fn a_replacement_of_a_replacement_still_starts_above_the_first_devices_receipts() {
+    let (mut hub, consumers) = hub_with_directory(65, 2);
+    let realm = hub.realm();
+    let mut first = Device::new(key(65, 6));
+    hub.enrol(first.author(), Role::CashPoint, &label("Edicola"), limits("400")).unwrap();
+    let wallet = WalletKey { consumer: consumers[0].id, service: consumers[0].services[0].clone() };
+    let ops: Vec<SignedOp> = (0..4).map(|_| first.top_up(&realm, vec![(wallet.clone(), twelve_fifty())])).collect();
+    deliver(&mut hub, &ops);
+
+    let (second, third) = (key(65, 7).author(), key(65, 8).author());
+    let secret = hub.create_replacement_token(&label("Edicola 2"), limits("400"), first.author()).unwrap();
+    hub.redeem_enrolment_token(&secret, second).unwrap();
+    assert_eq!(hub.receipt_base_of(&second).unwrap(), Some(4));
+    let revoked = hub.store_mut().read().unwrap().author(&first.author()).unwrap().unwrap().revoked_after;
+    assert_eq!(revoked, Some(Seq(4)), "the replaced device is revoked after what the hub held of it");
+
+    let secret = hub.create_replacement_token(&label("Edicola 3"), limits("400"), second).unwrap();
+    hub.redeem_enrolment_token(&secret, third).unwrap();
+    assert_eq!(hub.receipt_base_of(&third).unwrap(), Some(4));
+    let unknown = hub.create_replacement_token(&label("Edicola 4"), limits("400"), key(65, 9).author());
+    assert!(matches!(unknown, Err(NodeError::UnknownDevice(_))), "{unknown:?}");
+}

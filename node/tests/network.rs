@@ -65,6 +65,14 @@ fn status(dir: &Path) -> Value {
     json(&["status", "--data", dir.to_str().unwrap(), "--json"])
 }
 
+/// Whether the node running on `dir` is the process `node` (not one that
+/// stopped, whose status file is still fresh).
+fn runs_as(dir: &Path, node: &Running) -> bool {
+    let written: Option<Value> =
+        std::fs::read(dir.join("status.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    written.is_some_and(|s| s["pid"].as_u64() == Some(u64::from(node.0.id())))
+}
+
 fn address(dir: &Path) -> String {
     wait_until("the node to listen", || status(dir)["addresses"][0].as_str().map(str::to_string))
 }
@@ -187,11 +195,16 @@ fn a_cash_point_cut_from_the_hub_reaches_it_through_a_neighbour_and_converges() 
     let through_relay = format!("{}@{}", hub_peer.id.to_hex(), relay.addr);
     // (B as a static peer in A's configuration file, as a shop would set it up.)
     std::fs::write(a_dir.join("saldo.toml"), format!("p2p = \"127.0.0.1:0\"\npeers = [\"{b_address}\"]\n")).unwrap();
-    let _a = spawn(&["cashpoint", "--data", a, "--hub", &through_relay], &tmp.join("a.log"));
+    let a_node = spawn(&["cashpoint", "--data", a, "--hub", &through_relay], &tmp.join("a.log"));
     wait_until("A online with the hub", || status(&a_dir)["hub_online"].as_bool().filter(|online| *online));
 
-    // Cut: A records top-ups; its receipts say provisional.
+    // Cut: A records top-ups; its receipts say provisional. (Once the hub
+    // or B has answered A's hello: a node just started holds recording
+    // until it knows how much of its own log they hold.)
     relay.cut.store(true, Ordering::SeqCst);
+    wait_until("A to know what its peers hold of its log", || {
+        Some(()).filter(|()| runs_as(&a_dir, &a_node) && status(&a_dir)["own_log"].is_null())
+    });
     let mut total = 0i64;
     for (i, amount) in ["12.50", "7.25", "30.00"].iter().enumerate() {
         let receipt = json(&[
@@ -437,12 +450,34 @@ enum Carrier {
     Bundle,
 }
 
-/// Copies a stopped node's data directory (a backup, a VM snapshot).
+// ---- restored and replaced cash points ----------------------------------
+
+/// `saldo topup` of 5.00 on `pan` at the cash point in `dir`, as it ran.
+fn try_top_up(dir: &Path, pan: &str) -> std::process::Output {
+    saldo(&["topup", "--data", dir.to_str().unwrap(), "--pan", pan, "--amount", "5.00", "--method", "cash", "--json"])
+}
+
+fn top_up_ok(dir: &Path, pan: &str) -> Value {
+    let out = try_top_up(dir, pan);
+    assert!(out.status.success(), "topup at {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Waits until everything the cash point in `dir` recorded has the hub's verdict (so the hub holds it).
+fn wait_confirmed(dir: &Path) {
+    wait_until("the hub's verdicts at the cash point", || {
+        Some(()).filter(|()| status(dir)["unconfirmed_operations"].as_u64() == Some(0))
+    });
+}
+
+/// A copy of a stopped node's data directory, as a disk image or a file copy makes it.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        if entry.file_name() != "status.json" {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
     }
 }
 
@@ -464,9 +499,11 @@ fn consumers(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
-/// Records a top-up of `amount` at the cash point `dir` (running or not): its receipt.
+/// Records a top-up of `amount` at the cash point `dir` (running or not): its
+/// receipt. While a node that just started checks its log with the hub, the
+/// counter is asked to try again in a moment, as an operator would.
 fn record(dir: &Path, (pan, service): &(String, String), amount: &str) -> Value {
-    json(&[
+    let args = [
         "topup",
         "--data",
         dir.to_str().unwrap(),
@@ -479,7 +516,13 @@ fn record(dir: &Path, (pan, service): &(String, String), amount: &str) -> Value 
         "--service",
         service,
         "--json",
-    ])
+    ];
+    wait_until("a top-up recorded", || {
+        let out = saldo(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() || stderr.contains("try again"), "saldo {args:?}: {stderr}");
+        out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
+    })
 }
 
 fn unconfirmed(dir: &Path) -> u64 {
@@ -689,4 +732,235 @@ fn a_restored_cash_point_s_second_branch_reaches_the_hub_through_a_neighbour_or_
             Some(&neighbour),
         );
     }
+}
+
+/// The cash point's own top-ups its data directory holds, in log order: their ids.
+fn own_top_ups(dir: &Path) -> Vec<String> {
+    let mut node = saldo_node::node::Node::open(dir).unwrap();
+    let me = node.author().unwrap();
+    let mut ops: Vec<saldo_sync::SignedOp> = node
+        .all_operations()
+        .unwrap()
+        .iter()
+        .map(|bytes| saldo_sync::SignedOp::decode(bytes).unwrap())
+        .filter(|op| op.op.author == me && matches!(op.op.body, Body::TopUp(_)))
+        .collect();
+    ops.sort_by_key(|op| op.op.seq);
+    ops.iter().map(|op| op.id.to_hex()).collect()
+}
+
+/// A shop restores its cash point from an older copy of its data directory
+/// and types a top-up as soon as it runs: the cash point first fetches back
+/// what it recorded after the copy, its receipt numbers continue, and the
+/// hub sees no fork.
+#[test]
+fn a_cash_point_restored_from_an_older_copy_fetches_its_log_back_before_recording_and_never_forks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let (hub_dir, _hub, hub_address) = hub(tmp);
+    let (a_dir, old_dir) = (tmp.join("edicola"), tmp.join("edicola-copy"));
+    let a = a_dir.to_str().unwrap();
+    let token = enroll(&hub_dir, "Edicola A");
+    let running = spawn(&["cashpoint", "--data", a, "--p2p", "127.0.0.1:0", "--join", &token], &tmp.join("a0.log"));
+    let (pan, _) = wait_until("A's directory", || some_consumer(&a_dir));
+    for expected in 1..=2 {
+        assert_eq!(top_up_ok(&a_dir, &pan)["receipt_number"], expected);
+    }
+    wait_confirmed(&a_dir);
+    drop(running);
+    // (Killed, it left its status file, which would say it runs for 3 s more.)
+    let _ = std::fs::remove_file(a_dir.join("status.json"));
+    copy_dir(&a_dir, &old_dir);
+
+    // Three more top-ups online after the copy: the hub holds them.
+    let running = spawn(&["cashpoint", "--data", a, "--p2p", "127.0.0.1:0"], &tmp.join("a1.log"));
+    wait_until("A to check its log with the hub", || {
+        let s = status(&a_dir);
+        Some(()).filter(|()| s["running"] == true && s["own_log"].is_null())
+    });
+    for expected in 3..=5 {
+        assert_eq!(top_up_ok(&a_dir, &pan)["receipt_number"], expected);
+    }
+    wait_confirmed(&a_dir);
+    drop(running);
+
+    // The old copy is started in its place, with the hub slow to answer
+    // (behind a relay, cut for now), and a top-up is typed at once.
+    let relay = Relay::new(hub_address.parse::<PeerAddr>().unwrap().addr);
+    relay.cut.store(true, Ordering::SeqCst);
+    let through_relay = format!("{}@{}", hub_address.parse::<PeerAddr>().unwrap().id.to_hex(), relay.addr);
+    let _restored = spawn(
+        &["cashpoint", "--data", old_dir.to_str().unwrap(), "--p2p", "127.0.0.1:0", "--hub", &through_relay],
+        &tmp.join("a2.log"),
+    );
+    wait_until("the restored cash point to run", || Some(()).filter(|()| status(&old_dir)["running"] == true));
+    let held = try_top_up(&old_dir, &pan);
+    assert!(String::from_utf8_lossy(&held.stderr).contains("is checking its log with the hub"), "{held:?}");
+    let own_log = status(&old_dir)["own_log"].as_str().unwrap_or_default().to_string();
+    assert!(own_log.starts_with("checking this device's log with the hub"), "{own_log}");
+    relay.cut.store(false, Ordering::SeqCst);
+    let mut refusals = 0;
+    let receipt = wait_until("a top-up at the restored cash point", || {
+        let out = try_top_up(&old_dir, &pan);
+        if out.status.success() {
+            return Some(serde_json::from_slice::<Value>(&out.stdout).unwrap());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("it is fetching them back") || stderr.contains("is checking its log with the hub"),
+            "{stderr}"
+        );
+        refusals += 1;
+        None
+    });
+    assert_eq!(receipt["receipt_number"], 6, "the receipt numbers continue after the fetched ones");
+    assert_eq!(own_top_ups(&old_dir).len(), 6, "the restored copy holds its whole log");
+    wait_confirmed(&old_dir);
+    assert_eq!(status(&old_dir)["own_log"], Value::Null);
+
+    // The hub saw no fork: nothing frozen, nothing in review.
+    let verify = json(&["log", "verify", "--data", hub_dir.to_str().unwrap(), "--json"]);
+    assert_eq!(verify["report"]["equivocations"], 0, "{verify}");
+    let review = json(&["review", "list", "--data", hub_dir.to_str().unwrap(), "--json"]);
+    assert_eq!(review.as_array().map(Vec::len), Some(0), "{review}");
+    println!("refused {refusals} times before the log was back");
+}
+
+/// A shop backs its cash point up while it runs and records: the backup
+/// restores to a node whose log verifies and holds what was acknowledged
+/// before the backup began (and nothing that was never acknowledged).
+#[test]
+fn a_backup_taken_while_the_cash_point_runs_and_records_restores_what_was_acknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let (hub_dir, _hub, _) = hub(tmp);
+    let a_dir = tmp.join("edicola");
+    let a = a_dir.to_str().unwrap();
+    let token = enroll(&hub_dir, "Edicola A");
+    let _running = spawn(&["cashpoint", "--data", a, "--p2p", "127.0.0.1:0", "--join", &token], &tmp.join("a.log"));
+    let (pan, _) = wait_until("A's directory", || some_consumer(&a_dir));
+    std::fs::write(a_dir.join("saldo.toml"), "lan = false\n").unwrap();
+
+    let acknowledged: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    for _ in 0..3 {
+        acknowledged.lock().unwrap().push(top_up_ok(&a_dir, &pan)["verification_code"].as_str().unwrap().into());
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let recorder = {
+        let (acknowledged, stop, a_dir, pan) = (acknowledged.clone(), stop.clone(), a_dir.clone(), pan.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let code = top_up_ok(&a_dir, &pan)["verification_code"].as_str().unwrap().to_string();
+                acknowledged.lock().unwrap().push(code);
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let before = acknowledged.lock().unwrap().len();
+    let file = tmp.join("edicola.backup");
+    let out = ok(&["backup", "--data", a, "--out", file.to_str().unwrap()]);
+    assert!(out.contains("secret key"), "{out}");
+    stop.store(true, Ordering::SeqCst);
+    recorder.join().unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    // A backup never replaces a file, and a restore never fills a directory in use.
+    let again = saldo(&["backup", "--data", a, "--out", file.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"), "{again:?}");
+    let into_used = saldo(&["restore", "--from", file.to_str().unwrap(), "--data", a]);
+    assert!(String::from_utf8_lossy(&into_used.stderr).contains("is not empty"), "{into_used:?}");
+
+    let restored = tmp.join("restored");
+    let out = ok(&["restore", "--from", file.to_str().unwrap(), "--data", restored.to_str().unwrap()]);
+    assert!(out.contains("saldo cashpoint --data"), "{out}");
+    ok(&["log", "verify", "--data", restored.to_str().unwrap()]);
+    assert_eq!(std::fs::read(restored.join("device.key")).unwrap(), std::fs::read(a_dir.join("device.key")).unwrap());
+    assert_eq!(std::fs::read_to_string(restored.join("saldo.toml")).unwrap(), "lan = false\n");
+    let held = own_top_ups(&restored);
+    assert!(held.len() >= before, "{} top-ups were acknowledged before the backup, it holds {}", before, held.len());
+    assert_eq!(held[..], acknowledged[..held.len()], "the backup holds a prefix of what was acknowledged");
+
+    // Restored, it records nothing before its node has run and asked the hub.
+    let refused = try_top_up(&restored, &pan);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("was restored from a backup"), "{refused:?}");
+}
+
+/// A cash point enrolled in place of another (one whose log forked) goes on
+/// with the receipt numbers after the highest the hub holds of the old one,
+/// forks included: a shop's receipt numbers stay unique across its keys.
+#[test]
+fn a_cash_point_enrolled_in_place_of_another_continues_its_receipt_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let (hub_dir, _hub, hub_address) = hub(tmp);
+    let realm = RealmId(hub_address.parse::<PeerAddr>().unwrap().id.0);
+    let (a_dir, b_dir) = (tmp.join("edicola"), tmp.join("edicola-nuova"));
+    let token = enroll(&hub_dir, "Edicola A");
+    let running = spawn(
+        &["cashpoint", "--data", a_dir.to_str().unwrap(), "--p2p", "127.0.0.1:0", "--join", &token],
+        &tmp.join("a.log"),
+    );
+    let (pan, service) = wait_until("A's directory", || some_consumer(&a_dir));
+    for _ in 0..3 {
+        top_up_ok(&a_dir, &pan);
+    }
+    wait_confirmed(&a_dir);
+    drop(running);
+
+    // The hub also holds a fork of A: another operation #3, receipt no. 9.
+    let a_key = DeviceKey::from_secret_bytes(&std::fs::read(a_dir.join("device.key")).unwrap().try_into().unwrap());
+    let consumer = ConsumerId::from_hex(
+        json(&["search", "--data", hub_dir.to_str().unwrap(), &pan, "--json"])[0]["consumer"].as_str().unwrap(),
+    )
+    .unwrap();
+    let wallet = WalletKey { consumer, service: ServiceId::parse(&service).unwrap() };
+    let fork = Operation {
+        author: a_key.author(),
+        seq: Seq(3),
+        prev: OpId::NONE,
+        hlc: Hlc::from_parts(1_790_000_000_000, 0),
+        hub_seen: Seq(1),
+        body: Body::TopUp(TopUp {
+            receipt: ReceiptNo(9),
+            lines: vec![TopUpLine { wallet, amount: Amount::parse("1.00").unwrap() }],
+            method: PaymentMethod::Cash,
+            operator: None,
+        }),
+    }
+    .sign(&realm, &a_key)
+    .to_bytes();
+    let results = saldo_node::node::Node::open(&hub_dir).unwrap().ingest(&[fork]).unwrap();
+    assert!(matches!(results[0], Ok(saldo_node::state::Applied::Equivocation { .. })), "{results:?}");
+
+    let hub_data = hub_dir.to_str().unwrap();
+    let unknown = saldo(&["enroll", "--data", hub_data, "--name", "X", "--replaces", &"ab".repeat(32)]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no device"), "{unknown:?}");
+    let a_id = a_key.author().to_hex();
+    let token =
+        json(&["enroll", "--data", hub_data, "--name", "Edicola A (nuova)", "--replaces", &a_id, "--json"])["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let joined = spawn(
+        &["cashpoint", "--data", b_dir.to_str().unwrap(), "--p2p", "127.0.0.1:0", "--join", &token],
+        &tmp.join("b.log"),
+    );
+    wait_until("B's directory", || some_consumer(&b_dir));
+    let receipt = top_up_ok(&b_dir, &pan);
+    assert_eq!(receipt["receipt_number"], 10, "after the highest receipt the hub held of A, its fork included");
+    wait_confirmed(&b_dir);
+    drop(joined);
+
+    // The old device is revoked; the new one's top-up is not taken for a duplicate receipt.
+    let b_id = status(&b_dir)["id"].as_str().unwrap().to_string();
+    let review = json(&["review", "list", "--data", hub_data, "--json"]);
+    assert!(review.as_array().unwrap().iter().all(|f| f["author"] != b_id.as_str()), "{review}");
+    let a_row = saldo_node::store::Store::open(&hub_dir.join("saldo.db"))
+        .unwrap()
+        .read()
+        .unwrap()
+        .author(&a_key.author())
+        .unwrap()
+        .unwrap();
+    assert!(a_row.revoked_after.is_some(), "the replaced device is revoked");
 }
