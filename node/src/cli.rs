@@ -869,23 +869,48 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bundle(BundleCommand::Export { data, out, lacking, json }) => {
             let mut node = open(&data.data)?;
-            let lacking = match &lacking {
+            let (lacking, holder) = match &lacking {
                 Some(path) => {
                     let bytes = std::fs::read(path)
                         .with_context(|| format!("cannot read the frontier file {}", path.display()))?;
-                    Some(
-                        saldo_sync::bundle::FrontierFile::from_bytes(&bytes)
-                            .with_context(|| format!("cannot use {}", path.display()))?,
-                    )
+                    let holder = node
+                        .open_frontier_file(&bytes)
+                        .with_context(|| format!("cannot use the frontier file {}", path.display()))?;
+                    (Some(bytes), Some(holder))
                 }
-                None => None,
+                None => (None, None),
             };
-            let (bytes, count) = node.export_bundle(lacking.as_ref())?;
+            let (bytes, count) = node.export_bundle(lacking.as_deref())?;
             write_new_file(&out, &bytes)?;
+            let for_whom = holder.as_ref().map(|h| {
+                serde_json::json!({
+                    "device": h.holder.to_hex(),
+                    "name": h.name,
+                    "role": h.role.name(),
+                    "frontier_written_ms": h.created_ms,
+                })
+            });
             if json.json {
-                print_json(&serde_json::json!({ "file": out, "operations": count, "bytes": bytes.len() }))?;
+                print_json(&serde_json::json!({
+                    "file": out,
+                    "operations": count,
+                    "bytes": bytes.len(),
+                    "for": for_whom,
+                }))?;
             } else {
                 println!("wrote {count} operations ({} bytes) to {}", bytes.len(), out.display());
+                match &holder {
+                    Some(h) => println!(
+                        "for {} ({}), whose frontier was written {}",
+                        h.name.as_deref().unwrap_or("the hub"),
+                        h.role.name(),
+                        format_time(h.created_ms)
+                    ),
+                    None if node.is_hub() => println!(
+                        "everything this hub holds, contact data included: a backup for the hub only (a cash point refuses the contact data)"
+                    ),
+                    None => {}
+                }
             }
         }
         Command::Bundle(BundleCommand::Import { data, file, json }) => {
@@ -921,8 +946,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bundle(BundleCommand::Frontier { data, out }) => {
             let mut node = open(&data.data)?;
-            let file = node.frontier_file()?;
-            write_new_file(&out, &file.to_bytes())?;
+            let (file, bytes) = node.frontier_file()?;
+            write_new_file(&out, &bytes)?;
             println!("wrote the frontier of {} authors to {}", file.frontier.0.len(), out.display());
         }
         Command::Log(LogCommand::Verify { data, json }) => {
