@@ -769,3 +769,32 @@ fn a_replayed_frontier_file_yields_only_what_its_holder_may_receive() {
     ok(&["bundle", "import", "--data", b.data(), &out]);
     assert_eq!(contacts_rows(&b.dir), 0);
 }
+
+/// Contact data never enters a cash point, whoever brings it: the hub's
+/// backup (a bundle of everything, for the hub itself) imported at a cash
+/// point stores the rest and refuses each operation of contact data, saying
+/// why; the cash point's contacts table stays empty.
+#[test]
+fn a_cash_point_refuses_the_contact_data_of_a_hub_backup_imported_there() {
+    let (hub, _, _) = top_up_setup();
+    let (cp, _) = offline_cash_point(&hub, "Tabaccheria");
+    let backup = hub.file("backup.bundle");
+    let said = ok(&["bundle", "export", "--data", hub.data(), "--out", &backup]);
+    assert!(said.contains("contact data included: a backup for the hub only"), "{said}");
+    let contacts_ops = bundle_authors(&hub, &backup)[&contacts_author(&hub)];
+    assert!(contacts_ops > 10, "the backup carries the contact data");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(&["bundle", "import", "--data", cp.data(), &backup, "--json"])).unwrap();
+    let refused = report["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), contacts_ops, "{report}");
+    for reason in refused {
+        assert!(reason.as_str().unwrap().contains("contact data"), "{reason}");
+        assert!(reason.as_str().unwrap().contains("which only the hub keeps"), "{reason}");
+    }
+    assert_eq!(contacts_rows(&cp.dir), 0, "contact data was stored at the cash point");
+    let mut store = Store::open(&cp.dir.join("saldo.db")).unwrap();
+    let held = store.read().unwrap().author(&contacts_author(&hub)).unwrap().unwrap().head_seq;
+    assert_eq!(held, saldo_sync::Seq(0), "operations of the contacts key were stored");
+    ok(&["log", "verify", "--data", cp.data()]);
+}
