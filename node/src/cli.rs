@@ -3,7 +3,7 @@
 //! writers); every command that prints data takes `--json`.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -227,6 +227,8 @@ enum BundleCommand {
         #[command(flatten)]
         data: DataArg,
         /// The bundle file to write.
+        /// A regular file there is replaced whole (written beside it, then renamed); a directory,
+        /// symbolic link, named pipe or device is refused.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// The receiving node's frontier file (`saldo bundle frontier`): export only what it lacks.
@@ -249,6 +251,8 @@ enum BundleCommand {
         #[command(flatten)]
         data: DataArg,
         /// The frontier file to write.
+        /// A regular file there is replaced whole (written beside it, then renamed); a directory,
+        /// symbolic link, named pipe or device is refused.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
@@ -389,6 +393,8 @@ struct GenerateArgs {
     #[arg(long)]
     consumers: u64,
     /// Where to write the CSV.
+    /// A regular file there is replaced whole (written beside it, then renamed); a directory,
+    /// symbolic link, named pipe or device is refused.
     #[arg(long)]
     out: PathBuf,
     /// Seed of the generator (the same seed gives the same file).
@@ -606,16 +612,10 @@ fn render_status(s: &StatusView) -> String {
     out
 }
 
-/// Writes `bytes` to `path` whole: to a temporary file first, synced, then
-/// renamed, so a crash never leaves half a file under the final name.
+/// Writes `bytes` to `path` whole, only if it is a regular file or a new
+/// name (see [`crate::out_file`]).
 fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut file =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    file.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    Ok(crate::out_file::write_bytes(path, bytes)?)
 }
 
 fn open(data: &Path) -> Result<Node> {
@@ -868,11 +868,15 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Bundle(BundleCommand::Export { data, out, lacking, json }) => {
+            crate::out_file::check_destination(&out)?;
             let mut node = open(&data.data)?;
             let (lacking, holder) = match &lacking {
                 Some(path) => {
-                    let bytes = std::fs::read(path)
-                        .with_context(|| format!("cannot read the frontier file {}", path.display()))?;
+                    let bytes = crate::out_file::read_bounded(
+                        path,
+                        saldo_sync::bundle::FRONTIER_FILE_BYTES_MAX as u64,
+                        "frontier file",
+                    )?;
                     let holder = node
                         .open_frontier_file(&bytes)
                         .with_context(|| format!("cannot use the frontier file {}", path.display()))?;
@@ -946,6 +950,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bundle(BundleCommand::Frontier { data, out }) => {
             let mut node = open(&data.data)?;
+            crate::out_file::check_destination(&out)?;
             let (file, bytes) = node.frontier_file()?;
             write_new_file(&out, &bytes)?;
             println!("wrote the frontier of {} authors to {}", file.frontier.0.len(), out.display());
@@ -1027,10 +1032,9 @@ pub fn run(cli: Cli) -> Result<()> {
             if args.consumers == 0 || args.consumers > generate::CONSUMERS_MAX {
                 bail!("--consumers must be 1 to {}", generate::CONSUMERS_MAX);
             }
-            let file = File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-            let mut out = BufWriter::new(file);
-            generate::write_csv(&mut out, args.consumers, args.seed)?;
-            out.flush()?;
+            crate::out_file::write_atomically(&args.out, |mut out| {
+                generate::write_csv(&mut out, args.consumers, args.seed)
+            })?;
             eprintln!("wrote {} consumers to {}", args.consumers, args.out.display());
         }
         Command::Demo(args) => demo(&args)?,

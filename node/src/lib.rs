@@ -7,7 +7,7 @@
 //! - [`search`]: finding a consumer by PAN, codice fiscale or name prefix;
 //! - [`node`]: a node's identity, store and operations;
 //! - [`import`], [`generate`]: CSV import and synthetic realms;
-//! - [`cli`]: the `saldo` command line.
+//! - [`cli`]: the `saldo` command line; [`out_file`]: the files it writes (`--out`).
 
 pub mod cli;
 pub mod directory;
@@ -16,6 +16,7 @@ pub mod import;
 pub mod ledger;
 pub mod net;
 pub mod node;
+pub mod out_file;
 pub mod search;
 pub mod state;
 pub mod store;
