@@ -215,7 +215,6 @@ fn token_key(secret: &[u8; 32]) -> String {
     format!("enrolment_token:{}", blake3::hash(secret).to_hex())
 }
 
-/// What importing a bundle did.
 /// Who a verified frontier file says lacks what, as this node knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrontierHolder {
@@ -228,6 +227,7 @@ pub struct FrontierHolder {
     pub frontier: Frontier,
 }
 
+/// What importing a bundle did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct BundleReport {
     pub exporter: String,
