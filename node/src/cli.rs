@@ -3,7 +3,7 @@
 //! writers); every command that prints data takes `--json`.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -258,6 +258,8 @@ enum BundleCommand {
         #[command(flatten)]
         data: DataArg,
         /// The bundle file to write.
+        /// A regular file there is replaced whole (written beside it, then renamed); a directory,
+        /// symbolic link, named pipe or device is refused.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// The receiving node's frontier file (`saldo bundle frontier`): export only what it lacks.
@@ -280,6 +282,8 @@ enum BundleCommand {
         #[command(flatten)]
         data: DataArg,
         /// The frontier file to write.
+        /// A regular file there is replaced whole (written beside it, then renamed); a directory,
+        /// symbolic link, named pipe or device is refused.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
@@ -420,6 +424,8 @@ struct GenerateArgs {
     #[arg(long)]
     consumers: u64,
     /// Where to write the CSV.
+    /// A regular file there is replaced whole (written beside it, then renamed); a directory,
+    /// symbolic link, named pipe or device is refused.
     #[arg(long)]
     out: PathBuf,
     /// Seed of the generator (the same seed gives the same file).
@@ -657,16 +663,10 @@ fn render_status(s: &StatusView) -> String {
     out
 }
 
-/// Writes `bytes` to `path` whole: to a temporary file first, synced, then
-/// renamed, so a crash never leaves half a file under the final name.
+/// Writes `bytes` to `path` whole, only if it is a regular file or a new
+/// name (see [`crate::out_file`]).
 fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut file =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    file.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    Ok(crate::out_file::write_bytes(path, bytes)?)
 }
 
 /// `saldo backup`: a consistent copy of a data directory in one file.
@@ -978,24 +978,53 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Bundle(BundleCommand::Export { data, out, lacking, json }) => {
+            crate::out_file::check_destination(&out)?;
             let mut node = open(&data.data)?;
-            let lacking = match &lacking {
+            let (lacking, holder) = match &lacking {
                 Some(path) => {
-                    let bytes = std::fs::read(path)
-                        .with_context(|| format!("cannot read the frontier file {}", path.display()))?;
-                    Some(
-                        saldo_sync::bundle::FrontierFile::from_bytes(&bytes)
-                            .with_context(|| format!("cannot use {}", path.display()))?,
-                    )
+                    let bytes = crate::out_file::read_bounded(
+                        path,
+                        saldo_sync::bundle::FRONTIER_FILE_BYTES_MAX as u64,
+                        "frontier file",
+                    )?;
+                    let holder = node
+                        .open_frontier_file(&bytes)
+                        .with_context(|| format!("cannot use the frontier file {}", path.display()))?;
+                    (Some(bytes), Some(holder))
                 }
-                None => None,
+                None => (None, None),
             };
-            let (bytes, count) = node.export_bundle(lacking.as_ref())?;
+            let (bytes, count) = node.export_bundle(lacking.as_deref())?;
             write_new_file(&out, &bytes)?;
+            let for_whom = holder.as_ref().map(|h| {
+                serde_json::json!({
+                    "device": h.holder.to_hex(),
+                    "name": h.name,
+                    "role": h.role.name(),
+                    "frontier_written_ms": h.created_ms,
+                })
+            });
             if json.json {
-                print_json(&serde_json::json!({ "file": out, "operations": count, "bytes": bytes.len() }))?;
+                print_json(&serde_json::json!({
+                    "file": out,
+                    "operations": count,
+                    "bytes": bytes.len(),
+                    "for": for_whom,
+                }))?;
             } else {
                 println!("wrote {count} operations ({} bytes) to {}", bytes.len(), out.display());
+                match &holder {
+                    Some(h) => println!(
+                        "for {} ({}), whose frontier was written {}",
+                        h.name.as_deref().unwrap_or("the hub"),
+                        h.role.name(),
+                        format_time(h.created_ms)
+                    ),
+                    None if node.is_hub() => println!(
+                        "everything this hub holds, contact data included: a backup for the hub only (a cash point refuses the contact data)"
+                    ),
+                    None => {}
+                }
             }
         }
         Command::Bundle(BundleCommand::Import { data, file, json }) => {
@@ -1031,8 +1060,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bundle(BundleCommand::Frontier { data, out }) => {
             let mut node = open(&data.data)?;
-            let file = node.frontier_file()?;
-            write_new_file(&out, &file.to_bytes())?;
+            crate::out_file::check_destination(&out)?;
+            let (file, bytes) = node.frontier_file()?;
+            write_new_file(&out, &bytes)?;
             println!("wrote the frontier of {} authors to {}", file.frontier.0.len(), out.display());
         }
         Command::Log(LogCommand::Verify { data, json }) => {
@@ -1112,10 +1142,9 @@ pub fn run(cli: Cli) -> Result<()> {
             if args.consumers == 0 || args.consumers > generate::CONSUMERS_MAX {
                 bail!("--consumers must be 1 to {}", generate::CONSUMERS_MAX);
             }
-            let file = File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-            let mut out = BufWriter::new(file);
-            generate::write_csv(&mut out, args.consumers, args.seed)?;
-            out.flush()?;
+            crate::out_file::write_atomically(&args.out, |mut out| {
+                generate::write_csv(&mut out, args.consumers, args.seed)
+            })?;
             eprintln!("wrote {} consumers to {}", args.consumers, args.out.display());
         }
         Command::Demo(args) => demo(&args)?,

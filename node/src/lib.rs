@@ -8,7 +8,7 @@
 //! - [`node`]: a node's identity, store and operations;
 //! - [`import`], [`generate`]: CSV import and synthetic realms;
 //! - [`backup`]: a data directory in one file, and back;
-//! - [`cli`]: the `saldo` command line.
+//! - [`cli`]: the `saldo` command line; [`out_file`]: the files it writes (`--out`).
 
 pub mod backup;
 pub mod cli;
@@ -18,6 +18,7 @@ pub mod import;
 pub mod ledger;
 pub mod net;
 pub mod node;
+pub mod out_file;
 pub mod search;
 pub mod state;
 pub mod store;

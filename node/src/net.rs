@@ -611,6 +611,10 @@ impl ProtocolHandler for Accept {
         }
         if let Err(e) = run_session(&self.shared, conn, false).await {
             tracing::info!("sync with {}: {e:#}", peer.to_hex());
+            self.shared.peer(&peer, |p| {
+                p.online = false;
+                p.last_error = Some(format!("{e:#}"));
+            });
         }
         Ok(())
     }
@@ -890,7 +894,10 @@ pub async fn write_frame(send: &mut SendStream, message: &Message) -> Result<()>
     Ok(())
 }
 
-/// Reads one length-prefixed message (bounded).
+/// Reads one length-prefixed message (bounded). A message over the limit,
+/// cut short or that does not decode is an error that ends the session (the
+/// caller closes the connection): what came before it in the session was
+/// handled, nothing of it is.
 pub async fn read_frame(recv: &mut RecvStream) -> Result<Message> {
     let mut length = [0u8; 4];
     recv.read_exact(&mut length).await.map_err(|e| anyhow!("{e}"))?;
@@ -899,8 +906,10 @@ pub async fn read_frame(recv: &mut RecvStream) -> Result<Message> {
         bail!("the peer sent a message of {length} bytes, over the limit of {MESSAGE_BYTES_MAX}");
     }
     let mut bytes = vec![0u8; length];
-    recv.read_exact(&mut bytes).await.map_err(|e| anyhow!("{e}"))?;
-    Ok(Message::decode(&bytes)?)
+    recv.read_exact(&mut bytes)
+        .await
+        .map_err(|e| anyhow!("the peer's message of {length} bytes was cut short ({e})"))?;
+    Message::decode(&bytes).map_err(|e| anyhow!("the peer's message is refused: {e}"))
 }
 
 #[cfg(test)]

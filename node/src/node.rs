@@ -234,6 +234,18 @@ fn token_key(secret: &[u8; 32]) -> String {
     format!("enrolment_token:{}", blake3::hash(secret).to_hex())
 }
 
+/// Who a verified frontier file says lacks what, as this node knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontierHolder {
+    pub holder: AuthorId,
+    /// The device's enrolled name (`None` for the hub).
+    pub name: Option<String>,
+    pub role: Role,
+    /// When the holder wrote the file, by its clock.
+    pub created_ms: u64,
+    pub frontier: Frontier,
+}
+
 /// What importing a bundle did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct BundleReport {
@@ -529,23 +541,65 @@ impl Node {
         SharePolicy::for_peer(&self.me.ctx.realm, self.me.ctx.own, peer)
     }
 
-    /// What this node holds, for another node to export a bundle of what it lacks.
-    pub fn frontier_file(&mut self) -> Result<FrontierFile> {
-        let holder = self.me.ctx.own.ok_or(NodeError::NoKey)?;
-        Ok(FrontierFile { realm: self.me.ctx.realm, holder, frontier: self.frontier()? })
+    /// What this node holds, for another node to export a bundle of what it
+    /// lacks: the file, and its bytes signed by this node's key.
+    pub fn frontier_file(&mut self) -> Result<(FrontierFile, Vec<u8>)> {
+        let frontier = self.frontier()?;
+        let key = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
+        let file = FrontierFile {
+            realm: self.me.ctx.realm,
+            holder: key.author(),
+            created_ms: self.me.clock.now_ms(),
+            frontier,
+        };
+        let bytes = file.seal(key);
+        Ok((file, bytes))
     }
 
-    /// A signed bundle of the operations the holder of `lacking` lacks (what
-    /// this node would send it in a sync session), or of every operation held.
-    pub fn export_bundle(&mut self, lacking: Option<&FrontierFile>) -> Result<(Vec<u8>, usize)> {
-        let (policy, theirs) = match lacking {
-            Some(file) if file.realm != self.me.ctx.realm => {
-                return Err(NodeError::Refused(format!(
-                    "the frontier file belongs to another realm ({:?})",
-                    file.realm
-                )));
+    /// Opens a frontier file for [`Node::export_bundle`]: signed by its
+    /// holder, of this realm, and the holder is the hub or a device this node
+    /// knows as enrolled (revoked or frozen devices too: they still deliver
+    /// what they recorded). What the bundle shares is decided by that
+    /// holder's role, never by the file alone.
+    pub fn open_frontier_file(&mut self, bytes: &[u8]) -> Result<FrontierHolder> {
+        let realm = self.me.ctx.realm;
+        let file = FrontierFile::open(bytes, &realm).map_err(|e| NodeError::Refused(e.to_string()))?;
+        let (name, role) = if file.holder == realm.hub() {
+            (None, Role::Hub)
+        } else {
+            let is_hub = self.is_hub();
+            let row = self.store.read()?.author(&file.holder)?;
+            match row {
+                Some(row) if matches!(row.role, Role::CashPoint | Role::SchoolDevice) => (Some(row.name), row.role),
+                Some(row) => {
+                    return Err(NodeError::Refused(format!(
+                        "the frontier file is signed by the hub's {} key, which receives no bundles: write it with `saldo bundle frontier` on the node that will import the bundle",
+                        row.role.name()
+                    )));
+                }
+                None => {
+                    return Err(NodeError::Refused(format!(
+                        "the frontier file is signed by {}, a device this node does not know as enrolled in the realm: write it with `saldo bundle frontier` on an enrolled device{}",
+                        file.holder.to_hex(),
+                        if is_hub { "" } else { ", or bring this node the hub's operations first" }
+                    )));
+                }
             }
-            Some(file) => (self.share_policy(file.holder), file.frontier.clone()),
+        };
+        Ok(FrontierHolder { holder: file.holder, name, role, created_ms: file.created_ms, frontier: file.frontier })
+    }
+
+    /// A signed bundle of the operations the holder of the frontier file
+    /// `lacking` lacks (what this node would send it in a sync session: from
+    /// the hub to a device, only the hub's log and the device's own), or of
+    /// every operation held. On the hub, a bundle of everything, or for the
+    /// hub's own frontier, is the hub's backup: it alone carries contact data.
+    pub fn export_bundle(&mut self, lacking: Option<&[u8]>) -> Result<(Vec<u8>, usize)> {
+        let (policy, theirs) = match lacking {
+            Some(bytes) => {
+                let holder = self.open_frontier_file(bytes)?;
+                (self.share_policy(holder.holder), holder.frontier)
+            }
             None => (SharePolicy::Everything, Frontier::default()),
         };
         // From a hub, a bundle is contact with the hub: it carries a recent

@@ -74,6 +74,10 @@ pub enum IngestError {
     BrokenChain { author: AuthorId, seq: Seq },
     #[error("a {role} may not record a {kind} operation")]
     NotAllowed { role: &'static str, kind: &'static str },
+    #[error(
+        "it is the hub's contact data (parents' e-mails and phones), which only the hub keeps: a device does not store it"
+    )]
+    HubOnly,
     #[error("invalid realm genesis: {0}")]
     Genesis(&'static str),
     #[error(
@@ -198,6 +202,7 @@ fn apply_full(
         (None, None) => return Err(IngestError::UnknownAuthor { op: signed.id, author: op.author }),
     };
     let (role, head_seq, head_id) = (author.role, author.head_seq, author.head_id);
+    check_kept_here(ctx, role, &op.body)?;
 
     let expected = head_seq.next();
     let head = head_id.unwrap_or(OpId::NONE);
@@ -329,14 +334,26 @@ fn keep_evidence(
     Ok(Applied::Equivocation { seq: op.seq })
 }
 
+/// What only the hub keeps never enters a device, whoever delivers it (a
+/// bundle the hub made for itself, a peer that should not have it): every
+/// operation of the hub's contacts key, and contact data from any author.
+/// Checked before anything else about the operation (its place in the
+/// chain too), so each such operation is refused for this reason, stored
+/// nowhere, not even as evidence of a fork.
+fn check_kept_here(ctx: &Context, role: Role, body: &Body) -> Result<(), IngestError> {
+    let hub_only = role == Role::HubContacts || matches!(body, Body::DirectoryChange { doc: DocId::Contacts(_), .. });
+    if hub_only && ctx.is_device() { Err(IngestError::HubOnly) } else { Ok(()) }
+}
+
 /// Operations that change who may do what, or the directory, come only from
-/// the hub (contact data also from the hub's contacts key). Operations on
-/// money from any enrolled device are kept, and the hub judges them.
+/// the hub; contact data only from the hub's contacts key, so that it stays
+/// in that key's log, which never leaves the hub. Operations on money from
+/// any enrolled device are kept, and the hub judges them.
 fn check_allowed(role: Role, body: &Body) -> Result<(), IngestError> {
     let kind = body.kind();
     let allowed = match body {
         _ if kind.needs_verdict() => true,
-        Body::DirectoryChange { doc: DocId::Contacts(_), .. } => matches!(role, Role::Hub | Role::HubContacts),
+        Body::DirectoryChange { doc: DocId::Contacts(_), .. } => role == Role::HubContacts,
         _ => role == Role::Hub,
     };
     if allowed { Ok(()) } else { Err(IngestError::NotAllowed { role: role.name(), kind: kind.name() }) }

@@ -10,7 +10,7 @@
 //! on import; the bundle's own signature makes the file one unit, so a
 //! bundle altered anywhere is refused whole rather than half applied.
 //! A *frontier file* says what a node holds, so that another node can
-//! export only what it lacks.
+//! export only what it lacks; it is signed by its holder (see [`FrontierFile`]).
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,6 @@ use crate::ids::{AuthorId, RealmId};
 use crate::op::{DeviceKey, SIGNATURE_BYTES};
 
 const BUNDLE_MAGIC: &[u8; 15] = b"SALDO-BUNDLE-1\n";
-const FRONTIER_MAGIC: &[u8; 17] = b"SALDO-FRONTIER-1\n";
 const BUNDLE_CONTEXT: &[u8; 16] = b"saldo/bundle/v1\0";
 /// Largest bundle read (about five million top-ups).
 pub const BUNDLE_BYTES_MAX: u64 = 1 << 30;
@@ -46,8 +45,28 @@ pub enum BundleError {
     BadSignature,
     #[error("the bundle belongs to another realm ({0:?})")]
     OtherRealm(RealmId),
-    #[error("this is not a Saldo frontier file")]
+    #[error(
+        "this is not a Saldo frontier file: write one with `saldo bundle frontier` on the node that will import the bundle"
+    )]
     NotAFrontier,
+    #[error(
+        "this frontier file is of the old, unsigned format (version 1), which is no longer trusted: write a new one with `saldo bundle frontier` on the node that will import the bundle"
+    )]
+    UnsignedFrontier,
+    #[error(
+        "this frontier file is of format version {0}; this saldo reads version {FRONTIER_FORMAT_VERSION}: write it again with the same saldo version as the exporting node"
+    )]
+    FrontierVersion(u8),
+    #[error(
+        "the frontier file's signature does not match its contents: it was altered or damaged; write a new one with `saldo bundle frontier` on the node that will import the bundle"
+    )]
+    FrontierBadSignature,
+    #[error(
+        "the frontier file belongs to another realm ({0:?}): write one with `saldo bundle frontier` on a node of this realm"
+    )]
+    FrontierOtherRealm(RealmId),
+    #[error("the frontier file is {0} bytes, over the limit of {FRONTIER_FILE_BYTES_MAX}")]
+    FrontierTooLarge(usize),
 }
 
 impl BundleBody {
@@ -95,31 +114,90 @@ fn signed_message(signed: &[u8]) -> [u8; 48] {
 }
 
 /// What a node holds, written to a file so another node can export a bundle
-/// of only what it lacks.
+/// of only what it lacks. Signed by its holder: the exporter shares by the
+/// holder's enrolled role, so the holder must be who the file says.
+///
+/// ```text
+/// | "SALDO-FRONTIER\n" | version (1 byte, 2) | postcard(FrontierFile) | ed25519 signature (64) |
+///   signature over "saldo/frontier/2" ‖ BLAKE3(everything before it), by the holder
+/// ```
+///
+/// Version 1 (`"SALDO-FRONTIER-1\n"`, unsigned) is refused with a message
+/// that says to write a new file. A file can be copied: whoever holds a
+/// device's frontier file gets, in the bundle made for it, what that device
+/// may receive anyway (the hub's log and its own), never more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrontierFile {
     pub realm: RealmId,
     /// The node that holds this frontier (what it may receive depends on who it is).
     pub holder: AuthorId,
+    /// When the holder wrote it (its clock), shown to the exporter.
+    pub created_ms: u64,
     pub frontier: Frontier,
 }
 
+/// The frontier file's format version (its byte after the header).
+pub const FRONTIER_FORMAT_VERSION: u8 = 2;
+/// Largest frontier file read: no larger than the largest sync message,
+/// which carries the same frontier.
+pub const FRONTIER_FILE_BYTES_MAX: usize = crate::reconcile::MESSAGE_BYTES_MAX;
+const FRONTIER_MAGIC_V1: &[u8; 17] = b"SALDO-FRONTIER-1\n";
+const FRONTIER_MAGIC: &[u8; 15] = b"SALDO-FRONTIER\n";
+const FRONTIER_CONTEXT: &[u8; 16] = b"saldo/frontier/2";
+
 impl FrontierFile {
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The file's bytes, signed by `key` (the holder).
+    pub fn seal(&self, key: &DeviceKey) -> Vec<u8> {
+        assert_eq!(self.holder, key.author(), "a frontier file is signed by its holder");
         let mut bytes = FRONTIER_MAGIC.to_vec();
+        bytes.push(FRONTIER_FORMAT_VERSION);
         postcard::to_io(self, &mut bytes).expect("writing to a Vec cannot fail");
+        let signature = key.sign_message(&frontier_signed_message(&bytes));
+        bytes.extend_from_slice(&signature);
         bytes
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Result<FrontierFile, BundleError> {
-        let body = bytes.strip_prefix(FRONTIER_MAGIC).ok_or(BundleError::NotAFrontier)?;
-        let (file, rest): (FrontierFile, _) = postcard::take_from_bytes(body)
+    /// Opens a frontier file of `realm` from untrusted bytes: bounded, never
+    /// panics; the holder's signature over everything is checked. Whether
+    /// the holder is enrolled in the realm is for the exporting node to say.
+    pub fn open(bytes: &[u8], realm: &RealmId) -> Result<FrontierFile, BundleError> {
+        if bytes.starts_with(FRONTIER_MAGIC_V1) {
+            return Err(BundleError::UnsignedFrontier);
+        }
+        let rest = bytes.strip_prefix(FRONTIER_MAGIC).ok_or(BundleError::NotAFrontier)?;
+        if bytes.len() > FRONTIER_FILE_BYTES_MAX {
+            return Err(BundleError::FrontierTooLarge(bytes.len()));
+        }
+        match rest.first() {
+            Some(&FRONTIER_FORMAT_VERSION) => {}
+            Some(&other) => return Err(BundleError::FrontierVersion(other)),
+            None => return Err(BundleError::Malformed("the frontier file is truncated".into())),
+        }
+        if rest.len() < 1 + SIGNATURE_BYTES {
+            return Err(BundleError::Malformed("the frontier file is truncated".into()));
+        }
+        let (signed, signature) = bytes.split_at(bytes.len() - SIGNATURE_BYTES);
+        let (file, after): (FrontierFile, _) = postcard::take_from_bytes(&signed[FRONTIER_MAGIC.len() + 1..])
             .map_err(|_| BundleError::Malformed("the frontier file does not decode".into()))?;
-        if !rest.is_empty() {
-            return Err(BundleError::Malformed("bytes after the frontier".into()));
+        if !after.is_empty() {
+            return Err(BundleError::Malformed(format!("{} unexpected bytes after the frontier", after.len())));
+        }
+        let key = VerifyingKey::from_bytes(&file.holder.0).map_err(|_| BundleError::FrontierBadSignature)?;
+        let signature = Signature::from_slice(signature).map_err(|_| BundleError::FrontierBadSignature)?;
+        key.verify_strict(&frontier_signed_message(signed), &signature)
+            .map_err(|_| BundleError::FrontierBadSignature)?;
+        if file.realm != *realm {
+            return Err(BundleError::FrontierOtherRealm(file.realm));
         }
         Ok(file)
     }
+}
+
+fn frontier_signed_message(signed: &[u8]) -> [u8; 48] {
+    let mut message = [0u8; 48];
+    message[..16].copy_from_slice(FRONTIER_CONTEXT);
+    message[16..].copy_from_slice(blake3::hash(signed).as_bytes());
+    message
 }
 
 #[cfg(test)]
@@ -140,5 +218,73 @@ mod tests {
             assert!(BundleBody::open(&tampered, &realm).is_err(), "a flipped bit at {at} went unnoticed");
         }
         assert_eq!(BundleBody::open(b"hello", &realm), Err(BundleError::NotABundle));
+    }
+
+    fn frontier_file(key: &DeviceKey, realm: RealmId) -> FrontierFile {
+        use crate::frontier::FrontierEntry;
+        use crate::ids::{OpId, Seq};
+        let entry = FrontierEntry { seq: Seq(4), head: OpId([9; 32]) };
+        let frontier = Frontier([(AuthorId([3; 32]), entry), (key.author(), entry)].into_iter().collect());
+        FrontierFile { realm, holder: key.author(), created_ms: 1_790_000_000_000, frontier }
+    }
+
+    #[test]
+    fn a_frontier_file_opens_only_as_its_holder_signed_it() {
+        let key = DeviceKey::from_secret_bytes(&[7; 32]);
+        let realm = RealmId([1; 32]);
+        let file = frontier_file(&key, realm);
+        let sealed = file.seal(&key);
+        assert_eq!(FrontierFile::open(&sealed, &realm), Ok(file.clone()));
+        assert_eq!(FrontierFile::open(&sealed, &RealmId([2; 32])), Err(BundleError::FrontierOtherRealm(realm)));
+        for at in 0..sealed.len() {
+            let mut tampered = sealed.clone();
+            tampered[at] ^= 0x10;
+            assert!(FrontierFile::open(&tampered, &realm).is_err(), "a flipped bit at {at} went unnoticed");
+        }
+        // Naming another holder (the hub) breaks the signature.
+        let at = sealed.windows(32).position(|w| w == key.author().0).expect("the holder is in the file");
+        let mut edited = sealed.clone();
+        edited[at..at + 32].copy_from_slice(&realm.0);
+        assert_eq!(FrontierFile::open(&edited, &realm), Err(BundleError::FrontierBadSignature));
+    }
+
+    #[test]
+    fn an_old_unsigned_frontier_file_is_refused_with_what_to_do() {
+        let key = DeviceKey::from_secret_bytes(&[7; 32]);
+        let realm = RealmId([1; 32]);
+        let file = frontier_file(&key, realm);
+        let mut old = FRONTIER_MAGIC_V1.to_vec();
+        postcard::to_io(&(file.realm, file.holder, &file.frontier), &mut old).unwrap();
+        let refused = FrontierFile::open(&old, &realm).unwrap_err();
+        assert_eq!(refused, BundleError::UnsignedFrontier);
+        assert!(refused.to_string().contains("saldo bundle frontier"), "{refused}");
+        let mut newer = file.seal(&key);
+        newer[FRONTIER_MAGIC.len()] = 3;
+        assert_eq!(FrontierFile::open(&newer, &realm), Err(BundleError::FrontierVersion(3)));
+    }
+
+    #[test]
+    fn any_prefix_or_garbage_as_a_frontier_file_is_refused_without_panicking() {
+        let key = DeviceKey::from_secret_bytes(&[7; 32]);
+        let realm = RealmId([1; 32]);
+        let sealed = frontier_file(&key, realm).seal(&key);
+        for end in 0..sealed.len() {
+            assert!(FrontierFile::open(&sealed[..end], &realm).is_err(), "a file cut at {end} was accepted");
+        }
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for length in 0..600 {
+            let mut bytes = FRONTIER_MAGIC.to_vec();
+            bytes.push(FRONTIER_FORMAT_VERSION);
+            for _ in 0..length {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                bytes.push(rng as u8);
+            }
+            assert!(FrontierFile::open(&bytes, &realm).is_err());
+        }
+        let mut huge = FRONTIER_MAGIC.to_vec();
+        huge.resize(FRONTIER_FILE_BYTES_MAX + 1, 0);
+        assert_eq!(FrontierFile::open(&huge, &realm), Err(BundleError::FrontierTooLarge(FRONTIER_FILE_BYTES_MAX + 1)));
     }
 }
