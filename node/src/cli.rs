@@ -336,8 +336,9 @@ enum ReviewCommand {
         #[command(flatten)]
         json: JsonArg,
     },
-    /// Accept a flagged operation: it counts from now on.
-    Accept(ReviewArgs),
+    /// Accept a flagged operation: it counts from now on. If that takes a wallet below its floor,
+    /// it says so and by how much, and records nothing without --confirm-below-floor.
+    Accept(ReviewAcceptArgs),
     /// Reject a flagged operation: it never counts.
     Reject(ReviewArgs),
 }
@@ -381,6 +382,16 @@ struct ReviewArgs {
     /// Why.
     #[arg(long)]
     note: String,
+}
+
+#[derive(Debug, Args)]
+struct ReviewAcceptArgs {
+    #[command(flatten)]
+    review: ReviewArgs,
+    /// Accept it even though it takes a wallet below its floor (the command says which and by
+    /// how much when run without this).
+    #[arg(long)]
+    confirm_below_floor: bool,
 }
 
 #[derive(Debug, Args)]
@@ -996,8 +1007,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("{}", render_service(&service));
             }
         }
-        Command::Review(ReviewCommand::Accept(args)) => review(args, true)?,
-        Command::Review(ReviewCommand::Reject(args)) => review(args, false)?,
+        Command::Review(ReviewCommand::Accept(args)) => review(args.review, true, args.confirm_below_floor)?,
+        Command::Review(ReviewCommand::Reject(args)) => review(args, false, false)?,
         Command::Generate(args) => {
             if args.consumers == 0 || args.consumers > generate::CONSUMERS_MAX {
                 bail!("--consumers must be 1 to {}", generate::CONSUMERS_MAX);
@@ -1029,13 +1040,16 @@ fn render_service(s: &crate::directory::ServiceRecord) -> String {
     )
 }
 
-fn review(args: ReviewArgs, accept: bool) -> Result<()> {
+fn review(args: ReviewArgs, accept: bool, below_floor_confirmed: bool) -> Result<()> {
     let target = OpId::from_hex(&args.operation)?;
     let operator = Label::parse_as(&args.operator, "operator")?;
     let note = Label::parse_as(&args.note, "note")?;
     let mut node = open(&args.data.data)?;
-    node.review(&target, accept, &operator, &note)?;
+    let (_, below) = node.review_checked(&target, accept, &operator, &note, below_floor_confirmed)?;
     println!("{} {}", if accept { "accepted" } else { "rejected" }, target.to_hex());
+    for wallet in &below {
+        println!("it took {wallet}");
+    }
     Ok(())
 }
 

@@ -610,3 +610,70 @@ fn an_allowance_for_an_unknown_device_is_refused() {
         "is not a device id",
     );
 }
+
+/// A charge of a school device beyond its allowance, flagged at the hub of
+/// `realm`: (the charge's id, the consumer's PAN). The wallet holds nothing,
+/// its floor is -50.00; an allowance of 20.00 was charged whole, and the
+/// flagged charge of 35.00 would take the wallet to -55.00.
+fn flagged_charge_below_floor(realm: &Realm) -> (String, String) {
+    use saldo_sync::{Amount, Balance, Body, Hlc, Label, Operation, Role, Seq, ServiceCharge, WalletKey};
+    let ((pan, _), _) = realm.consumers();
+    let mut hub = saldo_node::node::Node::open(&realm.dir).unwrap();
+    let (consumer, service) = hub.resolve_wallet(&saldo_sync::Pan::parse(&pan).unwrap(), None).unwrap();
+    let record = hub.services().unwrap().into_iter().find(|s| s.id == service).unwrap();
+    hub.set_service(&record.name, Some(Balance::parse("-50").unwrap()), None).unwrap();
+    let device = saldo_sync::DeviceKey::generate();
+    let limits = saldo_sync::OfflineLimits::default_for_cash_point();
+    hub.enrol(device.author(), Role::SchoolDevice, &Label::parse("Mensa Rodari").unwrap(), limits).unwrap();
+    let wallet = WalletKey { consumer: consumer.consumer, service };
+    hub.grant_escrow(device.author(), wallet.clone(), Amount::parse("20").unwrap()).unwrap();
+    let hub_seen = {
+        let author = hub.author().unwrap();
+        let tx = hub.store_mut().read().unwrap();
+        tx.author(&author).unwrap().unwrap().head_seq
+    };
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let mut prev = OpId::NONE;
+    let mut ops = Vec::new();
+    for (seq, (reference, amount)) in [("pasto-1", "20"), ("pasto-2", "35")].into_iter().enumerate() {
+        let op = Operation {
+            author: device.author(),
+            seq: Seq(seq as u64 + 1),
+            prev,
+            hlc: Hlc::from_parts(now_ms + seq as u64, 0),
+            hub_seen,
+            body: Body::ServiceCharge(ServiceCharge {
+                reference: Label::parse(reference).unwrap(),
+                wallet: wallet.clone(),
+                amount: Amount::parse(amount).unwrap(),
+            }),
+        }
+        .sign(&hub.realm(), &device);
+        prev = op.id;
+        ops.push(op);
+    }
+    let results = hub.ingest(&ops.iter().map(saldo_sync::SignedOp::to_bytes).collect::<Vec<_>>()).unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    (ops[1].id.to_hex(), pan)
+}
+
+/// An operator accepting in review a charge beyond an allowance is told that
+/// the wallet goes below its floor and by how much, and must confirm it a
+/// second time; until then nothing is recorded and the command fails.
+#[test]
+fn review_accept_says_how_far_below_its_floor_a_charge_takes_the_wallet() {
+    let realm = realm(12);
+    let (charge, pan) = flagged_charge_below_floor(&realm);
+    let d = realm.data();
+    let listed = ok(&["review", "list", "--data", d]);
+    assert!(listed.contains(&charge) && listed.contains("over_escrow"), "{listed}");
+    let accept = ["review", "accept", "--data", d, &charge, "--operator", "Ufficio", "--note", "paid at the desk"];
+    check_refused(&realm, &accept, "wallet to -55.00 EUR, 5.00 EUR below its floor of -50.00 EUR");
+    check_refused(&realm, &accept, "add --confirm-below-floor");
+    let out = ok(&[&accept[..], &["--confirm-below-floor"]].concat());
+    assert!(out.contains(&format!("accepted {charge}")) && out.contains("5.00 EUR below its floor"), "{out}");
+    let balance: serde_json::Value =
+        serde_json::from_str(&ok(&["balance", "--data", d, "--pan", &pan, "--json"])).unwrap();
+    assert_eq!(balance["wallets"][0]["confirmed"], "-55.00", "{balance}");
+    assert!(ok(&["review", "list", "--data", d]).contains("nothing awaits review"));
+}

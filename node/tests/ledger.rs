@@ -1120,3 +1120,69 @@ fn a_receipt_not_above_the_devices_last_one_is_flagged() {
     assert_eq!(reason_of(&mut s.hub, &out_of_order.id), Some(FlagReason::DuplicateReceipt), "receipt 3 after 5");
     assert_eq!(s.hub.wallet(&w.consumer, &w.service).unwrap().confirmed, Balance::parse("37.50").unwrap());
 }
+
+/// An operator who accepts in review a charge beyond a device's allowance is
+/// told that it takes the wallet below its floor, and by how much; without a
+/// second, explicit confirmation nothing is recorded.
+#[test]
+fn accepting_a_charge_below_the_floor_in_review_needs_a_second_confirmation() {
+    let (mut hub, consumers) = hub_with_directory(62, 4);
+    let realm = hub.realm();
+    let mensa = service("mensa");
+    let consumer = consumers.iter().find(|c| c.services.contains(&mensa)).expect("someone eats at the canteen");
+    let w = WalletKey { consumer: consumer.id, service: mensa.clone() };
+    let mut canteen = Device::new(key(62, 7));
+    hub.enrol(canteen.author(), Role::SchoolDevice, &label("Mensa Collodi"), limits("100")).unwrap();
+    let mut charge = |reference: &str, amount: &str| {
+        canteen.sign(
+            &realm,
+            Body::ServiceCharge(ServiceCharge {
+                reference: label(reference),
+                wallet: w.clone(),
+                amount: Amount::parse(amount).unwrap(),
+            }),
+        )
+    };
+    // The allowance covers the wallet down to its floor of -20.00; the next charge is beyond it.
+    hub.grant_escrow(key(62, 7).author(), w.clone(), Amount::parse("20").unwrap()).unwrap();
+    let within = charge("pasto-1", "20");
+    let beyond = charge("pasto-2", "12");
+    let small = charge("pasto-3", "1");
+    assert!(deliver(&mut hub, &[within.clone(), beyond.clone(), small.clone()]).iter().all(Result::is_ok));
+    assert_eq!(verdict_of(&mut hub, &within.id), Some(Verdict::Accepted));
+    assert_eq!(reason_of(&mut hub, &beyond.id), Some(FlagReason::OverEscrow));
+    let name = {
+        let tx = hub.store_mut().read().unwrap();
+        let row = tx.consumer(&consumer.id).unwrap().unwrap();
+        format!("{} {}", row.surname, row.name)
+    };
+
+    let before = hub.store().dump().unwrap();
+    let refused = hub
+        .review_checked(&beyond.id, true, &label("Ufficio scuola"), &label("the family will pay"), false)
+        .unwrap_err();
+    assert!(matches!(refused, NodeError::BelowFloorInReview { .. }), "{refused}");
+    let message = refused.to_string();
+    let expected = format!(
+        "accepting this service charge takes {name}'s mensa wallet to -32.00 EUR, 12.00 EUR below its floor of -20.00 EUR"
+    );
+    assert!(message.contains(&expected), "{message}");
+    assert!(message.contains("--confirm-below-floor"), "{message}");
+    assert_eq!(hub.store().dump().unwrap(), before, "a refused review recorded something");
+    assert_eq!(reason_of(&mut hub, &beyond.id), Some(FlagReason::OverEscrow));
+
+    // Rejecting takes nothing from the wallet: no confirmation needed.
+    let (_, below) = hub.review_checked(&small.id, false, &label("Ufficio scuola"), &label("no meal"), false).unwrap();
+    assert!(below.is_empty());
+    assert!(matches!(verdict_of(&mut hub, &small.id), Some(Verdict::ReviewRejected { .. })));
+
+    let (_, below) =
+        hub.review_checked(&beyond.id, true, &label("Ufficio scuola"), &label("the family will pay"), true).unwrap();
+    assert_eq!(below.len(), 1);
+    assert_eq!(below[0].short, Balance::parse("12").unwrap());
+    assert!(matches!(verdict_of(&mut hub, &beyond.id), Some(Verdict::ReviewAccepted { .. })));
+    assert_eq!(hub.wallet(&w.consumer, &w.service).unwrap().confirmed, Balance::parse("-32").unwrap());
+    let again = hub.review_checked(&beyond.id, true, &label("Ufficio scuola"), &label("twice"), true).unwrap_err();
+    assert!(matches!(again, NodeError::NotFlagged(_)), "{again}");
+    assert!(hub.verify_log().unwrap().ok());
+}
