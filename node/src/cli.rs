@@ -259,7 +259,7 @@ enum FamiliesCommand {
     /// Import one row per consumer. Columns by header name: payer_fiscal_code,
     /// payer_surname, payer_name, email, phone, consumer_fiscal_code,
     /// consumer_surname, consumer_name, pan (may be empty), school, class,
-    /// services (';'-separated). Comma or semicolon separated, UTF-8.
+    /// services (';'-separated). Comma, semicolon or tab separated, UTF-8.
     Import {
         #[command(flatten)]
         data: DataArg,

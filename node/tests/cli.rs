@@ -677,3 +677,71 @@ fn review_accept_says_how_far_below_its_floor_a_charge_takes_the_wallet() {
     assert_eq!(balance["wallets"][0]["confirmed"], "-55.00", "{balance}");
     assert!(ok(&["review", "list", "--data", d]).contains("nothing awaits review"));
 }
+
+/// Line numbers in an import's report are the lines an editor shows, with
+/// Excel's CRLF line ends and with a quoted cell over several lines; a bad
+/// cell is quoted in short.
+#[test]
+fn an_import_reports_the_lines_an_editor_shows_and_quotes_bad_cells_in_short() {
+    let realm = realm(3);
+    let d = realm.data();
+    let long_code = "X".repeat(5_000);
+    let code =
+        |first15: &str| format!("{first15}{}", saldo_sync::CodiceFiscale::check_character(first15.as_bytes()) as char);
+    let (giulia, luca) = (code("MRTGLI27E45F205"), code("MRTLCU29A01F205"));
+    let rows = [
+        HEADER.to_string(),
+        // Line 2: good.
+        "RSSMRA85T10A562S;Rossi;Mario;;;MRTMTT25D09F205Z;Moretti;Matteo;;Rodari;3B;Mensa".to_string(),
+        // Lines 3-4: one row whose school cell spans two lines.
+        format!("RSSMRA85T10A562S;Rossi;Mario;;;{giulia};Moretti;Giulia;;\"Rodari\r\nplesso nord\";1A;Mensa"),
+        // Line 5: a codice fiscale of 5,000 characters.
+        format!("RSSMRA85T10A562S;Rossi;Mario;;;{long_code};Moretti;Luca;;Rodari;3B;Mensa"),
+        // Line 6: a bad PAN.
+        format!("RSSMRA85T10A562S;Rossi;Mario;;;{luca};Moretti;Luca;4111111111111112;Rodari;3B;Mensa"),
+    ];
+    let file = realm.dir.join("excel.csv");
+    write(&file, &format!("{}\r\n", rows.join("\r\n")));
+    let out = ok(&["families", "import", "--data", d, file.to_str().unwrap()]);
+    assert!(out.contains("line 3: column school spans several lines"), "{out}");
+    let line5 = out.lines().find(|l| l.starts_with("line 5: ")).unwrap_or_else(|| panic!("no line 5 in {out}"));
+    assert!(line5.contains(&format!("\"{}…\"", "X".repeat(40))), "{line5}");
+    assert!(line5.len() < 300, "{} characters: {line5}", line5.len());
+    assert!(out.contains("line 6: pan \"4111111111111112\""), "{out}");
+    assert!(out.contains("4 rows read: 1 imported, 3 rejected"), "{out}");
+}
+
+/// A UTF-16 file (Excel's "Unicode text") is refused saying what it is and
+/// how to save it; a tab-separated file imports like a CSV one.
+#[test]
+fn a_utf16_file_is_named_as_such_and_a_tab_separated_one_imports() {
+    let realm = realm(3);
+    let d = realm.data();
+    let text = format!(
+        "{}\r\nRSSMRA85T10A562S\tRossi\tMario\t\t\tMRTMTT25D09F205Z\tMoretti\tMatteo\t\tRodari\t3B\tMensa\r\n",
+        HEADER.replace(';', "\t")
+    );
+    let tabs = realm.dir.join("tabs.txt");
+    write(&tabs, &text);
+    let out = ok(&["families", "import", "--data", d, tabs.to_str().unwrap()]);
+    assert!(out.contains("1 rows read: 1 imported, 0 rejected"), "{out}");
+    for (name, bom, little_endian) in
+        [("le-bom", true, true), ("be-bom", true, false), ("le", false, true), ("be", false, false)]
+    {
+        let mut bytes: Vec<u8> = match (bom, little_endian) {
+            (true, true) => vec![0xFF, 0xFE],
+            (true, false) => vec![0xFE, 0xFF],
+            _ => Vec::new(),
+        };
+        for unit in text.encode_utf16() {
+            bytes.extend(if little_endian { unit.to_le_bytes() } else { unit.to_be_bytes() });
+        }
+        let file = realm.dir.join(format!("{name}.txt"));
+        std::fs::write(&file, bytes).unwrap();
+        check_refused(
+            &realm,
+            &["families", "import", "--data", d, file.to_str().unwrap()],
+            "the file is UTF-16 (as Excel's \"Unicode text\" writes it): save it as \"CSV UTF-8\"",
+        );
+    }
+}
