@@ -107,7 +107,8 @@ pub async fn redeem(token: &EnrolmentToken, key: &saldo_sync::DeviceKey, bind: S
             let answer = String::from_utf8_lossy(&answer).into_owned();
             match answer.strip_prefix("ok:") {
                 Some(name) => Ok(name.to_string()),
-                None => Err(anyhow!("the hub refused: {answer}")),
+                // The hub's answer is a refusal that says so already.
+                None => Err(anyhow!("the hub refused: {}", answer.strip_prefix("refused: ").unwrap_or(&answer))),
             }
         };
         match tokio::time::timeout(Duration::from_secs(10), attempt).await {

@@ -412,6 +412,23 @@ fn write_key(path: &Path, key: &DeviceKey) -> Result<()> {
     Ok(())
 }
 
+/// Refuses offline limits under which a device could record nothing: an
+/// unconfirmed total or a time offline of zero. (A per-operation limit is an
+/// [`Amount`], never zero.) Stopping a device is a revocation, said as one.
+pub fn check_limits(limits: &OfflineLimits) -> Result<()> {
+    if limits.unconfirmed_total.minor() <= 0 {
+        return Err(NodeError::Refused(
+            "the unconfirmed total must be above zero, like 5000: every operation awaits the hub for a moment, so with 0 the device could record nothing (to stop a device, revoke it)".into(),
+        ));
+    }
+    if limits.offline_secs_max == 0 {
+        return Err(NodeError::Refused(
+            "the time offline must be at least 1 hour: with 0 the device could record nothing (to stop a device, revoke it)".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn label(text: &str) -> Label {
     Label::parse(text).unwrap_or_else(|_| Label::parse("-").expect("a dash is a label"))
 }
@@ -810,6 +827,7 @@ impl Node {
     /// `limits`. Only the token's hash is stored.
     pub fn create_enrolment_token(&mut self, name: &Label, limits: OfflineLimits) -> Result<[u8; 32]> {
         self.me.hub_key("create enrolment tokens")?;
+        check_limits(&limits)?;
         // A fresh key's secret bytes: 32 bytes from the operating system's random source.
         let secret = DeviceKey::generate().secret_bytes();
         let pending = PendingEnrolment { name: name.clone(), limits, created_ms: self.me.clock.now_ms() };
@@ -1126,14 +1144,12 @@ impl Node {
                 }
             }
         };
-        if unconfirmed_total.is_some_and(|t| t.minor() < 0) {
-            return Err(NodeError::Refused("the unconfirmed total must be zero or more, like 5000".into()));
-        }
         let limits = OfflineLimits {
             per_operation: per_operation.unwrap_or(current.per_operation),
             unconfirmed_total: unconfirmed_total.unwrap_or(current.unconfirmed_total),
             offline_secs_max: offline_secs_max.unwrap_or(current.offline_secs_max),
         };
+        check_limits(&limits)?;
         if limits != current {
             self.record(Body::ChangeLimits { device, limits })?;
         }

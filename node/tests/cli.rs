@@ -571,7 +571,7 @@ fn the_hub_changes_a_devices_offline_limits() {
     check_refused(
         &realm,
         &["limits", "--data", realm.data(), "--device", &device, "--unconfirmed-total=-1"],
-        "the unconfirmed total must be zero or more",
+        "the unconfirmed total must be above zero",
     );
 }
 
@@ -678,6 +678,28 @@ fn review_accept_says_how_far_below_its_floor_a_charge_takes_the_wallet() {
     assert!(ok(&["review", "list", "--data", d]).contains("nothing awaits review"));
 }
 
+/// `saldo search … | head -1` and the like: a command whose reader goes
+/// away ends quietly, as a process killed by SIGPIPE would, without a panic.
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let realm = realm(30);
+    let d = realm.data();
+    for args in [
+        vec!["search", "--data", d, "ro", "--limit", "50"],
+        vec!["search", "--data", d, "ro", "--json"],
+        vec!["services", "list", "--data", d, "--json"],
+        vec!["status", "--data", d],
+        vec!["log", "verify", "--data", d],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(SALDO).args(&args).env_remove("SALDO_DATA").stdout(writer).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "saldo {args:?}: {stderr}");
+        assert!(stderr.is_empty(), "saldo {args:?} said {stderr:?}");
+    }
+}
+
 /// Line numbers in an import's report are the lines an editor shows, with
 /// Excel's CRLF line ends and with a quoted cell over several lines; a bad
 /// cell is quoted in short.
@@ -744,4 +766,182 @@ fn a_utf16_file_is_named_as_such_and_a_tab_separated_one_imports() {
             "the file is UTF-16 (as Excel's \"Unicode text\" writes it): save it as \"CSV UTF-8\"",
         );
     }
+}
+
+/// A limit of zero is refused where it would stop all work, saying why and
+/// what to do instead; nothing is written.
+#[test]
+fn limits_of_zero_are_refused_with_what_they_would_mean() {
+    let realm = realm(6);
+    let d = realm.data();
+    let device = enrol_cash_point(&realm, "Edicola").author().to_hex();
+    for (flag, value, message) in [
+        ("--per-operation", "0", "--per-operation: the amount must be greater than zero"),
+        ("--unconfirmed-total", "0", "the unconfirmed total must be above zero"),
+        ("--offline-hours", "0", "0 is not in 1..="),
+    ] {
+        check_refused(&realm, &["limits", "--data", d, "--device", &device, flag, value], message);
+        check_refused(&realm, &["enroll", "--data", d, "--name", "Farmacia", flag, value], message);
+    }
+    check_refused(&realm, &["search", "--data", d, "ro", "--limit", "0"], "0 is not in 1..=50");
+    check_refused(&realm, &["search", "--data", d, "ro", "--limit", "51"], "51 is not in 1..=50");
+    let csv = realm.dir.join("none.csv");
+    let out = saldo(&["generate", "--consumers", "0", "--out", csv.to_str().unwrap()]);
+    assert!(!out.status.success() && !csv.exists());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 is not in 1..=1000000"));
+}
+
+/// Words said twice in a row ("refused: refused:", "X: X") in a message.
+fn doubled_words(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| c.is_whitespace())
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
+        .filter(|w| !w.is_empty())
+        .collect();
+    for n in 1..=6 {
+        for i in 0..words.len().saturating_sub(2 * n - 1) {
+            if words[i..i + n] == words[i + n..i + 2 * n] && !words[i].chars().all(|c| c.is_ascii_digit()) {
+                return Some(words[i..i + 2 * n].join(" "));
+            }
+        }
+    }
+    None
+}
+
+/// An operator reads each word of an error once: no "refused: refused:",
+/// no cause repeated after the message that already quotes it.
+#[test]
+fn error_messages_say_nothing_twice() {
+    assert_eq!(doubled_words("refused: refused: no"), Some("refused refused".into()));
+    assert_eq!(
+        doubled_words("cannot use x: gone: cannot use x: gone"),
+        Some("cannot use x gone cannot use x gone".into())
+    );
+    let (realm, pan, _) = top_up_setup();
+    let d = realm.data();
+    let missing = realm._tmp.path().join("missing");
+    let garbage = realm._tmp.path().join("garbage.bundle");
+    std::fs::write(&garbage, b"not a bundle at all").unwrap();
+    let not_a_db = realm._tmp.path().join("not-a-db");
+    std::fs::create_dir_all(&not_a_db).unwrap();
+    std::fs::write(not_a_db.join("saldo.db"), b"this is not a database, not at all").unwrap();
+    std::fs::write(not_a_db.join("device.key"), [7u8; 32]).unwrap();
+    let stranger = "ab".repeat(32);
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["status", "--data", missing.to_str().unwrap()],
+        vec!["status", "--data", not_a_db.to_str().unwrap()],
+        vec!["bundle", "import", "--data", d, garbage.to_str().unwrap()],
+        vec!["bundle", "import", "--data", d, missing.to_str().unwrap()],
+        vec!["families", "import", "--data", d, missing.to_str().unwrap()],
+        vec!["topup", "--data", d, "--pan", &pan, "--amount", "0", "--method", "cash"],
+        vec!["revoke", "--data", d, "--device", &stranger],
+        vec!["limits", "--data", d, "--device", &stranger, "--per-operation", "5"],
+        vec!["review", "accept", "--data", d, &stranger, "--operator", "x", "--note", "y"],
+        vec!["bundle", "export", "--data", d, "--out", "/nonexistent/dir/b.bundle"],
+        vec!["services", "set", "--data", d, "--name", "Mensa", "--floor", "10"],
+    ];
+    for args in cases {
+        let out = saldo(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "saldo {args:?} should fail");
+        assert_eq!(doubled_words(&stderr), None, "saldo {args:?} said {stderr:?}");
+    }
+}
+
+/// Waits up to `secs` seconds for `what` to hold.
+fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(start.elapsed() < Duration::from_secs(secs), "waited {secs} s for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A node's log written to a file carries no terminal colour codes.
+#[test]
+fn a_log_written_to_a_file_has_no_colour_codes() {
+    let realm = realm(3);
+    let log_path = realm._tmp.path().join("hub.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    // A peer that is not there: the hub logs its attempts to reach it.
+    let absent = format!("{}@127.0.0.1:9", saldo_sync::DeviceKey::generate().author().to_hex());
+    let mut hub = Command::new(SALDO)
+        .args(["hub", "--data", realm.data(), "--p2p", "127.0.0.1:0", "--no-lan", "--peer", &absent])
+        .env_remove("SALDO_DATA")
+        .env("SALDO_LOG", "saldo_node=debug")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    wait_for(60, "the hub to log", || std::fs::read_to_string(&log_path).is_ok_and(|t| t.contains("INFO")));
+    hub.kill().unwrap();
+    hub.wait().unwrap();
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!text.contains('\u{1b}'), "colour codes in the log: {text:?}");
+}
+
+/// Unmounts a file system the test mounted, however the test ends.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// On a full disk a command that writes says the disk is full, naming the
+/// data directory, and writes nothing; reads (search, balance, status, the
+/// review list) go on working, also when no node holds the database open;
+/// with space again, writing works. Runs on a
+/// small tmpfs, so only where this test may mount one (as root); elsewhere
+/// the library test `an_import_that_fills_the_disk_says_so_and_what_it_wrote`
+/// covers the full disk through SQLite's page limit.
+#[test]
+fn a_full_disk_is_named_and_reads_still_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = tmp.path().join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&disk)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("cannot mount a tmpfs here: the full disk is tested through SQLite's page limit only");
+        return;
+    }
+    let _unmount = Mounted(disk.clone());
+    let dir = disk.join("hub");
+    let d = dir.to_str().unwrap();
+    let csv = tmp.path().join("families.csv");
+    ok(&["realm", "init", "--data", d, "--name", "Comune di Prova"]);
+    ok(&["generate", "--consumers", "40", "--out", csv.to_str().unwrap(), "--seed", "5"]);
+    ok(&["families", "import", "--data", d, csv.to_str().unwrap()]);
+    let realm = Realm { _tmp: tempfile::tempdir().unwrap(), dir: dir.clone() };
+    let ((pan, _), _) = realm.consumers();
+    // No process holds the database open: SQLite would have to make its
+    // shared-memory file, on a disk with no room for it.
+    assert!(!dir.join("saldo.db-shm").exists());
+    let filler = disk.join("filler");
+    {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+    }
+    let topup = ["topup", "--data", d, "--pan", &pan, "--amount", "10", "--method", "cash"];
+    let out = saldo(&topup);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a top-up on a full disk succeeded");
+    assert!(stderr.contains(&format!("the disk holding {d} is full: free space and try again")), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(ok(&["search", "--data", d, "ro"]).contains("PAN"));
+    assert!(ok(&["balance", "--data", d, "--pan", &pan]).contains("PAN"));
+    assert!(ok(&["status", "--data", d]).contains("role:"));
+    ok(&["review", "list", "--data", d]);
+    std::fs::remove_file(&filler).unwrap();
+    assert!(ok(&topup).contains("RICEVUTA"));
+    ok(&["log", "verify", "--data", d]);
 }
