@@ -11,24 +11,29 @@ use clap::{Args, Parser, Subcommand};
 use saldo_sync::{Amount, Label, OpId, Pan, PaymentMethod, ServiceId};
 
 use crate::generate;
+use crate::import;
+use crate::node::{BalanceView, Node, Receipt, VerifyReport};
 
 /// Writes a line to standard output. Writing to a closed pipe (`saldo search
-/// … | head -1`) is an error that [`main`] ends on quietly, not a panic as
-/// in `println!`.
+/// … | head -1`) is an [`OutputError`] that [`main`] ends on quietly, not a
+/// panic as in `println!`.
 macro_rules! outln {
     ($($arg:tt)*) => {
-        writeln!(std::io::stdout(), $($arg)*)?
+        writeln!(std::io::stdout(), $($arg)*).map_err(OutputError)?
     };
 }
 
 /// [`outln!`] without the line end.
 macro_rules! out {
     ($($arg:tt)*) => {
-        write!(std::io::stdout(), $($arg)*)?
+        write!(std::io::stdout(), $($arg)*).map_err(OutputError)?
     };
 }
-use crate::import;
-use crate::node::{BalanceView, Node, Receipt, VerifyReport};
+
+/// Standard output could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the output")]
+struct OutputError(#[source] std::io::Error);
 
 #[derive(Debug, Parser)]
 #[command(name = "saldo", version, about = "Prepaid balances of school services, recorded online or offline", long_about = None)]
@@ -503,10 +508,9 @@ pub fn main() -> std::process::ExitCode {
 }
 
 /// Did writing the output fail because its reader went away?
+/// (Only for the output: a closed pipe elsewhere is an error to tell.)
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+    error.chain().any(|e| e.downcast_ref::<OutputError>().is_some_and(|o| o.0.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// An error and its causes on one line, each said once: a cause whose text
@@ -542,8 +546,8 @@ pub fn render_error(error: &anyhow::Error, data: Option<&Path>) -> String {
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     let mut out = std::io::stdout().lock();
     // As an io::Error, so that a closed pipe is recognised.
-    serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
-    writeln!(out)?;
+    serde_json::to_writer_pretty(&mut out, value).map_err(|e| OutputError(e.into()))?;
+    writeln!(out).map_err(OutputError)?;
     Ok(())
 }
 
