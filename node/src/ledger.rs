@@ -303,6 +303,10 @@ pub struct ReviewLine {
     /// service's floor for a charge, zero for a transfer or a refund.
     pub floor_minor: i64,
     pub delta_minor: i64,
+    /// What devices' allowances may still charge there once the operation
+    /// counts, in cents: reserved, so the hub's own debits leave it be
+    /// (invariant 10), and so does an acceptance in review.
+    pub reserved_minor: i64,
 }
 
 /// A wallet that accepting an operation in review takes below its floor.
@@ -311,21 +315,25 @@ pub struct BelowFloor {
     pub wallet: WalletKey,
     /// The confirmed balance once the operation counts, in cents.
     pub after_minor: i64,
+    /// What devices may still charge there on top, in cents.
+    pub reserved_minor: i64,
     pub floor_minor: i64,
 }
 
 impl BelowFloor {
-    /// How far below its floor the wallet goes, in cents (always above zero).
+    /// How far below its floor the wallet goes, reservations charged, in
+    /// cents (always above zero).
     pub fn short_minor(&self) -> i64 {
-        self.floor_minor - self.after_minor
+        self.floor_minor - (self.after_minor - self.reserved_minor)
     }
 }
 
 /// What accepting an operation in review does to its wallets: accepting
 /// makes it count, so each wallet moves from its confirmed balance by the
-/// operation's deltas there. Returns the wallets that end below their
-/// floor, which an operator must see and confirm a second time. A wallet
-/// already below its floor is named only if the operation takes from it.
+/// operation's deltas there, and devices may still charge what is reserved
+/// for them. Returns the wallets that can then end below their floor, which
+/// an operator must see and confirm a second time. A wallet already below
+/// its floor is named only if the operation takes from it.
 pub fn below_floor_if_accepted(lines: &[ReviewLine]) -> Vec<BelowFloor> {
     let mut out: Vec<BelowFloor> = Vec::new();
     let mut seen: Vec<&WalletKey> = Vec::new();
@@ -338,8 +346,14 @@ pub fn below_floor_if_accepted(lines: &[ReviewLine]) -> Vec<BelowFloor> {
         let delta: i64 = same().map(|l| l.delta_minor).sum();
         let floor = same().map(|l| l.floor_minor).max().unwrap_or(line.floor_minor);
         let after = line.confirmed_minor + delta;
-        if delta < 0 && after < floor {
-            out.push(BelowFloor { wallet: line.wallet.clone(), after_minor: after, floor_minor: floor });
+        let reserved = line.reserved_minor.max(0);
+        if delta < 0 && after - reserved < floor {
+            out.push(BelowFloor {
+                wallet: line.wallet.clone(),
+                after_minor: after,
+                reserved_minor: reserved,
+                floor_minor: floor,
+            });
         }
     }
     out
@@ -456,11 +470,19 @@ mod tests {
             confirmed_minor,
             floor_minor: -5_000,
             delta_minor,
+            reserved_minor: 0,
         };
         // -45.00 less 17.00 is -62.00: 12.00 below the floor of -50.00.
         let below = below_floor_if_accepted(&[line(-4_500, -1_700)]);
-        assert_eq!(below, vec![BelowFloor { wallet: wallet.clone(), after_minor: -6_200, floor_minor: -5_000 }]);
+        assert_eq!(
+            below,
+            vec![BelowFloor { wallet: wallet.clone(), after_minor: -6_200, reserved_minor: 0, floor_minor: -5_000 }]
+        );
         assert_eq!(below[0].short_minor(), 1_200);
+        // Above the floor, but not once devices charge the 10.00 reserved for them.
+        let reserved = ReviewLine { reserved_minor: 1_000, ..line(-3_000, -1_500) };
+        let below = below_floor_if_accepted(&[reserved]);
+        assert_eq!((below[0].after_minor, below[0].short_minor()), (-4_500, 500));
         // Down to the floor exactly is within it; a credit never goes below.
         assert!(below_floor_if_accepted(&[line(-4_500, -500)]).is_empty());
         assert!(below_floor_if_accepted(&[line(-9_000, 100)]).is_empty());

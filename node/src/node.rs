@@ -330,17 +330,19 @@ pub struct WalletBelowFloor {
     pub consumer: String,
     pub service: ServiceId,
     pub after: Balance,
+    /// What devices' allowances may still charge there on top.
+    pub reserved: Balance,
     pub floor: Balance,
     pub short: Balance,
 }
 
 impl std::fmt::Display for WalletBelowFloor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}'s {} wallet to {} EUR, {} EUR below its floor of {} EUR",
-            self.consumer, self.service, self.after, self.short, self.floor
-        )
+        write!(f, "{}'s {} wallet to {} EUR, ", self.consumer, self.service, self.after)?;
+        if self.reserved.minor() > 0 {
+            write!(f, "and devices may still charge the {} EUR reserved for them there: ", self.reserved)?;
+        }
+        write!(f, "{} EUR below its floor of {} EUR", self.short, self.floor)
     }
 }
 
@@ -355,11 +357,18 @@ fn wallets_below_floor_if_accepted(tx: &Tx<'_>, op: &crate::store::MoneyOpRow) -
             _ => 0,
         };
         let confirmed_minor = tx.wallet(&consumer, &service)?.confirmed.minor();
+        // Once it counts, a device's charge uses up its own allowance.
+        let mut reserved_minor = tx.escrow_outstanding(&consumer, &service)?;
+        if charge {
+            let (granted, used) = tx.escrow_of(&op.author, &consumer, &service)?;
+            reserved_minor -= (granted - used).max(0) - (granted - used + delta_minor).max(0);
+        }
         lines.push(ledger::ReviewLine {
             wallet: WalletKey { consumer, service },
             confirmed_minor,
             floor_minor,
             delta_minor,
+            reserved_minor,
         });
     }
     let mut out = Vec::new();
@@ -373,6 +382,7 @@ fn wallets_below_floor_if_accepted(tx: &Tx<'_>, op: &crate::store::MoneyOpRow) -
             consumer,
             service: below.wallet.service.clone(),
             after: balance(below.after_minor),
+            reserved: balance(below.reserved_minor),
             floor: balance(below.floor_minor),
             short: balance(below.short_minor()),
         });

@@ -1246,3 +1246,43 @@ fn an_import_that_fills_the_disk_says_so_and_what_it_wrote() {
     assert_eq!(report.families, families);
     assert_eq!(hub.directory_counts().unwrap().1, families);
 }
+
+/// Accepting in review a charge that leaves the wallet above its floor, but
+/// not once devices charge what is reserved for them, also needs the second
+/// confirmation: the allowances the hub granted stay good (invariant 10).
+#[test]
+fn accepting_in_review_counts_what_devices_may_still_charge() {
+    let (mut hub, consumers) = hub_with_directory(64, 4);
+    let realm = hub.realm();
+    let mensa = service("mensa");
+    let consumer = consumers.iter().find(|c| c.services.contains(&mensa)).expect("someone eats at the canteen");
+    let w = WalletKey { consumer: consumer.id, service: mensa.clone() };
+    let (canteen, mut bus) = (Device::new(key(64, 7)), Device::new(key(64, 8)));
+    for (device, name) in [(&canteen, "Mensa Collodi"), (&bus, "Mensa Rodari")] {
+        hub.enrol(device.author(), Role::SchoolDevice, &label(name), limits("100")).unwrap();
+    }
+    hub.record_top_up(
+        &[TopUpRequestLine { consumer: consumer.id, service: mensa.clone(), amount: Amount::parse("30").unwrap() }],
+        PaymentMethod::Cash,
+        None,
+    )
+    .unwrap();
+    hub.grant_escrow(canteen.author(), w.clone(), Amount::parse("20").unwrap()).unwrap();
+    // The other canteen has no allowance: its charge is flagged.
+    let charge = bus.sign(
+        &realm,
+        Body::ServiceCharge(ServiceCharge {
+            reference: label("pasto-1"),
+            wallet: w.clone(),
+            amount: Amount::parse("35").unwrap(),
+        }),
+    );
+    deliver(&mut hub, std::slice::from_ref(&charge));
+    assert_eq!(reason_of(&mut hub, &charge.id), Some(FlagReason::OverEscrow));
+    let message =
+        hub.review_checked(&charge.id, true, &label("Ufficio scuola"), &label("paid"), false).unwrap_err().to_string();
+    assert!(
+        message.contains("mensa wallet to -5.00 EUR, and devices may still charge the 20.00 EUR reserved for them there: 5.00 EUR below its floor of -20.00 EUR"),
+        "{message}"
+    );
+}
