@@ -627,7 +627,8 @@ fn join(dir: &Path, token: &str, p2p: std::net::SocketAddr) -> Result<Node> {
             let hub: Vec<String> = token.hub.iter().map(ToString::to_string).collect();
             node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
             node.note_hub_contact()?;
-            outln!(
+            let _ = writeln!(
+                std::io::stdout(),
                 "joined the realm {} as {name:?}; this node's id is {}",
                 token.realm.to_hex(),
                 key.author().to_hex()
@@ -858,7 +859,14 @@ pub fn run(cli: Cli) -> Result<()> {
                     args.data.data.display()
                 );
             }
-            outln!("hub of {:?} ({}), data in {}", node.realm_name(), node.realm().to_hex(), args.data.data.display());
+            // A running node goes on when no one reads its output any more.
+            let _ = writeln!(
+                std::io::stdout(),
+                "hub of {:?} ({}), data in {}",
+                node.realm_name(),
+                node.realm().to_hex(),
+                args.data.data.display()
+            );
             let config = args.network(7400)?;
             serve(node, &args.data.data, config)?;
         }

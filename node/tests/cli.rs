@@ -945,3 +945,25 @@ fn a_full_disk_is_named_and_reads_still_work() {
     assert!(ok(&topup).contains("RICEVUTA"));
     ok(&["log", "verify", "--data", d]);
 }
+
+/// `saldo hub | head -1`: a running node whose output no one reads any more
+/// goes on running (it panicked at its next line of output).
+#[test]
+fn a_node_whose_output_is_closed_keeps_running() {
+    let realm = realm(3);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut hub = Command::new(SALDO)
+        .args(["hub", "--data", realm.data(), "--p2p", "127.0.0.1:0", "--no-lan"])
+        .env_remove("SALDO_DATA")
+        .stdout(writer)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(30, "the hub to run", || realm.dir.join("status.json").exists() || hub.try_wait().unwrap().is_some());
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = hub.try_wait().unwrap();
+    hub.kill().unwrap();
+    hub.wait().unwrap();
+    assert_eq!(stopped, None, "the hub stopped");
+}
