@@ -22,6 +22,8 @@ pub const FAMILIES_PER_TRANSACTION: usize = 1_000;
 pub const SERVICES_PER_CONSUMER_MAX: usize = 16;
 /// Most characters of a cell an error message quotes.
 pub const EXCERPT_CHARS_MAX: usize = 40;
+/// Most header columns an error message lists.
+pub const COLUMNS_QUOTED_MAX: usize = 20;
 
 const REQUIRED: [&str; 7] = [
     "payer_fiscal_code",
@@ -284,7 +286,12 @@ pub fn import_csv(
     }
     for name in REQUIRED {
         if !columns.contains_key(name) {
-            return Err(ImportError::MissingColumn { missing: name, found: headers.join(", ") });
+            // A file read with the wrong separator has one long column: quoted in short.
+            let mut found: Vec<String> = headers.iter().take(COLUMNS_QUOTED_MAX).map(|h| excerpt(h)).collect();
+            if headers.len() > COLUMNS_QUOTED_MAX {
+                found.push("…".into());
+            }
+            return Err(ImportError::MissingColumn { missing: name, found: found.join(", ") });
         }
     }
 
@@ -558,6 +565,27 @@ mod tests {
         assert_eq!(excerpt("  RSSMRA85T10A562S "), "RSSMRA85T10A562S");
         assert_eq!(excerpt(&"è".repeat(41)), format!("{}…", "è".repeat(40)));
         assert_eq!(excerpt(&"x".repeat(40)), "x".repeat(40));
+    }
+
+    /// A header that is one long line (a file with another separator, or
+    /// none) is quoted in short when its columns are missing.
+    #[test]
+    fn a_header_without_the_columns_is_quoted_in_short() {
+        let mut hub = Node::create_hub(
+            crate::store::Store::open_in_memory().unwrap(),
+            saldo_sync::DeviceKey::generate(),
+            saldo_sync::DeviceKey::generate(),
+            &Label::parse("Comune").unwrap(),
+            std::sync::Arc::new(crate::node::SystemClock),
+        )
+        .unwrap();
+        let header = format!("{}\n", "payer fiscal code|".repeat(500));
+        let error = import_csv(&mut hub, header.as_bytes(), &|_, _| {}).unwrap_err().to_string();
+        assert!(error.starts_with("the header has no column \"payer_fiscal_code\""), "{error}");
+        assert!(error.len() < 300, "{} characters: {error}", error.len());
+        let many: Vec<String> = (0..50).map(|i| format!("c{i}")).collect();
+        let error = import_csv(&mut hub, format!("{}\n", many.join(",")).as_bytes(), &|_, _| {}).unwrap_err();
+        assert!(error.to_string().contains("c19, …"), "{error}");
     }
 
     #[test]
