@@ -14,6 +14,27 @@ use crate::generate;
 use crate::import;
 use crate::node::{BalanceView, Node, Receipt, VerifyReport};
 
+/// Writes a line to standard output. Writing to a closed pipe (`saldo search
+/// … | head -1`) is an [`OutputError`] that [`main`] ends on quietly, not a
+/// panic as in `println!`.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).map_err(OutputError)?
+    };
+}
+
+/// [`outln!`] without the line end.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write!(std::io::stdout(), $($arg)*).map_err(OutputError)?
+    };
+}
+
+/// Standard output could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the output")]
+struct OutputError(#[source] std::io::Error);
+
 #[derive(Debug, Parser)]
 #[command(name = "saldo", version, about = "Prepaid balances of school services, recorded online or offline", long_about = None)]
 pub struct Cli {
@@ -69,6 +90,46 @@ enum Command {
     Generate(GenerateArgs),
     /// Create (once) a demo realm with generated families and a few top-ups, and say what to try.
     Demo(DemoArgs),
+}
+
+impl Command {
+    /// The data directory the command works on, if any: what a message
+    /// about a full disk names.
+    fn data_dir(&self) -> Option<PathBuf> {
+        let dir = match self {
+            Command::Realm(RealmCommand::Init { data, .. })
+            | Command::Families(FamiliesCommand::Import { data, .. })
+            | Command::Log(LogCommand::Verify { data, .. })
+            | Command::Review(ReviewCommand::List { data, .. })
+            | Command::Services(ServicesCommand::List { data, .. } | ServicesCommand::Set { data, .. })
+            | Command::Bundle(
+                BundleCommand::Export { data, .. }
+                | BundleCommand::Import { data, .. }
+                | BundleCommand::Frontier { data, .. },
+            ) => data,
+            Command::Search(args) => &args.data,
+            Command::Topup(args) => &args.data,
+            Command::Balance(args) => &args.data,
+            Command::Review(ReviewCommand::Accept(args)) => &args.review.data,
+            Command::Review(ReviewCommand::Reject(args)) => &args.data,
+            Command::Hub(args) => &args.data,
+            Command::Cashpoint(args) => &args.run.data,
+            Command::Enroll(args) => &args.data,
+            Command::Revoke(args) => &args.data,
+            Command::Limits(args) => &args.data,
+            Command::Escrow(args) => &args.data,
+            Command::Status(args) => &args.data,
+            Command::Backup(args) => {
+                return Some(args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).into());
+            }
+            Command::Restore(args) => &args.data,
+            Command::Generate(args) => {
+                return Some(args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).into());
+            }
+            Command::Demo(args) => return Some(args.data.clone()),
+        };
+        Some(dir.data.clone())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -148,14 +209,16 @@ struct EnrollArgs {
     /// The cash point's name, for example "Farmacia Comunale".
     #[arg(long)]
     name: String,
-    /// Largest amount of one operation, in euro.
+    /// Largest amount of one operation, in euro; above zero.
     #[arg(long, default_value = "500")]
     per_operation: String,
-    /// Largest total of operations awaiting the hub's verdict, in euro.
+    /// Largest total of operations awaiting the hub's verdict, in euro; above zero (every
+    /// operation awaits the hub for a moment, so 0 would let the cash point record nothing).
     #[arg(long, default_value = "5000")]
     unconfirmed_total: String,
-    /// Longest time without contact with the hub, in hours, before the cash point stops recording.
-    #[arg(long, default_value_t = 168)]
+    /// Longest time without contact with the hub, in hours, before the cash point stops recording;
+    /// at least 1.
+    #[arg(long, default_value_t = 168, value_parser = clap::value_parser!(u32).range(1..=OFFLINE_HOURS_MAX))]
     offline_hours: u32,
     /// The device this cash point replaces (a forked or lost one, 64 hex digits): it is revoked, and
     /// the new one's receipt numbers continue after the highest the hub holds of it.
@@ -188,6 +251,9 @@ struct RestoreArgs {
     json: JsonArg,
 }
 
+/// The longest time offline a device may be given, in hours: its seconds fit in a u32.
+const OFFLINE_HOURS_MAX: i64 = (u32::MAX / 3600) as i64;
+
 #[derive(Debug, Args)]
 struct RevokeArgs {
     #[command(flatten)]
@@ -209,14 +275,16 @@ struct LimitsArgs {
     /// The device's id (64 hex digits, as `saldo status` prints it).
     #[arg(long)]
     device: String,
-    /// Largest amount of one operation, in euro.
+    /// Largest amount of one operation, in euro; above zero.
     #[arg(long)]
     per_operation: Option<String>,
-    /// Largest total of operations awaiting the hub's verdict, in euro.
+    /// Largest total of operations awaiting the hub's verdict, in euro; above zero (to stop a
+    /// device recording, use `saldo revoke`).
     #[arg(long)]
     unconfirmed_total: Option<String>,
-    /// Longest time without news from the hub, in hours, before the device stops recording.
-    #[arg(long)]
+    /// Longest time without news from the hub, in hours, before the device stops recording; at
+    /// least 1.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=OFFLINE_HOURS_MAX))]
     offline_hours: Option<u32>,
     #[command(flatten)]
     json: JsonArg,
@@ -294,7 +362,7 @@ enum FamiliesCommand {
     /// Import one row per consumer. Columns by header name: payer_fiscal_code,
     /// payer_surname, payer_name, email, phone, consumer_fiscal_code,
     /// consumer_surname, consumer_name, pan (may be empty), school, class,
-    /// services (';'-separated). Comma or semicolon separated, UTF-8.
+    /// services (';'-separated). Comma, semicolon or tab separated, UTF-8.
     Import {
         #[command(flatten)]
         data: DataArg,
@@ -311,8 +379,9 @@ struct SearchArgs {
     data: DataArg,
     /// A PAN, a codice fiscale, or the start of a surname and/or name.
     query: String,
-    /// Most results shown.
-    #[arg(long, default_value_t = 20)]
+    /// Most results shown: 1 to 50.
+    #[arg(long, default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::search::SEARCH_RESULTS_MAX)))]
     limit: u32,
     #[command(flatten)]
     json: JsonArg,
@@ -371,8 +440,9 @@ enum ReviewCommand {
         #[command(flatten)]
         json: JsonArg,
     },
-    /// Accept a flagged operation: it counts from now on.
-    Accept(ReviewArgs),
+    /// Accept a flagged operation: it counts from now on. If that takes a wallet below its floor,
+    /// it says so and by how much, and records nothing without --confirm-below-floor.
+    Accept(ReviewAcceptArgs),
     /// Reject a flagged operation: it never counts.
     Reject(ReviewArgs),
 }
@@ -419,9 +489,19 @@ struct ReviewArgs {
 }
 
 #[derive(Debug, Args)]
-struct GenerateArgs {
-    /// How many consumers (children), at most 1,000,000.
+struct ReviewAcceptArgs {
+    #[command(flatten)]
+    review: ReviewArgs,
+    /// Accept it even though it takes a wallet below its floor (the command says which and by
+    /// how much when run without this).
     #[arg(long)]
+    confirm_below_floor: bool,
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// How many consumers (children): 1 to 1,000,000.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=generate::CONSUMERS_MAX))]
     consumers: u64,
     /// Where to write the CSV.
     /// A regular file there is replaced whole (written beside it, then renamed); a directory,
@@ -438,8 +518,8 @@ struct DemoArgs {
     /// Where the demo realm lives.
     #[arg(long, env = "SALDO_DATA", default_value = "demo-data")]
     data: PathBuf,
-    /// How many consumers the demo realm gets.
-    #[arg(long, default_value_t = 300)]
+    /// How many consumers the demo realm gets: 1 to 1,000,000.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=generate::CONSUMERS_MAX))]
     consumers: u64,
     /// Only create the demo realm; do not run the hub and the cash points.
     #[arg(long)]
@@ -448,22 +528,67 @@ struct DemoArgs {
     json: JsonArg,
 }
 
+/// The exit code of a command whose output went to a pipe closed early
+/// (`saldo search … | head -1`): what a process killed by SIGPIPE reports,
+/// as `cat` or `grep` would.
+pub const EXIT_BROKEN_PIPE: u8 = 128 + 13;
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let data = cli.command.data_dir();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => std::process::ExitCode::from(EXIT_BROKEN_PIPE),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Standard error may be closed too: nothing else to tell then.
+            let _ = writeln!(std::io::stderr(), "error: {}", render_error(&error, data.as_deref()));
             std::process::ExitCode::FAILURE
         }
     }
 }
 
+/// Did writing the output fail because its reader went away?
+/// (Only for the output: a closed pipe elsewhere is an error to tell.)
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| e.downcast_ref::<OutputError>().is_some_and(|o| o.0.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+/// An error and its causes on one line, each said once: a cause whose text
+/// the message before it already ends with (thiserror's `{source}` and
+/// `#[from]` put it in both) is not repeated. On a full disk, a second line
+/// says so and what to do.
+pub fn render_error(error: &anyhow::Error, data: Option<&Path>) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        // SQLite's own cause is "Error code 26: file is not a database" after
+        // rusqlite's "file is not a database": said already.
+        let last_clause = text.rsplit(": ").next().unwrap_or(&text);
+        if out.ends_with(&text) || out.ends_with(last_clause) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    if error.chain().any(crate::node::is_disk_full) {
+        match data {
+            Some(dir) => {
+                out.push_str(&format!("\nthe disk holding {} is full: free space and try again", dir.display()))
+            }
+            None => out.push_str("\nthe disk is full: free space and try again"),
+        }
+    }
+    out
+}
+
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    // As an io::Error, so that a closed pipe is recognised.
+    serde_json::to_writer_pretty(&mut out, value).map_err(|e| OutputError(e.into()))?;
+    writeln!(out).map_err(OutputError)?;
     Ok(())
 }
 
@@ -510,6 +635,8 @@ fn serve(node: Node, dir: &Path, mut config: crate::net::NetConfig) -> Result<()
             tracing_subscriber::EnvFilter::try_from_env("SALDO_LOG").unwrap_or_else(|_| "saldo_node=info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -544,14 +671,14 @@ fn join(dir: &Path, token: &str, p2p: std::net::SocketAddr) -> Result<Node> {
             if let Some(after) = joined.receipts_after {
                 node.set_receipts_after(after)?;
             }
-            println!(
+            outln!(
                 "joined the realm {} as {:?}; this node's id is {}",
                 token.realm.to_hex(),
                 joined.name,
                 key.author().to_hex()
             );
             if let Some(after) = joined.receipts_after {
-                println!(
+                outln!(
                     "it replaces a device whose highest receipt was no. {after}: its receipts start at no. {}",
                     after + 1
                 );
@@ -675,7 +802,7 @@ fn backup(args: &BackupArgs) -> Result<()> {
     if args.json.json {
         print_json(&report)?;
     } else {
-        println!(
+        outln!(
             "wrote {} ({} bytes: {}); it holds this node's secret key: keep it as safe as the node itself",
             report.out.display(),
             report.bytes,
@@ -693,7 +820,7 @@ fn restore(args: &RestoreArgs) -> Result<()> {
         return Ok(());
     }
     let dir = args.data.data.display();
-    println!(
+    outln!(
         "restored {} of {:?} ({}) into {dir}; its own log goes up to #{} in this copy",
         if report.hub { "the hub" } else { "the device" },
         report.realm,
@@ -701,9 +828,9 @@ fn restore(args: &RestoreArgs) -> Result<()> {
         report.own_head
     );
     if report.hub {
-        println!("start it with `saldo hub --data {dir}`");
+        outln!("start it with `saldo hub --data {dir}`");
     } else {
-        println!(
+        outln!(
             "before recording anything, start it online: `saldo cashpoint --data {dir}`. It first fetches back from the hub what it recorded after this copy was made (`saldo status` says so), so that no receipt number is used twice"
         );
     }
@@ -711,7 +838,11 @@ fn restore(args: &RestoreArgs) -> Result<()> {
 }
 
 fn open(data: &Path) -> Result<Node> {
-    Node::open(data).with_context(|| format!("cannot open the node in {}", data.display()))
+    Node::open(data).map_err(|error| match error {
+        // These begin with the directory already: said once.
+        crate::node::NodeError::NotInitialised { .. } | crate::node::NodeError::FormatVersion { .. } => error.into(),
+        error => anyhow::Error::from(error).context(format!("cannot open the node in {}", data.display())),
+    })
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -726,8 +857,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     "data": data.data,
                 }))?;
             } else {
-                println!("created realm {:?} in {}", node.realm_name(), data.data.display());
-                println!("realm id (hub key): {}", node.realm().to_hex());
+                outln!("created realm {:?} in {}", node.realm_name(), data.data.display());
+                outln!("realm id (hub key): {}", node.realm().to_hex());
             }
         }
         Command::Families(FamiliesCommand::Import { data, file, json }) => {
@@ -747,9 +878,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 print_json(&report)?;
             } else {
                 for rejected in &report.rejected {
-                    println!("{rejected}");
+                    outln!("{rejected}");
                 }
-                println!(
+                outln!(
                     "{} rows read: {} imported, {} rejected; {} families, {} directory changes written{}",
                     report.rows,
                     report.accepted_rows,
@@ -770,10 +901,10 @@ pub fn run(cli: Cli) -> Result<()> {
             if args.json.json {
                 print_json(&found)?;
             } else if found.is_empty() {
-                println!("nobody found for {:?}", args.query);
+                outln!("nobody found for {:?}", args.query);
             } else {
                 for c in &found {
-                    println!(
+                    outln!(
                         "{:<20} {:<20} PAN {}  CF {}  {} {}  [{}]",
                         c.surname,
                         c.name,
@@ -801,7 +932,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if args.json.json {
                 print_json(&receipt)?;
             } else {
-                print!("{}", render_receipt(&receipt));
+                out!("{}", render_receipt(&receipt));
             }
         }
         Command::Balance(args) => {
@@ -811,7 +942,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if args.json.json {
                 print_json(&view)?;
             } else {
-                print!("{}", render_balance(&view));
+                out!("{}", render_balance(&view));
             }
         }
         Command::Hub(args) => {
@@ -823,7 +954,9 @@ pub fn run(cli: Cli) -> Result<()> {
                     args.data.data.display()
                 );
             }
-            println!(
+            // A running node goes on when no one reads its output any more.
+            let _ = writeln!(
+                std::io::stdout(),
                 "hub of {:?} ({}), data in {}",
                 node.realm_name(),
                 node.realm().to_hex(),
@@ -864,6 +997,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     .checked_mul(3600)
                     .context("--offline-hours is too large: at most 1,193,046 hours")?,
             };
+            crate::node::check_limits(&limits)?;
             let hub: Vec<crate::net::PeerAddr> =
                 node.addresses(crate::node::META_LISTEN)?.iter().filter_map(|a| a.parse().ok()).collect();
             if hub.is_empty() {
@@ -889,12 +1023,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 print_json(&serde_json::json!({ "name": name.as_str(), "token": token }))?;
             } else {
                 if let Some(old) = &args.replaces {
-                    println!(
+                    outln!(
                         "{old} is revoked; the new cash point's receipt numbers continue after the highest the hub holds of it"
                     );
                 }
-                println!("enrolment token for {:?} (valid once):\n\n{token}\n", name.as_str());
-                println!("on the cash point: saldo cashpoint --data DIR --join {token}");
+                outln!("enrolment token for {:?} (valid once):\n\n{token}\n", name.as_str());
+                outln!("on the cash point: saldo cashpoint --data DIR --join {token}");
             }
         }
         Command::Revoke(args) => {
@@ -906,7 +1040,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if args.json.json {
                 print_json(&serde_json::json!({ "device": args.device, "revocation": op.id.to_hex() }))?;
             } else {
-                println!("revoked {}: operations it records from now on are flagged for review", args.device);
+                outln!("revoked {}: operations it records from now on are flagged for review", args.device);
             }
         }
         Command::Limits(args) => {
@@ -934,7 +1068,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     "offline_hours": limits.offline_secs_max / 3600,
                 }))?;
             } else {
-                println!(
+                outln!(
                     "limits of {}: {} EUR per operation, {} EUR awaiting the hub, {} h without news from the hub (in force on the device once it syncs)",
                     args.device,
                     limits.per_operation,
@@ -958,7 +1092,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     &serde_json::json!({ "grant": op.id.to_hex(), "device": args.device, "service": service.as_str(), "amount": amount }),
                 )?;
             } else {
-                println!(
+                outln!(
                     "device {} may charge {amount} EUR more on {} {}'s {service} wallet",
                     &args.device[..16],
                     consumer.name,
@@ -974,7 +1108,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if args.json.json {
                 print_json(&status)?;
             } else {
-                print!("{}", render_status(&status));
+                out!("{}", render_status(&status));
             }
         }
         Command::Bundle(BundleCommand::Export { data, out, lacking, json }) => {
@@ -1012,15 +1146,15 @@ pub fn run(cli: Cli) -> Result<()> {
                     "for": for_whom,
                 }))?;
             } else {
-                println!("wrote {count} operations ({} bytes) to {}", bytes.len(), out.display());
+                outln!("wrote {count} operations ({} bytes) to {}", bytes.len(), out.display());
                 match &holder {
-                    Some(h) => println!(
+                    Some(h) => outln!(
                         "for {} ({}), whose frontier was written {}",
                         h.name.as_deref().unwrap_or("the hub"),
                         h.role.name(),
                         format_time(h.created_ms)
                     ),
-                    None if node.is_hub() => println!(
+                    None if node.is_hub() => outln!(
                         "everything this hub holds, contact data included: a backup for the hub only (a cash point refuses the contact data)"
                     ),
                     None => {}
@@ -1040,11 +1174,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
             }
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read the bundle {}", file.display()))?;
-            let report = node.import_bundle(&bytes).with_context(|| format!("refused {}", file.display()))?;
+            let report = node.import_bundle(&bytes).with_context(|| format!("{} was not imported", file.display()))?;
             if json.json {
                 print_json(&report)?;
             } else {
-                println!(
+                outln!(
                     "{} operations from {}: {} new, {} already held, {} equivocations kept as evidence, {} refused",
                     report.operations,
                     report.exporter,
@@ -1054,7 +1188,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     report.refused.len()
                 );
                 for reason in &report.refused {
-                    println!("  refused {reason}");
+                    outln!("  refused {reason}");
                 }
             }
         }
@@ -1063,7 +1197,7 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::out_file::check_destination(&out)?;
             let (file, bytes) = node.frontier_file()?;
             write_new_file(&out, &bytes)?;
-            println!("wrote the frontier of {} authors to {}", file.frontier.0.len(), out.display());
+            outln!("wrote the frontier of {} authors to {}", file.frontier.0.len(), out.display());
         }
         Command::Log(LogCommand::Verify { data, json }) => {
             let mut node = open(&data.data)?;
@@ -1072,7 +1206,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if json.json {
                 print_json(&serde_json::json!({ "report": report, "integrity_check": integrity }))?;
             } else {
-                print!("{}", render_verify(&report, &integrity));
+                out!("{}", render_verify(&report, &integrity));
             }
             if !report.ok() || integrity != "ok" {
                 bail!("the log of {} does not verify", data.data.display());
@@ -1094,10 +1228,10 @@ pub fn run(cli: Cli) -> Result<()> {
                     .collect();
                 print_json(&rows)?;
             } else if flagged.is_empty() {
-                println!("nothing awaits review");
+                outln!("nothing awaits review");
             } else {
                 for f in &flagged {
-                    println!(
+                    outln!(
                         "{}  {} by {}  {} EUR  {}: {}",
                         f.op.to_hex(),
                         f.kind,
@@ -1116,7 +1250,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 print_json(&services.iter().map(service_json).collect::<Vec<_>>())?;
             } else {
                 for s in &services {
-                    println!("{}", render_service(s));
+                    outln!("{}", render_service(s));
                 }
             }
         }
@@ -1133,11 +1267,11 @@ pub fn run(cli: Cli) -> Result<()> {
             if json.json {
                 print_json(&service_json(&service))?;
             } else {
-                println!("{}", render_service(&service));
+                outln!("{}", render_service(&service));
             }
         }
-        Command::Review(ReviewCommand::Accept(args)) => review(args, true)?,
-        Command::Review(ReviewCommand::Reject(args)) => review(args, false)?,
+        Command::Review(ReviewCommand::Accept(args)) => review(args.review, true, args.confirm_below_floor)?,
+        Command::Review(ReviewCommand::Reject(args)) => review(args, false, false)?,
         Command::Generate(args) => {
             if args.consumers == 0 || args.consumers > generate::CONSUMERS_MAX {
                 bail!("--consumers must be 1 to {}", generate::CONSUMERS_MAX);
@@ -1145,7 +1279,7 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::out_file::write_atomically(&args.out, |mut out| {
                 generate::write_csv(&mut out, args.consumers, args.seed)
             })?;
-            eprintln!("wrote {} consumers to {}", args.consumers, args.out.display());
+            let _ = writeln!(std::io::stderr(), "wrote {} consumers to {}", args.consumers, args.out.display());
         }
         Command::Demo(args) => demo(&args)?,
     }
@@ -1168,13 +1302,16 @@ fn render_service(s: &crate::directory::ServiceRecord) -> String {
     )
 }
 
-fn review(args: ReviewArgs, accept: bool) -> Result<()> {
+fn review(args: ReviewArgs, accept: bool, below_floor_confirmed: bool) -> Result<()> {
     let target = OpId::from_hex(&args.operation)?;
     let operator = Label::parse_as(&args.operator, "operator")?;
     let note = Label::parse_as(&args.note, "note")?;
     let mut node = open(&args.data.data)?;
-    node.review(&target, accept, &operator, &note)?;
-    println!("{} {}", if accept { "accepted" } else { "rejected" }, target.to_hex());
+    let (_, below) = node.review_checked(&target, accept, &operator, &note, below_floor_confirmed)?;
+    outln!("{} {}", if accept { "accepted" } else { "rejected" }, target.to_hex());
+    for wallet in &below {
+        outln!("it took {wallet}");
+    }
     Ok(())
 }
 
@@ -1231,20 +1368,20 @@ fn demo(args: &DemoArgs) -> Result<()> {
             "families": families, "sample": sample,
         }))?;
     } else {
-        println!(
+        outln!(
             "Saldo demo realm \"{realm_name}\" in {} ({})",
             dir.display(),
             if fresh { "just created" } else { "already there" }
         );
-        println!("  realm id (hub key): {}", realm.to_hex());
-        println!(
+        outln!("  realm id (hub key): {}", realm.to_hex());
+        outln!(
             "  {consumers} consumers in {families} families; hub database {}",
             hub_dir.join(crate::node::DATABASE_FILE).display()
         );
     }
     if args.no_network {
         if !args.json.json {
-            print_demo_hints(&exe, &hub_dir, &sample, None);
+            print_demo_hints(&exe, &hub_dir, &sample, None)?;
         }
         return Ok(());
     }
@@ -1301,13 +1438,13 @@ fn run_demo_network(
             "cash_points": cash_points.iter().map(|(d, l, a)| serde_json::json!({"name": l, "data": d, "address": a})).collect::<Vec<_>>(),
         }))?;
     } else {
-        println!();
-        println!("Running on 127.0.0.1 (logs in {}/*.log); Ctrl-C stops everything:", dir.display());
-        println!("  hub                   {hub_address}");
+        outln!();
+        outln!("Running on 127.0.0.1 (logs in {}/*.log); Ctrl-C stops everything:", dir.display());
+        outln!("  hub                   {hub_address}");
         for (_, label, address) in &cash_points {
-            println!("  {label:<21} {address}");
+            outln!("  {label:<21} {address}");
         }
-        print_demo_hints(exe, hub_dir, sample, Some((&cash_points, &hub_address, children.0[1].id())));
+        print_demo_hints(exe, hub_dir, sample, Some((&cash_points, &hub_address, children.0[1].id())))?;
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -1318,7 +1455,7 @@ fn run_demo_network(
         }
         anyhow::Ok(())
     })?;
-    println!("stopping the demo nodes");
+    outln!("stopping the demo nodes");
     Ok(())
 }
 
@@ -1363,53 +1500,56 @@ fn wait_for_address(dir: &Path, children: &mut DemoChildren) -> Result<String> {
     }
 }
 
-fn print_demo_hints(exe: &str, hub_dir: &Path, sample: &[crate::node::ConsumerView], network: Option<DemoNetwork<'_>>) {
-    let Some(first) = sample.first() else { return };
+fn print_demo_hints(
+    exe: &str,
+    hub_dir: &Path,
+    sample: &[crate::node::ConsumerView],
+    network: Option<DemoNetwork<'_>>,
+) -> Result<()> {
+    let Some(first) = sample.first() else { return Ok(()) };
     let service = first.services.first().cloned().unwrap_or_default();
     let hub = hub_dir.display();
-    println!();
-    println!("Try:");
-    println!("  {exe} search --data {hub} {}", first.surname.to_lowercase());
-    println!("  {exe} balance --data {hub} --pan {}", first.pan);
-    println!(
-        "  {exe} topup --data {hub} --pan {} --amount 12.345 --method cash   # refused: three decimals",
-        first.pan
-    );
-    println!("  {exe} search --data {hub} {}", first.fiscal_code);
-    println!("  {exe} log verify --data {hub}");
+    outln!();
+    outln!("Try:");
+    outln!("  {exe} search --data {hub} {}", first.surname.to_lowercase());
+    outln!("  {exe} balance --data {hub} --pan {}", first.pan);
+    outln!("  {exe} topup --data {hub} --pan {} --amount 12.345 --method cash   # refused: three decimals", first.pan);
+    outln!("  {exe} search --data {hub} {}", first.fiscal_code);
+    outln!("  {exe} log verify --data {hub}");
     match network {
         None => {
-            println!("  {exe} topup --data {hub} --pan {} --amount 12.50 --method cash --service {service}", first.pan);
+            outln!("  {exe} topup --data {hub} --pan {} --amount 12.50 --method cash --service {service}", first.pan);
         }
         Some((cash_points, hub_address, first_pid)) => {
             let (edicola, _, _) = &cash_points[0];
             let (_, _, farmacia_address) = &cash_points[1];
             let edicola = edicola.display();
-            println!();
-            println!("A top-up at a cash point reaches the hub within a second:");
-            println!(
+            outln!();
+            outln!("A top-up at a cash point reaches the hub within a second:");
+            outln!(
                 "  {exe} topup --data {edicola} --pan {} --amount 12.50 --method cash --service {service}",
                 first.pan
             );
-            println!("  {exe} balance --data {hub} --pan {}", first.pan);
-            println!();
-            println!("Take the edicola offline, record there, and watch it converge:");
-            println!("  kill {first_pid}                                   # the edicola's node stops: it is offline");
-            println!(
+            outln!("  {exe} balance --data {hub} --pan {}", first.pan);
+            outln!();
+            outln!("Take the edicola offline, record there, and watch it converge:");
+            outln!("  kill {first_pid}                                   # the edicola's node stops: it is offline");
+            outln!(
                 "  {exe} topup --data {edicola} --pan {} --amount 5 --method cash --service {service}   # provisional",
                 first.pan
             );
-            println!("  {exe} status --data {edicola}                      # 1 unconfirmed operation");
-            println!("  {exe} cashpoint --data {edicola} --p2p 127.0.0.1:0 --hub {hub_address}");
-            println!("  {exe} balance --data {edicola} --pan {}             # confirmed again", first.pan);
-            println!();
-            println!("Or let the farmacia carry its operations to the hub (store and forward):");
-            println!(
+            outln!("  {exe} status --data {edicola}                      # 1 unconfirmed operation");
+            outln!("  {exe} cashpoint --data {edicola} --p2p 127.0.0.1:0 --hub {hub_address}");
+            outln!("  {exe} balance --data {edicola} --pan {}             # confirmed again", first.pan);
+            outln!();
+            outln!("Or let the farmacia carry its operations to the hub (store and forward):");
+            outln!(
                 "  {exe} cashpoint --data {edicola} --p2p 127.0.0.1:0 --peer {farmacia_address} --hub {}@127.0.0.1:9",
                 &hub_address[..64]
             );
         }
     }
+    Ok(())
 }
 
 fn format_time(ms: u64) -> String {
@@ -1479,4 +1619,137 @@ fn render_verify(report: &VerifyReport, integrity: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The sources whose strings reach an operator: messages, hints and help.
+    const SOURCES: [(&str, &str); 10] = [
+        ("cli.rs", include_str!("cli.rs")),
+        ("node.rs", include_str!("node.rs")),
+        ("import.rs", include_str!("import.rs")),
+        ("net.rs", include_str!("net.rs")),
+        ("state.rs", include_str!("state.rs")),
+        ("store.rs", include_str!("store.rs")),
+        ("directory.rs", include_str!("directory.rs")),
+        ("search.rs", include_str!("search.rs")),
+        ("ledger.rs", include_str!("ledger.rs")),
+        ("generate.rs", include_str!("generate.rs")),
+    ];
+
+    /// Flags of other programs that the demo's hints show (`cargo run --release --bin saldo --`).
+    const OTHER_PROGRAMS_FLAGS: [&str; 2] = ["release", "bin"];
+
+    /// Why `words` (what follows `saldo ` in a message) is not a command line
+    /// this saldo takes, if it is not.
+    fn check_command_line(words: &str) -> Option<String> {
+        let root = Cli::command();
+        let mut command = &root;
+        let mut path = vec!["saldo".to_string()];
+        let mut descending = true;
+        for word in words.split_whitespace() {
+            if let Some(flag) = word.strip_prefix("--") {
+                let flag = flag.split('=').next().unwrap_or_default();
+                let known = command.get_arguments().any(|a| a.get_long() == Some(flag));
+                if !known && !["help", "version"].contains(&flag) {
+                    return Some(format!("`{}` has no flag --{flag}", path.join(" ")));
+                }
+                descending = false;
+                continue;
+            }
+            if descending && command.has_subcommands() {
+                match command.find_subcommand(word) {
+                    Some(sub) => {
+                        command = sub;
+                        path.push(word.to_string());
+                    }
+                    None => return Some(format!("`{}` has no subcommand {word:?}", path.join(" "))),
+                }
+            } else {
+                descending = false;
+            }
+        }
+        (path.len() == 1).then(|| format!("`saldo {words}` names no command"))
+    }
+
+    /// An error never sends an operator to a command that does not exist:
+    /// every `saldo …` a message, a hint or a help text shows names a
+    /// command of this binary, with flags that command takes.
+    #[test]
+    fn messages_name_only_commands_and_flags_that_exist() {
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for (file, source) in SOURCES {
+            // Not the tests, which name wrong commands on purpose.
+            let source = source.split("#[cfg(test)]\nmod tests").next().unwrap_or(source);
+            for marker in ["`saldo ", ": saldo "] {
+                for (at, _) in source.match_indices(marker) {
+                    let rest = &source[at + marker.len()..];
+                    let end = rest.find(['`', '"', '\n', ')']).unwrap_or(rest.len());
+                    let words = &rest[..end];
+                    // "`saldo …` reads": a sentence about the binary, not a command.
+                    if words.split_whitespace().next().is_none_or(|w| !w.chars().all(|c| c.is_ascii_lowercase())) {
+                        continue;
+                    }
+                    checked += 1;
+                    if let Some(problem) = check_command_line(words) {
+                        problems.push(format!("{file}: {problem}"));
+                    }
+                }
+            }
+        }
+        assert!(checked > 20, "only {checked} command lines found: the scan is broken");
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    /// Every `--flag` a message names is a flag of some command.
+    #[test]
+    fn messages_name_only_flags_that_exist() {
+        let root = Cli::command();
+        let mut flags: Vec<String> = Vec::new();
+        let mut stack = vec![&root];
+        while let Some(command) = stack.pop() {
+            flags.extend(command.get_arguments().filter_map(|a| a.get_long().map(str::to_string)));
+            stack.extend(command.get_subcommands());
+        }
+        let mut problems = Vec::new();
+        for (file, source) in SOURCES {
+            // Not the tests, which name wrong commands on purpose.
+            let source = source.split("#[cfg(test)]\nmod tests").next().unwrap_or(source);
+            for (at, _) in source.match_indices("--") {
+                let rest = &source[at + 2..];
+                let flag: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '-').collect();
+                let before = source[..at].chars().next_back().unwrap_or(' ');
+                if flag.len() < 2 || flag.ends_with('-') || !(before == ' ' || before == '`' || before == '"') {
+                    continue;
+                }
+                if !flags.contains(&flag) && !OTHER_PROGRAMS_FLAGS.contains(&flag.as_str()) && flag != "help" {
+                    problems.push(format!("{file}: --{flag}"));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "flags that no command takes: {problems:#?}");
+    }
+
+    #[test]
+    fn a_command_line_of_an_unknown_command_or_flag_is_found() {
+        assert_eq!(check_command_line("hub --data DIR"), None);
+        assert_eq!(check_command_line("realm init --data {path} --name NAME"), None);
+        assert!(check_command_line("cashpoint --token X").is_some());
+        assert!(check_command_line("import --data DIR").is_some());
+        assert!(check_command_line("review approve X").is_some());
+    }
+
+    /// A cause that the message before it already quotes is said once.
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let cause = std::io::Error::other("database is locked");
+        let error = anyhow::Error::from(crate::node::NodeError::Io { path: "/x".into(), source: cause })
+            .context("cannot open the node in /x");
+        let text = render_error(&error, None);
+        assert_eq!(text, "cannot open the node in /x: cannot use /x: database is locked");
+    }
 }

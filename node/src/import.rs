@@ -1,6 +1,6 @@
 //! `saldo families import`: one CSV row per consumer, columns found by
-//! header name, comma or semicolon separated, UTF-8 (a leading BOM, as Excel
-//! writes, is fine). Good rows go in; each rejected row is reported as
+//! header name, comma, semicolon or tab separated, UTF-8 (a leading BOM, as
+//! Excel writes, is fine; a UTF-16 file is refused, saying so). Good rows go in; each rejected row is reported as
 //! `line N: reason` and changes nothing. Importing the same file again
 //! changes nothing: ids derive from codici fiscali and unchanged fields make
 //! no directory change.
@@ -20,6 +20,10 @@ pub const IMPORT_BYTES_MAX: usize = 1 << 30;
 pub const FAMILIES_PER_TRANSACTION: usize = 1_000;
 /// Most services one consumer can be enrolled in.
 pub const SERVICES_PER_CONSUMER_MAX: usize = 16;
+/// Most characters of a cell an error message quotes.
+pub const EXCERPT_CHARS_MAX: usize = 40;
+/// Most header columns an error message lists.
+pub const COLUMNS_QUOTED_MAX: usize = 20;
 
 const REQUIRED: [&str; 7] = [
     "payer_fiscal_code",
@@ -36,6 +40,8 @@ const OPTIONAL: [&str; 5] = ["email", "phone", "pan", "school", "class"];
 pub enum ImportError {
     #[error("the file is empty: it needs a header line with the column names")]
     Empty,
+    #[error("the file is UTF-16 (as Excel's \"Unicode text\" writes it): save it as \"CSV UTF-8\" and import that")]
+    Utf16,
     #[error("the file is over {IMPORT_BYTES_MAX} bytes: split it")]
     TooLarge,
     #[error("the header has no column {missing:?} (found: {found}): name the columns as in the documentation")]
@@ -46,6 +52,10 @@ pub enum ImportError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Node(Box<NodeError>),
+    #[error(
+        "the import stopped after writing {families} families ({rows} rows); they stay written, and importing the same file again writes the rest without changing them: {source}"
+    )]
+    Stopped { families: u64, rows: u64, source: Box<ImportError> },
 }
 
 impl From<NodeError> for ImportError {
@@ -77,6 +87,57 @@ pub struct ImportReport {
     pub rejected: Vec<Rejected>,
 }
 
+/// At most [`EXCERPT_CHARS_MAX`] characters of `text`, trimmed, with "…"
+/// when it was longer: what an error message quotes of a cell.
+pub fn excerpt(text: &str) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(EXCERPT_CHARS_MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// Is `bytes` UTF-16 text: a byte order mark of UTF-16, or NUL bytes in
+/// its first line (text in UTF-8 has none)?
+fn looks_like_utf16(bytes: &[u8]) -> bool {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return true;
+    }
+    let head = &bytes[..bytes.len().min(4096)];
+    let first_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    first_line.contains(&0)
+}
+
+/// The line number of each record, from the byte where the csv reader says
+/// it starts: csv's own count is off by one after a CRLF line end (it counts
+/// the LF when it reads the next record) and so after every line of a
+/// file saved by Excel.
+struct LineCounter<'a> {
+    body: &'a [u8],
+    byte: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(body: &'a [u8]) -> LineCounter<'a> {
+        LineCounter { body, byte: 0, line: 1 }
+    }
+
+    /// The line on which the record starting at `byte` (or the line ends
+    /// before it) has its first character. Records come in order.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut start = usize::try_from(byte).unwrap_or(usize::MAX).min(self.body.len());
+        while start < self.body.len() && matches!(self.body[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start > self.byte {
+            self.line += self.body[self.byte..start].iter().filter(|b| **b == b'\n').count() as u64;
+            self.byte = start;
+        }
+        self.line
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Row {
     line: u64,
@@ -99,14 +160,14 @@ fn parse_email(text: &str) -> Result<Option<Label>, String> {
     if text.is_empty() {
         return Ok(None);
     }
-    let (local, domain) = text.split_once('@').ok_or_else(|| format!("email {text:?} has no '@'"))?;
+    let (local, domain) = text.split_once('@').ok_or_else(|| format!("email {:?} has no '@'", excerpt(text)))?;
     if local.is_empty()
         || !domain.contains('.')
         || domain.starts_with('.')
         || domain.ends_with('.')
         || text.contains(char::is_whitespace)
     {
-        return Err(format!("email {text:?} is not an address like name@example.com"));
+        return Err(format!("email {:?} is not an address like name@example.com", excerpt(text)));
     }
     optional_label(text, "email")
 }
@@ -121,7 +182,8 @@ fn parse_phone(text: &str) -> Result<Option<Label>, String> {
         text.chars().enumerate().all(|(i, c)| c.is_ascii_digit() || c == ' ' || c == '-' || (c == '+' && i == 0));
     if !allowed || !(6..=15).contains(&digits) {
         return Err(format!(
-            "phone {text:?} is not a number of 6 to 15 digits (spaces, dashes and a leading + are fine)"
+            "phone {:?} is not a number of 6 to 15 digits (spaces, dashes and a leading + are fine)",
+            excerpt(text)
         ));
     }
     optional_label(text, "phone")
@@ -129,7 +191,7 @@ fn parse_phone(text: &str) -> Result<Option<Label>, String> {
 
 fn parse_row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Row, String> {
     let code = |column: &str| {
-        CodiceFiscale::parse(&get(column)).map_err(|e| format!("{column} {:?}: {e}", get(column).trim()))
+        CodiceFiscale::parse(&get(column)).map_err(|e| format!("{column} {:?}: {e}", excerpt(&get(column))))
     };
     let name = |column: &'static str| PersonName::parse_as(&get(column), column).map_err(|e| e.to_string());
     let payer =
@@ -143,14 +205,14 @@ fn parse_row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Row, String> {
     let pan = if pan_text.trim().is_empty() {
         None
     } else {
-        Some(Pan::parse(&pan_text).map_err(|e| format!("pan {:?}: {e}", pan_text.trim()))?)
+        Some(Pan::parse(&pan_text).map_err(|e| format!("pan {:?}: {e}", excerpt(&pan_text)))?)
     };
     let mut services = Vec::new();
     for part in get("services").split(';') {
         if part.trim().is_empty() {
             continue;
         }
-        let id = ServiceId::from_name(part).map_err(|e| format!("service {:?}: {e}", part.trim()))?;
+        let id = ServiceId::from_name(part).map_err(|e| format!("service {:?}: {e}", excerpt(part)))?;
         let label = Label::parse_as(part, "service name").map_err(|e| e.to_string())?;
         if !services.iter().any(|(s, _)| *s == id) {
             services.push((id, label));
@@ -196,14 +258,19 @@ pub fn import_csv(
     if bytes.len() > IMPORT_BYTES_MAX {
         return Err(ImportError::TooLarge);
     }
+    if looks_like_utf16(&bytes) {
+        return Err(ImportError::Utf16);
+    }
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(&bytes);
     let first_line = body.split(|b| *b == b'\n').next().unwrap_or_default();
     if first_line.iter().all(u8::is_ascii_whitespace) {
         return Err(ImportError::Empty);
     }
-    let semicolons = first_line.iter().filter(|b| **b == b';').count();
-    let commas = first_line.iter().filter(|b| **b == b',').count();
-    let delimiter = if semicolons > commas { b';' } else { b',' };
+    // The separator is whichever of ; , and tab the header uses most
+    // (Excel writes ; where the decimal separator is a comma, and tabs for
+    // "Text (tab delimited)").
+    let count = |separator: u8| first_line.iter().filter(|b| **b == separator).count();
+    let delimiter = [b',', b';', b'\t'].into_iter().max_by_key(|s| count(*s)).unwrap_or(b',');
     let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(body);
     let headers: Vec<String> = reader
         .byte_headers()
@@ -219,36 +286,47 @@ pub fn import_csv(
     }
     for name in REQUIRED {
         if !columns.contains_key(name) {
-            return Err(ImportError::MissingColumn { missing: name, found: headers.join(", ") });
+            // A file read with the wrong separator has one long column: quoted in short.
+            let mut found: Vec<String> = headers.iter().take(COLUMNS_QUOTED_MAX).map(|h| excerpt(h)).collect();
+            if headers.len() > COLUMNS_QUOTED_MAX {
+                found.push("…".into());
+            }
+            return Err(ImportError::MissingColumn { missing: name, found: found.join(", ") });
         }
     }
 
     let mut report = ImportReport::default();
     let mut rows: Vec<Row> = Vec::new();
     let mut record = csv::ByteRecord::new();
+    let mut lines = LineCounter::new(body);
     loop {
-        let line = reader.position().line() + 1;
+        let start = reader.position().byte();
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
                 report.rows += 1;
-                report.rejected.push(Rejected { line, reason: format!("not valid CSV: {e}") });
+                report.rejected.push(Rejected { line: lines.line_at(start), reason: format!("not valid CSV: {e}") });
                 continue;
             }
         }
-        let line = record.position().map_or(line, |p| p.line());
+        let line = lines.line_at(record.position().map_or(start, csv::Position::byte));
         report.rows += 1;
         if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
             report.rows -= 1;
             continue;
         }
-        if record.iter().any(|f| f.contains(&b'\n')) {
-            report.rejected.push(Rejected {
-                line,
-                reason: "a quote opened on this line is never closed: fix the quotes (the rest of the file was read as part of this row)"
-                    .into(),
-            });
+        if let Some(column) = record.iter().position(|f| f.contains(&b'\n')) {
+            // Quotes come in pairs in a record whose quotes are closed.
+            let raw = record.position().map_or(start, csv::Position::byte) as usize..reader.position().byte() as usize;
+            let quotes = body.get(raw).unwrap_or_default().iter().filter(|b| **b == b'"').count();
+            let reason = if quotes % 2 == 1 {
+                "a quote opened on this line is never closed: fix the quotes (the rest of the file was read as part of this row)".to_string()
+            } else {
+                let name = headers.get(column).map_or(String::from("a cell"), |h| format!("column {h}"));
+                format!("{name} spans several lines: keep each cell on one line")
+            };
+            report.rejected.push(Rejected { line, reason });
             continue;
         }
         let fields: Result<Vec<&str>, _> = record.iter().map(std::str::from_utf8).collect();
@@ -318,6 +396,28 @@ pub fn import_csv(
         families[index].1.push(row);
     }
 
+    let mut written = (0, 0);
+    if let Err(error) = write_families(node, families, pan_owner, &mut report, progress, &mut written) {
+        return Err(match written {
+            (0, _) => error,
+            (families, rows) => ImportError::Stopped { families, rows, source: Box::new(error) },
+        });
+    }
+    report.rejected.sort_by_key(|r| r.line);
+    Ok(report)
+}
+
+/// Writes the families of an import, [`FAMILIES_PER_TRANSACTION`] per
+/// transaction; `written` says what the transactions committed so far
+/// wrote (families, rows), for an error in a later one to say.
+fn write_families(
+    node: &mut Node,
+    families: Vec<(FamilyId, Vec<Row>)>,
+    mut pan_owner: HashMap<Pan, ConsumerId>,
+    report: &mut ImportReport,
+    progress: &dyn Fn(u64, u64),
+    written: &mut (u64, u64),
+) -> Result<(), ImportError> {
     // Services first, so wallets have their floors.
     let mut all_services: BTreeSet<(ServiceId, Label)> = BTreeSet::new();
     for (_, rows) in &families {
@@ -325,9 +425,14 @@ pub fn import_csv(
             all_services.extend(row.services.iter().cloned());
         }
     }
-    {
+    let mut services = Some(all_services);
+    let total = families.len() as u64;
+    let mut done = 0u64;
+    for chunk in families.chunks(FAMILIES_PER_TRANSACTION) {
         let (mut tx, me) = node.write()?;
-        for (id, name) in all_services {
+        // The services go in with the first families: an import that fails
+        // in its first transaction leaves nothing.
+        for (id, name) in services.take().unwrap_or_default() {
             if tx.service(&id).map_err(NodeError::from)?.is_none() {
                 me.put_service_in(
                     &mut tx,
@@ -336,13 +441,6 @@ pub fn import_csv(
                 report.services_created.push(id.to_string());
             }
         }
-        tx.commit().map_err(NodeError::from)?;
-    }
-
-    let total = families.len() as u64;
-    let mut done = 0u64;
-    for chunk in families.chunks(FAMILIES_PER_TRANSACTION) {
-        let (mut tx, me) = node.write()?;
         for (family_id, rows) in chunk {
             let doc = state::load_doc(&tx, &DocId::Family(*family_id)).map_err(NodeError::from)?;
             let mut record = match directory::read_family(&doc, *family_id) {
@@ -425,8 +523,77 @@ pub fn import_csv(
             report.directory_operations += written as u64;
         }
         tx.commit().map_err(NodeError::from)?;
+        *written = (report.families, report.accepted_rows);
         progress(done, total);
     }
-    report.rejected.sort_by_key(|r| r.line);
-    Ok(report)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lines of each record of `body` (with a header), as the import reports them.
+    fn record_lines(body: &[u8]) -> (Vec<u64>, Vec<u64>) {
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(body);
+        let mut lines = LineCounter::new(body);
+        let (mut ours, mut csvs) = (Vec::new(), Vec::new());
+        let mut record = csv::ByteRecord::new();
+        while reader.read_byte_record(&mut record).unwrap() {
+            let position = record.position().unwrap();
+            ours.push(lines.line_at(position.byte()));
+            csvs.push(position.line());
+        }
+        (ours, csvs)
+    }
+
+    /// An operator finds a rejected row on the line the report names, in a
+    /// file saved by Excel (CRLF) and with a cell over two lines.
+    #[test]
+    fn line_numbers_follow_crlf_line_ends_and_cells_over_several_lines() {
+        let unix = b"h1,h2\na,b\nc,\"d\ne\"\n\nf,g\n";
+        let excel = b"h1,h2\r\na,b\r\nc,\"d\r\ne\"\r\n\r\nf,g\r\n";
+        assert_eq!(record_lines(unix).0, vec![2, 3, 6]);
+        let (ours, csvs) = record_lines(excel);
+        assert_eq!(ours, vec![2, 3, 6]);
+        // What the csv crate says, off by one from the first CRLF on.
+        assert_ne!(csvs, ours);
+    }
+
+    #[test]
+    fn a_long_cell_is_quoted_in_short() {
+        assert_eq!(excerpt("  RSSMRA85T10A562S "), "RSSMRA85T10A562S");
+        assert_eq!(excerpt(&"è".repeat(41)), format!("{}…", "è".repeat(40)));
+        assert_eq!(excerpt(&"x".repeat(40)), "x".repeat(40));
+    }
+
+    /// A header that is one long line (a file with another separator, or
+    /// none) is quoted in short when its columns are missing.
+    #[test]
+    fn a_header_without_the_columns_is_quoted_in_short() {
+        let mut hub = Node::create_hub(
+            crate::store::Store::open_in_memory().unwrap(),
+            saldo_sync::DeviceKey::generate(),
+            saldo_sync::DeviceKey::generate(),
+            &Label::parse("Comune").unwrap(),
+            std::sync::Arc::new(crate::node::SystemClock),
+        )
+        .unwrap();
+        let header = format!("{}\n", "payer fiscal code|".repeat(500));
+        let error = import_csv(&mut hub, header.as_bytes(), &|_, _| {}).unwrap_err().to_string();
+        assert!(error.starts_with("the header has no column \"payer_fiscal_code\""), "{error}");
+        assert!(error.len() < 300, "{} characters: {error}", error.len());
+        let many: Vec<String> = (0..50).map(|i| format!("c{i}")).collect();
+        let error = import_csv(&mut hub, format!("{}\n", many.join(",")).as_bytes(), &|_, _| {}).unwrap_err();
+        assert!(error.to_string().contains("c19, …"), "{error}");
+    }
+
+    #[test]
+    fn utf16_is_told_from_utf8() {
+        assert!(looks_like_utf16(b"\xFF\xFEp\0a\0"));
+        assert!(looks_like_utf16(b"\xFE\xFF\0p\0a"));
+        assert!(looks_like_utf16(b"p\0a\0y\0e\0r\0\n\0"));
+        assert!(!looks_like_utf16(b"\xEF\xBB\xBFpayer;name\n"));
+        assert!(!looks_like_utf16("pagatore;città\n".as_bytes()));
+    }
 }

@@ -305,6 +305,74 @@ pub fn decide(facts: &Facts) -> Verdict {
     Verdict::Accepted
 }
 
+/// A wallet that an operation awaiting review moves, as the hub sees it
+/// when an operator reviews the operation.
+#[derive(Debug, Clone)]
+pub struct ReviewLine {
+    pub wallet: WalletKey,
+    /// The wallet's confirmed balance now, in cents. A flagged operation
+    /// does not count, so this is the balance without it.
+    pub confirmed_minor: i64,
+    /// The lowest balance this operation may leave there, in cents: the
+    /// service's floor for a charge, zero for a transfer or a refund.
+    pub floor_minor: i64,
+    pub delta_minor: i64,
+    /// What devices' allowances may still charge there once the operation
+    /// counts, in cents: reserved, so the hub's own debits leave it be
+    /// (invariant 10), and so does an acceptance in review.
+    pub reserved_minor: i64,
+}
+
+/// A wallet that accepting an operation in review takes below its floor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BelowFloor {
+    pub wallet: WalletKey,
+    /// The confirmed balance once the operation counts, in cents.
+    pub after_minor: i64,
+    /// What devices may still charge there on top, in cents.
+    pub reserved_minor: i64,
+    pub floor_minor: i64,
+}
+
+impl BelowFloor {
+    /// How far below its floor the wallet goes, reservations charged, in
+    /// cents (always above zero).
+    pub fn short_minor(&self) -> i64 {
+        self.floor_minor - (self.after_minor - self.reserved_minor)
+    }
+}
+
+/// What accepting an operation in review does to its wallets: accepting
+/// makes it count, so each wallet moves from its confirmed balance by the
+/// operation's deltas there, and devices may still charge what is reserved
+/// for them. Returns the wallets that can then end below their floor, which
+/// an operator must see and confirm a second time. A wallet already below
+/// its floor is named only if the operation takes from it.
+pub fn below_floor_if_accepted(lines: &[ReviewLine]) -> Vec<BelowFloor> {
+    let mut out: Vec<BelowFloor> = Vec::new();
+    let mut seen: Vec<&WalletKey> = Vec::new();
+    for line in lines {
+        if seen.contains(&&line.wallet) {
+            continue;
+        }
+        seen.push(&line.wallet);
+        let same = || lines.iter().filter(|l| l.wallet == line.wallet);
+        let delta: i64 = same().map(|l| l.delta_minor).sum();
+        let floor = same().map(|l| l.floor_minor).max().unwrap_or(line.floor_minor);
+        let after = line.confirmed_minor + delta;
+        let reserved = line.reserved_minor.max(0);
+        if delta < 0 && after - reserved < floor {
+            out.push(BelowFloor {
+                wallet: line.wallet.clone(),
+                after_minor: after,
+                reserved_minor: reserved,
+                floor_minor: floor,
+            });
+        }
+    }
+    out
+}
+
 /// What a node knows about a money operation to say whether it counts.
 #[derive(Debug, Clone, Copy)]
 pub struct StatusInput {
@@ -401,6 +469,39 @@ mod tests {
             },
             FlagReason::InsufficientFunds,
         );
+    }
+
+    /// An operator accepting a flagged charge in review is told when it takes
+    /// the wallet below its floor, and by how much.
+    #[test]
+    fn accepting_a_charge_in_review_names_the_wallets_it_takes_below_their_floor() {
+        let wallet = WalletKey {
+            consumer: saldo_sync::ConsumerId([1; 16]),
+            service: saldo_sync::ServiceId::parse("mensa").unwrap(),
+        };
+        let line = |confirmed_minor, delta_minor| ReviewLine {
+            wallet: wallet.clone(),
+            confirmed_minor,
+            floor_minor: -5_000,
+            delta_minor,
+            reserved_minor: 0,
+        };
+        // -45.00 less 17.00 is -62.00: 12.00 below the floor of -50.00.
+        let below = below_floor_if_accepted(&[line(-4_500, -1_700)]);
+        assert_eq!(
+            below,
+            vec![BelowFloor { wallet: wallet.clone(), after_minor: -6_200, reserved_minor: 0, floor_minor: -5_000 }]
+        );
+        assert_eq!(below[0].short_minor(), 1_200);
+        // Above the floor, but not once devices charge the 10.00 reserved for them.
+        let reserved = ReviewLine { reserved_minor: 1_000, ..line(-3_000, -1_500) };
+        let below = below_floor_if_accepted(&[reserved]);
+        assert_eq!((below[0].after_minor, below[0].short_minor()), (-4_500, 500));
+        // Down to the floor exactly is within it; a credit never goes below.
+        assert!(below_floor_if_accepted(&[line(-4_500, -500)]).is_empty());
+        assert!(below_floor_if_accepted(&[line(-9_000, 100)]).is_empty());
+        // Two lines on one wallet add up.
+        assert_eq!(below_floor_if_accepted(&[line(0, -3_000), line(0, -3_000)])[0].after_minor, -6_000);
     }
 
     #[test]

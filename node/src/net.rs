@@ -140,7 +140,8 @@ pub async fn redeem(token: &EnrolmentToken, key: &saldo_sync::DeviceKey, bind: S
             let answer = String::from_utf8_lossy(&answer).into_owned();
             match Joined::parse(&answer) {
                 Some(joined) => Ok(joined),
-                None => Err(anyhow!("the hub refused: {answer}")),
+                // The hub's answer is a refusal that says so already.
+                None => Err(anyhow!("the hub refused: {}", answer.strip_prefix("refused: ").unwrap_or(&answer))),
             }
         };
         match tokio::time::timeout(Duration::from_secs(10), attempt).await {
@@ -487,7 +488,7 @@ pub async fn run_handle(
     }));
     let shared = Shared { handle: handle.clone(), realm_hub, status: status.clone() };
     for address in &addresses {
-        println!("sync: listening as {address}");
+        say(format_args!("sync: listening as {address}"));
     }
     let mut router = Router::builder(endpoint.clone()).accept(ALPN, Accept { shared: shared.clone() });
     if me == realm_hub {
@@ -505,12 +506,12 @@ pub async fn run_handle(
         match iroh_mdns_address_lookup::MdnsAddressLookup::builder().service_name(MDNS_SERVICE).build(endpoint.id()) {
             Ok(mdns) => {
                 endpoint.address_lookup().map_err(|e| anyhow!("LAN discovery: {e}"))?.add(mdns.clone());
-                println!("sync: looking for the realm's other devices on the local network (mDNS)");
+                say(format_args!("sync: looking for the realm's other devices on the local network (mDNS)"));
                 let configured = config.peers.iter().map(|p| p.id).collect();
                 let (endpoint, shared) = (endpoint.clone(), shared.clone());
                 tasks.spawn(async move { discover_lan_peers(mdns, endpoint, shared, me, configured).await });
             }
-            Err(e) => println!("sync: no LAN discovery ({e}); static peers and the hub only"),
+            Err(e) => say(format_args!("sync: no LAN discovery ({e}); static peers and the hub only")),
         }
     }
     let poll_handle = handle.clone();
@@ -738,6 +739,13 @@ pub fn refusal_reason(conn: &Connection) -> Option<String> {
 }
 
 /// A refusal by the peer (code 403) says why; anything else as it is.
+/// Tells the operator on standard output; a running node goes on when no
+/// one reads it any more (`saldo hub | head -1`), where `println!` panicked.
+fn say(line: fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 fn refusal_or(error: anyhow::Error) -> anyhow::Error {
     let text = format!("{error:#}");
     if text.contains("403") || text.contains("not enrolled") {

@@ -124,6 +124,10 @@ pub enum NodeError {
     FormatVersion { path: String, found: u8, reads: u8 },
     #[error("operation {0} is not awaiting review")]
     NotFlagged(String),
+    #[error(
+        "accepting this {kind} takes {wallets}: nothing was recorded; to accept it all the same, add --confirm-below-floor"
+    )]
+    BelowFloorInReview { kind: String, wallets: String },
     #[error(transparent)]
     Directory(#[from] directory::DirectoryError),
     #[error(
@@ -145,6 +149,16 @@ pub enum NodeError {
 }
 
 pub type Result<T> = std::result::Result<T, NodeError>;
+
+/// Is `error` a disk (or a database size limit) being full: SQLite's
+/// SQLITE_FULL, or ENOSPC from the file system? Front ends say so, and what
+/// to do, rather than the bare cause.
+pub fn is_disk_full(error: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(rusqlite::Error::SqliteFailure(e, _)) = error.downcast_ref::<rusqlite::Error>() {
+        return e.code == rusqlite::ErrorCode::DiskFull;
+    }
+    error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::StorageFull)
+}
 
 /// A node of a realm: its store, and who it is.
 #[derive(Debug)]
@@ -339,6 +353,74 @@ impl VerifyReport {
     }
 }
 
+/// A wallet that accepting an operation in review takes below its floor,
+/// named for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletBelowFloor {
+    /// "Rossi Mario", or the consumer's id when the directory does not know them.
+    pub consumer: String,
+    pub service: ServiceId,
+    pub after: Balance,
+    /// What devices' allowances may still charge there on top.
+    pub reserved: Balance,
+    pub floor: Balance,
+    pub short: Balance,
+}
+
+impl std::fmt::Display for WalletBelowFloor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}'s {} wallet to {} EUR, ", self.consumer, self.service, self.after)?;
+        if self.reserved.minor() > 0 {
+            write!(f, "and devices may still charge the {} EUR reserved for them there: ", self.reserved)?;
+        }
+        write!(f, "{} EUR below its floor of {} EUR", self.short, self.floor)
+    }
+}
+
+/// The facts [`ledger::below_floor_if_accepted`] needs about `op`, gathered
+/// from the store, and its answer named for the operator.
+fn wallets_below_floor_if_accepted(tx: &Tx<'_>, op: &crate::store::MoneyOpRow) -> Result<Vec<WalletBelowFloor>> {
+    let charge = op.kind == saldo_sync::OpKind::ServiceCharge.name();
+    let mut lines = Vec::new();
+    for (consumer, service, delta_minor) in tx.money_lines(op.row)? {
+        let floor_minor = match tx.service(&service)? {
+            Some(record) if charge => record.floor.minor(),
+            _ => 0,
+        };
+        let confirmed_minor = tx.wallet(&consumer, &service)?.confirmed.minor();
+        // Once it counts, a device's charge uses up its own allowance.
+        let mut reserved_minor = tx.escrow_outstanding(&consumer, &service)?;
+        if charge {
+            let (granted, used) = tx.escrow_of(&op.author, &consumer, &service)?;
+            reserved_minor -= (granted - used).max(0) - (granted - used + delta_minor).max(0);
+        }
+        lines.push(ledger::ReviewLine {
+            wallet: WalletKey { consumer, service },
+            confirmed_minor,
+            floor_minor,
+            delta_minor,
+            reserved_minor,
+        });
+    }
+    let mut out = Vec::new();
+    for below in ledger::below_floor_if_accepted(&lines) {
+        let consumer = match tx.consumer(&below.wallet.consumer)? {
+            Some(row) => format!("{} {}", row.surname, row.name),
+            None => format!("consumer {}", below.wallet.consumer.short()),
+        };
+        let balance = |minor| Balance::from_minor(minor).unwrap_or(Balance::ZERO);
+        out.push(WalletBelowFloor {
+            consumer,
+            service: below.wallet.service.clone(),
+            after: balance(below.after_minor),
+            reserved: balance(below.reserved_minor),
+            floor: balance(below.floor_minor),
+            short: balance(below.short_minor()),
+        });
+    }
+    Ok(out)
+}
+
 /// One line of a multi-wallet top-up, before it is recorded.
 #[derive(Debug, Clone)]
 pub struct TopUpRequestLine {
@@ -368,6 +450,23 @@ fn write_key(path: &Path, key: &DeviceKey) -> Result<()> {
     let mut file = options.open(path).map_err(io_error(path))?;
     file.write_all(&key.secret_bytes()).map_err(io_error(path))?;
     file.sync_all().map_err(io_error(path))?;
+    Ok(())
+}
+
+/// Refuses offline limits under which a device could record nothing: an
+/// unconfirmed total or a time offline of zero. (A per-operation limit is an
+/// [`Amount`], never zero.) Stopping a device is a revocation, said as one.
+pub fn check_limits(limits: &OfflineLimits) -> Result<()> {
+    if limits.unconfirmed_total.minor() <= 0 {
+        return Err(NodeError::Refused(
+            "the unconfirmed total must be above zero, like 5000: every operation awaits the hub for a moment, so with 0 the device could record nothing (to stop a device, revoke it)".into(),
+        ));
+    }
+    if limits.offline_secs_max == 0 {
+        return Err(NodeError::Refused(
+            "the time offline must be at least 1 hour: with 0 the device could record nothing (to stop a device, revoke it)".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -873,6 +972,7 @@ impl Node {
     /// `limits`. Only the token's hash is stored.
     pub fn create_enrolment_token(&mut self, name: &Label, limits: OfflineLimits) -> Result<[u8; 32]> {
         self.me.hub_key("create enrolment tokens")?;
+        check_limits(&limits)?;
         // A fresh key's secret bytes: 32 bytes from the operating system's random source.
         let secret = DeviceKey::generate().secret_bytes();
         let pending = PendingEnrolment { name: name.clone(), limits, created_ms: self.me.clock.now_ms() };
@@ -1190,14 +1290,12 @@ impl Node {
                 }
             }
         };
-        if unconfirmed_total.is_some_and(|t| t.minor() < 0) {
-            return Err(NodeError::Refused("the unconfirmed total must be zero or more, like 5000".into()));
-        }
         let limits = OfflineLimits {
             per_operation: per_operation.unwrap_or(current.per_operation),
             unconfirmed_total: unconfirmed_total.unwrap_or(current.unconfirmed_total),
             offline_secs_max: offline_secs_max.unwrap_or(current.offline_secs_max),
         };
+        check_limits(&limits)?;
         if limits != current {
             self.record(Body::ChangeLimits { device, limits })?;
         }
@@ -1234,6 +1332,46 @@ impl Node {
             Verdict::ReviewRejected { operator: operator.clone(), note: note.clone() }
         };
         self.record(Body::Decisions(vec![Decision { target: *target, author, verdict }]))
+    }
+
+    /// [`Node::review`] as an operator asks for it: accepting an operation
+    /// that takes a wallet below its floor ([`ledger::below_floor_if_accepted`])
+    /// is refused, with nothing recorded, unless `below_floor_confirmed`.
+    /// The check and the decision are one transaction. Returns the decision
+    /// and the wallets it took below their floors.
+    pub fn review_checked(
+        &mut self,
+        target: &OpId,
+        accept: bool,
+        operator: &Label,
+        note: &Label,
+        below_floor_confirmed: bool,
+    ) -> Result<(SignedOp, Vec<WalletBelowFloor>)> {
+        let key = self.me.hub_key("review flagged operations")?;
+        let mut tx = self.store.write()?;
+        match tx.verdict(target)? {
+            Some(v) if matches!(v.verdict, Verdict::Flagged { .. }) => {}
+            Some(_) => return Err(NodeError::NotFlagged(target.to_hex())),
+            None if tx.has_op(target)? => return Err(NodeError::NotFlagged(target.to_hex())),
+            None => return Err(NodeError::UnknownOperation(target.to_hex())),
+        }
+        let op = tx.money_op(target)?.ok_or_else(|| NodeError::UnknownOperation(target.to_hex()))?;
+        let below = if accept { wallets_below_floor_if_accepted(&tx, &op)? } else { Vec::new() };
+        if !below.is_empty() && !below_floor_confirmed {
+            return Err(NodeError::BelowFloorInReview {
+                kind: op.kind.replace('-', " "),
+                wallets: below.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+            });
+        }
+        let verdict = if accept {
+            Verdict::ReviewAccepted { operator: operator.clone(), note: note.clone() }
+        } else {
+            Verdict::ReviewRejected { operator: operator.clone(), note: note.clone() }
+        };
+        let body = Body::Decisions(vec![Decision { target: *target, author: op.author, verdict }]);
+        let signed = self.me.author(&mut tx, key, body)?;
+        self.me.commit(tx)?;
+        Ok((signed, below))
     }
 
     pub fn flagged(&mut self, limit: u32) -> Result<Vec<FlaggedRow>> {

@@ -355,6 +355,8 @@ pub struct Store {
     conn: Connection,
     /// What write transactions learnt and committed, for the next one.
     remembered: Remembered,
+    /// Opened for reading only because the disk is full.
+    read_only_on_full_disk: bool,
 }
 
 /// What the hub looks up for every operation and what rarely changes: the
@@ -428,7 +430,28 @@ impl Store {
     pub fn open(path: &Path) -> std::result::Result<Store, OpenError> {
         let sqlite = |source| OpenError::Sqlite { path: path.display().to_string(), source };
         let conn = Connection::open(path).map_err(sqlite)?;
-        Self::setup(conn, true)
+        match Self::setup(conn, true) {
+            Err(error) if disk_is_full(path) => Self::open_to_read_on_a_full_disk(path).map_err(|_| error),
+            result => result,
+        }
+    }
+
+    /// Opens the database at `path` for reading, on a disk too full
+    /// for SQLite's shared-memory file (`-shm`, made when no other process
+    /// has the database open): with exclusive locking, SQLite keeps the
+    /// write-ahead log's index in this process's memory instead. Reads
+    /// work; [`Store::write`] fails as on a full disk. While it is open,
+    /// other processes wait to use the database.
+    fn open_to_read_on_a_full_disk(path: &Path) -> std::result::Result<Store, OpenError> {
+        let sqlite = |source| OpenError::Sqlite { path: path.display().to_string(), source };
+        // Read-write (without creating): a read-only connection cannot keep
+        // the index in memory; nothing is written, Store::write refuses.
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(sqlite)?;
+        let mut store = Self::setup(conn, false)?;
+        store.read_only_on_full_disk = true;
+        Ok(store)
     }
 
     pub fn open_in_memory() -> std::result::Result<Store, OpenError> {
@@ -438,7 +461,9 @@ impl Store {
     }
 
     fn setup(mut conn: Connection, file: bool) -> std::result::Result<Store, OpenError> {
-        let sqlite = |source| OpenError::Sqlite { path: conn_path(file), source };
+        // The database file's path, said in a message (not "database database").
+        let path = conn.path().filter(|p| !p.is_empty()).map_or_else(|| ":memory:".to_string(), str::to_string);
+        let sqlite = |source| OpenError::Sqlite { path: path.clone(), source };
         conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite)?;
         if file {
             conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
@@ -465,11 +490,17 @@ impl Store {
             }
             std::thread::sleep(Duration::from_millis(100 * attempt));
         }
-        Ok(Store { conn, remembered: Remembered::default() })
+        Ok(Store { conn, remembered: Remembered::default(), read_only_on_full_disk: false })
     }
 
     /// Starts a write transaction, taking the write lock now.
     pub fn write(&mut self) -> Result<Tx<'_>> {
+        if self.read_only_on_full_disk {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some("database or disk is full".into()),
+            ));
+        }
         let tx = Tx::new(&self.conn, TransactionBehavior::Immediate)?;
         let mut remembered = std::mem::take(&mut self.remembered);
         let data_version: i64 = tx.tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
@@ -517,6 +548,18 @@ impl Store {
         Ok(now_copied - copied.max(0))
     }
 
+    /// How many pages the database holds.
+    pub fn page_count(&self) -> Result<u64> {
+        self.conn.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+    }
+
+    /// Caps the database at `pages` pages for this connection (SQLite's
+    /// `max_page_count`): a write past it fails as on a full disk
+    /// (SQLITE_FULL). Tests use it to fill the disk without filling one.
+    pub fn limit_pages(&self, pages: u64) -> Result<u64> {
+        self.conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+    }
+
     pub fn integrity_check(&self) -> Result<String> {
         self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
     }
@@ -550,8 +593,15 @@ impl Store {
     }
 }
 
-fn conn_path(file: bool) -> String {
-    if file { "database".into() } else { ":memory:".into() }
+/// Is the file system holding `path` full? Tried by writing a little more
+/// than SQLite's shared-memory file needs next to it, only after opening
+/// the database failed.
+fn disk_is_full(path: &Path) -> bool {
+    use std::io::Write as _;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Ok(mut probe) = tempfile::tempfile_in(dir) else { return false };
+    let written = probe.write_all(&[0u8; 64 * 1024]).and_then(|()| probe.sync_data());
+    matches!(written, Err(e) if e.kind() == std::io::ErrorKind::StorageFull)
 }
 
 /// What the store knows of a device.
@@ -2623,7 +2673,7 @@ mod tests {
         )
         .expect("wallet");
         migrations().to_latest(&mut conn).expect("latest");
-        let mut store = Store { conn, remembered: Remembered::default() };
+        let mut store = Store { conn, remembered: Remembered::default(), read_only_on_full_disk: false };
         let tx = store.read().expect("read");
         let (a, b) = (AuthorId(a), AuthorId(b));
         assert_eq!(tx.author(&a).expect("a").expect("held").num, 1);

@@ -571,7 +571,7 @@ fn the_hub_changes_a_devices_offline_limits() {
     check_refused(
         &realm,
         &["limits", "--data", realm.data(), "--device", &device, "--unconfirmed-total=-1"],
-        "the unconfirmed total must be zero or more",
+        "the unconfirmed total must be above zero",
     );
 }
 
@@ -978,4 +978,361 @@ fn out_refuses_a_named_pipe_a_symlink_a_directory_and_a_device_and_leaves_them_a
     ok(&["generate", "--consumers", "3", "--out", csv]);
     assert!(std::fs::read_to_string(&target).unwrap().lines().count() > 1);
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+}
+
+/// A charge of a school device beyond its allowance, flagged at the hub of
+/// `realm`: (the charge's id, the consumer's PAN). The wallet holds nothing,
+/// its floor is -50.00; an allowance of 20.00 was charged whole, and the
+/// flagged charge of 35.00 would take the wallet to -55.00.
+fn flagged_charge_below_floor(realm: &Realm) -> (String, String) {
+    use saldo_sync::{Amount, Balance, Body, Hlc, Label, Operation, Role, Seq, ServiceCharge, WalletKey};
+    let ((pan, _), _) = realm.consumers();
+    let mut hub = saldo_node::node::Node::open(&realm.dir).unwrap();
+    let (consumer, service) = hub.resolve_wallet(&saldo_sync::Pan::parse(&pan).unwrap(), None).unwrap();
+    let record = hub.services().unwrap().into_iter().find(|s| s.id == service).unwrap();
+    hub.set_service(&record.name, Some(Balance::parse("-50").unwrap()), None).unwrap();
+    let device = saldo_sync::DeviceKey::generate();
+    let limits = saldo_sync::OfflineLimits::default_for_cash_point();
+    hub.enrol(device.author(), Role::SchoolDevice, &Label::parse("Mensa Rodari").unwrap(), limits).unwrap();
+    let wallet = WalletKey { consumer: consumer.consumer, service };
+    hub.grant_escrow(device.author(), wallet.clone(), Amount::parse("20").unwrap()).unwrap();
+    let hub_seen = {
+        let author = hub.author().unwrap();
+        let tx = hub.store_mut().read().unwrap();
+        tx.author(&author).unwrap().unwrap().head_seq
+    };
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let mut prev = OpId::NONE;
+    let mut ops = Vec::new();
+    for (seq, (reference, amount)) in [("pasto-1", "20"), ("pasto-2", "35")].into_iter().enumerate() {
+        let op = Operation {
+            author: device.author(),
+            seq: Seq(seq as u64 + 1),
+            prev,
+            hlc: Hlc::from_parts(now_ms + seq as u64, 0),
+            hub_seen,
+            body: Body::ServiceCharge(ServiceCharge {
+                reference: Label::parse(reference).unwrap(),
+                wallet: wallet.clone(),
+                amount: Amount::parse(amount).unwrap(),
+            }),
+        }
+        .sign(&hub.realm(), &device);
+        prev = op.id;
+        ops.push(op);
+    }
+    let results = hub.ingest(&ops.iter().map(saldo_sync::SignedOp::to_bytes).collect::<Vec<_>>()).unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    (ops[1].id.to_hex(), pan)
+}
+
+/// An operator accepting in review a charge beyond an allowance is told that
+/// the wallet goes below its floor and by how much, and must confirm it a
+/// second time; until then nothing is recorded and the command fails.
+#[test]
+fn review_accept_says_how_far_below_its_floor_a_charge_takes_the_wallet() {
+    let realm = realm(12);
+    let (charge, pan) = flagged_charge_below_floor(&realm);
+    let d = realm.data();
+    let listed = ok(&["review", "list", "--data", d]);
+    assert!(listed.contains(&charge) && listed.contains("over_escrow"), "{listed}");
+    let accept = ["review", "accept", "--data", d, &charge, "--operator", "Ufficio", "--note", "paid at the desk"];
+    check_refused(&realm, &accept, "wallet to -55.00 EUR, 5.00 EUR below its floor of -50.00 EUR");
+    check_refused(&realm, &accept, "add --confirm-below-floor");
+    let out = ok(&[&accept[..], &["--confirm-below-floor"]].concat());
+    assert!(out.contains(&format!("accepted {charge}")) && out.contains("5.00 EUR below its floor"), "{out}");
+    let balance: serde_json::Value =
+        serde_json::from_str(&ok(&["balance", "--data", d, "--pan", &pan, "--json"])).unwrap();
+    assert_eq!(balance["wallets"][0]["confirmed"], "-55.00", "{balance}");
+    assert!(ok(&["review", "list", "--data", d]).contains("nothing awaits review"));
+}
+
+/// `saldo search … | head -1` and the like: a command whose reader goes
+/// away ends quietly, as a process killed by SIGPIPE would, without a panic.
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let realm = realm(30);
+    let d = realm.data();
+    for args in [
+        vec!["search", "--data", d, "ro", "--limit", "50"],
+        vec!["search", "--data", d, "ro", "--json"],
+        vec!["services", "list", "--data", d, "--json"],
+        vec!["status", "--data", d],
+        vec!["log", "verify", "--data", d],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(SALDO).args(&args).env_remove("SALDO_DATA").stdout(writer).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "saldo {args:?}: {stderr}");
+        assert!(stderr.is_empty(), "saldo {args:?} said {stderr:?}");
+    }
+}
+
+/// Line numbers in an import's report are the lines an editor shows, with
+/// Excel's CRLF line ends and with a quoted cell over several lines; a bad
+/// cell is quoted in short.
+#[test]
+fn an_import_reports_the_lines_an_editor_shows_and_quotes_bad_cells_in_short() {
+    let realm = realm(3);
+    let d = realm.data();
+    let long_code = "X".repeat(5_000);
+    let code =
+        |first15: &str| format!("{first15}{}", saldo_sync::CodiceFiscale::check_character(first15.as_bytes()) as char);
+    let (giulia, luca) = (code("MRTGLI27E45F205"), code("MRTLCU29A01F205"));
+    let rows = [
+        HEADER.to_string(),
+        // Line 2: good.
+        "RSSMRA85T10A562S;Rossi;Mario;;;MRTMTT25D09F205Z;Moretti;Matteo;;Rodari;3B;Mensa".to_string(),
+        // Lines 3-4: one row whose school cell spans two lines.
+        format!("RSSMRA85T10A562S;Rossi;Mario;;;{giulia};Moretti;Giulia;;\"Rodari\r\nplesso nord\";1A;Mensa"),
+        // Line 5: a codice fiscale of 5,000 characters.
+        format!("RSSMRA85T10A562S;Rossi;Mario;;;{long_code};Moretti;Luca;;Rodari;3B;Mensa"),
+        // Line 6: a bad PAN.
+        format!("RSSMRA85T10A562S;Rossi;Mario;;;{luca};Moretti;Luca;4111111111111112;Rodari;3B;Mensa"),
+    ];
+    let file = realm.dir.join("excel.csv");
+    write(&file, &format!("{}\r\n", rows.join("\r\n")));
+    let out = ok(&["families", "import", "--data", d, file.to_str().unwrap()]);
+    assert!(out.contains("line 3: column school spans several lines"), "{out}");
+    let line5 = out.lines().find(|l| l.starts_with("line 5: ")).unwrap_or_else(|| panic!("no line 5 in {out}"));
+    assert!(line5.contains(&format!("\"{}…\"", "X".repeat(40))), "{line5}");
+    assert!(line5.len() < 300, "{} characters: {line5}", line5.len());
+    assert!(out.contains("line 6: pan \"4111111111111112\""), "{out}");
+    assert!(out.contains("4 rows read: 1 imported, 3 rejected"), "{out}");
+}
+
+/// A UTF-16 file (Excel's "Unicode text") is refused saying what it is and
+/// how to save it; a tab-separated file imports like a CSV one.
+#[test]
+fn a_utf16_file_is_named_as_such_and_a_tab_separated_one_imports() {
+    let realm = realm(3);
+    let d = realm.data();
+    let text = format!(
+        "{}\r\nRSSMRA85T10A562S\tRossi\tMario\t\t\tMRTMTT25D09F205Z\tMoretti\tMatteo\t\tRodari\t3B\tMensa\r\n",
+        HEADER.replace(';', "\t")
+    );
+    let tabs = realm.dir.join("tabs.txt");
+    write(&tabs, &text);
+    let out = ok(&["families", "import", "--data", d, tabs.to_str().unwrap()]);
+    assert!(out.contains("1 rows read: 1 imported, 0 rejected"), "{out}");
+    for (name, bom, little_endian) in
+        [("le-bom", true, true), ("be-bom", true, false), ("le", false, true), ("be", false, false)]
+    {
+        let mut bytes: Vec<u8> = match (bom, little_endian) {
+            (true, true) => vec![0xFF, 0xFE],
+            (true, false) => vec![0xFE, 0xFF],
+            _ => Vec::new(),
+        };
+        for unit in text.encode_utf16() {
+            bytes.extend(if little_endian { unit.to_le_bytes() } else { unit.to_be_bytes() });
+        }
+        let file = realm.dir.join(format!("{name}.txt"));
+        std::fs::write(&file, bytes).unwrap();
+        check_refused(
+            &realm,
+            &["families", "import", "--data", d, file.to_str().unwrap()],
+            "the file is UTF-16 (as Excel's \"Unicode text\" writes it): save it as \"CSV UTF-8\"",
+        );
+    }
+}
+
+/// A limit of zero is refused where it would stop all work, saying why and
+/// what to do instead; nothing is written.
+#[test]
+fn limits_of_zero_are_refused_with_what_they_would_mean() {
+    let realm = realm(6);
+    let d = realm.data();
+    let device = enrol_cash_point(&realm, "Edicola").author().to_hex();
+    for (flag, value, message) in [
+        ("--per-operation", "0", "--per-operation: the amount must be greater than zero"),
+        ("--unconfirmed-total", "0", "the unconfirmed total must be above zero"),
+        ("--offline-hours", "0", "0 is not in 1..="),
+    ] {
+        check_refused(&realm, &["limits", "--data", d, "--device", &device, flag, value], message);
+        check_refused(&realm, &["enroll", "--data", d, "--name", "Farmacia", flag, value], message);
+    }
+    check_refused(&realm, &["search", "--data", d, "ro", "--limit", "0"], "0 is not in 1..=50");
+    check_refused(&realm, &["search", "--data", d, "ro", "--limit", "51"], "51 is not in 1..=50");
+    let csv = realm.dir.join("none.csv");
+    let out = saldo(&["generate", "--consumers", "0", "--out", csv.to_str().unwrap()]);
+    assert!(!out.status.success() && !csv.exists());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 is not in 1..=1000000"));
+}
+
+/// Words said twice in a row ("refused: refused:", "X: X") in a message.
+fn doubled_words(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| c.is_whitespace())
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
+        .filter(|w| !w.is_empty())
+        .collect();
+    for n in 1..=6 {
+        for i in 0..words.len().saturating_sub(2 * n - 1) {
+            if words[i..i + n] == words[i + n..i + 2 * n] && !words[i].chars().all(|c| c.is_ascii_digit()) {
+                return Some(words[i..i + 2 * n].join(" "));
+            }
+        }
+    }
+    None
+}
+
+/// An operator reads each word of an error once: no "refused: refused:",
+/// no cause repeated after the message that already quotes it.
+#[test]
+fn error_messages_say_nothing_twice() {
+    assert_eq!(doubled_words("refused: refused: no"), Some("refused refused".into()));
+    assert_eq!(
+        doubled_words("cannot use x: gone: cannot use x: gone"),
+        Some("cannot use x gone cannot use x gone".into())
+    );
+    let (realm, pan, _) = top_up_setup();
+    let d = realm.data();
+    let missing = realm._tmp.path().join("missing");
+    let garbage = realm._tmp.path().join("garbage.bundle");
+    std::fs::write(&garbage, b"not a bundle at all").unwrap();
+    let not_a_db = realm._tmp.path().join("not-a-db");
+    std::fs::create_dir_all(&not_a_db).unwrap();
+    std::fs::write(not_a_db.join("saldo.db"), b"this is not a database, not at all").unwrap();
+    std::fs::write(not_a_db.join("device.key"), [7u8; 32]).unwrap();
+    let stranger = "ab".repeat(32);
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["status", "--data", missing.to_str().unwrap()],
+        vec!["status", "--data", not_a_db.to_str().unwrap()],
+        vec!["bundle", "import", "--data", d, garbage.to_str().unwrap()],
+        vec!["bundle", "import", "--data", d, missing.to_str().unwrap()],
+        vec!["families", "import", "--data", d, missing.to_str().unwrap()],
+        vec!["topup", "--data", d, "--pan", &pan, "--amount", "0", "--method", "cash"],
+        vec!["revoke", "--data", d, "--device", &stranger],
+        vec!["limits", "--data", d, "--device", &stranger, "--per-operation", "5"],
+        vec!["review", "accept", "--data", d, &stranger, "--operator", "x", "--note", "y"],
+        vec!["bundle", "export", "--data", d, "--out", "/nonexistent/dir/b.bundle"],
+        vec!["services", "set", "--data", d, "--name", "Mensa", "--floor", "10"],
+    ];
+    for args in cases {
+        let out = saldo(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "saldo {args:?} should fail");
+        assert_eq!(doubled_words(&stderr), None, "saldo {args:?} said {stderr:?}");
+    }
+}
+
+/// Waits up to `secs` seconds for `what` to hold.
+fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(start.elapsed() < Duration::from_secs(secs), "waited {secs} s for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A node's log written to a file carries no terminal colour codes.
+#[test]
+fn a_log_written_to_a_file_has_no_colour_codes() {
+    let realm = realm(3);
+    let log_path = realm._tmp.path().join("hub.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    // A peer that is not there: the hub logs its attempts to reach it.
+    let absent = format!("{}@127.0.0.1:9", saldo_sync::DeviceKey::generate().author().to_hex());
+    let mut hub = Command::new(SALDO)
+        .args(["hub", "--data", realm.data(), "--p2p", "127.0.0.1:0", "--no-lan", "--peer", &absent])
+        .env_remove("SALDO_DATA")
+        .env("SALDO_LOG", "saldo_node=debug")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    wait_for(60, "the hub to log", || std::fs::read_to_string(&log_path).is_ok_and(|t| t.contains("INFO")));
+    hub.kill().unwrap();
+    hub.wait().unwrap();
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!text.contains('\u{1b}'), "colour codes in the log: {text:?}");
+}
+
+/// Unmounts a file system the test mounted, however the test ends.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// On a full disk a command that writes says the disk is full, naming the
+/// data directory, and writes nothing; reads (search, balance, status, the
+/// review list) go on working, also when no node holds the database open;
+/// with space again, writing works. Runs on a
+/// small tmpfs, so only where this test may mount one (as root); elsewhere
+/// the library test `an_import_that_fills_the_disk_says_so_and_what_it_wrote`
+/// covers the full disk through SQLite's page limit.
+#[test]
+fn a_full_disk_is_named_and_reads_still_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = tmp.path().join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&disk)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("cannot mount a tmpfs here: the full disk is tested through SQLite's page limit only");
+        return;
+    }
+    let _unmount = Mounted(disk.clone());
+    let dir = disk.join("hub");
+    let d = dir.to_str().unwrap();
+    let csv = tmp.path().join("families.csv");
+    ok(&["realm", "init", "--data", d, "--name", "Comune di Prova"]);
+    ok(&["generate", "--consumers", "40", "--out", csv.to_str().unwrap(), "--seed", "5"]);
+    ok(&["families", "import", "--data", d, csv.to_str().unwrap()]);
+    let realm = Realm { _tmp: tempfile::tempdir().unwrap(), dir: dir.clone() };
+    let ((pan, _), _) = realm.consumers();
+    // No process holds the database open: SQLite would have to make its
+    // shared-memory file, on a disk with no room for it.
+    assert!(!dir.join("saldo.db-shm").exists());
+    let filler = disk.join("filler");
+    {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+    }
+    let topup = ["topup", "--data", d, "--pan", &pan, "--amount", "10", "--method", "cash"];
+    let out = saldo(&topup);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a top-up on a full disk succeeded");
+    assert!(stderr.contains(&format!("the disk holding {d} is full: free space and try again")), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(ok(&["search", "--data", d, "ro"]).contains("PAN"));
+    assert!(ok(&["balance", "--data", d, "--pan", &pan]).contains("PAN"));
+    assert!(ok(&["status", "--data", d]).contains("role:"));
+    ok(&["review", "list", "--data", d]);
+    std::fs::remove_file(&filler).unwrap();
+    assert!(ok(&topup).contains("RICEVUTA"));
+    ok(&["log", "verify", "--data", d]);
+}
+
+/// `saldo hub | head -1`: a running node whose output no one reads any more
+/// goes on running (it panicked at its next line of output).
+#[test]
+fn a_node_whose_output_is_closed_keeps_running() {
+    let realm = realm(3);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut hub = Command::new(SALDO)
+        .args(["hub", "--data", realm.data(), "--p2p", "127.0.0.1:0", "--no-lan"])
+        .env_remove("SALDO_DATA")
+        .stdout(writer)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(30, "the hub to run", || realm.dir.join("status.json").exists() || hub.try_wait().unwrap().is_some());
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = hub.try_wait().unwrap();
+    hub.kill().unwrap();
+    hub.wait().unwrap();
+    assert_eq!(stopped, None, "the hub stopped");
 }

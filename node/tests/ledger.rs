@@ -1237,3 +1237,169 @@ fn a_replacement_of_a_replacement_still_starts_above_the_first_devices_receipts(
     let unknown = hub.create_replacement_token(&label("Edicola 4"), limits("400"), key(65, 9).author());
     assert!(matches!(unknown, Err(NodeError::UnknownDevice(_))), "{unknown:?}");
 }
+
+/// An operator who accepts in review a charge beyond a device's allowance is
+/// told that it takes the wallet below its floor, and by how much; without a
+/// second, explicit confirmation nothing is recorded.
+#[test]
+fn accepting_a_charge_below_the_floor_in_review_needs_a_second_confirmation() {
+    let (mut hub, consumers) = hub_with_directory(62, 4);
+    let realm = hub.realm();
+    let mensa = service("mensa");
+    let consumer = consumers.iter().find(|c| c.services.contains(&mensa)).expect("someone eats at the canteen");
+    let w = WalletKey { consumer: consumer.id, service: mensa.clone() };
+    let mut canteen = Device::new(key(62, 7));
+    hub.enrol(canteen.author(), Role::SchoolDevice, &label("Mensa Collodi"), limits("100")).unwrap();
+    let mut charge = |reference: &str, amount: &str| {
+        canteen.sign(
+            &realm,
+            Body::ServiceCharge(ServiceCharge {
+                reference: label(reference),
+                wallet: w.clone(),
+                amount: Amount::parse(amount).unwrap(),
+            }),
+        )
+    };
+    // The allowance covers the wallet down to its floor of -20.00; the next charge is beyond it.
+    hub.grant_escrow(key(62, 7).author(), w.clone(), Amount::parse("20").unwrap()).unwrap();
+    let within = charge("pasto-1", "20");
+    let beyond = charge("pasto-2", "12");
+    let small = charge("pasto-3", "1");
+    assert!(deliver(&mut hub, &[within.clone(), beyond.clone(), small.clone()]).iter().all(Result::is_ok));
+    assert_eq!(verdict_of(&mut hub, &within.id), Some(Verdict::Accepted));
+    assert_eq!(reason_of(&mut hub, &beyond.id), Some(FlagReason::OverEscrow));
+    let name = {
+        let tx = hub.store_mut().read().unwrap();
+        let row = tx.consumer(&consumer.id).unwrap().unwrap();
+        format!("{} {}", row.surname, row.name)
+    };
+
+    let before = hub.store().dump().unwrap();
+    let refused = hub
+        .review_checked(&beyond.id, true, &label("Ufficio scuola"), &label("the family will pay"), false)
+        .unwrap_err();
+    assert!(matches!(refused, NodeError::BelowFloorInReview { .. }), "{refused}");
+    let message = refused.to_string();
+    let expected = format!(
+        "accepting this service charge takes {name}'s mensa wallet to -32.00 EUR, 12.00 EUR below its floor of -20.00 EUR"
+    );
+    assert!(message.contains(&expected), "{message}");
+    assert!(message.contains("--confirm-below-floor"), "{message}");
+    assert_eq!(hub.store().dump().unwrap(), before, "a refused review recorded something");
+    assert_eq!(reason_of(&mut hub, &beyond.id), Some(FlagReason::OverEscrow));
+
+    // Rejecting takes nothing from the wallet: no confirmation needed.
+    let (_, below) = hub.review_checked(&small.id, false, &label("Ufficio scuola"), &label("no meal"), false).unwrap();
+    assert!(below.is_empty());
+    assert!(matches!(verdict_of(&mut hub, &small.id), Some(Verdict::ReviewRejected { .. })));
+
+    let (_, below) =
+        hub.review_checked(&beyond.id, true, &label("Ufficio scuola"), &label("the family will pay"), true).unwrap();
+    assert_eq!(below.len(), 1);
+    assert_eq!(below[0].short, Balance::parse("12").unwrap());
+    assert!(matches!(verdict_of(&mut hub, &beyond.id), Some(Verdict::ReviewAccepted { .. })));
+    assert_eq!(hub.wallet(&w.consumer, &w.service).unwrap().confirmed, Balance::parse("-32").unwrap());
+    let again = hub.review_checked(&beyond.id, true, &label("Ufficio scuola"), &label("twice"), true).unwrap_err();
+    assert!(matches!(again, NodeError::NotFlagged(_)), "{again}");
+    assert!(hub.verify_log().unwrap().ok());
+}
+
+/// An import that fills the disk says the disk is full and exactly what it
+/// wrote before; what it wrote is whole families, reads go on working, and
+/// importing the file again once there is space writes the rest.
+#[test]
+fn an_import_that_fills_the_disk_says_so_and_what_it_wrote() {
+    let new_hub = || {
+        Node::create_hub(
+            Store::open_in_memory().unwrap(),
+            key(63, 0),
+            key(63, 1),
+            &label("Comune di Prova"),
+            Arc::new(StepClock::default()),
+        )
+        .unwrap()
+    };
+    let mut csv = Vec::new();
+    generate::write_csv(&mut csv, 2_400, 63).unwrap();
+    // The same import on the same keys and clock writes the same pages: measure it once.
+    let (pages_before, pages_after, families) = {
+        let mut hub = new_hub();
+        let before = hub.store().page_count().unwrap();
+        let report = import::import_csv(&mut hub, csv.as_slice(), &|_, _| {}).unwrap();
+        (before, hub.store().page_count().unwrap(), report.families)
+    };
+    assert!(families > 1_200, "{families} families: too few for two transactions");
+    let first_share = import::FAMILIES_PER_TRANSACTION as u64 * 100 / families;
+    // Room for the first transaction and not for the whole import.
+    let cap = pages_before + (pages_after - pages_before) * (first_share + (100 - first_share) / 2) / 100;
+    let mut hub = new_hub();
+    hub.store().limit_pages(cap).unwrap();
+    let error = import::import_csv(&mut hub, csv.as_slice(), &|_, _| {}).unwrap_err();
+    let (written, rows) = match &error {
+        import::ImportError::Stopped { families, rows, .. } => (*families, *rows),
+        other => panic!("expected an import stopped after its first transaction: {other}"),
+    };
+    assert_eq!(written, import::FAMILIES_PER_TRANSACTION as u64);
+    let error = anyhow::Error::from(error);
+    assert!(error.chain().any(saldo_node::node::is_disk_full), "{error:#}");
+    let message = saldo_node::cli::render_error(&error, Some(std::path::Path::new("/srv/saldo")));
+    assert!(message.contains(&format!("the import stopped after writing 1000 families ({rows} rows)")), "{message}");
+    assert!(message.ends_with("\nthe disk holding /srv/saldo is full: free space and try again"), "{message}");
+    assert!(!message.contains("full: database or disk is full: database or disk is full"), "{message}");
+
+    // Reads need no space.
+    let (consumers, in_families) = hub.directory_counts().unwrap();
+    assert_eq!((consumers, in_families), (rows, 1_000));
+    let found = hub.search("ro", 5).unwrap();
+    assert!(!found.is_empty());
+    hub.balance(&saldo_sync::Pan::parse(&found[0].pan).unwrap()).unwrap();
+    hub.unconfirmed().unwrap();
+    hub.flagged(10).unwrap();
+    assert!(hub.verify_log().unwrap().ok());
+
+    // With space again, the same file writes the rest.
+    hub.store().limit_pages(u32::MAX as u64).unwrap();
+    let report = import::import_csv(&mut hub, csv.as_slice(), &|_, _| {}).unwrap();
+    assert_eq!(report.families, families);
+    assert_eq!(hub.directory_counts().unwrap().1, families);
+}
+
+/// Accepting in review a charge that leaves the wallet above its floor, but
+/// not once devices charge what is reserved for them, also needs the second
+/// confirmation: the allowances the hub granted stay good (invariant 10).
+#[test]
+fn accepting_in_review_counts_what_devices_may_still_charge() {
+    let (mut hub, consumers) = hub_with_directory(64, 4);
+    let realm = hub.realm();
+    let mensa = service("mensa");
+    let consumer = consumers.iter().find(|c| c.services.contains(&mensa)).expect("someone eats at the canteen");
+    let w = WalletKey { consumer: consumer.id, service: mensa.clone() };
+    let (canteen, mut bus) = (Device::new(key(64, 7)), Device::new(key(64, 8)));
+    for (device, name) in [(&canteen, "Mensa Collodi"), (&bus, "Mensa Rodari")] {
+        hub.enrol(device.author(), Role::SchoolDevice, &label(name), limits("100")).unwrap();
+    }
+    hub.record_top_up(
+        &[TopUpRequestLine { consumer: consumer.id, service: mensa.clone(), amount: Amount::parse("30").unwrap() }],
+        PaymentMethod::Cash,
+        None,
+    )
+    .unwrap();
+    hub.grant_escrow(canteen.author(), w.clone(), Amount::parse("20").unwrap()).unwrap();
+    // The other canteen has no allowance: its charge is flagged.
+    let charge = bus.sign(
+        &realm,
+        Body::ServiceCharge(ServiceCharge {
+            reference: label("pasto-1"),
+            wallet: w.clone(),
+            amount: Amount::parse("35").unwrap(),
+        }),
+    );
+    deliver(&mut hub, std::slice::from_ref(&charge));
+    assert_eq!(reason_of(&mut hub, &charge.id), Some(FlagReason::OverEscrow));
+    let message =
+        hub.review_checked(&charge.id, true, &label("Ufficio scuola"), &label("paid"), false).unwrap_err().to_string();
+    assert!(
+        message.contains("mensa wallet to -5.00 EUR, and devices may still charge the 20.00 EUR reserved for them there: 5.00 EUR below its floor of -20.00 EUR"),
+        "{message}"
+    );
+}

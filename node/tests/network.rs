@@ -1077,3 +1077,30 @@ fn a_cash_point_enrolled_in_place_of_another_continues_its_receipt_numbers() {
         .unwrap();
     assert!(a_row.revoked_after.is_some(), "the replaced device is revoked");
 }
+
+/// A token used a second time is refused, and the cash point says why in
+/// plain words, once ("the hub refused: …", not "refused: refused:"), and
+/// leaves nothing behind.
+#[test]
+fn a_used_enrolment_token_is_refused_saying_so_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let (hub_dir, _hub, _) = hub(tmp);
+    let token = enroll(&hub_dir, "Edicola");
+    let (a_dir, b_dir) = (tmp.join("edicola"), tmp.join("copia"));
+    let joined = spawn(
+        &["cashpoint", "--data", a_dir.to_str().unwrap(), "--p2p", "127.0.0.1:0", "--join", &token],
+        &tmp.join("a.log"),
+    );
+    wait_until("A's directory", || some_consumer(&a_dir));
+    drop(joined);
+    let out = saldo(&["cashpoint", "--data", b_dir.to_str().unwrap(), "--p2p", "127.0.0.1:0", "--join", &token]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("could not join the realm; nothing was created: the hub refused: this enrolment token is unknown or was used already"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("refused: refused"), "{stderr}");
+    assert!(!b_dir.exists(), "a refused join left {}", b_dir.display());
+}
