@@ -517,7 +517,7 @@ fn join(dir: &Path, token: &str, p2p: std::net::SocketAddr) -> Result<Node> {
                 for file in [crate::node::DATABASE_FILE, crate::node::KEY_FILE] {
                     let _ = std::fs::remove_file(dir.join(file));
                 }
-                for suffix in ["-wal", "-shm"] {
+                for suffix in ["-wal", "-shm", crate::writers::WAITING_FILE_SUFFIX] {
                     let _ = std::fs::remove_file(dir.join(format!("{}{suffix}", crate::node::DATABASE_FILE)));
                 }
             } else {

@@ -27,7 +27,7 @@ use saldo_sync::{AuthorId, Frontier};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
-use crate::node::{Node, NodeError};
+use crate::node::{Node, NodeError, TransactionBound};
 use crate::state::{Applied, IngestError};
 
 /// How long between two attempts to reach a peer, at most.
@@ -731,7 +731,10 @@ async fn read_loop(
         match incoming {
             Incoming::Ops(ops) => {
                 let count = ops.len() as u64;
-                let results = shared.handle.call(move |node| node.ingest(&ops).map(|r| (ops, r))).await?;
+                let results = shared
+                    .handle
+                    .call(move |node| node.ingest_within(&ops, TransactionBound::SHORT).map(|r| (ops, r)))
+                    .await?;
                 let (ops, results) = results;
                 let mut refused = 0u64;
                 for (bytes, result) in ops.iter().zip(&results) {

@@ -37,6 +37,33 @@ pub const CONTACTS_KEY_FILE: &str = "contacts.key";
 /// once per transaction rather than once per 10,000 operations, which is
 /// what made the bytes written per operation grow with the log.
 pub const OPS_PER_BATCH_MAX: usize = 50_000;
+/// Longest one transaction of bulk work on a data directory others write to
+/// (a bundle import, a catch-up, a CSV import) works before it commits and
+/// lets a waiting top-up through: its commit adds a few milliseconds.
+pub const BULK_TRANSACTION_WORK_MS_MAX: u64 = 40;
+
+/// How much one transaction of an ingest holds: at most `ops_max`
+/// operations, and at most `work_max` of work when given. The caller
+/// chooses: the hub's bulk ingest stores fastest in few, large transactions;
+/// work that a top-up at the counter may wait behind, in short ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionBound {
+    pub ops_max: usize,
+    pub work_max: Option<std::time::Duration>,
+}
+
+impl TransactionBound {
+    /// Few, large transactions, of [`OPS_PER_BATCH_MAX`] operations (and
+    /// always the same ones for the same operations: the simulation
+    /// replays a seed exactly).
+    pub const LARGE: TransactionBound = TransactionBound { ops_max: OPS_PER_BATCH_MAX, work_max: None };
+    /// Transactions of at most [`BULK_TRANSACTION_WORK_MS_MAX`] of work:
+    /// a top-up waits behind one at most.
+    pub const SHORT: TransactionBound = TransactionBound {
+        ops_max: OPS_PER_BATCH_MAX,
+        work_max: Some(std::time::Duration::from_millis(BULK_TRANSACTION_WORK_MS_MAX)),
+    };
+}
 
 /// Operations whose signatures are checked as one ed25519 batch when
 /// ingesting: the unit of work of the helper threads. `saldo-bench`
@@ -88,7 +115,12 @@ pub enum NodeError {
     #[error(transparent)]
     Open(#[from] OpenError),
     #[error("storage failure: {0}")]
-    Storage(#[from] rusqlite::Error),
+    Storage(rusqlite::Error),
+    #[error(
+        "another process is writing to this data directory (an import?) and did not let go of it for {} s: try again",
+        crate::store::WRITE_WAIT_MAX.as_secs()
+    )]
+    Busy,
     #[error(transparent)]
     Ingest(#[from] IngestError),
     #[error("no consumer has PAN {0}: check the card, or search by name or codice fiscale")]
@@ -126,6 +158,14 @@ pub enum NodeError {
 }
 
 pub type Result<T> = std::result::Result<T, NodeError>;
+
+impl From<rusqlite::Error> for NodeError {
+    /// "database is locked" is no storage failure, and no operator should
+    /// read SQLite's words for it.
+    fn from(error: rusqlite::Error) -> NodeError {
+        if crate::store::is_busy(&error) { NodeError::Busy } else { NodeError::Storage(error) }
+    }
+}
 
 /// A node of a realm: its store, and who it is.
 #[derive(Debug)]
@@ -568,7 +608,7 @@ impl Node {
         let mut report =
             BundleReport { exporter: body.exporter.to_hex(), operations: body.ops.len(), ..BundleReport::default() };
         let from_hub = body.exporter == self.me.ctx.realm.hub();
-        for (result, bytes) in self.ingest(&body.ops)?.into_iter().zip(&body.ops) {
+        for (result, bytes) in self.ingest_within(&body.ops, TransactionBound::SHORT)?.into_iter().zip(&body.ops) {
             match result {
                 Ok(Applied::New) => report.new += 1,
                 Ok(Applied::Duplicate) => report.duplicates += 1,
@@ -824,9 +864,10 @@ impl Node {
     }
 
     /// A write transaction together with the node's identity, for work that
-    /// records many operations in one transaction (imports).
+    /// records many operations in one transaction (imports): it first lets
+    /// every writer waiting for the database through (a top-up at the counter).
     pub fn write(&mut self) -> Result<(Tx<'_>, &Me)> {
-        Ok((self.store.write()?, &self.me))
+        Ok((self.store.write_after_waiting_writers()?, &self.me))
     }
 
     /// Records an operation of this node in its own transaction.
@@ -842,7 +883,22 @@ impl Node {
     /// is decoded, its signature verified (in batches over all cores), then
     /// applied; on the hub, each operation on money gets the hub's verdict.
     /// Everything is durable when this returns. One result per input.
+    /// Committed in few, large transactions ([`TransactionBound::LARGE`]).
     pub fn ingest(&mut self, batch: &[Vec<u8>]) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
+        self.ingest_within(batch, TransactionBound::LARGE)
+    }
+
+    /// [`Node::ingest`] in transactions of at most `bound`, letting every
+    /// writer waiting for the database (a top-up at the counter, in this
+    /// process or another) through before each. If it fails, what it
+    /// committed are whole transactions: each operation with its effects
+    /// and the hub's verdicts on it; ingesting the same operations again
+    /// stores the rest.
+    pub fn ingest_within(
+        &mut self,
+        batch: &[Vec<u8>],
+        bound: TransactionBound,
+    ) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
         // Signatures are checked a part at a time by helper threads on the
         // other cores while this thread decodes and stores the parts before,
         // committing every OPS_PER_BATCH_MAX operations. When the part it
@@ -861,11 +917,11 @@ impl Node {
             let mut results = Vec::with_capacity(batch.len());
             let stored = (|| {
                 while results.len() < batch.len() {
-                    let take = (batch.len() - results.len()).min(OPS_PER_BATCH_MAX);
+                    let take = (batch.len() - results.len()).min(bound.ops_max.max(1));
                     if take == batch.len() - results.len() && parts.len() > 1 {
                         self.store.checkpoint_wal(WAL_FRAMES_CHECKPOINTED_EARLY)?;
                     }
-                    results.extend(self.store_checked(checked.by_ref().take(take), take)?);
+                    results.extend(self.store_checked(&mut checked, take, bound.work_max)?);
                 }
                 Ok(())
             })();
@@ -875,18 +931,26 @@ impl Node {
         })
     }
 
-    /// Stores operations already decoded and verified, in one transaction.
+    /// Stores operations already decoded and verified, in one transaction:
+    /// at most `count` of them, and only as many as `work_max` allows (at
+    /// least one), counted from when it has the database.
     fn store_checked(
         &mut self,
-        checked: impl Iterator<Item = std::result::Result<SignedOp, IngestError>>,
+        checked: &mut impl Iterator<Item = std::result::Result<SignedOp, IngestError>>,
         count: usize,
+        work_max: Option<std::time::Duration>,
     ) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
         let mut results = Vec::with_capacity(count);
-        let mut tx = self.store.write()?;
+        let mut tx = self.store.write_after_waiting_writers()?;
+        let deadline = work_max.and_then(|work| std::time::Instant::now().checked_add(work));
         let hub_key = if self.me.ctx.is_hub() { self.me.key.as_ref() } else { None };
         let mut verdicts = PendingDecisions::with_capacity(if hub_key.is_some() { count } else { 0 });
         let mut decision_base: Option<Seq> = None;
-        for item in checked {
+        while results.len() < count {
+            if !results.is_empty() && deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
+                break;
+            }
+            let Some(item) = checked.next() else { break };
             let signed = match item {
                 Ok(signed) => signed,
                 Err(e) => {

@@ -7,6 +7,9 @@
 //! Writers take the lock up front (`BEGIN IMMEDIATE`), so a command-line
 //! process and a running node can share one data directory: sequence numbers
 //! are allocated inside the writing transaction and never handed out twice.
+//! A writer that finds the database locked tries again every millisecond for
+//! up to [`WRITE_WAIT_MAX`], and bulk work gives way to it between its
+//! transactions ([`crate::writers`]).
 
 use std::cell::RefCell;
 // The transaction's caches are keyed by ids that are hashes already, or
@@ -17,12 +20,39 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
+
+use crate::writers::Writers;
 use saldo_sync::{
     AuthorId, Balance, ConsumerId, FamilyId, FlagReason, Label, OfflineLimits, OpId, OpKind, Pan, ReceiptNo,
     ReceiptRange, Role, Seq, ServiceId, Verdict,
 };
 
 pub type Result<T> = std::result::Result<T, rusqlite::Error>;
+
+/// Longest a writer waits for another connection (a bulk import in another
+/// process) to let go of the database before it gives up.
+pub const WRITE_WAIT_MAX: Duration = Duration::from_secs(30);
+/// How often a writer waiting for the database tries again: SQLite's own
+/// busy handler waits up to 100 ms between two tries, which is what a top-up
+/// would lose each time the lock comes free.
+const WRITE_RETRY: Duration = Duration::from_millis(1);
+
+/// SQLite's busy handler for every connection: try again every
+/// [`WRITE_RETRY`], for [`WRITE_WAIT_MAX`] in all.
+fn retry_while_busy(attempts: i32) -> bool {
+    let attempts_max = (WRITE_WAIT_MAX.as_micros() / WRITE_RETRY.as_micros()) as i32;
+    if attempts >= attempts_max {
+        return false;
+    }
+    std::thread::sleep(WRITE_RETRY);
+    true
+}
+
+/// Whether `error` says that another connection held the database for
+/// longer than a writer waits ("database is locked").
+pub fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
@@ -355,6 +385,8 @@ pub struct Store {
     conn: Connection,
     /// What write transactions learnt and committed, for the next one.
     remembered: Remembered,
+    /// Who waits to write on this database, from any process.
+    writers: Writers,
 }
 
 /// What the hub looks up for every operation and what rarely changes: the
@@ -428,18 +460,18 @@ impl Store {
     pub fn open(path: &Path) -> std::result::Result<Store, OpenError> {
         let sqlite = |source| OpenError::Sqlite { path: path.display().to_string(), source };
         let conn = Connection::open(path).map_err(sqlite)?;
-        Self::setup(conn, true)
+        Self::setup(conn, true, Writers::beside(path))
     }
 
     pub fn open_in_memory() -> std::result::Result<Store, OpenError> {
         let conn =
             Connection::open_in_memory().map_err(|source| OpenError::Sqlite { path: ":memory:".into(), source })?;
-        Self::setup(conn, false)
+        Self::setup(conn, false, Writers::alone())
     }
 
-    fn setup(mut conn: Connection, file: bool) -> std::result::Result<Store, OpenError> {
+    fn setup(mut conn: Connection, file: bool, writers: Writers) -> std::result::Result<Store, OpenError> {
         let sqlite = |source| OpenError::Sqlite { path: conn_path(file), source };
-        conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite)?;
+        conn.busy_handler(Some(retry_while_busy)).map_err(sqlite)?;
         if file {
             conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
         }
@@ -465,22 +497,25 @@ impl Store {
             }
             std::thread::sleep(Duration::from_millis(100 * attempt));
         }
-        Ok(Store { conn, remembered: Remembered::default() })
+        Ok(Store { conn, remembered: Remembered::default(), writers })
     }
 
-    /// Starts a write transaction, taking the write lock now.
+    /// Starts a write transaction, taking the write lock now. While another
+    /// connection holds it, this one says it waits, so that bulk work lets
+    /// it through before its next transaction.
     pub fn write(&mut self) -> Result<Tx<'_>> {
+        let waiting = self.writers.wait();
+        let tx = Tx::new(&self.conn, TransactionBehavior::Immediate);
+        drop(waiting);
+        with_remembered(tx?, &mut self.remembered)
+    }
+
+    /// Starts a write transaction of bulk work (an import, a catch-up): first
+    /// lets every connection waiting to write go first ([`crate::writers`]).
+    pub fn write_after_waiting_writers(&mut self) -> Result<Tx<'_>> {
+        self.writers.give_way();
         let tx = Tx::new(&self.conn, TransactionBehavior::Immediate)?;
-        let mut remembered = std::mem::take(&mut self.remembered);
-        let data_version: i64 = tx.tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-        if data_version != remembered.data_version {
-            remembered = Remembered { data_version, ..Remembered::default() };
-        }
-        *tx.services.borrow_mut() = remembered.services;
-        *tx.wallets.borrow_mut() = remembered.wallets;
-        tx.directory_version.set(remembered.directory_version);
-        *tx.wallet_keys.borrow_mut() = remembered.wallet_keys;
-        Ok(Tx { home: Some((&mut self.remembered, data_version)), ..tx })
+        with_remembered(tx, &mut self.remembered)
     }
 
     /// A read-only view (a deferred transaction that is never committed).
@@ -539,6 +574,21 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// A write transaction that starts from what the last one committed on
+/// this connection knew, unless another connection has committed since.
+fn with_remembered<'a>(tx: Tx<'a>, home: &'a mut Remembered) -> Result<Tx<'a>> {
+    let mut remembered = std::mem::take(home);
+    let data_version: i64 = tx.tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+    if data_version != remembered.data_version {
+        remembered = Remembered { data_version, ..Remembered::default() };
+    }
+    *tx.services.borrow_mut() = remembered.services;
+    *tx.wallets.borrow_mut() = remembered.wallets;
+    tx.directory_version.set(remembered.directory_version);
+    *tx.wallet_keys.borrow_mut() = remembered.wallet_keys;
+    Ok(Tx { home: Some((home, data_version)), ..tx })
 }
 
 fn conn_path(file: bool) -> String {
@@ -2526,7 +2576,7 @@ mod tests {
         )
         .expect("wallet");
         migrations().to_latest(&mut conn).expect("latest");
-        let mut store = Store { conn, remembered: Remembered::default() };
+        let mut store = Store { conn, remembered: Remembered::default(), writers: Writers::alone() };
         let tx = store.read().expect("read");
         let (a, b) = (AuthorId(a), AuthorId(b));
         assert_eq!(tx.author(&a).expect("a").expect("held").num, 1);
