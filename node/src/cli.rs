@@ -503,7 +503,6 @@ fn join(dir: &Path, token: &str, p2p: std::net::SocketAddr) -> Result<Node> {
         Ok(name) => {
             let hub: Vec<String> = token.hub.iter().map(ToString::to_string).collect();
             node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
-            node.note_hub_contact()?;
             println!(
                 "joined the realm {} as {name:?}; this node's id is {}",
                 token.realm.to_hex(),
@@ -594,7 +593,11 @@ fn render_status(s: &StatusView) -> String {
                 (Some(addr), false) => addr.clone(),
                 (None, _) => "(it dialed in)".into(),
             },
-            if p.online { "online" } else { "offline" },
+            match (&p.refused, p.online) {
+                (Some(_), _) => "refused for good (not dialed again)",
+                (None, true) => "online",
+                (None, false) => "offline",
+            },
             p.ops_sent,
             p.ops_received,
             p.ops_refused,

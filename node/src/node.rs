@@ -82,7 +82,6 @@ pub const MOVEMENTS_SHOWN: u32 = 10;
 const META_REALM: &str = "realm";
 const META_REALM_NAME: &str = "realm_name";
 const META_LAST_HLC: &str = "last_hlc";
-const META_LAST_HUB_CONTACT: &str = "last_hub_contact_ms";
 /// How long the hub's log stays quiet before the hub writes a heartbeat.
 pub const HEARTBEAT_AFTER: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
@@ -607,7 +606,6 @@ impl Node {
         }
         let mut report =
             BundleReport { exporter: body.exporter.to_hex(), operations: body.ops.len(), ..BundleReport::default() };
-        let from_hub = body.exporter == self.me.ctx.realm.hub();
         for (result, bytes) in self.ingest_within(&body.ops, TransactionBound::SHORT)?.into_iter().zip(&body.ops) {
             match result {
                 Ok(Applied::New) => report.new += 1,
@@ -621,10 +619,6 @@ impl Node {
                     report.refused.push(format!("{what}: {e}"));
                 }
             }
-        }
-        if from_hub && !self.is_hub() {
-            // A bundle from the hub is contact with the hub (offline limits).
-            self.note_hub_contact()?;
         }
         Ok(report)
     }
@@ -764,15 +758,6 @@ impl Node {
         Ok(true)
     }
 
-    /// Notes that the hub was in contact now (offline limits and `saldo status`).
-    pub fn note_hub_contact(&mut self) -> Result<()> {
-        let now = self.me.clock.now_ms();
-        let tx = self.store.write()?;
-        tx.set_meta(META_LAST_HUB_CONTACT, &now.to_le_bytes())?;
-        tx.commit()?;
-        Ok(())
-    }
-
     /// Creates a one-time enrolment token (hub only): a device that presents
     /// it on the join protocol is enrolled as a cash point named `name` with
     /// `limits`. Only the token's hash is stored.
@@ -832,10 +817,11 @@ impl Node {
             .unwrap_or_default())
     }
 
-    /// This node's operations on money awaiting the hub's verdict: how many, and their total.
+    /// This node's operations on money awaiting the hub's verdict: how many,
+    /// and their total. None on the hub: its own operations need no verdict.
     pub fn unconfirmed(&mut self) -> Result<(u64, Balance)> {
-        let Some(me) = self.me.ctx.own else {
-            return Ok((0, Balance::from_minor(0).expect("zero")));
+        let Some(me) = self.me.ctx.own.filter(|_| !self.is_hub()) else {
+            return Ok((0, Balance::ZERO));
         };
         let (count, total) = self.store.read()?.unconfirmed_of(&me)?;
         let total =
@@ -849,10 +835,16 @@ impl Node {
         Ok(self.store.read()?.author(&me)?.map(|a| a.role))
     }
 
-    /// When the hub was last in contact (milliseconds since the epoch), if ever.
+    /// When the hub was last in contact (milliseconds since the epoch), if
+    /// ever: the time of the newest operation of the hub held here, however
+    /// it came (a sync, a bundle of any age). The hub writes a heartbeat when
+    /// it is quiet, so a device in touch holds a recent one. The offline
+    /// limits count from the same time.
     pub fn last_hub_contact_ms(&mut self) -> Result<Option<u64>> {
+        let hub = self.me.ctx.realm.hub();
         let tx = self.store.read()?;
-        Ok(tx.meta(META_LAST_HUB_CONTACT)?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes))
+        let head = tx.author(&hub)?.map_or(Seq(0), |a| a.head_seq);
+        Ok(tx.op_wall_ms(&hub, head)?)
     }
 
     pub fn store(&self) -> &Store {

@@ -603,6 +603,71 @@ fn a_killed_import_leaves_whole_transactions_and_importing_again_completes_it() 
     assert!(verify.contains("every signature, chain link and balance verifies"), "{verify}");
 }
 
+/// The hub's status counts no operation of its own as unconfirmed: the
+/// hub's top-ups need no verdict.
+#[test]
+fn the_hubs_own_top_ups_are_not_unconfirmed() {
+    let (realm, pan, _) = top_up_setup();
+    ok(&["topup", "--data", realm.data(), "--pan", &pan, "--amount", "10", "--method", "cash"]);
+    let status: serde_json::Value = serde_json::from_str(&ok(&["status", "--data", realm.data(), "--json"])).unwrap();
+    assert_eq!(
+        (status["unconfirmed_operations"].as_u64(), status["unconfirmed_total"].as_str()),
+        (Some(0), Some("0.00"))
+    );
+}
+
+/// A clock stopped at a given time.
+#[derive(Debug)]
+struct StoppedClock(u64);
+
+impl saldo_node::Clock for StoppedClock {
+    fn now_ms(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A cash point that imports a week-old bundle of the hub says its last
+/// contact with the hub was a week ago (the time of the newest operation of
+/// the hub it holds), not "just now".
+#[test]
+fn a_week_old_bundle_from_the_hub_is_no_contact_now() {
+    let tmp = tempfile::tempdir().unwrap();
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let week_ago_ms = now_ms - 7 * 86_400_000;
+    let (hub_dir, cp_dir) = (tmp.path().join("hub"), tmp.path().join("edicola"));
+    let mut hub = saldo_node::node::Node::init_realm_with(
+        &hub_dir,
+        &saldo_sync::Label::parse("Comune di Prova").unwrap(),
+        saldo_sync::DeviceKey::generate(),
+        saldo_sync::DeviceKey::generate(),
+        std::sync::Arc::new(StoppedClock(week_ago_ms)),
+    )
+    .unwrap();
+    let key = saldo_sync::DeviceKey::generate();
+    hub.enrol(
+        key.author(),
+        saldo_sync::Role::CashPoint,
+        &saldo_sync::Label::parse("Edicola").unwrap(),
+        saldo_sync::OfflineLimits::default_for_cash_point(),
+    )
+    .unwrap();
+    let mut cash_point = saldo_node::node::Node::join(&cp_dir, hub.realm(), key).unwrap();
+    let (bundle, _) = hub.export_bundle(Some(&cash_point.frontier_file().unwrap())).unwrap();
+    drop((hub, cash_point));
+    let file = tmp.path().join("week-old.bundle");
+    std::fs::write(&file, bundle).unwrap();
+
+    ok(&["bundle", "import", "--data", cp_dir.to_str().unwrap(), file.to_str().unwrap()]);
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&["status", "--data", cp_dir.to_str().unwrap(), "--json"])).unwrap();
+    let contact_ms = status["last_hub_contact_ms"].as_u64().expect("a contact with the hub");
+    assert!(
+        contact_ms.abs_diff(week_ago_ms) < 60_000,
+        "last contact {} ms ago, the hub's newest operation is a week old",
+        now_ms.saturating_sub(contact_ms)
+    );
+}
+
 /// An offline cash point and the hub exchange operations on files only: the
 /// directory goes out, top-ups come back, decisions go out again; importing
 /// twice changes nothing and an altered bundle is refused whole.
