@@ -83,12 +83,12 @@ pub fn refusal(conn: &Connection) -> Option<Refusal> {
     }
 }
 
-/// What a node says to a peer of `theirs`, being of `ours`.
-fn other_realm_reason(ours: &saldo_sync::RealmId, theirs: &saldo_sync::RealmId) -> String {
+/// Why a node of the realm `dialing` and one of `dialed` never sync.
+fn other_realm_reason(dialing: &saldo_sync::RealmId, dialed: &saldo_sync::RealmId) -> String {
     format!(
-        "this node belongs to the realm {} and the peer to the realm {}: nodes of different realms never sync (check the address)",
-        ours.short(),
-        theirs.short()
+        "the dialing node belongs to the realm {} and the node dialed to the realm {}: nodes of different realms never sync (check the address)",
+        dialing.short(),
+        dialed.short()
     )
 }
 
@@ -630,7 +630,7 @@ impl ProtocolHandler for Accept {
             // A node of another realm hears so, and stops dialing this one.
             let (code, reason) = match hello_realm(&conn).await {
                 Some(theirs) if theirs != self.shared.realm => {
-                    (REFUSED_OTHER_REALM, other_realm_reason(&self.shared.realm, &theirs))
+                    (REFUSED_OTHER_REALM, other_realm_reason(&theirs, &self.shared.realm))
                 }
                 _ => (REFUSED, reason),
             };
@@ -791,20 +791,21 @@ async fn read_loop(
         }
     });
     let _stop_reading = AbortOnDrop(reader);
+    let responder = lock(&session).is_responder();
     let mut next: Option<Message> = None;
     loop {
         let message = match next.take() {
             Some(message) => message,
             None => queued.recv().await.ok_or_else(|| anyhow!("the connection closed"))??,
         };
-        let mut incoming = lock(&session).receive(message).map_err(|e| session_error(&shared.realm, e))?;
+        let mut incoming = lock(&session).receive(message).map_err(|e| session_error(&shared.realm, responder, e))?;
         if let Incoming::Ops(ops) = &mut incoming {
             while ops.len() < OPS_PER_CALL_MAX {
                 match queued.try_recv() {
                     Ok(Ok(Message::Ops(more))) => match lock(&session).receive(Message::Ops(more)) {
                         Ok(Incoming::Ops(more)) => ops.extend(more),
                         Ok(_) => {}
-                        Err(e) => return Err(session_error(&shared.realm, e)),
+                        Err(e) => return Err(session_error(&shared.realm, responder, e)),
                     },
                     Ok(other) => {
                         next = Some(other?);
@@ -855,10 +856,15 @@ async fn read_loop(
 
 /// Why a session ended on the peer's message: for good if the peer's
 /// hello names another realm.
-fn session_error(ours: &saldo_sync::RealmId, error: saldo_sync::reconcile::SyncError) -> anyhow::Error {
+fn session_error(
+    ours: &saldo_sync::RealmId,
+    responder: bool,
+    error: saldo_sync::reconcile::SyncError,
+) -> anyhow::Error {
     match error {
         saldo_sync::reconcile::SyncError::OtherRealm(theirs) => {
-            anyhow::Error::new(Refusal::OtherRealm(other_realm_reason(ours, &theirs)))
+            let reason = if responder { other_realm_reason(&theirs, ours) } else { other_realm_reason(ours, &theirs) };
+            anyhow::Error::new(Refusal::OtherRealm(reason))
         }
         other => anyhow!("{other}"),
     }
