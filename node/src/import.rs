@@ -350,7 +350,7 @@ pub fn import_csv(
         let deadline = Instant::now() + Duration::from_millis(BULK_TRANSACTION_WORK_MS_MAX);
         let mut taken = 0;
         for (family_id, rows) in rest.iter().take(FAMILIES_PER_TRANSACTION) {
-            if taken > 0 && Instant::now() >= deadline {
+            if taken > 0 && (Instant::now() >= deadline || tx.writers_waiting()) {
                 break;
             }
             taken += 1;

@@ -42,6 +42,10 @@ pub const OPS_PER_BATCH_MAX: usize = 50_000;
 /// lets a waiting top-up through: its commit adds a few milliseconds.
 pub const BULK_TRANSACTION_WORK_MS_MAX: u64 = 40;
 
+/// How often short transactions of an ingest look whether another
+/// connection waits to write (one system call), in operations.
+const WAITING_CHECK_OPS: usize = 64;
+
 /// How much one transaction of an ingest holds: at most `ops_max`
 /// operations, and at most `work_max` of work when given. The caller
 /// chooses: the hub's bulk ingest stores fastest in few, large transactions;
@@ -57,8 +61,9 @@ impl TransactionBound {
     /// always the same ones for the same operations: the simulation
     /// replays a seed exactly).
     pub const LARGE: TransactionBound = TransactionBound { ops_max: OPS_PER_BATCH_MAX, work_max: None };
-    /// Transactions of at most [`BULK_TRANSACTION_WORK_MS_MAX`] of work:
-    /// a top-up waits behind one at most.
+    /// Transactions of at most [`BULK_TRANSACTION_WORK_MS_MAX`] of work,
+    /// that end early when another connection waits to write: a top-up
+    /// waits behind a few operations.
     pub const SHORT: TransactionBound = TransactionBound {
         ops_max: OPS_PER_BATCH_MAX,
         work_max: Some(std::time::Duration::from_millis(BULK_TRANSACTION_WORK_MS_MAX)),
@@ -939,7 +944,13 @@ impl Node {
         let mut verdicts = PendingDecisions::with_capacity(if hub_key.is_some() { count } else { 0 });
         let mut decision_base: Option<Seq> = None;
         while results.len() < count {
-            if !results.is_empty() && deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
+            // Short transactions also end early for a writer waiting (a
+            // top-up at the counter): it waits a few operations, not 40 ms.
+            if !results.is_empty()
+                && deadline.is_some()
+                && (deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline)
+                    || results.len().is_multiple_of(WAITING_CHECK_OPS) && tx.writers_waiting())
+            {
                 break;
             }
             let Some(item) = checked.next() else { break };

@@ -512,10 +512,12 @@ impl Store {
 
     /// Starts a write transaction of bulk work (an import, a catch-up): first
     /// lets every connection waiting to write go first ([`crate::writers`]).
+    /// [`Tx::writers_waiting`] says when to commit early for another.
     pub fn write_after_waiting_writers(&mut self) -> Result<Tx<'_>> {
         self.writers.give_way();
         let tx = Tx::new(&self.conn, TransactionBehavior::Immediate)?;
-        with_remembered(tx, &mut self.remembered)
+        let tx = with_remembered(tx, &mut self.remembered)?;
+        Ok(Tx { writers: Some(&self.writers), ..tx })
     }
 
     /// A read-only view (a deferred transaction that is never committed).
@@ -853,6 +855,8 @@ pub struct Tx<'a> {
     /// Where a write transaction hands what it knows back when it commits,
     /// and the data version it saw.
     home: Option<(&'a mut Remembered, i64)>,
+    /// Who waits to write, for bulk work that commits early for them.
+    writers: Option<&'a Writers>,
 }
 
 impl<'a> Tx<'a> {
@@ -877,6 +881,7 @@ impl<'a> Tx<'a> {
             receipts_dirty: RefCell::default(),
             lines_pending: RefCell::default(),
             home: None,
+            writers: None,
         })
     }
 
@@ -897,6 +902,13 @@ impl<'a> Tx<'a> {
             remembered.fit(Remembered::ENTRIES_MAX);
         }
         Ok(())
+    }
+
+    /// Whether another connection waits to write (a top-up at the counter):
+    /// bulk work commits early for it. Always false but in bulk work
+    /// ([`Store::write_after_waiting_writers`]).
+    pub fn writers_waiting(&self) -> bool {
+        self.writers.is_some_and(Writers::anybody_waits)
     }
 
     /// A hot statement, prepared on first use in this transaction.

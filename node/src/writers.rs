@@ -8,10 +8,11 @@
 //! writer that commits and begins again at once wins nearly every time. So a
 //! writer says that it is about to wait for the database with a shared lock
 //! on a file beside it (`saldo.db-waiting`), held until it has the database's
-//! lock; before each of its transactions, a bulk writer takes that file's lock
-//! exclusively and lets go of it at once: while anybody waits it cannot, and
-//! it gives way (for at most [`GIVE_WAY_MAX`], so that a writer stuck for
-//! another reason cannot stop an import). The operating system drops the
+//! lock. A bulk writer looks at that file's lock every few operations and
+//! commits early when somebody waits; before each of its transactions, it
+//! takes the lock exclusively and lets go of it at once: while anybody waits
+//! it cannot, and it gives way (for at most [`GIVE_WAY_MAX`], so that a
+//! writer stuck for another reason cannot stop an import). The operating system drops the
 //! locks of a process that dies: a killed writer never blocks anybody.
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -51,6 +52,21 @@ impl Writers {
     pub fn wait(&self) -> Waiting<'_> {
         // A bulk writer holds the lock exclusively for an instant only.
         Waiting(self.file.as_ref().filter(|file| file.lock_shared().is_ok()))
+    }
+
+    /// Whether a connection waits to write now.
+    pub fn anybody_waits(&self) -> bool {
+        let Some(file) = &self.file else {
+            return false;
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = file.unlock();
+                false
+            }
+            Err(TryLockError::WouldBlock) => true,
+            Err(_) => false,
+        }
     }
 
     /// Lets every connection that waits to write go first, for at most
@@ -96,7 +112,9 @@ mod tests {
         let database = dir.path().join("saldo.db");
         let (counter, import) = (Writers::beside(&database), Writers::beside(&database));
         assert!(import.give_way() < Duration::from_millis(50), "nobody waits: no pause");
+        assert!(!import.anybody_waits());
         let waiting = counter.wait();
+        assert!(import.anybody_waits());
         let gave_way = std::thread::scope(|scope| {
             scope.spawn(move || {
                 std::thread::sleep(Duration::from_millis(100));
