@@ -667,7 +667,6 @@ fn join(dir: &Path, token: &str, p2p: std::net::SocketAddr) -> Result<Node> {
         Ok(joined) => {
             let hub: Vec<String> = token.hub.iter().map(ToString::to_string).collect();
             node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
-            node.note_hub_contact()?;
             if let Some(after) = joined.receipts_after {
                 node.set_receipts_after(after)?;
             }
@@ -691,7 +690,7 @@ fn join(dir: &Path, token: &str, p2p: std::net::SocketAddr) -> Result<Node> {
                 for file in [crate::node::DATABASE_FILE, crate::node::KEY_FILE] {
                     let _ = std::fs::remove_file(dir.join(file));
                 }
-                for suffix in ["-wal", "-shm"] {
+                for suffix in ["-wal", "-shm", crate::writers::WAITING_FILE_SUFFIX] {
                     let _ = std::fs::remove_file(dir.join(format!("{}{suffix}", crate::node::DATABASE_FILE)));
                 }
             } else {
@@ -778,7 +777,11 @@ fn render_status(s: &StatusView) -> String {
                 (Some(addr), false) => addr.clone(),
                 (None, _) => "(it dialed in)".into(),
             },
-            if p.online { "online" } else { "offline" },
+            match (&p.refused, p.online) {
+                (Some(_), _) => "refused for good (not dialed again)",
+                (None, true) => "online",
+                (None, false) => "offline",
+            },
             p.ops_sent,
             p.ops_received,
             p.ops_refused,

@@ -7,16 +7,18 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
+use std::time::{Duration, Instant};
 
 use saldo_sync::{Balance, CodiceFiscale, ConsumerId, DocId, FamilyId, Label, Pan, PersonName, ServiceId};
 
 use crate::directory::{self, ConsumerRecord, ContactRecord, FamilyRecord, Person, ServiceRecord};
-use crate::node::{Node, NodeError};
+use crate::node::{BULK_TRANSACTION_WORK_MS_MAX, Node, NodeError};
 use crate::state;
 
 /// Largest import file.
 pub const IMPORT_BYTES_MAX: usize = 1 << 30;
-/// Families written per transaction.
+/// Most families written per transaction (each transaction also works at
+/// most [`BULK_TRANSACTION_WORK_MS_MAX`]).
 pub const FAMILIES_PER_TRANSACTION: usize = 1_000;
 /// Most services one consumer can be enrolled in.
 pub const SERVICES_PER_CONSUMER_MAX: usize = 16;
@@ -428,7 +430,9 @@ fn write_families(
     let mut services = Some(all_services);
     let total = families.len() as u64;
     let mut done = 0u64;
-    for chunk in families.chunks(FAMILIES_PER_TRANSACTION) {
+    let mut rest = families.as_slice();
+    while !rest.is_empty() {
+        // Short transactions: a top-up at the counter waits behind one at most.
         let (mut tx, me) = node.write()?;
         // The services go in with the first families: an import that fails
         // in its first transaction leaves nothing.
@@ -441,7 +445,13 @@ fn write_families(
                 report.services_created.push(id.to_string());
             }
         }
-        for (family_id, rows) in chunk {
+        let deadline = Instant::now() + Duration::from_millis(BULK_TRANSACTION_WORK_MS_MAX);
+        let mut taken = 0;
+        for (family_id, rows) in rest.iter().take(FAMILIES_PER_TRANSACTION) {
+            if taken > 0 && (Instant::now() >= deadline || tx.writers_waiting()) {
+                break;
+            }
+            taken += 1;
             let doc = state::load_doc(&tx, &DocId::Family(*family_id)).map_err(NodeError::from)?;
             let mut record = match directory::read_family(&doc, *family_id) {
                 Some(existing) => existing,
@@ -524,6 +534,7 @@ fn write_families(
         }
         tx.commit().map_err(NodeError::from)?;
         *written = (report.families, report.accepted_rows);
+        rest = &rest[taken..];
         progress(done, total);
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! `saldo-node`: a Saldo node (the `saldo` binary and its library).
 //!
 //! - [`store`]: all SQL (SQLite, WAL, versioned migrations);
+//! - [`writers`]: a waiting top-up goes before the next transaction of bulk work;
 //! - [`state`]: applying a verified operation and its effects;
 //! - [`ledger`]: the hub's rules and what counts, as pure functions;
 //! - [`directory`]: families, consumers, contacts and services as Automerge documents;
@@ -22,5 +23,6 @@ pub mod out_file;
 pub mod search;
 pub mod state;
 pub mod store;
+pub mod writers;
 
 pub use node::{Clock, Node, NodeError, SystemClock};

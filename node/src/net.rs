@@ -27,7 +27,7 @@ use saldo_sync::{AuthorId, Frontier};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
-use crate::node::{Node, NodeError};
+use crate::node::{Node, NodeError, TransactionBound};
 use crate::state::{Applied, IngestError};
 
 /// How long between two attempts to reach a peer, at most.
@@ -38,7 +38,71 @@ const LOCAL_POLL: Duration = Duration::from_millis(200);
 /// Most operations a sync session hands the node in one call (about a fifth
 /// of a second of its time on two cores).
 const OPS_PER_CALL_MAX: usize = 10_000;
+/// The close code of a refusal that may change: a device not enrolled, as
+/// far as this node knows (its enrolment may not have arrived here yet).
+/// The dialer tries again later.
 const REFUSED: u32 = 403;
+/// The close code of a refusal that never changes: the peer belongs to
+/// another realm. The dialer stops.
+const REFUSED_OTHER_REALM: u32 = 409;
+/// Longest a node waits for the hello of a device it refuses, to tell it
+/// whether the realms differ.
+const REFUSED_HELLO_WAIT: Duration = Duration::from_secs(5);
+
+/// Why a peer would not sync with this node, as it said when it closed the
+/// connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// For now: the peer may accept later (an enrolment on its way).
+    #[error("the peer refused to sync: {0}")]
+    ForNow(String),
+    /// For good: nodes of different realms never sync.
+    #[error("the peer refused to sync for good, the realms differ: {0}")]
+    OtherRealm(String),
+}
+
+impl Refusal {
+    /// Whether dialing the peer again can never help.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Refusal::OtherRealm(_))
+    }
+}
+
+/// Why the peer closed `conn`, if it refused this node.
+pub fn refusal(conn: &Connection) -> Option<Refusal> {
+    let Some(iroh::endpoint::ConnectionError::ApplicationClosed(close)) = conn.close_reason() else {
+        return None;
+    };
+    let reason = String::from_utf8_lossy(&close.reason).into_owned();
+    if close.error_code == VarInt::from_u32(REFUSED) {
+        Some(Refusal::ForNow(reason))
+    } else if close.error_code == VarInt::from_u32(REFUSED_OTHER_REALM) {
+        Some(Refusal::OtherRealm(reason))
+    } else {
+        None
+    }
+}
+
+/// Why a node of the realm `dialing` and one of `dialed` never sync.
+fn other_realm_reason(dialing: &saldo_sync::RealmId, dialed: &saldo_sync::RealmId) -> String {
+    format!(
+        "the dialing node belongs to the realm {} and the node dialed to the realm {}: nodes of different realms never sync (check the address)",
+        dialing.short(),
+        dialed.short()
+    )
+}
+
+/// The realm a dialing peer names in its hello (it sends the hello first).
+async fn hello_realm(conn: &Connection) -> Option<saldo_sync::RealmId> {
+    let read = async {
+        let (_send, mut recv) = conn.accept_bi().await.ok()?;
+        match read_frame(&mut recv).await.ok()? {
+            Message::Hello(hello) => Some(hello.realm),
+            _ => None,
+        }
+    };
+    tokio::time::timeout(REFUSED_HELLO_WAIT, read).await.ok().flatten()
+}
 /// A QUIC endpoint with the device's key as its identity, bound to `bind`
 /// only, with no relay and no address lookup (a device adds mDNS to it when
 /// LAN discovery is on).
@@ -135,7 +199,10 @@ pub async fn redeem(token: &EnrolmentToken, key: &saldo_sync::DeviceKey, bind: S
             let (mut send, mut recv) = conn.open_bi().await?;
             send.write_all(&token.secret).await?;
             send.finish()?;
-            let answer = recv.read_to_end(1024).await.map_err(|e| anyhow!("{e}"))?;
+            let answer = recv.read_to_end(1024).await.map_err(|e| match refusal(&conn) {
+                Some(refusal) => anyhow::Error::new(refusal),
+                None => anyhow!("{e}"),
+            })?;
             conn.close(VarInt::from_u32(0), b"joined");
             let answer = String::from_utf8_lossy(&answer).into_owned();
             match Joined::parse(&answer) {
@@ -149,7 +216,7 @@ pub async fn redeem(token: &EnrolmentToken, key: &saldo_sync::DeviceKey, bind: S
                 endpoint.close().await;
                 return Ok(joined);
             }
-            Ok(Err(e)) => last_error = refusal_or(e),
+            Ok(Err(e)) => last_error = e,
             Err(_) => last_error = anyhow!("no answer from the hub at {}", hub.addr),
         }
     }
@@ -397,6 +464,10 @@ pub struct PeerStatus {
     /// Found on the local network by mDNS, not configured.
     #[serde(default)]
     pub found_on_lan: bool,
+    /// The peer refused this node for good (another realm), and why: it is
+    /// not dialed again.
+    #[serde(default)]
+    pub refused: Option<String>,
 }
 
 /// Written to `status.json` in the data directory while the node runs.
@@ -430,7 +501,7 @@ impl RunStatus {
 #[derive(Debug, Clone)]
 struct Shared {
     handle: NodeHandle,
-    realm_hub: AuthorId,
+    realm: saldo_sync::RealmId,
     status: Arc<Mutex<RunStatus>>,
 }
 
@@ -471,7 +542,8 @@ pub async fn run_handle(
     // waits until the hub or a peer said how much of this device's log it holds.
     handle.call(|node| node.begin_own_log_check()).await?;
     let me = key.author();
-    let realm_hub = handle.call(|node| node.realm().hub()).await;
+    let realm = handle.call(|node| node.realm()).await;
+    let realm_hub = realm.hub();
     let endpoint = bind_endpoint(&key, ALPN, config.bind).await?;
     // Bound to every interface, the endpoint's own address lists them.
     let sockets: Vec<SocketAddr> = if config.bind.ip().is_unspecified() {
@@ -486,7 +558,7 @@ pub async fn run_handle(
         addresses: addresses.clone(),
         ..RunStatus::default()
     }));
-    let shared = Shared { handle: handle.clone(), realm_hub, status: status.clone() };
+    let shared = Shared { handle: handle.clone(), realm, status: status.clone() };
     for address in &addresses {
         say(format_args!("sync: listening as {address}"));
     }
@@ -573,10 +645,17 @@ async fn keep_dialing(endpoint: Endpoint, shared: Shared, peer: PeerAddr) {
             Ok(()) => "the connection closed".to_string(),
             Err(e) => format!("{e:#}"),
         };
+        let refused_for_good =
+            outcome.as_ref().err().and_then(|e| e.downcast_ref::<Refusal>()).filter(|r| r.is_final());
         shared.peer(&peer.id, |p| {
             p.online = false;
             p.last_error = Some(reason.clone());
+            p.refused = refused_for_good.map(ToString::to_string);
         });
+        if refused_for_good.is_some() {
+            tracing::warn!("sync with {peer}: {reason}; not dialing it again");
+            return;
+        }
         tracing::info!("sync with {peer}: {reason}; again in {:.1} s", pause.as_secs_f64());
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(RETRY_MAX);
@@ -606,8 +685,15 @@ impl ProtocolHandler for Accept {
         let peer = AuthorId(*conn.remote_id().as_bytes());
         let allowed = self.shared.handle.call(move |node| node.may_sync_with(&peer)).await;
         if let Err(reason) = allowed {
+            // A node of another realm hears so, and stops dialing this one.
+            let (code, reason) = match hello_realm(&conn).await {
+                Some(theirs) if theirs != self.shared.realm => {
+                    (REFUSED_OTHER_REALM, other_realm_reason(&theirs, &self.shared.realm))
+                }
+                _ => (REFUSED, reason),
+            };
             tracing::warn!("refused a sync from {}: {reason}", peer.to_hex());
-            conn.close(VarInt::from_u32(REFUSED), reason.as_bytes());
+            conn.close(VarInt::from_u32(code), reason.as_bytes());
             return Ok(());
         }
         if let Err(e) = run_session(&self.shared, conn, false).await {
@@ -651,7 +737,7 @@ async fn run_session(shared: &Shared, conn: Connection, initiator: bool) -> Resu
             write_frame(&mut send, &hello).await?;
             (send, recv)
         }
-        None => conn.accept_bi().await.map_err(|e| refusal_or(e.into()))?,
+        None => conn.accept_bi().await.map_err(|e| refused_or(&conn, e.into()))?,
     };
     shared.peer(&peer, |p| {
         p.online = true;
@@ -717,28 +803,28 @@ async fn run_session(shared: &Shared, conn: Connection, initiator: bool) -> Resu
         r = writer => r,
         () = wire => unreachable!("counting bytes never ends"),
     };
-    if outcome.is_err()
-        && let Some(reason) = refusal_reason(&conn)
+    if !initiator
+        && let Err(e) = &outcome
+        && let Some(Refusal::OtherRealm(reason)) = e.downcast_ref::<Refusal>()
     {
-        return Err(anyhow!("the peer refused to sync: {reason}"));
+        // The peer's hello named another realm (a device this node knows,
+        // of another realm): it hears so, and stops dialing this one.
+        conn.close(VarInt::from_u32(REFUSED_OTHER_REALM), reason.as_bytes());
+        return outcome;
     }
+    // (What the peer said when it closed is read before this side closes.)
+    let outcome = outcome.map_err(|e| refused_or(&conn, e));
     conn.close(VarInt::from_u32(0), b"session over");
-    outcome.map_err(refusal_or)
+    outcome
 }
 
-/// Why the peer closed `conn`, if it refused this node (code 403).
+/// Why the peer closed `conn`, if it refused this node.
 pub fn refusal_reason(conn: &Connection) -> Option<String> {
-    match conn.close_reason() {
-        Some(iroh::endpoint::ConnectionError::ApplicationClosed(close))
-            if close.error_code == VarInt::from_u32(REFUSED) =>
-        {
-            Some(String::from_utf8_lossy(&close.reason).into_owned())
-        }
-        _ => None,
-    }
+    refusal(conn).map(|r| match r {
+        Refusal::ForNow(reason) | Refusal::OtherRealm(reason) => reason,
+    })
 }
 
-/// A refusal by the peer (code 403) says why; anything else as it is.
 /// Tells the operator on standard output; a running node goes on when no
 /// one reads it any more (`saldo hub | head -1`), where `println!` panicked.
 fn say(line: fmt::Arguments<'_>) {
@@ -746,12 +832,12 @@ fn say(line: fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
-fn refusal_or(error: anyhow::Error) -> anyhow::Error {
-    let text = format!("{error:#}");
-    if text.contains("403") || text.contains("not enrolled") {
-        return anyhow!("the peer refused to sync: {text}");
+/// The peer's refusal, if it closed `conn` refusing this node; else `error`.
+fn refused_or(conn: &Connection, error: anyhow::Error) -> anyhow::Error {
+    match refusal(conn) {
+        Some(refusal) => anyhow::Error::new(refusal),
+        None => error,
     }
-    error
 }
 
 fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
@@ -780,20 +866,21 @@ async fn read_loop(
         }
     });
     let _stop_reading = AbortOnDrop(reader);
+    let responder = lock(&session).is_responder();
     let mut next: Option<Message> = None;
     loop {
         let message = match next.take() {
             Some(message) => message,
             None => queued.recv().await.ok_or_else(|| anyhow!("the connection closed"))??,
         };
-        let mut incoming = lock(&session).receive(message).map_err(|e| anyhow!("{e}"))?;
+        let mut incoming = lock(&session).receive(message).map_err(|e| session_error(&shared.realm, responder, e))?;
         if let Incoming::Ops(ops) = &mut incoming {
             while ops.len() < OPS_PER_CALL_MAX {
                 match queued.try_recv() {
                     Ok(Ok(Message::Ops(more))) => match lock(&session).receive(Message::Ops(more)) {
                         Ok(Incoming::Ops(more)) => ops.extend(more),
                         Ok(_) => {}
-                        Err(e) => return Err(anyhow!("{e}")),
+                        Err(e) => return Err(session_error(&shared.realm, responder, e)),
                     },
                     Ok(other) => {
                         next = Some(other?);
@@ -806,7 +893,10 @@ async fn read_loop(
         match incoming {
             Incoming::Ops(ops) => {
                 let count = ops.len() as u64;
-                let results = shared.handle.call(move |node| node.ingest(&ops).map(|r| (ops, r))).await?;
+                let results = shared
+                    .handle
+                    .call(move |node| node.ingest_within(&ops, TransactionBound::SHORT).map(|r| (ops, r)))
+                    .await?;
                 let (ops, results) = results;
                 let mut refused = 0u64;
                 for (bytes, result) in ops.iter().zip(&results) {
@@ -832,26 +922,31 @@ async fn read_loop(
                     p.ops_refused += refused;
                     p.last_contact_ms = Some(now_ms());
                 });
-                if peer == shared.realm_hub {
-                    let _ = shared.handle.call(|node| node.note_hub_contact()).await;
-                }
                 shared.handle.refresh_frontier().await?;
             }
             Incoming::Hello => {
                 let snapshot = session.clone();
                 shared.handle.call(move |node| node.after_hello(peer, &lock(&snapshot))).await?;
-                if peer == shared.realm_hub {
-                    let _ = shared.handle.call(|node| node.note_hub_contact()).await;
-                }
             }
-            Incoming::PeerDone => {
-                if peer == shared.realm_hub {
-                    let _ = shared.handle.call(|node| node.note_hub_contact()).await;
-                }
-            }
-            Incoming::Fork => {}
+            Incoming::PeerDone | Incoming::Fork => {}
         }
         wake.notify_one();
+    }
+}
+
+/// Why a session ended on the peer's message: for good if the peer's
+/// hello names another realm.
+fn session_error(
+    ours: &saldo_sync::RealmId,
+    responder: bool,
+    error: saldo_sync::reconcile::SyncError,
+) -> anyhow::Error {
+    match error {
+        saldo_sync::reconcile::SyncError::OtherRealm(theirs) => {
+            let reason = if responder { other_realm_reason(&theirs, ours) } else { other_realm_reason(ours, &theirs) };
+            anyhow::Error::new(Refusal::OtherRealm(reason))
+        }
+        other => anyhow!("{other}"),
     }
 }
 

@@ -40,6 +40,38 @@ pub const CONTACTS_KEY_FILE: &str = "contacts.key";
 /// once per transaction rather than once per 10,000 operations, which is
 /// what made the bytes written per operation grow with the log.
 pub const OPS_PER_BATCH_MAX: usize = 50_000;
+/// Longest one transaction of bulk work on a data directory others write to
+/// (a bundle import, a catch-up, a CSV import) works before it commits and
+/// lets a waiting top-up through: its commit adds a few milliseconds.
+pub const BULK_TRANSACTION_WORK_MS_MAX: u64 = 40;
+
+/// How often short transactions of an ingest look whether another
+/// connection waits to write (one system call), in operations.
+const WAITING_CHECK_OPS: usize = 64;
+
+/// How much one transaction of an ingest holds: at most `ops_max`
+/// operations, and at most `work_max` of work when given. The caller
+/// chooses: the hub's bulk ingest stores fastest in few, large transactions;
+/// work that a top-up at the counter may wait behind, in short ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionBound {
+    pub ops_max: usize,
+    pub work_max: Option<std::time::Duration>,
+}
+
+impl TransactionBound {
+    /// Few, large transactions, of [`OPS_PER_BATCH_MAX`] operations (and
+    /// always the same ones for the same operations: the simulation
+    /// replays a seed exactly).
+    pub const LARGE: TransactionBound = TransactionBound { ops_max: OPS_PER_BATCH_MAX, work_max: None };
+    /// Transactions of at most [`BULK_TRANSACTION_WORK_MS_MAX`] of work,
+    /// that end early when another connection waits to write: a top-up
+    /// waits behind a few operations.
+    pub const SHORT: TransactionBound = TransactionBound {
+        ops_max: OPS_PER_BATCH_MAX,
+        work_max: Some(std::time::Duration::from_millis(BULK_TRANSACTION_WORK_MS_MAX)),
+    };
+}
 
 /// Operations whose signatures are checked as one ed25519 batch when
 /// ingesting: the unit of work of the helper threads. `saldo-bench`
@@ -58,7 +90,6 @@ pub const MOVEMENTS_SHOWN: u32 = 10;
 const META_REALM: &str = "realm";
 const META_REALM_NAME: &str = "realm_name";
 const META_LAST_HLC: &str = "last_hlc";
-const META_LAST_HUB_CONTACT: &str = "last_hub_contact_ms";
 /// How long the hub's log stays quiet before the hub writes a heartbeat.
 pub const HEARTBEAT_AFTER: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
@@ -91,7 +122,12 @@ pub enum NodeError {
     #[error(transparent)]
     Open(#[from] OpenError),
     #[error("storage failure: {0}")]
-    Storage(#[from] rusqlite::Error),
+    Storage(#[source] rusqlite::Error),
+    #[error(
+        "another process is writing to this data directory (an import?) and did not let go of it for {} s: try again",
+        crate::store::WRITE_WAIT_MAX.as_secs()
+    )]
+    Busy,
     #[error(transparent)]
     Ingest(#[from] IngestError),
     #[error("no consumer has PAN {0}: check the card, or search by name or codice fiscale")]
@@ -158,6 +194,14 @@ pub fn is_disk_full(error: &(dyn std::error::Error + 'static)) -> bool {
         return e.code == rusqlite::ErrorCode::DiskFull;
     }
     error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::StorageFull)
+}
+
+impl From<rusqlite::Error> for NodeError {
+    /// "database is locked" is no storage failure, and no operator should
+    /// read SQLite's words for it.
+    fn from(error: rusqlite::Error) -> NodeError {
+        if crate::store::is_busy(&error) { NodeError::Busy } else { NodeError::Storage(error) }
+    }
 }
 
 /// A node of a realm: its store, and who it is.
@@ -778,8 +822,7 @@ impl Node {
         }
         let mut report =
             BundleReport { exporter: body.exporter.to_hex(), operations: body.ops.len(), ..BundleReport::default() };
-        let from_hub = body.exporter == self.me.ctx.realm.hub();
-        for (result, bytes) in self.ingest(&body.ops)?.into_iter().zip(&body.ops) {
+        for (result, bytes) in self.ingest_within(&body.ops, TransactionBound::SHORT)?.into_iter().zip(&body.ops) {
             match result {
                 Ok(Applied::New) => report.new += 1,
                 Ok(Applied::Duplicate) => report.duplicates += 1,
@@ -792,10 +835,6 @@ impl Node {
                     report.refused.push(format!("{what}: {e}"));
                 }
             }
-        }
-        if from_hub && !self.is_hub() {
-            // A bundle from the hub is contact with the hub (offline limits).
-            self.note_hub_contact()?;
         }
         Ok(report)
     }
@@ -958,15 +997,6 @@ impl Node {
         Ok(true)
     }
 
-    /// Notes that the hub was in contact now (offline limits and `saldo status`).
-    pub fn note_hub_contact(&mut self) -> Result<()> {
-        let now = self.me.clock.now_ms();
-        let tx = self.store.write()?;
-        tx.set_meta(META_LAST_HUB_CONTACT, &now.to_le_bytes())?;
-        tx.commit()?;
-        Ok(())
-    }
-
     /// Creates a one-time enrolment token (hub only): a device that presents
     /// it on the join protocol is enrolled as a cash point named `name` with
     /// `limits`. Only the token's hash is stored.
@@ -1028,10 +1058,11 @@ impl Node {
             .unwrap_or_default())
     }
 
-    /// This node's operations on money awaiting the hub's verdict: how many, and their total.
+    /// This node's operations on money awaiting the hub's verdict: how many,
+    /// and their total. None on the hub: its own operations need no verdict.
     pub fn unconfirmed(&mut self) -> Result<(u64, Balance)> {
-        let Some(me) = self.me.ctx.own else {
-            return Ok((0, Balance::from_minor(0).expect("zero")));
+        let Some(me) = self.me.ctx.own.filter(|_| !self.is_hub()) else {
+            return Ok((0, Balance::ZERO));
         };
         let (count, total) = self.store.read()?.unconfirmed_of(&me)?;
         let total =
@@ -1045,10 +1076,16 @@ impl Node {
         Ok(self.store.read()?.author(&me)?.map(|a| a.role))
     }
 
-    /// When the hub was last in contact (milliseconds since the epoch), if ever.
+    /// When the hub was last in contact (milliseconds since the epoch), if
+    /// ever: the time of the newest operation of the hub held here, however
+    /// it came (a sync, a bundle of any age). The hub writes a heartbeat when
+    /// it is quiet, so a device in touch holds a recent one. The offline
+    /// limits count from the same time.
     pub fn last_hub_contact_ms(&mut self) -> Result<Option<u64>> {
+        let hub = self.me.ctx.realm.hub();
         let tx = self.store.read()?;
-        Ok(tx.meta(META_LAST_HUB_CONTACT)?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes))
+        let head = tx.author(&hub)?.map_or(Seq(0), |a| a.head_seq);
+        Ok(tx.op_wall_ms(&hub, head)?)
     }
 
     pub fn store(&self) -> &Store {
@@ -1060,9 +1097,10 @@ impl Node {
     }
 
     /// A write transaction together with the node's identity, for work that
-    /// records many operations in one transaction (imports).
+    /// records many operations in one transaction (imports): it first lets
+    /// every writer waiting for the database through (a top-up at the counter).
     pub fn write(&mut self) -> Result<(Tx<'_>, &Me)> {
-        Ok((self.store.write()?, &self.me))
+        Ok((self.store.write_after_waiting_writers()?, &self.me))
     }
 
     /// Records an operation of this node in its own transaction.
@@ -1078,7 +1116,22 @@ impl Node {
     /// is decoded, its signature verified (in batches over all cores), then
     /// applied; on the hub, each operation on money gets the hub's verdict.
     /// Everything is durable when this returns. One result per input.
+    /// Committed in few, large transactions ([`TransactionBound::LARGE`]).
     pub fn ingest(&mut self, batch: &[Vec<u8>]) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
+        self.ingest_within(batch, TransactionBound::LARGE)
+    }
+
+    /// [`Node::ingest`] in transactions of at most `bound`, letting every
+    /// writer waiting for the database (a top-up at the counter, in this
+    /// process or another) through before each. If it fails, what it
+    /// committed are whole transactions: each operation with its effects
+    /// and the hub's verdicts on it; ingesting the same operations again
+    /// stores the rest.
+    pub fn ingest_within(
+        &mut self,
+        batch: &[Vec<u8>],
+        bound: TransactionBound,
+    ) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
         // Signatures are checked a part at a time by helper threads on the
         // other cores while this thread decodes and stores the parts before,
         // committing every OPS_PER_BATCH_MAX operations. When the part it
@@ -1097,11 +1150,11 @@ impl Node {
             let mut results = Vec::with_capacity(batch.len());
             let stored = (|| {
                 while results.len() < batch.len() {
-                    let take = (batch.len() - results.len()).min(OPS_PER_BATCH_MAX);
+                    let take = (batch.len() - results.len()).min(bound.ops_max.max(1));
                     if take == batch.len() - results.len() && parts.len() > 1 {
                         self.store.checkpoint_wal(WAL_FRAMES_CHECKPOINTED_EARLY)?;
                     }
-                    results.extend(self.store_checked(checked.by_ref().take(take), take)?);
+                    results.extend(self.store_checked(&mut checked, take, bound.work_max)?);
                 }
                 Ok(())
             })();
@@ -1111,18 +1164,32 @@ impl Node {
         })
     }
 
-    /// Stores operations already decoded and verified, in one transaction.
+    /// Stores operations already decoded and verified, in one transaction:
+    /// at most `count` of them, and only as many as `work_max` allows (at
+    /// least one), counted from when it has the database.
     fn store_checked(
         &mut self,
-        checked: impl Iterator<Item = std::result::Result<SignedOp, IngestError>>,
+        checked: &mut impl Iterator<Item = std::result::Result<SignedOp, IngestError>>,
         count: usize,
+        work_max: Option<std::time::Duration>,
     ) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
         let mut results = Vec::with_capacity(count);
-        let mut tx = self.store.write()?;
+        let mut tx = self.store.write_after_waiting_writers()?;
+        let deadline = work_max.and_then(|work| std::time::Instant::now().checked_add(work));
         let hub_key = if self.me.ctx.is_hub() { self.me.key.as_ref() } else { None };
         let mut verdicts = PendingDecisions::with_capacity(if hub_key.is_some() { count } else { 0 });
         let mut decision_base: Option<Seq> = None;
-        for item in checked {
+        while results.len() < count {
+            // Short transactions also end early for a writer waiting (a
+            // top-up at the counter): it waits a few operations, not 40 ms.
+            if !results.is_empty()
+                && deadline.is_some()
+                && (deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline)
+                    || results.len().is_multiple_of(WAITING_CHECK_OPS) && tx.writers_waiting())
+            {
+                break;
+            }
+            let Some(item) = checked.next() else { break };
             let signed = match item {
                 Ok(signed) => signed,
                 Err(e) => {

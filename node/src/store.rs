@@ -7,6 +7,9 @@
 //! Writers take the lock up front (`BEGIN IMMEDIATE`), so a command-line
 //! process and a running node can share one data directory: sequence numbers
 //! are allocated inside the writing transaction and never handed out twice.
+//! A writer that finds the database locked tries again every millisecond for
+//! up to [`WRITE_WAIT_MAX`], and bulk work gives way to it between its
+//! transactions ([`crate::writers`]).
 
 use std::cell::RefCell;
 // The transaction's caches are keyed by ids that are hashes already, or
@@ -17,12 +20,39 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
+
+use crate::writers::Writers;
 use saldo_sync::{
     AuthorId, Balance, ConsumerId, FamilyId, FlagReason, Label, OfflineLimits, OpId, OpKind, Pan, ReceiptNo,
     ReceiptRange, Role, Seq, ServiceId, Verdict,
 };
 
 pub type Result<T> = std::result::Result<T, rusqlite::Error>;
+
+/// Longest a writer waits for another connection (a bulk import in another
+/// process) to let go of the database before it gives up.
+pub const WRITE_WAIT_MAX: Duration = Duration::from_secs(30);
+/// How often a writer waiting for the database tries again: SQLite's own
+/// busy handler waits up to 100 ms between two tries, which is what a top-up
+/// would lose each time the lock comes free.
+const WRITE_RETRY: Duration = Duration::from_millis(1);
+
+/// SQLite's busy handler for every connection: try again every
+/// [`WRITE_RETRY`], for [`WRITE_WAIT_MAX`] in all.
+fn retry_while_busy(attempts: i32) -> bool {
+    let attempts_max = (WRITE_WAIT_MAX.as_micros() / WRITE_RETRY.as_micros()) as i32;
+    if attempts >= attempts_max {
+        return false;
+    }
+    std::thread::sleep(WRITE_RETRY);
+    true
+}
+
+/// Whether `error` says that another connection held the database for
+/// longer than a writer waits ("database is locked").
+pub fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
@@ -357,6 +387,8 @@ pub struct Store {
     remembered: Remembered,
     /// Opened for reading only because the disk is full.
     read_only_on_full_disk: bool,
+    /// Who waits to write on this database, from any process.
+    writers: Writers,
 }
 
 /// What the hub looks up for every operation and what rarely changes: the
@@ -430,7 +462,7 @@ impl Store {
     pub fn open(path: &Path) -> std::result::Result<Store, OpenError> {
         let sqlite = |source| OpenError::Sqlite { path: path.display().to_string(), source };
         let conn = Connection::open(path).map_err(sqlite)?;
-        match Self::setup(conn, true) {
+        match Self::setup(conn, true, Writers::beside(path)) {
             Err(error) if disk_is_full(path) => Self::open_to_read_on_a_full_disk(path).map_err(|_| error),
             result => result,
         }
@@ -449,7 +481,7 @@ impl Store {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(sqlite)?;
-        let mut store = Self::setup(conn, false)?;
+        let mut store = Self::setup(conn, false, Writers::alone())?;
         store.read_only_on_full_disk = true;
         Ok(store)
     }
@@ -457,14 +489,14 @@ impl Store {
     pub fn open_in_memory() -> std::result::Result<Store, OpenError> {
         let conn =
             Connection::open_in_memory().map_err(|source| OpenError::Sqlite { path: ":memory:".into(), source })?;
-        Self::setup(conn, false)
+        Self::setup(conn, false, Writers::alone())
     }
 
-    fn setup(mut conn: Connection, file: bool) -> std::result::Result<Store, OpenError> {
+    fn setup(mut conn: Connection, file: bool, writers: Writers) -> std::result::Result<Store, OpenError> {
         // The database file's path, said in a message (not "database database").
         let path = conn.path().filter(|p| !p.is_empty()).map_or_else(|| ":memory:".to_string(), str::to_string);
         let sqlite = |source| OpenError::Sqlite { path: path.clone(), source };
-        conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite)?;
+        conn.busy_handler(Some(retry_while_busy)).map_err(sqlite)?;
         if file {
             conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
         }
@@ -490,28 +522,40 @@ impl Store {
             }
             std::thread::sleep(Duration::from_millis(100 * attempt));
         }
-        Ok(Store { conn, remembered: Remembered::default(), read_only_on_full_disk: false })
+        Ok(Store { conn, remembered: Remembered::default(), read_only_on_full_disk: false, writers })
     }
 
-    /// Starts a write transaction, taking the write lock now.
+    /// Starts a write transaction, taking the write lock now. While another
+    /// connection holds it, this one says it waits, so that bulk work lets
+    /// it through before its next transaction.
     pub fn write(&mut self) -> Result<Tx<'_>> {
+        self.refuse_on_full_disk()?;
+        let waiting = self.writers.wait();
+        let tx = Tx::new(&self.conn, TransactionBehavior::Immediate);
+        drop(waiting);
+        with_remembered(tx?, &mut self.remembered)
+    }
+
+    /// Starts a write transaction of bulk work (an import, a catch-up): first
+    /// lets every connection waiting to write go first ([`crate::writers`]).
+    /// [`Tx::writers_waiting`] says when to commit early for another.
+    pub fn write_after_waiting_writers(&mut self) -> Result<Tx<'_>> {
+        self.refuse_on_full_disk()?;
+        self.writers.give_way();
+        let tx = Tx::new(&self.conn, TransactionBehavior::Immediate)?;
+        let tx = with_remembered(tx, &mut self.remembered)?;
+        Ok(Tx { writers: Some(&self.writers), ..tx })
+    }
+
+    /// A store opened for reading on a full disk writes nothing.
+    fn refuse_on_full_disk(&self) -> Result<()> {
         if self.read_only_on_full_disk {
             return Err(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
                 Some("database or disk is full".into()),
             ));
         }
-        let tx = Tx::new(&self.conn, TransactionBehavior::Immediate)?;
-        let mut remembered = std::mem::take(&mut self.remembered);
-        let data_version: i64 = tx.tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-        if data_version != remembered.data_version {
-            remembered = Remembered { data_version, ..Remembered::default() };
-        }
-        *tx.services.borrow_mut() = remembered.services;
-        *tx.wallets.borrow_mut() = remembered.wallets;
-        tx.directory_version.set(remembered.directory_version);
-        *tx.wallet_keys.borrow_mut() = remembered.wallet_keys;
-        Ok(Tx { home: Some((&mut self.remembered, data_version)), ..tx })
+        Ok(())
     }
 
     /// Writes a consistent copy of the database to `path` (which must not
@@ -602,6 +646,21 @@ fn disk_is_full(path: &Path) -> bool {
     let Ok(mut probe) = tempfile::tempfile_in(dir) else { return false };
     let written = probe.write_all(&[0u8; 64 * 1024]).and_then(|()| probe.sync_data());
     matches!(written, Err(e) if e.kind() == std::io::ErrorKind::StorageFull)
+}
+
+/// A write transaction that starts from what the last one committed on
+/// this connection knew, unless another connection has committed since.
+fn with_remembered<'a>(tx: Tx<'a>, home: &'a mut Remembered) -> Result<Tx<'a>> {
+    let mut remembered = std::mem::take(home);
+    let data_version: i64 = tx.tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+    if data_version != remembered.data_version {
+        remembered = Remembered { data_version, ..Remembered::default() };
+    }
+    *tx.services.borrow_mut() = remembered.services;
+    *tx.wallets.borrow_mut() = remembered.wallets;
+    tx.directory_version.set(remembered.directory_version);
+    *tx.wallet_keys.borrow_mut() = remembered.wallet_keys;
+    Ok(Tx { home: Some((home, data_version)), ..tx })
 }
 
 /// What the store knows of a device.
@@ -862,6 +921,8 @@ pub struct Tx<'a> {
     /// Where a write transaction hands what it knows back when it commits,
     /// and the data version it saw.
     home: Option<(&'a mut Remembered, i64)>,
+    /// Who waits to write, for bulk work that commits early for them.
+    writers: Option<&'a Writers>,
 }
 
 impl<'a> Tx<'a> {
@@ -886,6 +947,7 @@ impl<'a> Tx<'a> {
             receipts_dirty: RefCell::default(),
             lines_pending: RefCell::default(),
             home: None,
+            writers: None,
         })
     }
 
@@ -906,6 +968,13 @@ impl<'a> Tx<'a> {
             remembered.fit(Remembered::ENTRIES_MAX);
         }
         Ok(())
+    }
+
+    /// Whether another connection waits to write (a top-up at the counter):
+    /// bulk work commits early for it. Always false but in bulk work
+    /// ([`Store::write_after_waiting_writers`]).
+    pub fn writers_waiting(&self) -> bool {
+        self.writers.is_some_and(Writers::anybody_waits)
     }
 
     /// A hot statement, prepared on first use in this transaction.
@@ -2673,7 +2742,8 @@ mod tests {
         )
         .expect("wallet");
         migrations().to_latest(&mut conn).expect("latest");
-        let mut store = Store { conn, remembered: Remembered::default(), read_only_on_full_disk: false };
+        let mut store =
+            Store { conn, remembered: Remembered::default(), read_only_on_full_disk: false, writers: Writers::alone() };
         let tx = store.read().expect("read");
         let (a, b) = (AuthorId(a), AuthorId(b));
         assert_eq!(tx.author(&a).expect("a").expect("held").num, 1);

@@ -455,6 +455,219 @@ fn top_ups_survive_being_killed_at_random_moments() {
     );
 }
 
+/// A cash point newly enrolled at `realm`'s hub, with limits that let
+/// every top-up through, and a bundle of `count` top-ups it recorded, as it
+/// would carry them to the hub: (the bundle file, the cash point).
+fn bundle_of_top_ups(realm: &Realm, count: u64) -> (PathBuf, saldo_sync::AuthorId) {
+    use saldo_sync::{Amount, Balance, Body, Hlc, Operation, PaymentMethod, ReceiptNo, TopUp, TopUpLine, WalletKey};
+    let ((pan, _), _) = realm.consumers();
+    let mut hub = saldo_node::node::Node::open(&realm.dir).unwrap();
+    let key = saldo_sync::DeviceKey::generate();
+    let limits = saldo_sync::OfflineLimits {
+        per_operation: Amount::parse("5000").unwrap(),
+        unconfirmed_total: Balance::parse("100000000").unwrap(),
+        offline_secs_max: 10 * 365 * 86_400,
+    };
+    hub.enrol(key.author(), saldo_sync::Role::CashPoint, &saldo_sync::Label::parse("Sportello").unwrap(), limits)
+        .unwrap();
+    let (consumer, service) = hub.resolve_wallet(&saldo_sync::Pan::parse(&pan).unwrap(), None).unwrap();
+    let wallet = WalletKey { consumer: consumer.consumer, service };
+    let realm_id = hub.realm();
+    let hub_seen = hub.store_mut().read().unwrap().author(&realm_id.hub()).unwrap().unwrap().head_seq;
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let mut prev = OpId::NONE;
+    let ops: Vec<Vec<u8>> = (1..=count)
+        .map(|seq| {
+            let op = Operation {
+                author: key.author(),
+                seq: saldo_sync::Seq(seq),
+                prev,
+                hlc: Hlc::from_parts(now_ms - 60_000 - count + seq, 0),
+                hub_seen,
+                body: Body::TopUp(TopUp {
+                    receipt: ReceiptNo(seq),
+                    lines: vec![TopUpLine { wallet: wallet.clone(), amount: Amount::parse("1").unwrap() }],
+                    method: PaymentMethod::Cash,
+                    operator: None,
+                }),
+            }
+            .sign(&realm_id, &key);
+            prev = op.id;
+            op.to_bytes()
+        })
+        .collect();
+    let body = saldo_sync::bundle::BundleBody { realm: realm_id, exporter: key.author(), created_ms: now_ms, ops };
+    let file = realm._tmp.path().join("sportello.bundle");
+    std::fs::write(&file, body.seal(&key)).unwrap();
+    (file, key.author())
+}
+
+/// How many operations of `author` the database in `dir` holds, in its chain.
+fn held_of(dir: &Path, author: &saldo_sync::AuthorId) -> u64 {
+    let mut store = Store::open(&dir.join("saldo.db")).unwrap();
+    let tx = store.read().unwrap();
+    tx.author(author).unwrap().map_or(0, |a| a.head_seq.0)
+}
+
+/// `saldo bundle import` of `file` into `realm`, running.
+fn spawn_import(realm: &Realm, file: &Path) -> std::process::Child {
+    Command::new(SALDO)
+        .args(["bundle", "import", "--data", realm.data(), file.to_str().unwrap(), "--json"])
+        .env_remove("SALDO_DATA")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the import into `dir` has committed some of `author`'s
+/// operations, and returns how many.
+fn wait_for_first_commit(dir: &Path, author: &saldo_sync::AuthorId, import: &mut std::process::Child) -> u64 {
+    let started = std::time::Instant::now();
+    loop {
+        let held = held_of(dir, author);
+        if held > 0 {
+            return held;
+        }
+        assert!(import.try_wait().unwrap().is_none(), "the import ended before anything of it was seen committed");
+        assert!(started.elapsed() < Duration::from_secs(60), "the import committed nothing in a minute");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// An operator recording a top-up while another process imports a large
+/// bundle on the same data directory gets the receipt at once: the import
+/// commits in short transactions and lets the top-up through between two of
+/// them. Both complete, and everything is stored.
+#[test]
+fn a_top_up_goes_through_while_another_process_imports_a_large_bundle() {
+    let (realm, pan, _) = top_up_setup();
+    let count = 20_000;
+    let (file, cash_point) = bundle_of_top_ups(&realm, count);
+    let mut import = spawn_import(&realm, &file);
+    wait_for_first_commit(&realm.dir, &cash_point, &mut import);
+
+    let started = std::time::Instant::now();
+    let out =
+        saldo(&["topup", "--data", realm.data(), "--pan", &pan, "--amount", "2.50", "--method", "cash", "--json"]);
+    let waited = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the top-up failed after {waited:?}: {stderr}");
+    let held_then = held_of(&realm.dir, &cash_point);
+    assert!(held_then < count, "the top-up went through only once the import was over ({waited:?})");
+
+    let imported = import.wait_with_output().unwrap();
+    assert!(imported.status.success(), "the import failed: {}", String::from_utf8_lossy(&imported.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&imported.stdout).unwrap();
+    assert_eq!(report["new"], count, "{report}");
+    assert_eq!(report["refused"].as_array().unwrap().len(), 0, "{report}");
+    let receipt: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = OpId::from_hex(receipt["verification_code"].as_str().unwrap()).unwrap();
+    let mut store = Store::open(&realm.dir.join("saldo.db")).unwrap();
+    assert!(store.read().unwrap().op_bytes(&id).unwrap().is_some(), "the top-up is not stored");
+    drop(store);
+    assert_eq!(held_of(&realm.dir, &cash_point), count);
+    let verify = ok(&["log", "verify", "--data", realm.data()]);
+    assert!(verify.contains("every signature, chain link and balance verifies"), "{verify}");
+    eprintln!("the top-up took {waited:?}, with {held_then} of {count} operations imported");
+}
+
+/// An import that fails half-way (here: killed) leaves whole transactions
+/// only, each operation with its effects and the hub's verdicts, and
+/// importing the same bundle again stores the rest.
+#[test]
+fn a_killed_import_leaves_whole_transactions_and_importing_again_completes_it() {
+    let realm = realm(20);
+    let count = 20_000;
+    let (file, cash_point) = bundle_of_top_ups(&realm, count);
+    let mut import = spawn_import(&realm, &file);
+    wait_for_first_commit(&realm.dir, &cash_point, &mut import);
+    import.kill().unwrap();
+    import.wait().unwrap();
+
+    let held = held_of(&realm.dir, &cash_point);
+    assert!(0 < held && held < count, "killed with {held} of {count} operations stored");
+    let store = Store::open(&realm.dir.join("saldo.db")).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    drop(store);
+    let verify = ok(&["log", "verify", "--data", realm.data()]);
+    assert!(verify.contains("every signature, chain link and balance verifies"), "{verify}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(&["bundle", "import", "--data", realm.data(), file.to_str().unwrap(), "--json"]))
+            .unwrap();
+    assert_eq!((report["new"].as_u64(), report["duplicates"].as_u64()), (Some(count - held), Some(held)), "{report}");
+    assert_eq!(report["refused"].as_array().unwrap().len(), 0, "{report}");
+    assert_eq!(held_of(&realm.dir, &cash_point), count);
+    let verify = ok(&["log", "verify", "--data", realm.data()]);
+    assert!(verify.contains("every signature, chain link and balance verifies"), "{verify}");
+}
+
+/// The hub's status counts no operation of its own as unconfirmed: the
+/// hub's top-ups need no verdict.
+#[test]
+fn the_hubs_own_top_ups_are_not_unconfirmed() {
+    let (realm, pan, _) = top_up_setup();
+    ok(&["topup", "--data", realm.data(), "--pan", &pan, "--amount", "10", "--method", "cash"]);
+    let status: serde_json::Value = serde_json::from_str(&ok(&["status", "--data", realm.data(), "--json"])).unwrap();
+    assert_eq!(
+        (status["unconfirmed_operations"].as_u64(), status["unconfirmed_total"].as_str()),
+        (Some(0), Some("0.00"))
+    );
+}
+
+/// A clock stopped at a given time.
+#[derive(Debug)]
+struct StoppedClock(u64);
+
+impl saldo_node::Clock for StoppedClock {
+    fn now_ms(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A cash point that imports a week-old bundle of the hub says its last
+/// contact with the hub was a week ago (the time of the newest operation of
+/// the hub it holds), not "just now".
+#[test]
+fn a_week_old_bundle_from_the_hub_is_no_contact_now() {
+    let tmp = tempfile::tempdir().unwrap();
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let week_ago_ms = now_ms - 7 * 86_400_000;
+    let (hub_dir, cp_dir) = (tmp.path().join("hub"), tmp.path().join("edicola"));
+    let mut hub = saldo_node::node::Node::init_realm_with(
+        &hub_dir,
+        &saldo_sync::Label::parse("Comune di Prova").unwrap(),
+        saldo_sync::DeviceKey::generate(),
+        saldo_sync::DeviceKey::generate(),
+        std::sync::Arc::new(StoppedClock(week_ago_ms)),
+    )
+    .unwrap();
+    let key = saldo_sync::DeviceKey::generate();
+    hub.enrol(
+        key.author(),
+        saldo_sync::Role::CashPoint,
+        &saldo_sync::Label::parse("Edicola").unwrap(),
+        saldo_sync::OfflineLimits::default_for_cash_point(),
+    )
+    .unwrap();
+    let mut cash_point = saldo_node::node::Node::join(&cp_dir, hub.realm(), key).unwrap();
+    let (bundle, _) = hub.export_bundle(Some(&cash_point.frontier_file().unwrap().1)).unwrap();
+    drop((hub, cash_point));
+    let file = tmp.path().join("week-old.bundle");
+    std::fs::write(&file, bundle).unwrap();
+
+    ok(&["bundle", "import", "--data", cp_dir.to_str().unwrap(), file.to_str().unwrap()]);
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&["status", "--data", cp_dir.to_str().unwrap(), "--json"])).unwrap();
+    let contact_ms = status["last_hub_contact_ms"].as_u64().expect("a contact with the hub");
+    assert!(
+        contact_ms.abs_diff(week_ago_ms) < 60_000,
+        "last contact {} ms ago, the hub's newest operation is a week old",
+        now_ms.saturating_sub(contact_ms)
+    );
+}
+
 /// An offline cash point and the hub exchange operations on files only: the
 /// directory goes out, top-ups come back, decisions go out again; importing
 /// twice changes nothing and an altered bundle is refused whole.

@@ -976,7 +976,6 @@ fn a_cash_point_refuses_beyond_its_offline_limits_and_writes_nothing() {
     .unwrap();
     let hub_ops = hub.all_operations().unwrap();
     assert!(cash_point.ingest(&hub_ops).unwrap().iter().all(kept_by_a_device));
-    cash_point.note_hub_contact().unwrap();
     let consumer = &consumers[0];
     let line = |amount: &str| TopUpRequestLine {
         consumer: consumer.id,
@@ -1002,7 +1001,6 @@ fn a_cash_point_refuses_beyond_its_offline_limits_and_writes_nothing() {
     assert!(hub.ingest(&mine).unwrap().iter().all(Result::is_ok));
     let back = hub.all_operations().unwrap();
     assert!(cash_point.ingest(&back).unwrap().iter().all(kept_by_a_device));
-    cash_point.note_hub_contact().unwrap();
     assert_eq!(cash_point.unconfirmed().unwrap().0, 0);
     cash_point.record_top_up(&[line("40")], PaymentMethod::Cash, None).unwrap();
 
@@ -1339,17 +1337,22 @@ fn an_import_that_fills_the_disk_says_so_and_what_it_wrote() {
         import::ImportError::Stopped { families, rows, .. } => (*families, *rows),
         other => panic!("expected an import stopped after its first transaction: {other}"),
     };
-    assert_eq!(written, import::FAMILIES_PER_TRANSACTION as u64);
+    // Transactions end at FAMILIES_PER_TRANSACTION or sooner (a time bound,
+    // a waiting writer): whole ones were written, not all.
+    assert!(written > 0 && written < families, "{written} of {families} families written");
     let error = anyhow::Error::from(error);
     assert!(error.chain().any(saldo_node::node::is_disk_full), "{error:#}");
     let message = saldo_node::cli::render_error(&error, Some(std::path::Path::new("/srv/saldo")));
-    assert!(message.contains(&format!("the import stopped after writing 1000 families ({rows} rows)")), "{message}");
+    assert!(
+        message.contains(&format!("the import stopped after writing {written} families ({rows} rows)")),
+        "{message}"
+    );
     assert!(message.ends_with("\nthe disk holding /srv/saldo is full: free space and try again"), "{message}");
     assert!(!message.contains("full: database or disk is full: database or disk is full"), "{message}");
 
     // Reads need no space.
     let (consumers, in_families) = hub.directory_counts().unwrap();
-    assert_eq!((consumers, in_families), (rows, 1_000));
+    assert_eq!((consumers, in_families), (rows, written));
     let found = hub.search("ro", 5).unwrap();
     assert!(!found.is_empty());
     hub.balance(&saldo_sync::Pan::parse(&found[0].pan).unwrap()).unwrap();

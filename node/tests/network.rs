@@ -188,7 +188,8 @@ fn a_cash_point_cut_from_the_hub_reaches_it_through_a_neighbour_and_converges() 
     let _b = spawn(&["cashpoint", "--data", b, "--p2p", "127.0.0.1:0", "--join", &token_b], &tmp.join("b.log"));
     wait_until("B's directory", || some_consumer(&b_dir));
     let b_address = address(&b_dir);
-    assert_eq!(status(&b_dir)["role"], "cash point");
+    // (A catch-up commits in short transactions: the directory can be there before the enrolment.)
+    wait_until("B's enrolment", || Some(()).filter(|()| status(&b_dir)["role"] == "cash point"));
 
     // A reaches the hub only through the relay, and B directly.
     let relay = Relay::new(hub_peer.addr);
@@ -1103,4 +1104,43 @@ fn a_used_enrolment_token_is_refused_saying_so_once() {
     );
     assert!(!stderr.contains("refused: refused"), "{stderr}");
     assert!(!b_dir.exists(), "a refused join left {}", b_dir.display());
+}
+
+/// A cash point set to sync with a node of another realm (a wrong address
+/// in its configuration) is told for good that the realms differ: its
+/// status shows that peer as refused, with the reason, and it stops dialing
+/// it, while it keeps syncing with its own hub.
+#[test]
+fn a_device_that_reaches_another_realms_node_is_refused_for_good_and_stops_dialing_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let (hub_dir, _hub, _) = hub(tmp);
+    let other_dir = tmp.join("altro-comune");
+    ok(&["realm", "init", "--data", other_dir.to_str().unwrap(), "--name", "Altro Comune"]);
+    let other_log = tmp.join("other.log");
+    let _other = spawn(&["hub", "--data", other_dir.to_str().unwrap(), "--p2p", "127.0.0.1:0"], &other_log);
+    let other_address = address(&other_dir);
+    let other_id = other_address.split('@').next().unwrap().to_string();
+
+    let a_dir = tmp.join("edicola");
+    let a = a_dir.to_str().unwrap();
+    let token = enroll(&hub_dir, "Edicola");
+    let _a = spawn(
+        &["cashpoint", "--data", a, "--p2p", "127.0.0.1:0", "--join", &token, "--peer", &other_address],
+        &tmp.join("a.log"),
+    );
+    let refused = wait_until("the other realm's node refused for good in A's status", || {
+        let s: Value = serde_json::from_slice(&saldo(&["status", "--data", a, "--json"]).stdout).ok()?;
+        let peer = s["peers"].as_array()?.iter().find(|p| p["id"] == other_id.as_str())?.clone();
+        peer["refused"].as_str().map(str::to_string)
+    });
+    assert!(refused.contains("the realms differ"), "{refused}");
+    let text = ok(&["status", "--data", a]);
+    assert!(text.contains("refused for good") && text.contains("the realms differ"), "{text}");
+    wait_until("A online with its own hub", || status(&a_dir)["hub_online"].as_bool().filter(|online| *online));
+
+    let refusals = || std::fs::read_to_string(&other_log).unwrap().matches("refused a sync from").count();
+    let seen = refusals();
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!((seen, refusals()), (1, 1), "A dialed the other realm's node again after its refusal");
 }
