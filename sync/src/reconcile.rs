@@ -682,10 +682,12 @@ impl Session {
         if self.answer_due {
             self.answer_due = false;
             self.stats.messages_sent += 1;
-            // A head is needed only where the initiator holds as much or
-            // more: there it checks whether the head is its own operation
-            // (a fork shows); elsewhere the seq says what is lacking.
-            let answer = changes(peer, &self.local, |theirs, ours| theirs.is_some_and(|t| t.seq >= ours.seq));
+            // A head is needed only where the initiator holds the same seq
+            // (a fork shows there); elsewhere the seq says what is lacking.
+            // Where the initiator holds more, this side sees a fork when the
+            // operations it is sent do not link to its chain; where it holds
+            // less, this side checks the initiator's heads, which it has.
+            let answer = changes(peer, &self.local, |theirs, ours| theirs.is_some_and(|t| t.seq == ours.seq));
             return Ok(Some(Message::Hello(Hello {
                 version: PROTOCOL_VERSION,
                 realm: self.realm,
