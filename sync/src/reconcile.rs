@@ -682,12 +682,12 @@ impl Session {
         if self.answer_due {
             self.answer_due = false;
             self.stats.messages_sent += 1;
-            // A head is needed only where the initiator holds the same seq
-            // (a fork shows there); elsewhere the seq says what is lacking.
-            // Where the initiator holds more, this side sees a fork when the
-            // operations it is sent do not link to its chain; where it holds
+            // A head is needed where the initiator holds as much or more:
+            // there it checks whether this side's head is its own operation
+            // (a fork shows), even of an author it does not share with this
+            // side (the hub, of a device a neighbour carries). Where it holds
             // less, this side checks the initiator's heads, which it has.
-            let answer = changes(peer, &self.local, |theirs, ours| theirs.is_some_and(|t| t.seq == ours.seq));
+            let answer = changes(peer, &self.local, |theirs, ours| theirs.is_some_and(|t| t.seq >= ours.seq));
             return Ok(Some(Message::Hello(Hello {
                 version: PROTOCOL_VERSION,
                 realm: self.realm,

@@ -830,6 +830,16 @@ fn run_seed(seed: u64, verbose: bool) -> Stats {
     sim.stats
 }
 
+/// Seeds that once failed: a restored cash point's branch carried by a
+/// neighbour to a hub that began the session and did not share that device's
+/// log with the neighbour (the fork showed only through the answer's heads).
+#[test]
+fn seeds_that_once_failed_converge() {
+    for seed in [651, 824] {
+        run_seed(seed, false);
+    }
+}
+
 #[test]
 fn a_realm_converges_under_a_faulty_network() {
     if let Some(seed) = std::env::var("SALDO_SIM_SEED").ok().and_then(|s| s.parse().ok()) {
