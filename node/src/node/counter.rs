@@ -1,0 +1,262 @@
+//! A top-up as the API asks for it (one receipt for several children of one
+//! family and several services, safe to retry with an idempotency key), and
+//! receipts rebuilt from their operation, with their public verification.
+
+use saldo_api::payments::{PaymentMethodApi, TopUpRequest};
+use saldo_api::receipt::{
+    LAST_TOP_UPS_MAX, PastTopUp, Receipt, ReceiptKind, ReceiptLine, Verification, VerificationState,
+};
+use saldo_sync::{Amount, Balance, Body, Label, OpId, Pan, SignedOp, TopUp, TopUpLine, Verdict, WalletKey};
+
+use super::{Node, NodeError, Result};
+use crate::store::Tx;
+
+/// A client's `Idempotency-Key`, scoped to who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Once {
+    /// Who sent it (an operator's login): two clients never share keys.
+    pub scope: String,
+    pub key: String,
+}
+
+/// Bytes of an operation id a verification code carries (80 bits: short
+/// enough for a QR code a phone reads at a glance, far beyond guessing).
+pub const VERIFICATION_CODE_BYTES: usize = 10;
+
+/// The verification code of an operation.
+pub fn verification_code(op: &OpId) -> String {
+    hex::encode(&op.0[..VERIFICATION_CODE_BYTES])
+}
+
+/// The local date and time a receipt prints.
+pub fn local_time(ms: u64) -> String {
+    use chrono::TimeZone as _;
+    match chrono::Local.timestamp_millis_opt(ms as i64) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t.format("%d/%m/%Y %H:%M").to_string(),
+        chrono::LocalResult::None => String::new(),
+    }
+}
+
+fn local_date(ms: u64) -> String {
+    local_time(ms).split(' ').next().unwrap_or_default().to_string()
+}
+
+fn field(field: String, message: String) -> NodeError {
+    NodeError::InvalidField { field, message }
+}
+
+impl Node {
+    /// Records `request` as one top-up with the next receipt number, and
+    /// returns its receipt. With `once`, a request already recorded under
+    /// the same key returns that receipt and records nothing.
+    pub fn record_top_up_request(
+        &mut self,
+        request: &TopUpRequest,
+        operator: Option<&Label>,
+        once: Option<&Once>,
+        verify_base: &str,
+    ) -> Result<Receipt> {
+        request.validate().map_err(|e| field(e.field.unwrap_or_default(), e.message))?;
+        let key = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
+        // What the request means, for a retry to be recognised: the lines,
+        // the method and the operator.
+        let fingerprint = *blake3::hash(
+            format!("{:?}|{:?}|{:?}", request.lines, request.method, operator.map(Label::as_str)).as_bytes(),
+        )
+        .as_bytes();
+        let mut tx = self.store.write()?;
+        if let Some(once) = once
+            && let Some(earlier) = tx.idempotent_request(&once.scope, &once.key)?
+        {
+            if earlier.request != fingerprint {
+                return Err(NodeError::Refused(
+                    "this Idempotency-Key was used for a different request: send a new key for a new payment".into(),
+                ));
+            }
+            return self.receipt_in(&tx, &earlier.op, verify_base);
+        }
+        let mut family = None;
+        for (index, line) in request.lines.iter().enumerate() {
+            let consumer = tx.consumer(&line.consumer)?.ok_or_else(|| {
+                field(
+                    format!("lines[{index}].consumer"),
+                    format!("no consumer {} is known here: search for the child again", line.consumer.to_hex()),
+                )
+            })?;
+            match family {
+                None => family = Some((consumer.family, format!("{} {}", consumer.surname, consumer.name))),
+                Some((first, ref who)) if first != consumer.family => {
+                    return Err(field(
+                        format!("lines[{index}].consumer"),
+                        format!(
+                            "{} {} is not of the family of {who}: one receipt holds one family's children; record a second receipt",
+                            consumer.surname, consumer.name
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+            if !tx.is_enrolled(&line.consumer, &line.service)? {
+                let enrolled =
+                    tx.consumer_services(&line.consumer)?.iter().map(|s| s.as_str().to_string()).collect::<Vec<_>>();
+                return Err(field(
+                    format!("lines[{index}].service"),
+                    format!(
+                        "{} {} is not enrolled in '{}' (enrolled in: {})",
+                        consumer.surname,
+                        consumer.name,
+                        line.service,
+                        if enrolled.is_empty() { "nothing".to_string() } else { enrolled.join(", ") }
+                    ),
+                ));
+            }
+        }
+        let total: i64 = request.lines.iter().map(|l| l.amount.minor()).sum();
+        self.me.check_may_record(&tx, saldo_sync::OpKind::TopUp)?;
+        self.me.check_offline_limits(&tx, total)?;
+        let receipt = self.me.next_receipt(&tx, &key.author())?;
+        let body = Body::TopUp(TopUp {
+            receipt,
+            lines: request
+                .lines
+                .iter()
+                .map(|l| TopUpLine {
+                    wallet: WalletKey { consumer: l.consumer, service: l.service.clone() },
+                    amount: l.amount,
+                })
+                .collect(),
+            method: request.method.into(),
+            operator: operator.cloned(),
+        });
+        let signed = self.me.author(&mut tx, key, body)?;
+        if let Some(once) = once {
+            tx.remember_request(&once.scope, &once.key, &fingerprint, &signed.id, self.me.clock.now_ms())?;
+        }
+        let receipt = self.receipt_in(&tx, &signed.id, verify_base)?;
+        self.me.commit(tx)?;
+        Ok(receipt)
+    }
+
+    /// The receipt of a top-up held here.
+    pub fn receipt(&mut self, op: &OpId, verify_base: &str) -> Result<Receipt> {
+        let tx = self.store.read()?;
+        self.receipt_in(&tx, op, verify_base)
+    }
+
+    fn receipt_in(&self, tx: &Tx<'_>, op: &OpId, verify_base: &str) -> Result<Receipt> {
+        let unknown = || NodeError::UnknownOperation(op.to_hex());
+        let bytes = tx.op_bytes(op)?.ok_or_else(unknown)?;
+        let signed = SignedOp::decode(&bytes).map_err(|e| NodeError::Refused(format!("stored operation: {e}")))?;
+        let Body::TopUp(top_up) = &signed.op.body else {
+            return Err(NodeError::Refused(format!("operation {} is not a top-up: it has no receipt", op.to_hex())));
+        };
+        let money = tx.money_op(op)?.ok_or_else(unknown)?;
+        let mut lines = Vec::new();
+        let mut past = Vec::new();
+        for line in &top_up.lines {
+            let (consumer, service) = (&line.wallet.consumer, &line.wallet.service);
+            let row = tx.consumer(consumer)?;
+            let consumer_name = row.as_ref().map_or_else(|| consumer.short(), |r| format!("{} {}", r.surname, r.name));
+            let pan_masked = row.as_ref().and_then(|r| Pan::parse(&r.pan).ok()).map(|p| p.masked()).unwrap_or_default();
+            let service_name = tx.service(service)?.map_or_else(|| service.to_string(), |s| s.name.to_string());
+            let wallet = tx.wallet(consumer, service)?;
+            let (_, provisional_after) = tx.wallet_moved_after(consumer, service, money.row)?;
+            let after = wallet.provisional.minor() - provisional_after;
+            lines.push(ReceiptLine {
+                consumer: *consumer,
+                consumer_name: consumer_name.clone(),
+                pan_masked,
+                service: service.clone(),
+                service_name: service_name.clone(),
+                amount: line.amount,
+                balance_after: Balance::from_minor(after).unwrap_or(Balance::ZERO),
+                provisional: !money.counts || wallet.provisional != wallet.confirmed,
+            });
+            for movement in tx.movements(consumer, service, LAST_TOP_UPS_MAX as u32 + 1)? {
+                if movement.kind == "top-up" && movement.op != *op && movement.counts_provisional {
+                    past.push(PastTopUp {
+                        recorded_at_ms: movement.hlc >> 16,
+                        recorded_at_local: local_date(movement.hlc >> 16),
+                        consumer_name: consumer_name.clone(),
+                        service: service.clone(),
+                        service_name: service_name.clone(),
+                        amount: Amount::from_minor(movement.delta_minor).unwrap_or(line.amount),
+                    });
+                }
+            }
+        }
+        past.sort_by(|a, b| b.recorded_at_ms.cmp(&a.recorded_at_ms));
+        past.truncate(LAST_TOP_UPS_MAX);
+        let recorded_at_ms = signed.op.hlc.wall_ms();
+        let code = verification_code(op);
+        let reversed_by = tx.reversals_of(op)?.into_iter().find(|(_, counts, provisional)| *counts || *provisional);
+        let reversed_by = match reversed_by {
+            Some(_) => tx.reversal_ref_of(op)?.map(|(id, hlc)| saldo_api::receipt::ReceiptRef {
+                operation: id,
+                receipt_number: top_up.receipt,
+                recorded_at_ms: hlc >> 16,
+                recorded_at_local: local_time(hlc >> 16),
+            }),
+            None => None,
+        };
+        Ok(Receipt {
+            operation: *op,
+            kind: ReceiptKind::TopUp,
+            realm: self.realm_display_name_in(tx)?,
+            cash_point: tx.author(&signed.op.author)?.map(|a| a.name).unwrap_or_default(),
+            operator: top_up.operator.as_ref().map(ToString::to_string),
+            receipt_number: top_up.receipt,
+            recorded_at_ms,
+            recorded_at_local: local_time(recorded_at_ms),
+            method: PaymentMethodApi::from(top_up.method),
+            due: None,
+            reason: None,
+            total: Balance::from_minor(top_up.lines.iter().map(|l| l.amount.minor()).sum()).unwrap_or(Balance::ZERO),
+            provisional: !money.counts,
+            verification_url: format!("{}/v/{code}", verify_base.trim_end_matches('/')),
+            verification_code: code,
+            reverses: None,
+            reversed_by,
+            last_top_ups: past,
+            lines,
+        })
+    }
+
+    /// What the public verification of `code` says: genuine or not, where
+    /// the receipt stands, and nothing personal beyond what its paper shows.
+    pub fn verification(&mut self, code: &str) -> Result<Verification> {
+        let Some(prefix) = hex::decode(code.trim()).ok().filter(|b| b.len() == VERIFICATION_CODE_BYTES) else {
+            return Ok(Verification::not_genuine());
+        };
+        let tx = self.store.read()?;
+        let found = tx.money_ops_with_prefix(&prefix)?;
+        let [op] = found.as_slice() else { return Ok(Verification::not_genuine()) };
+        let Some(bytes) = tx.op_bytes(op)? else { return Ok(Verification::not_genuine()) };
+        let signed = SignedOp::decode(&bytes).map_err(|e| NodeError::Refused(format!("stored operation: {e}")))?;
+        let Body::TopUp(top_up) = &signed.op.body else { return Ok(Verification::not_genuine()) };
+        let money = tx.money_op(op)?.ok_or_else(|| NodeError::UnknownOperation(op.to_hex()))?;
+        let reversed = tx.reversals_of(op)?.iter().any(|(_, counts, _)| *counts);
+        let state = if reversed {
+            VerificationState::Reversed
+        } else {
+            match money.verdict.as_ref().map(|v| &v.verdict) {
+                Some(Verdict::Accepted | Verdict::ReviewAccepted { .. }) => VerificationState::Accepted,
+                Some(Verdict::Flagged { .. }) => VerificationState::Flagged,
+                Some(Verdict::ReviewRejected { .. }) => VerificationState::Rejected,
+                Some(_) => VerificationState::Flagged,
+                None => VerificationState::Pending,
+            }
+        };
+        let recorded_at_ms = signed.op.hlc.wall_ms();
+        Ok(Verification {
+            genuine: true,
+            state: Some(state),
+            realm: Some(self.realm_display_name_in(&tx)?),
+            cash_point: tx.author(&signed.op.author)?.map(|a| a.name),
+            receipt_number: Some(top_up.receipt),
+            recorded_at_ms: Some(recorded_at_ms),
+            recorded_at_local: Some(local_time(recorded_at_ms)),
+            total: Balance::from_minor(top_up.lines.iter().map(|l| l.amount.minor()).sum()),
+        })
+    }
+}

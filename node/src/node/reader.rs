@@ -1,0 +1,71 @@
+//! A node opened to read (the service layer's read connections), and what
+//! front ends show of it: the device's and the realm's names.
+
+use std::path::Path;
+
+use saldo_sync::{Body, Seq, SignedOp};
+
+use super::{Node, NodeError, Result};
+use crate::store::Tx;
+
+/// Milliseconds since the epoch, by this machine's clock.
+pub fn wall_now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Node {
+    /// Opens the node in `dir` on a connection of its own, without its
+    /// keys: it reads, and can sign nothing.
+    pub fn open_to_read(dir: &Path) -> Result<Node> {
+        let mut node = Node::open(dir)?;
+        node.me.key = None;
+        node.me.contacts_key = None;
+        Ok(node)
+    }
+
+    /// This device's name as the hub enrolled it (the realm's for the hub).
+    pub fn device_name(&mut self) -> Result<String> {
+        if self.is_hub() {
+            return self.realm_display_name();
+        }
+        let Some(me) = self.me.ctx.own else { return Ok(String::new()) };
+        Ok(self.store.read()?.author(&me)?.map(|a| a.name).unwrap_or_default())
+    }
+
+    /// The realm's name: from its genesis, which every node holds.
+    pub fn realm_display_name(&mut self) -> Result<String> {
+        let tx = self.store.read()?;
+        self.realm_display_name_in(&tx)
+    }
+
+    pub(crate) fn realm_display_name_in(&self, tx: &Tx<'_>) -> Result<String> {
+        if !self.me.realm_name.is_empty() {
+            return Ok(self.me.realm_name.clone());
+        }
+        let hub = self.me.ctx.realm.hub();
+        let Some(id) = tx.chain_op_at(&hub, Seq(1))? else { return Ok(String::new()) };
+        let Some(bytes) = tx.op_bytes(&id)? else { return Ok(String::new()) };
+        match SignedOp::decode(&bytes).map(|s| s.op.body) {
+            Ok(Body::Genesis { realm_name }) => Ok(realm_name.to_string()),
+            Ok(_) => Ok(String::new()),
+            Err(e) => Err(NodeError::Refused(format!("the realm's genesis does not decode: {e}"))),
+        }
+    }
+}
+
+/// The hub's public URL (`meta`): where receipts' verification links point.
+pub const META_PUBLIC_URL: &str = "public_url";
+
+impl Node {
+    /// A text value of `meta`.
+    pub fn meta_text(&mut self, key: &str) -> Result<Option<String>> {
+        Ok(self.store.read()?.meta(key)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    pub fn set_meta_text(&mut self, key: &str, value: &str) -> Result<()> {
+        let tx = self.store.write()?;
+        tx.set_meta(key, value.as_bytes())?;
+        tx.commit()?;
+        Ok(())
+    }
+}

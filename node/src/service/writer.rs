@@ -1,0 +1,157 @@
+//! The node's one writer: a thread that owns the [`Node`] and runs the jobs
+//! sent to it, the front ends' first. Reads do not come here (they have
+//! connections of their own, see `readers`), so a search never waits behind
+//! an ingest; a top-up waits at most for the job running when it arrives.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex};
+
+use saldo_sync::Frontier;
+use saldo_sync::reconcile::ForkSummary;
+use tokio::sync::{broadcast, watch};
+
+use crate::node::{Node, NodeError, WalletChanges};
+
+type Job = Box<dyn FnOnce(&mut Node) + Send>;
+
+/// Wallets whose balances moved, published after every job that moved any.
+pub(crate) type WalletsMoved = Arc<WalletChanges>;
+
+#[derive(Default)]
+struct Queues {
+    /// Front ends' jobs (a top-up, a review): run before any bulk job.
+    urgent: VecDeque<Job>,
+    /// Sync sessions' and imports' jobs.
+    bulk: VecDeque<Job>,
+    /// Every handle dropped: the thread ends once the queues are empty.
+    closed: bool,
+}
+
+struct Jobs {
+    queues: Mutex<Queues>,
+    ready: Condvar,
+}
+
+impl Jobs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
+        self.queues.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Closes the queues when the last handle goes.
+struct CloseOnDrop(Arc<Jobs>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.ready.notify_all();
+    }
+}
+
+/// Access to the node's thread from async tasks.
+#[derive(Clone)]
+pub struct NodeHandle {
+    jobs: Arc<Jobs>,
+    _close: Arc<CloseOnDrop>,
+    /// The node's frontier, updated after every change this process makes
+    /// and when a poll sees another process's.
+    pub(crate) frontier: watch::Sender<Frontier>,
+    /// What the node holds of forked authors, updated with the frontier.
+    pub(crate) forks: watch::Sender<Vec<ForkSummary>>,
+    /// Wallets whose balances a job of this process moved.
+    pub(crate) wallets: broadcast::Sender<WalletsMoved>,
+}
+
+impl fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NodeHandle")
+    }
+}
+
+/// How many batches of moved wallets a slow listener may fall behind
+/// before it is told it lagged (and reloads what it shows).
+const WALLET_EVENTS_QUEUED_MAX: usize = 256;
+
+impl NodeHandle {
+    /// Moves `node` to a thread of its own.
+    pub fn spawn(mut node: Node) -> Result<NodeHandle, NodeError> {
+        let frontier = watch::Sender::new(node.frontier()?);
+        let forks = watch::Sender::new(node.fork_summaries()?);
+        let (wallets, _) = broadcast::channel(WALLET_EVENTS_QUEUED_MAX);
+        let jobs = Arc::new(Jobs { queues: Mutex::new(Queues::default()), ready: Condvar::new() });
+        let (thread_jobs, moved) = (jobs.clone(), wallets.clone());
+        std::thread::Builder::new()
+            .name("saldo-node".into())
+            .spawn(move || {
+                loop {
+                    let job = {
+                        let mut queues = thread_jobs.lock();
+                        loop {
+                            if let Some(job) = queues.urgent.pop_front().or_else(|| queues.bulk.pop_front()) {
+                                break job;
+                            }
+                            if queues.closed {
+                                return;
+                            }
+                            queues = thread_jobs.ready.wait(queues).unwrap_or_else(std::sync::PoisonError::into_inner);
+                        }
+                    };
+                    job(&mut node);
+                    let changes = node.take_wallet_changes();
+                    if !changes.is_empty() {
+                        // Nobody listening is no error.
+                        let _ = moved.send(Arc::new(changes));
+                    }
+                }
+            })
+            .map_err(|source| NodeError::Io { path: "the node's thread".into(), source })?;
+        Ok(NodeHandle { _close: Arc::new(CloseOnDrop(jobs.clone())), jobs, frontier, forks, wallets })
+    }
+
+    fn queue<R: Send + 'static>(
+        &self,
+        urgent: bool,
+        f: impl FnOnce(&mut Node) -> R + Send + 'static,
+    ) -> tokio::sync::oneshot::Receiver<R> {
+        let (send, receive) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |node| {
+            let _ = send.send(f(node));
+        });
+        {
+            let mut queues = self.jobs.lock();
+            if urgent { queues.urgent.push_back(job) } else { queues.bulk.push_back(job) }
+        }
+        self.jobs.ready.notify_one();
+        receive
+    }
+
+    /// Runs `f` on the node's thread after the jobs queued before it.
+    pub async fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Node) -> R + Send + 'static) -> R {
+        self.queue(false, f).await.expect("the node thread answers every job")
+    }
+
+    /// Runs `f` on the node's thread before any bulk job still queued: what
+    /// a person at a counter waits for.
+    pub async fn call_urgent<R: Send + 'static>(&self, f: impl FnOnce(&mut Node) -> R + Send + 'static) -> R {
+        self.queue(true, f).await.expect("the node thread answers every job")
+    }
+
+    /// Re-reads the frontier and what is held of forked authors, and tells
+    /// the sessions if either moved.
+    pub async fn refresh_frontier(&self) -> Result<(), NodeError> {
+        let (frontier, forks) =
+            self.call_urgent(|node| Ok::<_, NodeError>((node.frontier()?, node.fork_summaries()?))).await?;
+        self.frontier.send_if_modified(|current| {
+            let changed = *current != frontier;
+            *current = frontier;
+            changed
+        });
+        self.forks.send_if_modified(|current| {
+            let changed = *current != forks;
+            *current = forks;
+            changed
+        });
+        Ok(())
+    }
+}
