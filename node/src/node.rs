@@ -19,14 +19,19 @@ use crate::store::{OpenError, Store};
 mod own_log;
 pub use own_log::{OWN_LOG_CHECK_MS, OwnLogHold};
 
+mod api_views;
+mod counter;
 mod ingest;
 mod peers;
 mod query;
+mod reader;
 mod record;
 mod verify;
 mod views;
 
+pub use counter::{Once, VERIFICATION_CODE_BYTES, local_time, verification_code};
 pub use peers::{BundleReport, FrontierHolder};
+pub use reader::{META_PUBLIC_URL, WalletChanges, wall_now_ms};
 pub use record::{WalletBelowFloor, check_limits};
 pub use verify::{VERIFY_PART_OPS, VerifyReport};
 pub use views::{BalanceView, ConsumerView, MovementView, Receipt, ReceiptLine, TopUpRequestLine, WalletView};
@@ -180,6 +185,9 @@ pub enum NodeError {
         "this cash point's log forked at #{at}: it was restored from an older copy of its data directory, or cloned, and two different operations #{at} were signed with its key. It records nothing more. Keep it connected (or carry a bundle) so that everything it recorded reaches the hub for review. To go on: on the hub run `saldo enroll --name NAME --replaces {device}`, then start a new cash point with `saldo cashpoint --data NEWDIR --join TOKEN` (its receipt numbers continue after this one's)"
     )]
     Forked { at: u64, device: String },
+    /// A field of a request is wrong: which, and what to do.
+    #[error("{field}: {message}")]
+    InvalidField { field: String, message: String },
 }
 
 pub type Result<T> = std::result::Result<T, NodeError>;

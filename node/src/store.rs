@@ -24,13 +24,17 @@ use crate::writers::Writers;
 use saldo_sync::{AuthorId, ConsumerId, OpId, Role, Seq, ServiceId};
 
 mod directory;
+mod family;
+mod idempotency;
 mod log;
 mod meta;
 mod money;
+mod receipts;
 mod schema;
 mod verdicts;
 
 pub use directory::ConsumerRow;
+pub use idempotency::Remembered as RememberedRequest;
 pub use log::AuthorRow;
 pub use money::{MoneyOpRow, MovementRow, NewMoneyOp, WalletNum, WalletRow};
 use schema::migrations;
@@ -81,6 +85,35 @@ pub struct Store {
     read_only_on_full_disk: bool,
     /// Who waits to write on this database, from any process.
     writers: Writers,
+    /// Wallets whose balances committed transactions moved, until taken.
+    moved: RefCell<MovedWallets>,
+}
+
+/// Wallets whose balances moved, as committed transactions leave them for
+/// [`Store::take_moved_wallets`] (the service layer's balance events).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MovedWallets {
+    pub wallets: Vec<(ConsumerId, ServiceId)>,
+    /// More moved than are listed (a catch-up): a listener reloads.
+    pub overflowed: bool,
+}
+
+impl MovedWallets {
+    /// Most wallets listed before the rest is only said to have moved.
+    pub const LISTED_MAX: usize = 4_096;
+
+    fn add(&mut self, moved: Vec<(ConsumerId, ServiceId)>) {
+        if self.overflowed {
+            return;
+        }
+        self.wallets.extend(moved);
+        self.wallets.sort_unstable();
+        self.wallets.dedup();
+        if self.wallets.len() > Self::LISTED_MAX {
+            self.wallets.clear();
+            self.overflowed = true;
+        }
+    }
 }
 
 /// What the hub looks up for every operation and what rarely changes: the
@@ -214,7 +247,7 @@ impl Store {
             }
             std::thread::sleep(Duration::from_millis(100 * attempt));
         }
-        Ok(Store { conn, remembered: Remembered::default(), read_only_on_full_disk: false, writers })
+        Ok(Store { conn, remembered: Remembered::default(), read_only_on_full_disk: false, writers, moved: RefCell::default() })
     }
 
     /// Starts a write transaction, taking the write lock now. While another
@@ -225,7 +258,13 @@ impl Store {
         let waiting = self.writers.wait();
         let tx = Tx::new(&self.conn, TransactionBehavior::Immediate);
         drop(waiting);
-        with_remembered(tx?, &mut self.remembered)
+        let tx = with_remembered(tx?, &mut self.remembered)?;
+        Ok(Tx { moved_home: Some(&self.moved), ..tx })
+    }
+
+    /// The wallets committed transactions moved since the last call.
+    pub fn take_moved_wallets(&self) -> MovedWallets {
+        std::mem::take(&mut *self.moved.borrow_mut())
     }
 
     /// Starts a write transaction of bulk work (an import, a catch-up): first
@@ -236,7 +275,7 @@ impl Store {
         self.writers.give_way();
         let tx = Tx::new(&self.conn, TransactionBehavior::Immediate)?;
         let tx = with_remembered(tx, &mut self.remembered)?;
-        Ok(Tx { writers: Some(&self.writers), ..tx })
+        Ok(Tx { writers: Some(&self.writers), moved_home: Some(&self.moved), ..tx })
     }
 
     /// A store opened for reading on a full disk writes nothing.
@@ -493,6 +532,10 @@ pub struct Tx<'a> {
     home: Option<(&'a mut Remembered, i64)>,
     /// Who waits to write, for bulk work that commits early for them.
     writers: Option<&'a Writers>,
+    /// Wallets whose balances this transaction moved, and where they go
+    /// once it commits.
+    moved: RefCell<Vec<(ConsumerId, ServiceId)>>,
+    moved_home: Option<&'a RefCell<MovedWallets>>,
 }
 
 impl<'a> Tx<'a> {
@@ -518,6 +561,8 @@ impl<'a> Tx<'a> {
             lines_pending: RefCell::default(),
             home: None,
             writers: None,
+            moved: RefCell::default(),
+            moved_home: None,
         })
     }
 
@@ -527,9 +572,12 @@ impl<'a> Tx<'a> {
         self.flush_wallets()?;
         self.flush_running()?;
         self.flush_lines()?;
-        let Tx { hot, tx, home, wallets, wallet_keys, directory_version, services, .. } = self;
+        let Tx { hot, tx, home, wallets, wallet_keys, directory_version, services, moved, moved_home, .. } = self;
         drop(hot);
         tx.commit()?;
+        if let Some(home) = moved_home {
+            home.borrow_mut().add(moved.into_inner());
+        }
         if let Some((remembered, data_version)) = home {
             let (wallets, wallet_keys, services) =
                 (wallets.into_inner(), wallet_keys.into_inner(), services.into_inner());
@@ -566,8 +614,12 @@ impl<'a> Tx<'a> {
             .map(|(num, delta)| (keys.get(&num).expect("a wallet with a delta has its number known"), delta))
             .collect();
         deltas.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut moved = self.moved.borrow_mut();
         for ((consumer, service), (confirmed, provisional)) in deltas {
             self.hot(Hot::AddToWallet)?.execute(params![&consumer.0[..], service.as_str(), confirmed, provisional])?;
+            if moved.len() <= MovedWallets::LISTED_MAX {
+                moved.push((*consumer, service.clone()));
+            }
         }
         Ok(())
     }

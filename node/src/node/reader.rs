@@ -69,3 +69,39 @@ impl Node {
         Ok(())
     }
 }
+
+/// Wallets whose balances moved, with their balances now.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WalletChanges {
+    pub wallets: Vec<crate::store::WalletRow>,
+    /// More moved than are listed: a listener reloads what it shows.
+    pub overflowed: bool,
+}
+
+impl WalletChanges {
+    pub fn is_empty(&self) -> bool {
+        self.wallets.is_empty() && !self.overflowed
+    }
+}
+
+impl Node {
+    /// The wallets this node's transactions moved since the last call,
+    /// with their balances as committed.
+    pub fn take_wallet_changes(&mut self) -> WalletChanges {
+        let moved = self.store.take_moved_wallets();
+        if moved.overflowed || moved.wallets.is_empty() {
+            return WalletChanges { wallets: Vec::new(), overflowed: moved.overflowed };
+        }
+        let read = || -> Result<Vec<crate::store::WalletRow>> {
+            let tx = self.store.read()?;
+            moved.wallets.iter().map(|(consumer, service)| Ok(tx.wallet(consumer, service)?)).collect()
+        };
+        match read() {
+            Ok(wallets) => WalletChanges { wallets, overflowed: false },
+            Err(e) => {
+                tracing::warn!("cannot read the wallets that moved: {e}");
+                WalletChanges { wallets: Vec::new(), overflowed: true }
+            }
+        }
+    }
+}

@@ -78,6 +78,7 @@ impl From<NodeError> for ServiceError {
             | NodeError::FetchingOwnLog { .. }
             | NodeError::CheckingOwnLog { .. }
             | NodeError::RestoredNotStarted => ErrorKind::Unavailable,
+            NodeError::InvalidField { .. } => ErrorKind::InvalidInput,
             NodeError::Ingest(e) => match e {
                 IngestError::Storage(_) => ErrorKind::Internal,
                 _ => ErrorKind::InvalidInput,
@@ -90,9 +91,12 @@ impl From<NodeError> for ServiceError {
         };
         let field = match &error {
             NodeError::Query(_) => Some("q".to_string()),
+            NodeError::InvalidField { field, .. } => Some(field.clone()),
             _ => None,
         };
-        let message = if crate::node::is_disk_full(&error) {
+        let message = if let NodeError::InvalidField { message, .. } = &error {
+            message.clone()
+        } else if crate::node::is_disk_full(&error) {
             "the disk of this node is full: free some space; nothing was recorded".to_string()
         } else {
             error.to_string()

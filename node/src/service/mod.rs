@@ -130,9 +130,10 @@ impl Service {
             return self.inner.node.call_urgent(f).await;
         }
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.readers.with(f))
+        let read = tokio::task::spawn_blocking(move || inner.readers.with(f))
             .await
-            .map_err(|e| ServiceError::internal(format!("a read stopped: {e}")))??
+            .map_err(|e| ServiceError::internal(format!("a read stopped: {e}")))?;
+        read?
     }
 
     /// Balance changes of this node's wallets, as they happen.

@@ -532,6 +532,7 @@ impl<'a> Tx<'a> {
                  ON CONFLICT DO UPDATE SET confirmed_minor = ?3, provisional_minor = ?4",
             )?
             .execute(params![&consumer.0[..], service.as_str(), confirmed, provisional])?;
+        self.moved.borrow_mut().push((*consumer, service.clone()));
         Ok(())
     }
 }
