@@ -1,7 +1,8 @@
 //! Finding a consumer the way an operator does: by PAN, by codice fiscale
 //! (the child's or the payer's, typed, scanned or read from the CRS/CNS card),
 //! or by a prefix of surname and/or name, case- and accent-insensitive
-//! ("nicolo" finds "Nicolò", "dangelo" finds "D'Angelo").
+//! ("nicolo" finds "Nicolò", "dangelo" finds "D'Angelo"). The node and the web UI
+//! both parse with [`parse_query`], so the UI refuses exactly what the server would.
 
 use saldo_sync::values::fold_for_search;
 use saldo_sync::{CodiceFiscale, Pan};
