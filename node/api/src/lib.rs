@@ -78,3 +78,55 @@ mod tests {
         assert!(check_idempotency_key("with a space inside").is_err());
     }
 }
+
+/// The schemas, checked where the server builds them (feature `openapi`).
+#[cfg(all(test, feature = "openapi"))]
+mod openapi_tests {
+    use utoipa::OpenApi;
+
+    #[derive(OpenApi)]
+    #[openapi(components(schemas(
+        crate::ApiError,
+        crate::session::Me,
+        crate::session::LoginRequest,
+        crate::consumers::SearchResults,
+        crate::consumers::ConsumerDetail,
+        crate::payments::TopUpRequest,
+        crate::payments::DailyClose,
+        crate::receipt::Receipt,
+        crate::receipt::Verification,
+        crate::status::Event,
+        crate::directory::ImportReport,
+        crate::cash_points::CashPointList,
+        crate::cash_points::EnrolmentTokenRequest,
+        crate::review::FlaggedList,
+        crate::review::ReviewRequest,
+        crate::operators::OperatorCreate,
+        crate::bundles::BundleReport,
+    )))]
+    struct Doc;
+
+    #[test]
+    fn amounts_ids_and_passwords_are_strings_in_the_openapi_document() {
+        let doc = serde_json::to_value(Doc::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        // A property is inline, or a reference to a schema of its own.
+        let property = |schema: &str, field: &str| {
+            let value = schemas[schema]["properties"][field].clone();
+            match value["$ref"].as_str() {
+                Some(reference) => schemas[reference.trim_start_matches("#/components/schemas/")].clone(),
+                None => value,
+            }
+        };
+        assert_eq!(property("Receipt", "total")["type"], "string");
+        assert_eq!(property("Receipt", "operation")["type"], "string");
+        assert_eq!(property("Receipt", "receipt_number")["type"], "integer");
+        assert_eq!(property("TopUpLineRequest", "amount")["type"], "string");
+        assert_eq!(property("OperatorCreate", "password")["format"], "password");
+        assert_eq!(property("LoginRequest", "login")["type"], "string");
+        let method = serde_json::to_string(&schemas["PaymentMethodApi"]).unwrap();
+        assert!(method.contains("debit_card"), "{method}");
+        let event = serde_json::to_string(&schemas["Event"]).unwrap();
+        assert!(event.contains("\"balance\"") && event.contains("\"status\""), "{event}");
+    }
+}

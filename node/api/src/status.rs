@@ -88,7 +88,7 @@ pub struct BalanceChanged {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    Status(Status),
+    Status(Box<Status>),
     Balance(BalanceChanged),
 }
 

@@ -15,6 +15,15 @@ use crate::payments::PaymentMethodApi;
 /// Most past top-ups a receipt lists.
 pub const LAST_TOP_UPS_MAX: usize = 10;
 
+mod html;
+mod labels;
+mod qr;
+mod text;
+
+pub use html::{Paper, escape_html, render_html};
+pub use qr::qr_svg;
+pub use text::{TextWidth, render_text};
+
 /// What the receipt is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -164,5 +173,75 @@ impl Verification {
             recorded_at_local: None,
             total: None,
         }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use saldo_sync::{Amount, Balance, ConsumerId, OpId, ReceiptNo, ServiceId};
+
+    use super::*;
+
+    /// Two children of one family, three wallets, recorded offline.
+    pub(in crate::receipt) fn sample() -> Receipt {
+        let line = |consumer: u8, name: &str, pan: &str, service: &str, amount: i64, after: i64| ReceiptLine {
+            consumer: ConsumerId([consumer; 16]),
+            consumer_name: name.into(),
+            pan_masked: pan.into(),
+            service: ServiceId::from_name(service).unwrap(),
+            service_name: service.into(),
+            amount: Amount::from_minor(amount).unwrap(),
+            balance_after: Balance::from_minor(after).unwrap(),
+            provisional: true,
+        };
+        Receipt {
+            operation: OpId([3; 32]),
+            kind: ReceiptKind::TopUp,
+            realm: "Comune di Esempio".into(),
+            cash_point: "Farmacia Centrale".into(),
+            operator: Some("Anna Bianchi".into()),
+            receipt_number: ReceiptNo(42),
+            recorded_at_ms: 1_795_941_120_000,
+            recorded_at_local: "29/11/2026 10:32".into(),
+            method: PaymentMethodApi::Cash,
+            due: None,
+            reason: None,
+            lines: vec![
+                line(1, "Rossi Mario", "************1111", "Mensa", 2_000, 3_550),
+                line(1, "Rossi Mario", "************1111", "Scuolabus", 10_000, 123_450),
+                line(2, "Rossi Giulia", "************2222", "Mensa", 2_000, -450),
+            ],
+            total: Balance::from_minor(14_000).unwrap(),
+            provisional: true,
+            verification_code: "7KQ2M9XW4R".into(),
+            verification_url: "https://hub.comune.example/v/7KQ2M9XW4R".into(),
+            reverses: None,
+            reversed_by: None,
+            last_top_ups: vec![PastTopUp {
+                recorded_at_ms: 1_795_850_000_000,
+                recorded_at_local: "28/11/2026".into(),
+                consumer_name: "Rossi Mario".into(),
+                service: ServiceId::parse("mensa").unwrap(),
+                service_name: "Mensa".into(),
+                amount: Amount::from_minor(1_550).unwrap(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_receipt_reads_back_from_its_json_with_amounts_as_strings() {
+        let receipt = sample();
+        let json = serde_json::to_string(&receipt).unwrap();
+        assert!(json.contains(r#""total":"140.00""#) && json.contains(r#""balance_after":"-4.50""#), "{json}");
+        assert!(json.contains(r#""kind":"top_up""#) && json.contains(r#""method":"cash""#));
+        assert!(json.contains(&format!(r#""operation":"{}""#, "03".repeat(32))));
+        assert_eq!(serde_json::from_str::<Receipt>(&json).unwrap(), receipt);
+    }
+
+    #[test]
+    fn a_code_nobody_issued_verifies_as_not_genuine_and_says_nothing_else() {
+        let json = serde_json::to_string(&Verification::not_genuine()).unwrap();
+        assert!(json.starts_with(r#"{"genuine":false,"state":null"#), "{json}");
+        assert!(!json.contains("\"total\":\""));
     }
 }
