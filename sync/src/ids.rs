@@ -8,8 +8,31 @@ use serde::{Deserialize, Serialize};
 macro_rules! byte_id {
     ($(#[$meta:meta])* $name:ident, $len:expr) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(pub [u8; $len]);
+
+        // Hex in JSON (what people and the web UI read and type), the raw
+        // bytes in the binary encodings, exactly as before.
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                if serializer.is_human_readable() {
+                    serializer.serialize_str(&self.to_hex())
+                } else {
+                    self.0.serialize(serializer)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                if deserializer.is_human_readable() {
+                    let text = String::deserialize(deserializer)?;
+                    $name::from_hex(&text).map_err(serde::de::Error::custom)
+                } else {
+                    <[u8; $len]>::deserialize(deserializer).map($name)
+                }
+            }
+        }
 
         impl $name {
             pub fn to_hex(&self) -> String {
@@ -152,4 +175,21 @@ fn derive16(context: &str, input: &str) -> [u8; 16] {
     let mut out = [0u8; 16];
     out.copy_from_slice(&hash[..16]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_hex_in_json_and_raw_bytes_in_postcard() {
+        let id = ConsumerId([0xab; 16]);
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{}\"", "ab".repeat(16)));
+        assert_eq!(serde_json::from_str::<ConsumerId>(&json).unwrap(), id);
+        assert!(serde_json::from_str::<ConsumerId>("\"abcd\"").is_err());
+        let bytes = postcard::to_allocvec(&id).unwrap();
+        assert_eq!(bytes, vec![0xab; 16]);
+        assert_eq!(postcard::from_bytes::<ConsumerId>(&bytes).unwrap(), id);
+    }
 }

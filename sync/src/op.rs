@@ -865,7 +865,9 @@ impl fmt::Debug for DeviceKey {
 }
 
 impl DeviceKey {
-    /// A new key from the operating system's random source.
+    /// A new key from the operating system's random source. Not in the
+    /// browser build: a web page never holds a device key.
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
     pub fn generate() -> DeviceKey {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).expect("the operating system provides randomness");

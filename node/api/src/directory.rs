@@ -1,0 +1,141 @@
+//! Families, consumers and services, and the CSV import (hub).
+
+use saldo_sync::{Amount, Balance, CodiceFiscale, FamilyId, Label, PersonName, ServiceId};
+use serde::{Deserialize, Serialize};
+
+use crate::ApiError;
+use crate::consumers::ConsumerSummary;
+
+/// The person who pays for a family's children.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Payer {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub surname: PersonName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: PersonName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub fiscal_code: CodiceFiscale,
+    /// Contact data, at the hub only (cash points never hold it).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub email: Option<Label>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub phone: Option<Label>,
+}
+
+/// `GET /families/{family}`: a family account with its children.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Family {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub id: FamilyId,
+    pub payer: Payer,
+    pub consumers: Vec<ConsumerSummary>,
+}
+
+/// A family in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FamilySummary {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub id: FamilyId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub payer_surname: PersonName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub payer_name: PersonName,
+    pub consumers: u32,
+}
+
+/// `GET /families`: one page of families, in payer surname order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FamilyList {
+    pub families: Vec<FamilySummary>,
+    /// How many families the realm has.
+    pub total: u64,
+}
+
+/// A service (wallet category) with its tariff and floor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceView {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub id: ServiceId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: Label,
+    /// The price of one charge (a meal, a ride), when the service has one.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub tariff: Option<Amount>,
+    /// How far below zero a service charge may take a wallet (zero or negative).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub floor: Balance,
+}
+
+/// `GET /services`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceList {
+    pub services: Vec<ServiceView>,
+}
+
+/// `PUT /services`: creates the service named, or changes its floor or tariff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceUpdate {
+    /// The display name; the id is derived from it ("Pre-scuola" → `pre-scuola`).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: Label,
+    /// Unchanged when absent.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<Balance>,
+    /// A new tariff; unchanged when absent.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tariff: Option<Amount>,
+    /// Removes the tariff (the service charges no fixed price).
+    #[serde(default)]
+    pub remove_tariff: bool,
+}
+
+impl ServiceUpdate {
+    pub fn validate(&self) -> Result<ServiceId, ApiError> {
+        let id = ServiceId::from_name(self.name.as_str()).map_err(|e| ApiError::invalid("name", e.to_string()))?;
+        if let Some(floor) = self.floor
+            && floor.minor() > 0
+        {
+            return Err(ApiError::invalid(
+                "floor",
+                "the floor is how far below zero a wallet may go: zero or negative, like -20.00",
+            ));
+        }
+        if self.remove_tariff && self.tariff.is_some() {
+            return Err(ApiError::invalid("tariff", "either set a tariff or remove it, not both"));
+        }
+        Ok(id)
+    }
+}
+
+/// A CSV row the import refused; nothing of it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefusedRow {
+    /// The line of the file, counting the header as 1.
+    pub line: u64,
+    /// The column at fault, when one is.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// `POST /families/import` (a CSV body): what the import did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportReport {
+    pub rows: u64,
+    pub accepted_rows: u64,
+    pub families: u64,
+    pub consumers: u64,
+    pub directory_operations: u64,
+    pub services_created: Vec<String>,
+    pub refused: Vec<RefusedRow>,
+}

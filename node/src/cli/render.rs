@@ -1,0 +1,19 @@
+//! Output helpers shared by the commands: JSON, times.
+
+use super::OutputError;
+use anyhow::Result;
+use std::io::Write;
+
+pub(super) fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    // As an io::Error, so that a closed pipe is recognised.
+    serde_json::to_writer_pretty(&mut out, value).map_err(|e| OutputError(e.into()))?;
+    writeln!(out).map_err(OutputError)?;
+    Ok(())
+}
+
+pub(super) fn format_time(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}

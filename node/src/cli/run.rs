@@ -1,0 +1,162 @@
+//! Running a node: `hub` and `cashpoint`, its configuration file, joining a realm.
+
+use super::OutputError;
+use super::args::{CashpointArgs, RunArgs};
+use super::open;
+use crate::node::Node;
+use anyhow::{Context as _, Result, bail};
+use std::io::Write;
+use std::path::Path;
+
+/// `saldo.toml` in a node's data directory; command-line flags override it.
+///
+/// ```toml
+/// p2p = "0.0.0.0:7400"                     # where the sync endpoint listens
+/// peers = ["ID@192.168.1.20:7400"]         # other nodes to sync with directly
+/// lan = false                              # no mDNS discovery of the realm's devices nearby
+/// ```
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NodeConfig {
+    pub(super) p2p: Option<std::net::SocketAddr>,
+    #[serde(default)]
+    pub(super) peers: Vec<crate::net::PeerAddr>,
+    pub(super) lan: Option<bool>,
+}
+
+pub(crate) const CONFIG_FILE: &str = "saldo.toml";
+
+impl NodeConfig {
+    pub(super) fn load(dir: &Path) -> Result<NodeConfig> {
+        let path = dir.join(CONFIG_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(NodeConfig::default()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not a valid configuration: {e}", path.display()))
+    }
+}
+
+/// Runs `node` on the network until Ctrl-C or SIGTERM.
+fn serve(node: Node, dir: &Path, mut config: crate::net::NetConfig) -> Result<()> {
+    let mut node = node;
+    for hub in node.addresses(crate::node::META_HUB_ADDRESSES)? {
+        config.peers.push(hub.parse()?);
+    }
+    config.peers.sort();
+    config.peers.dedup();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SALDO_LOG").unwrap_or_else(|_| "saldo_node=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let stop = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        crate::net::run(node, dir, config, stop).await
+    })
+}
+
+/// Creates a cash point in `dir` from an enrolment token: a new key, the hub
+/// enrols it, then the node is created. If the hub refuses, nothing is left.
+pub(super) fn join(dir: &Path, token: &str, p2p: std::net::SocketAddr) -> Result<Node> {
+    if dir.join(crate::node::DATABASE_FILE).exists() {
+        bail!("{} holds a node already: run `saldo cashpoint --data {}` without --join", dir.display(), dir.display());
+    }
+    let token = crate::net::EnrolmentToken::decode(token)?;
+    let key = saldo_sync::DeviceKey::generate();
+    let existed = dir.exists();
+    let mut node = Node::join(dir, token.realm, saldo_sync::DeviceKey::from_secret_bytes(&key.secret_bytes()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let bind = std::net::SocketAddr::new(p2p.ip(), 0);
+    match runtime.block_on(crate::net::redeem(&token, &key, bind)) {
+        Ok(joined) => {
+            let hub: Vec<String> = token.hub.iter().map(ToString::to_string).collect();
+            node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
+            if let Some(after) = joined.receipts_after {
+                node.set_receipts_after(after)?;
+            }
+            outln!(
+                "joined the realm {} as {:?}; this node's id is {}",
+                token.realm.to_hex(),
+                joined.name,
+                key.author().to_hex()
+            );
+            if let Some(after) = joined.receipts_after {
+                outln!(
+                    "it replaces a device whose highest receipt was no. {after}: its receipts start at no. {}",
+                    after + 1
+                );
+            }
+            Ok(node)
+        }
+        Err(e) => {
+            drop(node);
+            if existed {
+                for file in [crate::node::DATABASE_FILE, crate::node::KEY_FILE] {
+                    let _ = std::fs::remove_file(dir.join(file));
+                }
+                for suffix in ["-wal", "-shm", crate::writers::WAITING_FILE_SUFFIX] {
+                    let _ = std::fs::remove_file(dir.join(format!("{}{suffix}", crate::node::DATABASE_FILE)));
+                }
+            } else {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Err(e.context("could not join the realm; nothing was created"))
+        }
+    }
+}
+
+pub(super) fn hub(args: RunArgs) -> Result<()> {
+    let node = open(&args.data.data)?;
+    if !node.is_hub() {
+        bail!(
+            "{} holds a cash point, not the hub: run `saldo cashpoint --data {}`",
+            args.data.data.display(),
+            args.data.data.display()
+        );
+    }
+    // A running node goes on when no one reads its output any more.
+    let _ = writeln!(
+        std::io::stdout(),
+        "hub of {:?} ({}), data in {}",
+        node.realm_name(),
+        node.realm().to_hex(),
+        args.data.data.display()
+    );
+    let config = args.network(7400)?;
+    serve(node, &args.data.data, config)?;
+    Ok(())
+}
+
+pub(super) fn cashpoint(args: CashpointArgs) -> Result<()> {
+    let dir = &args.run.data.data;
+    let config = args.run.network(0)?;
+    let node = match &args.join {
+        Some(token) => join(dir, token, config.bind)?,
+        None => open(dir)?,
+    };
+    if node.is_hub() {
+        bail!("{} holds the hub: run `saldo hub --data {}`", dir.display(), dir.display());
+    }
+    let mut node = node;
+    if !args.hub.is_empty() {
+        if let Some(wrong) = args.hub.iter().find(|h| h.id != node.realm().hub()) {
+            bail!("--hub {wrong}: that is not this realm's hub (its id is {})", node.realm().hub().to_hex());
+        }
+        let hub: Vec<String> = args.hub.iter().map(ToString::to_string).collect();
+        node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
+    }
+    serve(node, dir, config)?;
+    Ok(())
+}
