@@ -9,18 +9,22 @@
 //! - [`node`]: a node's identity, store and operations;
 //! - [`import`], [`generate`]: CSV import and synthetic realms;
 //! - [`backup`]: a data directory in one file, and back;
+//! - [`service`]: the one handle every front end calls (one writer, reads on their own connections, events);
+//! - [`http`]: the operators' HTTP API under `/api/v1` (axum), over the service layer;
 //! - [`cli`]: the `saldo` command line; [`out_file`]: the files it writes (`--out`).
 
 pub mod backup;
 pub mod cli;
 pub mod directory;
 pub mod generate;
+pub mod http;
 pub mod import;
 pub mod ledger;
 pub mod net;
 pub mod node;
 pub mod out_file;
 pub mod search;
+pub mod service;
 pub mod state;
 pub mod store;
 pub mod writers;

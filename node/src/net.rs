@@ -3,8 +3,9 @@
 //! the hub and static peers, reconnects with capped backoff, and the status
 //! file `saldo status` reads.
 //!
-//! The [`Node`] (SQLite) lives on one thread of its own; network tasks send it
-//! closures through a [`NodeHandle`]. Each connection carries one session of
+//! The transport runs over the [`Service`]: its writer thread (the
+//! [`NodeHandle`]) stores what sessions receive, and the addresses and peers
+//! it keeps here are the service's status, which `status.json` mirrors. Each connection carries one session of
 //! [`saldo_sync::reconcile`]: a reader task receives and ingests, a writer
 //! task sends what the session has to say; both stay up, so operations
 //! recorded on either side (by this process or by a CLI command on the same
@@ -12,7 +13,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
@@ -20,15 +20,15 @@ use iroh::protocol::Router;
 use saldo_sync::reconcile::ALPN;
 
 use crate::node::{Node, NodeError};
+use crate::service::Service;
 
-mod actor;
 mod endpoint;
 mod join;
 mod lan;
 mod status;
 mod sync;
 
-pub use actor::NodeHandle;
+pub use crate::service::NodeHandle;
 use endpoint::bind_endpoint;
 pub use endpoint::{NetConfig, PeerAddr};
 use join::Join;
@@ -37,7 +37,8 @@ pub use lan::should_dial_lan_peer;
 use lan::{MDNS_SERVICE, discover_lan_peers};
 pub use status::{PeerStatus, RunStatus, STATUS_FILE};
 use status::{Shared, write_status};
-use sync::{Accept, keep_dialing, say};
+pub(crate) use sync::say;
+use sync::{Accept, keep_dialing};
 pub use sync::{RawConnection, Refusal, connect_raw, read_frame, refusal, refusal_reason, write_frame};
 
 /// How long between two attempts to reach a peer, at most.
@@ -57,18 +58,19 @@ pub async fn run(
     config: NetConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let handle = NodeHandle::spawn(node)?;
-    run_handle(handle, dir, config, shutdown).await
+    let service = Service::start(node, Some(dir.to_path_buf()))?;
+    run_service(service, dir, config, shutdown).await
 }
 
-/// [`run`] for a node already on its thread (benchmarks record through the
-/// same handle while the node syncs).
-pub async fn run_handle(
-    handle: NodeHandle,
+/// [`run`] for a node already started as a service (the HTTP API and
+/// benchmarks use the same service while the node syncs).
+pub async fn run_service(
+    service: Service,
     dir: &Path,
     config: NetConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
+    let handle = service.node().clone();
     let key = handle.call(|node| node.device_key()).await.ok_or(NodeError::NoKey)?;
     // Before anything else, so that a top-up typed right after the start
     // waits until the hub or a peer said how much of this device's log it holds.
@@ -84,12 +86,13 @@ pub async fn run_handle(
         endpoint.bound_sockets()
     };
     let addresses: Vec<String> = sockets.iter().map(|addr| PeerAddr { id: me, addr: *addr }.to_string()).collect();
-    let status = Arc::new(Mutex::new(RunStatus {
-        pid: std::process::id(),
-        id: me.to_hex(),
-        addresses: addresses.clone(),
-        ..RunStatus::default()
-    }));
+    let status = service.run_status();
+    {
+        let mut status = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        status.pid = std::process::id();
+        status.id = me.to_hex();
+        status.addresses = addresses.clone();
+    }
     let shared = Shared { handle: handle.clone(), realm, status: status.clone() };
     for address in &addresses {
         say(format_args!("sync: listening as {address}"));

@@ -146,9 +146,56 @@ pub(super) struct RunArgs {
     /// unless `lan = false` in DIR/saldo.toml or it listens on a loopback address.
     #[arg(long)]
     pub(super) no_lan: bool,
+    /// The address the operators' HTTP API (and web page) listens on, IP:PORT; port 0 picks a
+    /// free one [default: `http` in DIR/saldo.toml, else 127.0.0.1:8400 for the hub,
+    /// 127.0.0.1:8480 for a cash point].
+    #[arg(long, value_name = "IP:PORT")]
+    pub(super) http: Option<std::net::SocketAddr>,
+    /// Serve HTTPS with this certificate chain (PEM) [default: `tls_cert` in DIR/saldo.toml].
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(super) tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert [default: `tls_key` in DIR/saldo.toml].
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(super) tls_key: Option<std::path::PathBuf>,
+    /// Serve plain HTTP on an address beyond loopback (behind a TLS-terminating proxy on a
+    /// trusted network) [default: `plain_http` in DIR/saldo.toml, else refused].
+    #[arg(long)]
+    pub(super) plain_http: bool,
+    /// The hub's address as parents reach it, for the verification link on receipts, for
+    /// example https://saldo.comune.example [default: `public_url` in DIR/saldo.toml, else the
+    /// HTTP address].
+    #[arg(long, value_name = "URL")]
+    pub(super) public_url: Option<String>,
 }
 
 impl RunArgs {
+    /// Where and how to serve the HTTP API: flags over DIR/saldo.toml over `default_port`.
+    pub(super) fn http(&self, default_port: u16) -> Result<(crate::http::HttpConfig, Option<String>)> {
+        let config = NodeConfig::load(&self.data.data)?;
+        let addr = self.http.or(config.http).unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], default_port)));
+        let tls = match (self.tls_cert.clone().or(config.tls_cert), self.tls_key.clone().or(config.tls_key)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "{}: tls_cert and tls_key go together: give both, or neither to serve plain HTTP on loopback",
+                self.data.data.join(super::CONFIG_FILE).display()
+            ),
+        };
+        let public_url = self.public_url.clone().or(config.public_url);
+        if let Some(url) = &public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            anyhow::bail!("--public-url {url:?}: give the address parents open, like https://saldo.comune.example");
+        }
+        let http = crate::http::HttpConfig {
+            addr,
+            tls,
+            plain_http_beyond_loopback: self.plain_http || config.plain_http.unwrap_or(false),
+        };
+        http.check()?;
+        Ok((http, public_url))
+    }
+
     /// Where to listen and whom to dial: flags over DIR/saldo.toml over `default_port`.
     pub(super) fn network(&self, default_port: u16) -> Result<crate::net::NetConfig> {
         let config = NodeConfig::load(&self.data.data)?;

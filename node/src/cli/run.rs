@@ -14,6 +14,11 @@ use std::path::Path;
 /// p2p = "0.0.0.0:7400"                     # where the sync endpoint listens
 /// peers = ["ID@192.168.1.20:7400"]         # other nodes to sync with directly
 /// lan = false                              # no mDNS discovery of the realm's devices nearby
+/// http = "127.0.0.1:8400"                  # the operators' HTTP API and web page
+/// tls_cert = "/etc/saldo/cert.pem"         # serve HTTPS (with tls_key)
+/// tls_key = "/etc/saldo/key.pem"
+/// plain_http = false                       # plain HTTP beyond loopback, behind a proxy
+/// public_url = "https://saldo.comune.example"  # the hub as parents reach it (receipts' links)
 /// ```
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +27,11 @@ pub(super) struct NodeConfig {
     #[serde(default)]
     pub(super) peers: Vec<crate::net::PeerAddr>,
     pub(super) lan: Option<bool>,
+    pub(super) http: Option<std::net::SocketAddr>,
+    pub(super) tls_cert: Option<std::path::PathBuf>,
+    pub(super) tls_key: Option<std::path::PathBuf>,
+    pub(super) plain_http: Option<bool>,
+    pub(super) public_url: Option<String>,
 }
 
 pub(crate) const CONFIG_FILE: &str = "saldo.toml";
@@ -38,8 +48,15 @@ impl NodeConfig {
     }
 }
 
-/// Runs `node` on the network until Ctrl-C or SIGTERM.
-fn serve(node: Node, dir: &Path, mut config: crate::net::NetConfig) -> Result<()> {
+/// Runs `node` on the network and serves its HTTP API until Ctrl-C or
+/// SIGTERM (then finishes the requests in flight).
+fn serve(
+    node: Node,
+    dir: &Path,
+    mut config: crate::net::NetConfig,
+    http: crate::http::HttpConfig,
+    public_url: Option<String>,
+) -> Result<()> {
     let mut node = node;
     for hub in node.addresses(crate::node::META_HUB_ADDRESSES)? {
         config.peers.push(hub.parse()?);
@@ -55,15 +72,41 @@ fn serve(node: Node, dir: &Path, mut config: crate::net::NetConfig) -> Result<()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let is_hub = node.is_hub();
     runtime.block_on(async {
-        let stop = async {
+        let service = crate::service::Service::start(node, Some(dir.to_path_buf()))?;
+        // The hub's verification links point where parents reach it.
+        if is_hub {
+            let scheme = if http.tls.is_some() { "https" } else { "http" };
+            let url = public_url.unwrap_or_else(|| format!("{scheme}://{}", http.addr));
+            service.set_public_url(url).await?;
+        }
+        let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+        let stopper = stop.clone();
+        tokio::spawn(async move {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
-        };
-        crate::net::run(node, dir, config, stop).await
+            let _ = stopper.send(());
+        });
+        let mut http_stop = stop.subscribe();
+        let api = tokio::spawn(crate::http::serve(service.clone(), http, async move {
+            let _ = http_stop.recv().await;
+        }));
+        let mut net_stop = stop.subscribe();
+        let net = crate::net::run_service(service, dir, config, async move {
+            let _ = net_stop.recv().await;
+        });
+        let (net, api) = tokio::join!(net, api);
+        let api = api.map_err(|e| anyhow::anyhow!("the HTTP API stopped: {e}"))?;
+        if let Err(e) = api {
+            // The sync endpoint stops with it: a node without its API is no use to its operators.
+            let _ = stop.send(());
+            return Err(e);
+        }
+        net
     })
 }
 
@@ -135,13 +178,15 @@ pub(super) fn hub(args: RunArgs) -> Result<()> {
         args.data.data.display()
     );
     let config = args.network(7400)?;
-    serve(node, &args.data.data, config)?;
+    let (http, public_url) = args.http(8400)?;
+    serve(node, &args.data.data, config, http, public_url)?;
     Ok(())
 }
 
 pub(super) fn cashpoint(args: CashpointArgs) -> Result<()> {
     let dir = &args.run.data.data;
     let config = args.run.network(0)?;
+    let (http, public_url) = args.run.http(8480)?;
     let node = match &args.join {
         Some(token) => join(dir, token, config.bind)?,
         None => open(dir)?,
@@ -157,6 +202,6 @@ pub(super) fn cashpoint(args: CashpointArgs) -> Result<()> {
         let hub: Vec<String> = args.hub.iter().map(ToString::to_string).collect();
         node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
     }
-    serve(node, dir, config)?;
+    serve(node, dir, config, http, public_url)?;
     Ok(())
 }

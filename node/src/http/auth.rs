@@ -13,7 +13,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use saldo_api::{ErrorKind, OperatorRole};
+use saldo_api::ErrorKind;
+use saldo_api::session::OperatorRole;
 
 use super::{AppState, HttpError};
 use crate::service::Operator;
@@ -243,5 +244,45 @@ impl FromRequestParts<AppState> for Authed {
             return Err(HttpError::new(ErrorKind::Unauthenticated, reason));
         }
         Ok(Authed { session, token })
+    }
+}
+
+/// Public verifications allowed per client address: enough for a parent
+/// scanning receipts, too few to walk the code space.
+#[derive(Debug)]
+pub struct VerifyLimits {
+    by_address: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl Default for VerifyLimits {
+    fn default() -> VerifyLimits {
+        let burst = NonZeroU32::new(30).expect("a positive number");
+        VerifyLimits {
+            // 30 at once, then one every 2 s.
+            by_address: RateLimiter::keyed(Quota::with_period(Duration::from_secs(2)).expect("a period").allow_burst(burst)),
+        }
+    }
+}
+
+impl VerifyLimits {
+    pub fn attempt(&self, address: Option<IpAddr>) -> Result<(), HttpError> {
+        let Some(address) = address else { return Ok(()) };
+        self.by_address.check_key(&address).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            HttpError::new(ErrorKind::TooManyRequests, format!("too many verifications: try again in {} s", wait.as_secs().max(1)))
+        })
+    }
+}
+
+/// The client's address, when the server knows it (not in tests that call
+/// the router directly).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_address(parts)))
     }
 }

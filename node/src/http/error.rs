@@ -79,26 +79,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 /// Parses `bytes` as a `T`, saying which field is wrong and how.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize(&mut deserializer).and_then(|value| {
-        deserializer.end().map_err(|e| serde_path_to_error::Error::new(serde_path_to_error::Path::empty(), e))?;
-        Ok(value)
-    }) {
-        Ok(value) => Ok(value),
-        Err(error) => {
-            let path = error.path().to_string();
-            let inner = error.into_inner();
-            let what = inner.to_string();
-            // serde_json adds " at line 1 column 17": the field says where.
-            let what = what.split(" at line ").next().unwrap_or(&what).to_string();
-            let message = if inner.is_syntax() || inner.is_eof() {
-                format!("the request body is not valid JSON: {what}")
-            } else if path == "." || path.is_empty() {
-                format!("the request body is not what this endpoint takes: {what}")
-            } else {
-                format!("{path}: {what}")
-            };
-            let field = (!(path == "." || path.is_empty() || inner.is_syntax() || inner.is_eof())).then_some(path);
-            Err(ApiError { kind: ErrorKind::InvalidInput, message, field })
-        }
-    }
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let what = inner.to_string();
+        // serde_json adds " at line 1 column 17": the field says where.
+        let what = what.split(" at line ").next().unwrap_or(&what).to_string();
+        let whole = path == "." || path.is_empty() || inner.is_syntax() || inner.is_eof();
+        let message = if inner.is_syntax() || inner.is_eof() {
+            format!("the request body is not valid JSON: {what}")
+        } else if whole {
+            format!("the request body is not what this endpoint takes: {what}")
+        } else {
+            format!("{path}: {what}")
+        };
+        ApiError { kind: ErrorKind::InvalidInput, message, field: (!whole).then_some(path) }
+    })?;
+    deserializer.end().map_err(|e| {
+        ApiError::new(ErrorKind::InvalidInput, format!("the request body has more after its JSON value: {e}"))
+    })?;
+    Ok(value)
 }

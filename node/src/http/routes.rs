@@ -18,14 +18,15 @@ use saldo_api::payments::TopUpRequest;
 use saldo_api::receipt::{Paper, Receipt, TextWidth, Verification};
 use saldo_api::session::{LoginRequest, Me, NodeKind};
 use saldo_api::status::{Event, Status};
-use saldo_api::{ApiError, ErrorKind, OperatorRole};
+use saldo_api::session::OperatorRole;
+use saldo_api::{ApiError, ErrorKind};
 use saldo_sync::{ConsumerId, OpId};
 use tokio_stream::StreamExt as _;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{self, Authed};
+use super::auth::{self, Authed, ClientAddr};
 use super::error::{ApiJson, HttpError, HttpResult};
 use super::openapi::ApiDoc;
 use super::AppState;
@@ -75,16 +76,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
-fn me_of(state: &AppState, session: &auth::Session) -> Me {
+fn me_of(state: &AppState, session: &auth::Session) -> HttpResult<Me> {
     let operator = &session.operator;
-    Me {
-        login: operator.login.clone(),
+    Ok(Me {
+        login: saldo_api::operators::Login::parse(&operator.login).map_err(|e| HttpError::new(ErrorKind::Internal, e.to_string()))?,
         name: operator.name.clone(),
         role: operator.role,
         cash_point: operator.cash_point_name.clone(),
         node: if state.service.about().is_hub { NodeKind::Hub } else { NodeKind::CashPoint },
         csrf_token: session.csrf.clone(),
-    }
+    })
 }
 
 /// Logs in: sets the session cookie and answers who is logged in, with the
@@ -93,15 +94,15 @@ fn me_of(state: &AppState, session: &auth::Session) -> Me {
     responses((status = 200, body = Me), (status = 401, body = ApiError), (status = 429, body = ApiError)))]
 async fn login(
     State(state): State<AppState>,
-    connect: Option<axum::extract::ConnectInfo<std::net::SocketAddr>>,
+    ClientAddr(address): ClientAddr,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> HttpResult<Response> {
     request.validate()?;
-    state.login_limits.attempt(connect.map(|c| c.0.ip()), request.login.as_str())?;
+    state.login_limits.attempt(address, request.login.as_str())?;
     let operator = state.service.authenticate(&request.login, &request.password).await?;
     let (token, session) = state.sessions.open(operator);
     let cookie = auth::session_cookie(Some(&token), state.secure);
-    let mut response = Json(me_of(&state, &session)).into_response();
+    let mut response = Json(me_of(&state, &session)?).into_response();
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| {
         HttpError::new(ErrorKind::Internal, format!("session cookie: {e}"))
     })?);
@@ -123,7 +124,7 @@ async fn logout(State(state): State<AppState>, authed: Authed) -> HttpResult<Res
     responses((status = 200, body = Me), (status = 401, body = ApiError)))]
 async fn me(State(state): State<AppState>, authed: Authed) -> HttpResult<Json<Me>> {
     authed.require(ALL)?;
-    Ok(Json(me_of(&state, &authed.session)))
+    Ok(Json(me_of(&state, &authed.session)?))
 }
 
 /// Finds consumers by PAN, codice fiscale or the start of a name.
@@ -292,20 +293,20 @@ async fn receipt(
     responses((status = 200, body = Verification), (status = 429, body = ApiError)))]
 async fn verify(
     State(state): State<AppState>,
-    connect: Option<axum::extract::ConnectInfo<std::net::SocketAddr>>,
+    ClientAddr(address): ClientAddr,
     Path(code): Path<String>,
 ) -> HttpResult<Json<Verification>> {
-    state.verify_limits.attempt(connect.map(|c| c.0.ip()))?;
+    state.verify_limits.attempt(address)?;
     Ok(Json(state.service.verify(code).await?))
 }
 
 /// The page a receipt's QR code opens.
 async fn verify_page(
     State(state): State<AppState>,
-    connect: Option<axum::extract::ConnectInfo<std::net::SocketAddr>>,
+    ClientAddr(address): ClientAddr,
     Path(code): Path<String>,
 ) -> HttpResult<Response> {
-    state.verify_limits.attempt(connect.map(|c| c.0.ip()))?;
+    state.verify_limits.attempt(address)?;
     let verification = state.service.verify(code).await?;
     Ok(axum::response::Html(saldo_api::receipt::render_verification_html(&verification, saldo_api::Lang::It)).into_response())
 }

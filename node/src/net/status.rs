@@ -1,6 +1,6 @@
 //! What a running node tells `saldo status`: its peers, written to `status.json`.
 
-use super::actor::NodeHandle;
+use crate::service::NodeHandle;
 use super::endpoint::PeerAddr;
 use super::now_ms;
 use anyhow::Result;

@@ -282,7 +282,7 @@ pub fn refusal_reason(conn: &Connection) -> Option<String> {
 
 /// Tells the operator on standard output; a running node goes on when no
 /// one reads it any more (`saldo hub | head -1`), where `println!` panicked.
-pub(super) fn say(line: fmt::Arguments<'_>) {
+pub(crate) fn say(line: fmt::Arguments<'_>) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stdout(), "{line}");
 }

@@ -73,7 +73,7 @@ impl Node {
                     "this Idempotency-Key was used for a different request: send a new key for a new payment".into(),
                 ));
             }
-            return self.receipt_in(&tx, &earlier.op, verify_base);
+            return receipt_in(&self.me, &tx, &earlier.op, verify_base);
         }
         let mut family = None;
         for (index, line) in request.lines.iter().enumerate() {
@@ -132,7 +132,7 @@ impl Node {
         if let Some(once) = once {
             tx.remember_request(&once.scope, &once.key, &fingerprint, &signed.id, self.me.clock.now_ms())?;
         }
-        let receipt = self.receipt_in(&tx, &signed.id, verify_base)?;
+        let receipt = receipt_in(&self.me, &tx, &signed.id, verify_base)?;
         self.me.commit(tx)?;
         Ok(receipt)
     }
@@ -140,86 +140,7 @@ impl Node {
     /// The receipt of a top-up held here.
     pub fn receipt(&mut self, op: &OpId, verify_base: &str) -> Result<Receipt> {
         let tx = self.store.read()?;
-        self.receipt_in(&tx, op, verify_base)
-    }
-
-    fn receipt_in(&self, tx: &Tx<'_>, op: &OpId, verify_base: &str) -> Result<Receipt> {
-        let unknown = || NodeError::UnknownOperation(op.to_hex());
-        let bytes = tx.op_bytes(op)?.ok_or_else(unknown)?;
-        let signed = SignedOp::decode(&bytes).map_err(|e| NodeError::Refused(format!("stored operation: {e}")))?;
-        let Body::TopUp(top_up) = &signed.op.body else {
-            return Err(NodeError::Refused(format!("operation {} is not a top-up: it has no receipt", op.to_hex())));
-        };
-        let money = tx.money_op(op)?.ok_or_else(unknown)?;
-        let mut lines = Vec::new();
-        let mut past = Vec::new();
-        for line in &top_up.lines {
-            let (consumer, service) = (&line.wallet.consumer, &line.wallet.service);
-            let row = tx.consumer(consumer)?;
-            let consumer_name = row.as_ref().map_or_else(|| consumer.short(), |r| format!("{} {}", r.surname, r.name));
-            let pan_masked = row.as_ref().and_then(|r| Pan::parse(&r.pan).ok()).map(|p| p.masked()).unwrap_or_default();
-            let service_name = tx.service(service)?.map_or_else(|| service.to_string(), |s| s.name.to_string());
-            let wallet = tx.wallet(consumer, service)?;
-            let (_, provisional_after) = tx.wallet_moved_after(consumer, service, money.row)?;
-            let after = wallet.provisional.minor() - provisional_after;
-            lines.push(ReceiptLine {
-                consumer: *consumer,
-                consumer_name: consumer_name.clone(),
-                pan_masked,
-                service: service.clone(),
-                service_name: service_name.clone(),
-                amount: line.amount,
-                balance_after: Balance::from_minor(after).unwrap_or(Balance::ZERO),
-                provisional: !money.counts || wallet.provisional != wallet.confirmed,
-            });
-            for movement in tx.movements(consumer, service, LAST_TOP_UPS_MAX as u32 + 1)? {
-                if movement.kind == "top-up" && movement.op != *op && movement.counts_provisional {
-                    past.push(PastTopUp {
-                        recorded_at_ms: movement.hlc >> 16,
-                        recorded_at_local: local_date(movement.hlc >> 16),
-                        consumer_name: consumer_name.clone(),
-                        service: service.clone(),
-                        service_name: service_name.clone(),
-                        amount: Amount::from_minor(movement.delta_minor).unwrap_or(line.amount),
-                    });
-                }
-            }
-        }
-        past.sort_by(|a, b| b.recorded_at_ms.cmp(&a.recorded_at_ms));
-        past.truncate(LAST_TOP_UPS_MAX);
-        let recorded_at_ms = signed.op.hlc.wall_ms();
-        let code = verification_code(op);
-        let reversed_by = tx.reversals_of(op)?.into_iter().find(|(_, counts, provisional)| *counts || *provisional);
-        let reversed_by = match reversed_by {
-            Some(_) => tx.reversal_ref_of(op)?.map(|(id, hlc)| saldo_api::receipt::ReceiptRef {
-                operation: id,
-                receipt_number: top_up.receipt,
-                recorded_at_ms: hlc >> 16,
-                recorded_at_local: local_time(hlc >> 16),
-            }),
-            None => None,
-        };
-        Ok(Receipt {
-            operation: *op,
-            kind: ReceiptKind::TopUp,
-            realm: self.realm_display_name_in(tx)?,
-            cash_point: tx.author(&signed.op.author)?.map(|a| a.name).unwrap_or_default(),
-            operator: top_up.operator.as_ref().map(ToString::to_string),
-            receipt_number: top_up.receipt,
-            recorded_at_ms,
-            recorded_at_local: local_time(recorded_at_ms),
-            method: PaymentMethodApi::from(top_up.method),
-            due: None,
-            reason: None,
-            total: Balance::from_minor(top_up.lines.iter().map(|l| l.amount.minor()).sum()).unwrap_or(Balance::ZERO),
-            provisional: !money.counts,
-            verification_url: format!("{}/v/{code}", verify_base.trim_end_matches('/')),
-            verification_code: code,
-            reverses: None,
-            reversed_by,
-            last_top_ups: past,
-            lines,
-        })
+        receipt_in(&self.me, &tx, op, verify_base)
     }
 
     /// What the public verification of `code` says: genuine or not, where
@@ -243,7 +164,6 @@ impl Node {
                 Some(Verdict::Accepted | Verdict::ReviewAccepted { .. }) => VerificationState::Accepted,
                 Some(Verdict::Flagged { .. }) => VerificationState::Flagged,
                 Some(Verdict::ReviewRejected { .. }) => VerificationState::Rejected,
-                Some(_) => VerificationState::Flagged,
                 None => VerificationState::Pending,
             }
         };
@@ -251,7 +171,7 @@ impl Node {
         Ok(Verification {
             genuine: true,
             state: Some(state),
-            realm: Some(self.realm_display_name_in(&tx)?),
+            realm: Some(super::reader::realm_name_in(&self.me, &tx)?),
             cash_point: tx.author(&signed.op.author)?.map(|a| a.name),
             receipt_number: Some(top_up.receipt),
             recorded_at_ms: Some(recorded_at_ms),
@@ -259,4 +179,83 @@ impl Node {
             total: Balance::from_minor(top_up.lines.iter().map(|l| l.amount.minor()).sum()),
         })
     }
+}
+
+fn receipt_in(me: &super::Me, tx: &Tx<'_>, op: &OpId, verify_base: &str) -> Result<Receipt> {
+    let unknown = || NodeError::UnknownOperation(op.to_hex());
+    let bytes = tx.op_bytes(op)?.ok_or_else(unknown)?;
+    let signed = SignedOp::decode(&bytes).map_err(|e| NodeError::Refused(format!("stored operation: {e}")))?;
+    let Body::TopUp(top_up) = &signed.op.body else {
+        return Err(NodeError::Refused(format!("operation {} is not a top-up: it has no receipt", op.to_hex())));
+    };
+    let money = tx.money_op(op)?.ok_or_else(unknown)?;
+    let mut lines = Vec::new();
+    let mut past = Vec::new();
+    for line in &top_up.lines {
+        let (consumer, service) = (&line.wallet.consumer, &line.wallet.service);
+        let row = tx.consumer(consumer)?;
+        let consumer_name = row.as_ref().map_or_else(|| consumer.short(), |r| format!("{} {}", r.surname, r.name));
+        let pan_masked = row.as_ref().and_then(|r| Pan::parse(&r.pan).ok()).map(|p| p.masked()).unwrap_or_default();
+        let service_name = tx.service(service)?.map_or_else(|| service.to_string(), |s| s.name.to_string());
+        let wallet = tx.wallet(consumer, service)?;
+        let (_, provisional_after) = tx.wallet_moved_after(consumer, service, money.row)?;
+        let after = wallet.provisional.minor() - provisional_after;
+        lines.push(ReceiptLine {
+            consumer: *consumer,
+            consumer_name: consumer_name.clone(),
+            pan_masked,
+            service: service.clone(),
+            service_name: service_name.clone(),
+            amount: line.amount,
+            balance_after: Balance::from_minor(after).unwrap_or(Balance::ZERO),
+            provisional: !money.counts || wallet.provisional != wallet.confirmed,
+        });
+        for movement in tx.movements(consumer, service, LAST_TOP_UPS_MAX as u32 + 1)? {
+            if movement.kind == "top-up" && movement.op != *op && movement.counts_provisional {
+                past.push(PastTopUp {
+                    recorded_at_ms: movement.hlc >> 16,
+                    recorded_at_local: local_date(movement.hlc >> 16),
+                    consumer_name: consumer_name.clone(),
+                    service: service.clone(),
+                    service_name: service_name.clone(),
+                    amount: Amount::from_minor(movement.delta_minor).unwrap_or(line.amount),
+                });
+            }
+        }
+    }
+    past.sort_by(|a, b| b.recorded_at_ms.cmp(&a.recorded_at_ms));
+    past.truncate(LAST_TOP_UPS_MAX);
+    let recorded_at_ms = signed.op.hlc.wall_ms();
+    let code = verification_code(op);
+    let reversed_by = tx.reversals_of(op)?.into_iter().find(|(_, counts, provisional)| *counts || *provisional);
+    let reversed_by = match reversed_by {
+        Some(_) => tx.reversal_ref_of(op)?.map(|(id, hlc)| saldo_api::receipt::ReceiptRef {
+            operation: id,
+            receipt_number: top_up.receipt,
+            recorded_at_ms: hlc >> 16,
+            recorded_at_local: local_time(hlc >> 16),
+        }),
+        None => None,
+    };
+    Ok(Receipt {
+        operation: *op,
+        kind: ReceiptKind::TopUp,
+        realm: super::reader::realm_name_in(me, tx)?,
+        cash_point: tx.author(&signed.op.author)?.map(|a| a.name).unwrap_or_default(),
+        operator: top_up.operator.as_ref().map(ToString::to_string),
+        receipt_number: top_up.receipt,
+        recorded_at_ms,
+        recorded_at_local: local_time(recorded_at_ms),
+        method: PaymentMethodApi::from(top_up.method),
+        due: None,
+        reason: None,
+        total: Balance::from_minor(top_up.lines.iter().map(|l| l.amount.minor()).sum()).unwrap_or(Balance::ZERO),
+        provisional: !money.counts,
+        verification_url: format!("{}/v/{code}", verify_base.trim_end_matches('/')),
+        verification_code: code,
+        reverses: None,
+        reversed_by,
+        last_top_ups: past,
+        lines,
+    })
 }

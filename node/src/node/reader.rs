@@ -24,7 +24,7 @@ impl Node {
     }
 
     /// This device's name as the hub enrolled it (the realm's for the hub).
-    pub fn device_name(&mut self) -> Result<String> {
+    pub fn own_device_name(&mut self) -> Result<String> {
         if self.is_hub() {
             return self.realm_display_name();
         }
@@ -35,14 +35,17 @@ impl Node {
     /// The realm's name: from its genesis, which every node holds.
     pub fn realm_display_name(&mut self) -> Result<String> {
         let tx = self.store.read()?;
-        self.realm_display_name_in(&tx)
+        realm_name_in(&self.me, &tx)
     }
+}
 
-    pub(crate) fn realm_display_name_in(&self, tx: &Tx<'_>) -> Result<String> {
-        if !self.me.realm_name.is_empty() {
-            return Ok(self.me.realm_name.clone());
+/// The realm's name: as this node was created with it, or from the genesis.
+pub(crate) fn realm_name_in(me: &super::Me, tx: &Tx<'_>) -> Result<String> {
+    {
+        if !me.realm_name.is_empty() {
+            return Ok(me.realm_name.clone());
         }
-        let hub = self.me.ctx.realm.hub();
+        let hub = me.ctx.realm.hub();
         let Some(id) = tx.chain_op_at(&hub, Seq(1))? else { return Ok(String::new()) };
         let Some(bytes) = tx.op_bytes(&id)? else { return Ok(String::new()) };
         match SignedOp::decode(&bytes).map(|s| s.op.body) {
@@ -92,11 +95,11 @@ impl Node {
         if moved.overflowed || moved.wallets.is_empty() {
             return WalletChanges { wallets: Vec::new(), overflowed: moved.overflowed };
         }
-        let read = || -> Result<Vec<crate::store::WalletRow>> {
-            let tx = self.store.read()?;
+        let read = |store: &mut crate::store::Store| -> Result<Vec<crate::store::WalletRow>> {
+            let tx = store.read()?;
             moved.wallets.iter().map(|(consumer, service)| Ok(tx.wallet(consumer, service)?)).collect()
         };
-        match read() {
+        match read(&mut self.store) {
             Ok(wallets) => WalletChanges { wallets, overflowed: false },
             Err(e) => {
                 tracing::warn!("cannot read the wallets that moved: {e}");

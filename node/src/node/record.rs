@@ -442,7 +442,7 @@ impl Me {
         Ok(Hlc::tick(last, self.clock.now_ms()))
     }
     /// A device records only what its role allows (the hub would flag the rest).
-    fn check_may_record(&self, tx: &Tx<'_>, kind: saldo_sync::OpKind) -> Result<()> {
+    pub(super) fn check_may_record(&self, tx: &Tx<'_>, kind: saldo_sync::OpKind) -> Result<()> {
         let Some(me) = self.ctx.own.filter(|_| !self.ctx.is_hub()) else {
             return Ok(());
         };
@@ -458,7 +458,7 @@ impl Me {
     /// granted it: one operation's amount, the total awaiting the hub's
     /// verdict, the time since the last contact with the hub. (The hub
     /// flags what breaks a rule anyway; this stops it at the counter.)
-    fn check_offline_limits(&self, tx: &Tx<'_>, total_minor: i64) -> Result<()> {
+    pub(super) fn check_offline_limits(&self, tx: &Tx<'_>, total_minor: i64) -> Result<()> {
         let Some(me) = self.ctx.own.filter(|_| !self.ctx.is_hub()) else {
             return Ok(());
         };

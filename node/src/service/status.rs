@@ -1,7 +1,7 @@
 //! What a node says about itself, and what it pushes to an open page: the
 //! status whenever it changes, and every balance change.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use saldo_api::session::NodeKind;
@@ -22,12 +22,20 @@ const EVENTS_QUEUED_MAX: usize = 1024;
 /// What the network side of a running node knows: its addresses and peers.
 #[derive(Debug, Default)]
 pub(crate) struct NetState {
-    pub(crate) run: Mutex<RunStatus>,
+    pub(crate) run: Arc<Mutex<RunStatus>>,
 }
 
 impl NetState {
     pub(crate) fn snapshot(&self) -> RunStatus {
         self.run.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+impl Service {
+    /// The addresses and peers the sync transport keeps (what `status.json`
+    /// mirrors, and part of [`Service::status`]).
+    pub(crate) fn run_status(&self) -> Arc<Mutex<RunStatus>> {
+        self.inner.net.run.clone()
     }
 }
 
@@ -64,7 +72,7 @@ impl Service {
                     Some(h @ crate::node::OwnLogHold::Forked { .. }) => Some(h.describe(&about.me)),
                     _ => None,
                 };
-                Ok((count, total, hold, forked, node.last_hub_contact_ms()?, node.device_name()?, node.realm_display_name()?))
+                Ok((count, total, hold, forked, node.last_hub_contact_ms()?, node.own_device_name()?, node.realm_display_name()?))
             })
             .await?;
         let (unconfirmed_operations, unconfirmed_total, recording_held, forked, last_hub_contact_ms, device_name, realm_name) =
@@ -103,7 +111,7 @@ impl Service {
         tokio::spawn(async move {
             let same = |a: &Status, b: &Status| Status { at_ms: 0, ..a.clone() } == Status { at_ms: 0, ..b.clone() };
             let mut last = first.clone();
-            if send.send(Some(Event::Status(first))).await.is_err() {
+            if send.send(Some(Event::Status(Box::new(first)))).await.is_err() {
                 return;
             }
             let mut look = tokio::time::interval(STATUS_LOOK);
@@ -113,7 +121,7 @@ impl Service {
                         let Ok(now) = service.status().await else { continue };
                         if !same(&now, &last) {
                             last = now.clone();
-                            if send.send(Some(Event::Status(now))).await.is_err() {
+                            if send.send(Some(Event::Status(Box::new(now)))).await.is_err() {
                                 return;
                             }
                         }

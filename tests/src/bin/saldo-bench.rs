@@ -665,7 +665,8 @@ fn sync_protocol() -> Result<()> {
 /// A hub and a cash point on 127.0.0.1 over iroh: each top-up at the cash
 /// point, until the hub holds its decision, and until the cash point does.
 fn sync_latency(options: &Options) -> Result<()> {
-    use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, run_handle};
+    use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, run_service};
+    use saldo_node::service::Service;
     let samples = if options.queries == 2_000 { 200 } else { options.queries };
     let dir = options.work.join("latency");
     let _ = std::fs::remove_dir_all(&dir);
@@ -681,12 +682,14 @@ fn sync_latency(options: &Options) -> Result<()> {
     let cash_point = Node::join(&cp_dir, hub.realm(), key)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (to_hub, to_cash_point) = runtime.block_on(async {
-        let (hub, cash_point) = (NodeHandle::spawn(hub)?, NodeHandle::spawn(cash_point)?);
+        let (hub_service, cp_service) =
+            (Service::start(hub, Some(hub_dir.clone()))?, Service::start(cash_point, Some(cp_dir.clone()))?);
+        let (hub, cash_point) = (hub_service.writer().clone(), cp_service.writer().clone());
         let stop = std::sync::Arc::new(tokio::sync::Notify::new());
         let bind: std::net::SocketAddr = "127.0.0.1:0".parse()?;
-        let (h, s, d) = (hub.clone(), stop.clone(), hub_dir.clone());
+        let (h, s, d) = (hub_service.clone(), stop.clone(), hub_dir.clone());
         let hub_task = tokio::spawn(async move {
-            run_handle(h, &d, NetConfig { bind, peers: vec![], lan: false }, async move { s.notified().await }).await
+            run_service(h, &d, NetConfig { bind, peers: vec![], lan: false }, async move { s.notified().await }).await
         });
         let hub_address: PeerAddr = loop {
             if let Some(address) = RunStatus::read(&hub_dir).and_then(|s| s.address()) {
@@ -694,10 +697,10 @@ fn sync_latency(options: &Options) -> Result<()> {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        let (c, s, d) = (cash_point.clone(), stop.clone(), cp_dir.clone());
+        let (c, s, d) = (cp_service.clone(), stop.clone(), cp_dir.clone());
         let cp_task =
             tokio::spawn(async move {
-                run_handle(c, &d, NetConfig { bind, peers: vec![hub_address], lan: false }, async move {
+                run_service(c, &d, NetConfig { bind, peers: vec![hub_address], lan: false }, async move {
                     s.notified().await
                 })
                 .await
@@ -754,7 +757,8 @@ fn sync_latency(options: &Options) -> Result<()> {
 /// dialing a neighbour that carries all 1,000,000 (store and forward), which
 /// gives it everything, each verified before it is stored.
 fn sync_catch_up(options: &Options) -> Result<()> {
-    use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, run_handle};
+    use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, run_service};
+    use saldo_node::service::Service;
     const AUTHORS: usize = 1_000;
     let total = options.ops.unwrap_or(1_000_000);
     let per_author = total / AUTHORS;
@@ -871,10 +875,11 @@ fn sync_catch_up(options: &Options) -> Result<()> {
         let mut serving = Vec::new();
         let mut addresses = Vec::new();
         for (node, name) in [(hub, "hub"), (carrier, "carrier")] {
-            let handle = NodeHandle::spawn(node)?;
-            let (h, s, d) = (handle.clone(), stop.clone(), dir.join(name));
+            let service = Service::start(node, Some(dir.join(name)))?;
+            let handle = service.writer().clone();
+            let (h, s, d) = (service, stop.clone(), dir.join(name));
             serving.push(tokio::spawn(async move {
-                run_handle(h, &d, NetConfig { bind, peers: vec![], lan: false }, async move { s.notified().await }).await
+                run_service(h, &d, NetConfig { bind, peers: vec![], lan: false }, async move { s.notified().await }).await
             }));
             let address: PeerAddr = loop {
                 if let Some(address) = RunStatus::read(&dir.join(name)).and_then(|s| s.address()) {
@@ -889,13 +894,14 @@ fn sync_catch_up(options: &Options) -> Result<()> {
         for ((key, name), (source, address)) in fresh.into_iter().zip(addresses) {
             let target = source.call(|n| n.frontier().map_err(anyhow::Error::from)).await?;
             let node = Node::join(&dir.join(name), realm, key)?;
-            let handle = NodeHandle::spawn(node)?;
+            let service = Service::start(node, Some(dir.join(name)))?;
+            let handle = service.writer().clone();
             let started = Instant::now();
             let own_stop = std::sync::Arc::new(tokio::sync::Notify::new());
-            let (h, s, o, d) = (handle.clone(), stop.clone(), own_stop.clone(), dir.join(name));
+            let (h, s, o, d) = (service, stop.clone(), own_stop.clone(), dir.join(name));
             let task = tokio::spawn(async move {
                 let config = NetConfig { bind, peers: vec![address], lan: false };
-                run_handle(h, &d, config, async move { tokio::select! { () = s.notified() => {}, () = o.notified() => {} } })
+                run_service(h, &d, config, async move { tokio::select! { () = s.notified() => {}, () = o.notified() => {} } })
                     .await
             });
             // Done when it holds everything the source shares with it.
@@ -977,7 +983,7 @@ fn sync_catch_up(options: &Options) -> Result<()> {
             let (h, s, o, d) = (handle.clone(), stop.clone(), own_stop.clone(), dir.join("fresh-b"));
             task = tokio::spawn(async move {
                 let config = NetConfig { bind, peers: vec![carrier_address], lan: false };
-                run_handle(h, &d, config, async move { tokio::select! { () = s.notified() => {}, () = o.notified() => {} } })
+                run_service(h, &d, config, async move { tokio::select! { () = s.notified() => {}, () = o.notified() => {} } })
                     .await
             });
             loop {

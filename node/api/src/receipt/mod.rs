@@ -19,10 +19,12 @@ mod html;
 mod labels;
 mod qr;
 mod text;
+mod verify;
 
 pub use html::{Paper, escape_html, render_html};
 pub use qr::qr_svg;
 pub use text::{TextWidth, render_text};
+pub use verify::render_verification_html;
 
 /// What the receipt is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -71,6 +71,7 @@ pub struct AppState {
     pub service: Service,
     pub(crate) sessions: Arc<auth::Sessions>,
     pub(crate) login_limits: Arc<auth::LoginLimits>,
+    pub(crate) verify_limits: Arc<auth::VerifyLimits>,
     pub(crate) metrics: Arc<metrics::Metrics>,
     /// Cookies marked Secure (served over TLS).
     pub(crate) secure: bool,
@@ -82,6 +83,7 @@ pub fn router(service: Service, secure: bool) -> Router {
         service,
         sessions: Arc::default(),
         login_limits: Arc::default(),
+        verify_limits: Arc::default(),
         metrics: Arc::new(metrics::Metrics::new()),
         secure,
     };
@@ -97,7 +99,7 @@ pub fn router(service: Service, secure: bool) -> Router {
                 }))
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count))
-                .layer(tower_http::timeout::TimeoutLayer::new(REQUEST_TIME_MAX))
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIME_MAX))
                 .layer(tower::limit::ConcurrencyLimitLayer::new(CONCURRENT_REQUESTS_MAX)),
         )
 }

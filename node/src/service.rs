@@ -44,7 +44,7 @@ pub struct About {
 pub struct Operator {
     pub login: String,
     pub name: String,
-    pub role: saldo_api::OperatorRole,
+    pub role: saldo_api::session::OperatorRole,
     /// The cash point a cashier is bound to, and its name.
     pub cash_point: Option<AuthorId>,
     pub cash_point_name: Option<String>,
@@ -76,7 +76,7 @@ impl Service {
 
     /// Starts the service over `node`; `dir` is its data directory (reads
     /// open connections of their own there), `None` for a node in memory.
-    pub fn start(node: Node, dir: Option<PathBuf>) -> Result<Service> {
+    pub fn start(mut node: Node, dir: Option<PathBuf>) -> Result<Service> {
         let about = About {
             realm: node.realm(),
             realm_name: node.realm_name().to_string(),
@@ -109,6 +109,12 @@ impl Service {
     /// The writer, for the sync transport (crate-internal: front ends call
     /// the service's methods).
     pub(crate) fn node(&self) -> &NodeHandle {
+        &self.inner.node
+    }
+
+    /// The writer thread itself, for benchmarks that measure the node
+    /// below the service layer. No front end uses it.
+    pub fn writer(&self) -> &NodeHandle {
         &self.inner.node
     }
 
