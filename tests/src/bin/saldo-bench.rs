@@ -665,7 +665,7 @@ fn sync_protocol() -> Result<()> {
 /// A hub and a cash point on 127.0.0.1 over iroh: each top-up at the cash
 /// point, until the hub holds its decision, and until the cash point does.
 fn sync_latency(options: &Options) -> Result<()> {
-    use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, run_service};
+    use saldo_node::net::{NetConfig, PeerAddr, RunStatus, run_service};
     use saldo_node::service::Service;
     let samples = if options.queries == 2_000 { 200 } else { options.queries };
     let dir = options.work.join("latency");
@@ -757,7 +757,7 @@ fn sync_latency(options: &Options) -> Result<()> {
 /// dialing a neighbour that carries all 1,000,000 (store and forward), which
 /// gives it everything, each verified before it is stored.
 fn sync_catch_up(options: &Options) -> Result<()> {
-    use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, run_service};
+    use saldo_node::net::{NetConfig, PeerAddr, RunStatus, run_service};
     use saldo_node::service::Service;
     const AUTHORS: usize = 1_000;
     let total = options.ops.unwrap_or(1_000_000);
@@ -977,10 +977,11 @@ fn sync_catch_up(options: &Options) -> Result<()> {
             }
             let before: u64 = node.frontier()?.0.values().map(|e| e.seq.0).sum();
             let authors = node.frontier()?.0.len();
-            handle = NodeHandle::spawn(node)?;
+            let service = Service::start(node, Some(dir.join("fresh-b")))?;
+            handle = service.writer().clone();
             own_stop = std::sync::Arc::new(tokio::sync::Notify::new());
             let started = Instant::now();
-            let (h, s, o, d) = (handle.clone(), stop.clone(), own_stop.clone(), dir.join("fresh-b"));
+            let (h, s, o, d) = (service, stop.clone(), own_stop.clone(), dir.join("fresh-b"));
             task = tokio::spawn(async move {
                 let config = NetConfig { bind, peers: vec![carrier_address], lan: false };
                 run_service(h, &d, config, async move { tokio::select! { () = s.notified() => {}, () = o.notified() => {} } })
