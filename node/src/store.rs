@@ -27,6 +27,7 @@ mod directory;
 mod log;
 mod meta;
 mod money;
+pub mod operators;
 mod schema;
 mod verdicts;
 
