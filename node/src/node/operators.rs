@@ -99,7 +99,7 @@ impl Password {
 /// Why an operator's account could not be created or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
-    #[error("the password is {length} characters long: choose one of at least {PASSWORD_CHARS_MIN}")]
+    #[error("the password is {length} characters long: choose one of at least {PASSWORD_CHARS_MIN} characters")]
     PasswordTooShort { length: usize },
     #[error("the password is {length} characters long: at most {PASSWORD_CHARS_MAX} are allowed")]
     PasswordTooLong { length: usize },
@@ -303,6 +303,11 @@ impl Node {
                 ids: many.iter().map(|a| a.author.to_hex()).collect::<Vec<_>>().join(", "),
             }),
         }
+    }
+
+    /// A device's name as enrolled, if this node knows it.
+    pub fn device_name(&mut self, device: &AuthorId) -> Result<Option<String>, NodeError> {
+        Ok(self.store.read()?.author(device)?.map(|a| a.name).filter(|n| !n.is_empty()))
     }
 
     fn check_cash_point(&mut self, device: &AuthorId) -> Result<(), OperatorError> {
