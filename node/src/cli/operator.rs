@@ -193,7 +193,7 @@ pub(super) fn run(command: OperatorCommand) -> Result<()> {
                     bail!("a cashier works at one cash point: say which with --cash-point (its device id or name)")
                 }
                 (OperatorRole::Administrator | OperatorRole::Clerk, Some(_)) => {
-                    bail!("an {} works at the hub: leave out --cash-point", role.name())
+                    bail!("the {} role works at the hub: leave out --cash-point", role.name())
                 }
                 _ => {}
             }

@@ -351,3 +351,36 @@ impl Node {
         Ok(row)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An unknown login costs what a known one does: the dummy hash is
+    /// checked with the same algorithm and parameters as real ones.
+    #[test]
+    fn the_dummy_hash_has_the_parameters_of_real_ones() {
+        let real = Password::parse("a real password").unwrap().hash().unwrap();
+        let (real, dummy) = (PasswordHash::new(real.as_str()).unwrap(), PasswordHash::new(dummy_hash()).unwrap());
+        assert_eq!(real.algorithm, dummy.algorithm);
+        assert_eq!(real.version, dummy.version);
+        assert_eq!(real.params, dummy.params);
+        assert_eq!(real.hash.map(|h| h.len()), dummy.hash.map(|h| h.len()));
+        assert!(real.to_string().starts_with(saldo_sync::operator::PASSWORD_HASH_PREFIX));
+    }
+
+    #[test]
+    fn a_password_checks_against_its_own_hash_only_and_one_time_passwords_differ() {
+        let password = Password::parse("correct horse").unwrap();
+        let hash = password.hash().unwrap();
+        assert!(verify("correct horse", hash.as_str()));
+        assert!(!verify("correct horsE", hash.as_str()));
+        assert!(!verify("correct horse", "not a hash"));
+        assert_ne!(hash, password.hash().unwrap(), "each hash has its own salt");
+        let (a, b) = (Password::generate(), Password::generate());
+        assert_ne!(a.as_str(), b.as_str());
+        assert_eq!(a.as_str().len(), ONE_TIME_PASSWORD_CHARS);
+        assert!(a.is_one_time() && Password::parse(a.as_str()).is_ok());
+        assert!(!format!("{a:?}").contains(a.as_str()), "Debug never shows a password");
+    }
+}
