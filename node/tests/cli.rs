@@ -1593,12 +1593,27 @@ fn operators_are_added_listed_given_passwords_disabled_and_enabled_from_the_comm
         node.authenticate(login, password).map(|row| row.account.must_change_password).map_err(|e| e.to_string())
     };
     assert_eq!(check_login("admin", &admin_password), Ok(true), "the first administrator's one-time password works");
-    let text = String::from_utf8(saldo(&["realm", "init", "--data", tmp.path().join("other").to_str().unwrap(), "--name", "Altro"]).stdout).unwrap();
+    let text = String::from_utf8(
+        saldo(&["realm", "init", "--data", tmp.path().join("other").to_str().unwrap(), "--name", "Altro"]).stdout,
+    )
+    .unwrap();
     assert!(text.contains("first administrator: login admin, one-time password "), "{text}");
 
     // A clerk with a password of their own, through standard input.
     let out = saldo_with_stdin(
-        &["operator", "add", "--data", data, "--login", "anna.b", "--name", "Anna Bianchi", "--role", "clerk", "--password-stdin"],
+        &[
+            "operator",
+            "add",
+            "--data",
+            data,
+            "--login",
+            "anna.b",
+            "--name",
+            "Anna Bianchi",
+            "--role",
+            "clerk",
+            "--password-stdin",
+        ],
         "anna's secret\n",
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -1609,7 +1624,17 @@ fn operators_are_added_listed_given_passwords_disabled_and_enabled_from_the_comm
 
     // One with a generated one-time password, printed once.
     let added: serde_json::Value = serde_json::from_str(&ok(&[
-        "operator", "add", "--data", data, "--login", "luca", "--name", "Luca Verdi", "--role", "administrator", "--json",
+        "operator",
+        "add",
+        "--data",
+        data,
+        "--login",
+        "luca",
+        "--name",
+        "Luca Verdi",
+        "--role",
+        "administrator",
+        "--json",
     ]))
     .unwrap();
     let one_time = added["one_time_password"].as_str().unwrap().to_string();
@@ -1624,7 +1649,10 @@ fn operators_are_added_listed_given_passwords_disabled_and_enabled_from_the_comm
     assert!(table.contains("anna.b") && table.contains("Anna Bianchi") && table.contains("clerk"), "{table}");
 
     // A new password; the old one stops working.
-    let out = saldo_with_stdin(&["operator", "passwd", "--data", data, "--login", "luca", "--password-stdin"], "luca's own password");
+    let out = saldo_with_stdin(
+        &["operator", "passwd", "--data", data, "--login", "luca", "--password-stdin"],
+        "luca's own password",
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(check_login("luca", "luca's own password"), Ok(false));
     assert_eq!(check_login("luca", &one_time), Err("wrong login or password".into()));
@@ -1650,11 +1678,27 @@ fn operators_are_added_listed_given_passwords_disabled_and_enabled_from_the_comm
     let mut with_cash_point = add("mario", "cashier");
     with_cash_point.extend(["--cash-point", "Nowhere"]);
     check_refused(&realm, &with_cash_point, "no cash point Nowhere is enrolled");
-    check_refused(&realm, &["operator", "disable", "--data", data, "--login", "nobody"], "no operator has the login nobody");
+    check_refused(
+        &realm,
+        &["operator", "disable", "--data", data, "--login", "nobody"],
+        "no operator has the login nobody",
+    );
     let before = dump(&dir);
     for (stdin, message) in [("short\n", "at least 10 characters"), ("", "held no password")] {
         let out = saldo_with_stdin(
-            &["operator", "add", "--data", data, "--login", "mario", "--name", "Mario", "--role", "clerk", "--password-stdin"],
+            &[
+                "operator",
+                "add",
+                "--data",
+                data,
+                "--login",
+                "mario",
+                "--name",
+                "Mario",
+                "--role",
+                "clerk",
+                "--password-stdin",
+            ],
             stdin,
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -1662,7 +1706,20 @@ fn operators_are_added_listed_given_passwords_disabled_and_enabled_from_the_comm
     }
     assert_eq!(dump(&dir), before);
     // A password is never an argument.
-    let out = saldo(&["operator", "add", "--data", data, "--login", "mario", "--name", "M", "--role", "clerk", "--password", "0123456789"]);
+    let out = saldo(&[
+        "operator",
+        "add",
+        "--data",
+        data,
+        "--login",
+        "mario",
+        "--name",
+        "M",
+        "--role",
+        "clerk",
+        "--password",
+        "0123456789",
+    ]);
     assert!(!out.status.success());
 }
 
@@ -1676,19 +1733,32 @@ fn a_cashier_is_added_for_a_cash_point_named_as_enrolled() {
     let realm = Realm { _tmp: tmp, dir: dir.clone() };
     let key = enrol_cash_point(&realm, "Farmacia Comunale");
     let added: serde_json::Value = serde_json::from_str(&ok(&[
-        "operator", "add", "--data", data, "--login", "mario", "--name", "Mario Rossi", "--role", "cashier",
-        "--cash-point", "farmacia comunale", "--json",
+        "operator",
+        "add",
+        "--data",
+        data,
+        "--login",
+        "mario",
+        "--name",
+        "Mario Rossi",
+        "--role",
+        "cashier",
+        "--cash-point",
+        "farmacia comunale",
+        "--json",
     ]))
     .unwrap();
     assert_eq!(added["cash_point"], key.author().to_hex());
     assert_eq!(added["cash_point_name"], "Farmacia Comunale");
     let table = ok(&["operator", "list", "--data", data]);
     assert!(table.contains("mario") && table.contains("Farmacia Comunale"), "{table}");
-    let mut by_id = vec!["operator", "add", "--data", data, "--login", "giulia", "--name", "Giulia", "--role", "cashier"];
+    let mut by_id =
+        vec!["operator", "add", "--data", data, "--login", "giulia", "--name", "Giulia", "--role", "cashier"];
     let id = key.author().to_hex();
     by_id.extend(["--cash-point", &id]);
     ok(&by_id);
-    let mut admin = vec!["operator", "add", "--data", data, "--login", "capo", "--name", "Capo", "--role", "administrator"];
+    let mut admin =
+        vec!["operator", "add", "--data", data, "--login", "capo", "--name", "Capo", "--role", "administrator"];
     admin.extend(["--cash-point", &id]);
     check_refused(&realm, &admin, "leave out --cash-point");
 }

@@ -1437,7 +1437,10 @@ fn catch_up(device: &mut Node, hub: &mut Node) {
         assert!(
             matches!(
                 result,
-                Ok(_) | Err(IngestError::HubOnly) | Err(IngestError::HubOnlyAccount(_)) | Err(IngestError::ChainGap { .. })
+                Ok(_)
+                    | Err(IngestError::HubOnly)
+                    | Err(IngestError::HubOnlyAccount(_))
+                    | Err(IngestError::ChainGap { .. })
             ),
             "{result:?}"
         );
@@ -1559,7 +1562,9 @@ fn an_account_with_a_short_password_a_taken_login_or_the_wrong_place_is_refused_
     use saldo_sync::OperatorRole;
     let mut s = setup();
     let cash_point = Some(s.cash_point.author());
-    s.hub.add_operator(&login("mario"), &label("Mario"), OperatorRole::Cashier, cash_point, &password("long enough")).unwrap();
+    s.hub
+        .add_operator(&login("mario"), &label("Mario"), OperatorRole::Cashier, cash_point, &password("long enough"))
+        .unwrap();
     let before = s.dump();
     let short = Password::parse("123456789").unwrap_err();
     assert!(matches!(short, OperatorError::PasswordTooShort { length: 9 }), "{short}");

@@ -1240,8 +1240,7 @@ fn a_cashier_account_made_at_the_hub_works_at_the_cash_point_offline_and_stops_o
     let port = hub_address.rsplit(':').next().unwrap();
     let _hub_again =
         spawn(&["hub", "--data", hub_data, "--p2p", &format!("127.0.0.1:{port}")], &tmp.join("hub-again.log"));
-    let refusal = wait_until("the disabled account to reach the cash point", || {
-        log_in(&cp_dir, "mario", "mario password").err()
-    });
+    let refusal =
+        wait_until("the disabled account to reach the cash point", || log_in(&cp_dir, "mario", "mario password").err());
     assert!(refusal.contains("disabled"), "{refusal}");
 }

@@ -5,8 +5,9 @@ use proptest::prelude::*;
 use saldo_sync::op::{DIRECTORY_CHANGE_BYTES_MAX, SignedOp};
 use saldo_sync::{
     Amount, AuthorId, Balance, Body, ConsumerId, Decision, DeviceKey, DocId, DuePayment, FamilyId, FlagReason, Hlc,
-    Label, OfflineLimits, OpId, Operation, OperatorAccount, OperatorLogin, OperatorRole, PaymentMethod, RealmId, ReceiptNo, ReceiptRange, Refund, Role, Seq,
-    ServiceCharge, ServiceId, TopUp, TopUpLine, Transfer, Verdict, WalletBalance, WalletKey,
+    Label, OfflineLimits, OpId, Operation, OperatorAccount, OperatorLogin, OperatorRole, PaymentMethod, RealmId,
+    ReceiptNo, ReceiptRange, Refund, Role, Seq, ServiceCharge, ServiceId, TopUp, TopUpLine, Transfer, Verdict,
+    WalletBalance, WalletKey,
 };
 
 fn label() -> impl Strategy<Value = Label> {

@@ -158,10 +158,16 @@ fn password(from_stdin: bool) -> Result<Password> {
         return Ok(Password::generate());
     }
     let mut text = String::new();
-    std::io::stdin().lock().take(4096).read_to_string(&mut text).context("cannot read the password from standard input")?;
+    std::io::stdin()
+        .lock()
+        .take(4096)
+        .read_to_string(&mut text)
+        .context("cannot read the password from standard input")?;
     let line = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
     if line.is_empty() {
-        bail!("--password-stdin: standard input held no password: pipe it in, for example `printf '%s' \"$PASSWORD\" | saldo operator …`");
+        bail!(
+            "--password-stdin: standard input held no password: pipe it in, for example `printf '%s' \"$PASSWORD\" | saldo operator …`"
+        );
     }
     Password::parse(line).context("--password-stdin")
 }
@@ -252,7 +258,13 @@ fn set_disabled(data: &DataArg, login: &str, disabled: bool, json: bool) -> Resu
 pub(super) fn first_administrator(node: &mut Node) -> Result<(OperatorLogin, Password)> {
     let login = OperatorLogin::parse(FIRST_ADMINISTRATOR).expect("a valid login");
     let password = Password::generate();
-    node.add_operator(&login, &Label::parse("Amministratore").expect("a valid name"), OperatorRole::Administrator, None, &password)?;
+    node.add_operator(
+        &login,
+        &Label::parse("Amministratore").expect("a valid name"),
+        OperatorRole::Administrator,
+        None,
+        &password,
+    )?;
     Ok((login, password))
 }
 

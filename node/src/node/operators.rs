@@ -123,13 +123,20 @@ pub enum OperatorError {
     RevokedCashPoint(String),
     #[error("cannot hash the password: {0}")]
     Hash(String),
+    /// The node could not do it (storage, not the hub, …).
     #[error(transparent)]
-    Node(#[from] NodeError),
+    Node(Box<NodeError>),
+}
+
+impl From<NodeError> for OperatorError {
+    fn from(error: NodeError) -> OperatorError {
+        OperatorError::Node(Box::new(error))
+    }
 }
 
 impl From<rusqlite::Error> for OperatorError {
     fn from(error: rusqlite::Error) -> OperatorError {
-        OperatorError::Node(error.into())
+        NodeError::from(error).into()
     }
 }
 
@@ -146,13 +153,20 @@ pub enum AuthError {
     OtherCashPoint(String),
     #[error("{0} is a cashier: cashiers log in at their cash point, not at the hub")]
     CashierAtHub(String),
+    /// The node could not check (storage).
     #[error(transparent)]
-    Node(#[from] NodeError),
+    Node(Box<NodeError>),
+}
+
+impl From<NodeError> for AuthError {
+    fn from(error: NodeError) -> AuthError {
+        AuthError::Node(Box::new(error))
+    }
 }
 
 impl From<rusqlite::Error> for AuthError {
     fn from(error: rusqlite::Error) -> AuthError {
-        AuthError::Node(error.into())
+        NodeError::from(error).into()
     }
 }
 
