@@ -79,7 +79,7 @@ pub enum IngestError {
     )]
     HubOnly,
     #[error(
-        "it is the account of a {0}, who works at the hub: only the hub keeps administrators' and clerks' accounts, a device does not store them"
+        "it is the account of one of the hub's operators (role {0}), which only the hub keeps: a device does not store it"
     )]
     HubOnlyAccount(&'static str),
     #[error(
