@@ -330,7 +330,7 @@ pub(super) fn print_demo_logins(logins: &[DemoLogin]) -> Result<()> {
         return Ok(());
     }
     outln!();
-    outln!("Logins (demo passwords; the web UI and the HTTP API use them):");
+    outln!("Logins (fixed demo passwords):");
     for l in logins {
         outln!("  {:<21} {:<9} {:<21} {}", l.at, l.login, l.password, l.role);
     }
