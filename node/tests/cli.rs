@@ -1673,7 +1673,9 @@ fn operators_are_added_listed_given_passwords_disabled_and_enabled_from_the_comm
         vec!["operator", "add", "--data", data, "--login", login, "--name", "Someone", "--role", role]
     };
     check_refused(&realm, &add("anna.b", "clerk"), "the login anna.b is taken");
-    check_refused(&realm, &add("Anna", "clerk"), "--login \"Anna\"");
+    check_refused(&realm, &add("anna b", "clerk"), "--login \"anna b\"");
+    check_refused(&realm, &add("1anna", "clerk"), "must begin with a letter");
+    check_refused(&realm, &add("ANNA.B", "clerk"), "the login anna.b is taken");
     check_refused(&realm, &add("ab", "clerk"), "at least 3 needed");
     check_refused(&realm, &add("mario", "cashier"), "--cash-point");
     check_refused(&realm, &add("mario", "boss"), "administrator, clerk or cashier");

@@ -1413,6 +1413,10 @@ fn login(text: &str) -> saldo_sync::OperatorLogin {
     saldo_sync::OperatorLogin::parse(text).unwrap()
 }
 
+fn person(text: &str) -> saldo_sync::PersonName {
+    saldo_sync::PersonName::parse(text).unwrap()
+}
+
 fn password(text: &str) -> saldo_node::node::Password {
     saldo_node::node::Password::parse(text).unwrap()
 }
@@ -1465,7 +1469,7 @@ fn a_cashier_logs_in_at_their_cash_point_only_and_a_disabled_account_stops_worki
     s.hub.enrol(other.author(), Role::CashPoint, &label("Edicola"), limits("200")).unwrap();
     let here = Some(s.cash_point.author());
     let add = |hub: &mut Node, who: &str, role, cash_point| {
-        hub.add_operator(&login(who), &label(who), role, cash_point, &password(&format!("{who} password"))).unwrap()
+        hub.add_operator(&login(who), &person(who), role, cash_point, &password(&format!("{who} password"))).unwrap()
     };
     let admin = add(&mut s.hub, "admin", OperatorRole::Administrator, None);
     add(&mut s.hub, "anna", OperatorRole::Clerk, None);
@@ -1535,7 +1539,7 @@ fn a_cash_point_cannot_record_an_operator_account() {
     let realm = s.hub.realm();
     let account = saldo_sync::OperatorAccount {
         login: login("intruder"),
-        name: label("Intruder"),
+        name: person("Intruder"),
         role: saldo_sync::OperatorRole::Cashier,
         cash_point: Some(s.cash_point.author()),
         password_hash: label("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2g"),
@@ -1563,7 +1567,7 @@ fn an_account_with_a_short_password_a_taken_login_or_the_wrong_place_is_refused_
     let mut s = setup();
     let cash_point = Some(s.cash_point.author());
     s.hub
-        .add_operator(&login("mario"), &label("Mario"), OperatorRole::Cashier, cash_point, &password("long enough"))
+        .add_operator(&login("mario"), &person("Mario"), OperatorRole::Cashier, cash_point, &password("long enough"))
         .unwrap();
     let before = s.dump();
     let short = Password::parse("123456789").unwrap_err();
@@ -1573,7 +1577,7 @@ fn an_account_with_a_short_password_a_taken_login_or_the_wrong_place_is_refused_
     assert!(Password::parse("0123456789").is_ok());
     let hub = Some(s.hub.realm().hub());
     let mut add = |who: &str, role, cash_point| {
-        s.hub.add_operator(&login(who), &label("Someone"), role, cash_point, &password("long enough")).unwrap_err()
+        s.hub.add_operator(&login(who), &person("Someone"), role, cash_point, &password("long enough")).unwrap_err()
     };
     assert!(matches!(add("mario", OperatorRole::Clerk, None), OperatorError::LoginTaken(_)));
     assert!(matches!(add("anna", OperatorRole::Cashier, None), OperatorError::CashPointNeeded));
@@ -1584,7 +1588,7 @@ fn an_account_with_a_short_password_a_taken_login_or_the_wrong_place_is_refused_
     let before_revoked = s.dump();
     let revoked = s
         .hub
-        .add_operator(&login("anna"), &label("Anna"), OperatorRole::Cashier, cash_point, &password("long enough"))
+        .add_operator(&login("anna"), &person("Anna"), OperatorRole::Cashier, cash_point, &password("long enough"))
         .unwrap_err();
     assert!(matches!(revoked, OperatorError::RevokedCashPoint(_)), "{revoked}");
     assert_eq!(s.dump(), before_revoked, "refused accounts wrote nothing");
@@ -1596,7 +1600,7 @@ fn an_account_with_a_short_password_a_taken_login_or_the_wrong_place_is_refused_
     // A device creates no accounts.
     let mut device = cash_point_replica(&mut s.hub, &key(7, 9));
     let refused = device
-        .add_operator(&login("anna"), &label("Anna"), OperatorRole::Clerk, None, &password("long enough"))
+        .add_operator(&login("anna"), &person("Anna"), OperatorRole::Clerk, None, &password("long enough"))
         .unwrap_err();
     assert!(refused.to_string().contains("only the hub"), "{refused}");
 }

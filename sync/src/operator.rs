@@ -14,10 +14,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::AuthorId;
-use crate::values::{Label, TextError};
+use crate::values::{Label, PersonName, TextError};
 
 /// What an operator may do, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OperatorRole {
     /// Works at the hub: everything, operators' accounts and devices included.
     Administrator,
@@ -54,7 +55,9 @@ impl OperatorRole {
     }
 }
 
-/// An operator's login: 3 to 32 characters of `a-z`, `0-9`, `.`, `_`, `-`.
+/// An operator's login: 3 to 32 characters of `a-z`, `0-9`, `.`, `_`, `-`,
+/// beginning with a letter; typed in any case, kept in lowercase (the same
+/// rule as `saldo_api::operators::Login`).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct OperatorLogin(String);
@@ -65,22 +68,26 @@ impl OperatorLogin {
 
     pub fn parse(text: &str) -> Result<OperatorLogin, TextError> {
         let what = "login";
-        if text.is_empty() {
+        let login = text.trim().to_lowercase();
+        if login.is_empty() {
             return Err(TextError::Empty { what });
         }
-        let length = text.chars().count();
+        let length = login.chars().count();
         if length > Self::CHARS_MAX {
             return Err(TextError::TooLong { what, length, max: Self::CHARS_MAX });
         }
         if let Some(found) =
-            text.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')))
+            login.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')))
         {
             return Err(TextError::BadCharacter { what, found });
         }
         if length < Self::CHARS_MIN {
             return Err(TextError::TooShort { what, length, min: Self::CHARS_MIN });
         }
-        Ok(OperatorLogin(text.to_string()))
+        if !login.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(TextError::FirstNotALetter { what });
+        }
+        Ok(OperatorLogin(login))
     }
 
     pub fn as_str(&self) -> &str {
@@ -122,7 +129,7 @@ pub const PASSWORD_HASH_PREFIX: &str = "$argon2id$";
 pub struct OperatorAccount {
     pub login: OperatorLogin,
     /// The operator's name as receipts show it.
-    pub name: Label,
+    pub name: PersonName,
     pub role: OperatorRole,
     /// The cash point a cashier works at; `None` for the hub's roles.
     pub cash_point: Option<AuthorId>,

@@ -5,8 +5,8 @@ use proptest::prelude::*;
 use saldo_sync::op::{DIRECTORY_CHANGE_BYTES_MAX, SignedOp};
 use saldo_sync::{
     Amount, AuthorId, Balance, Body, ConsumerId, Decision, DeviceKey, DocId, DuePayment, FamilyId, FlagReason, Hlc,
-    Label, OfflineLimits, OpId, Operation, OperatorAccount, OperatorLogin, OperatorRole, PaymentMethod, RealmId,
-    ReceiptNo, ReceiptRange, Refund, Role, Seq, ServiceCharge, ServiceId, TopUp, TopUpLine, Transfer, Verdict,
+    Label, OfflineLimits, OpId, Operation, OperatorAccount, OperatorLogin, OperatorRole, PaymentMethod, PersonName,
+    RealmId, ReceiptNo, ReceiptRange, Refund, Role, Seq, ServiceCharge, ServiceId, TopUp, TopUpLine, Transfer, Verdict,
     WalletBalance, WalletKey,
 };
 
@@ -132,19 +132,26 @@ fn body() -> impl Strategy<Value = Body> {
 
 fn operator() -> impl Strategy<Value = Body> {
     let role = prop_oneof![Just(OperatorRole::Administrator), Just(OperatorRole::Clerk), Just(OperatorRole::Cashier)];
-    ("[a-z0-9._-]{3,32}", label(), role, any::<[u8; 32]>(), "[A-Za-z0-9+/]{22}", any::<bool>(), any::<bool>()).prop_map(
-        |(login, name, role, cash_point, salt, must_change_password, disabled)| {
+    (
+        "[a-z][a-z0-9._-]{2,31}",
+        "[A-Za-z][a-z' ]{0,30}",
+        role,
+        any::<[u8; 32]>(),
+        "[A-Za-z0-9+/]{22}",
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(login, name, role, cash_point, salt, must_change_password, disabled)| {
             Body::Operator(OperatorAccount {
                 login: OperatorLogin::parse(&login).unwrap(),
-                name,
+                name: PersonName::parse(&name).unwrap(),
                 role,
                 cash_point: (role == OperatorRole::Cashier).then_some(AuthorId(cash_point)),
                 password_hash: Label::parse(&format!("$argon2id$v=19$m=19456,t=2,p=1${salt}$hash")).unwrap(),
                 must_change_password,
                 disabled,
             })
-        },
-    )
+        })
 }
 
 fn signed_op() -> impl Strategy<Value = (SignedOp, RealmId)> {
@@ -228,7 +235,7 @@ fn an_operator_account_without_its_cash_point_or_with_another_hash_is_refused() 
     let account = |role, cash_point: Option<AuthorId>, hash: &str| {
         Body::Operator(OperatorAccount {
             login: OperatorLogin::parse("mario.rossi").unwrap(),
-            name: Label::parse("Mario Rossi").unwrap(),
+            name: PersonName::parse("Mario Rossi").unwrap(),
             role,
             cash_point,
             password_hash: Label::parse(hash).unwrap(),
@@ -242,8 +249,9 @@ fn an_operator_account_without_its_cash_point_or_with_another_hash_is_refused() 
     assert!(account(OperatorRole::Cashier, None, argon2id).check_limits().is_err());
     assert!(account(OperatorRole::Administrator, Some(AuthorId([1; 32])), argon2id).check_limits().is_err());
     assert!(account(OperatorRole::Clerk, None, "$argon2i$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA").check_limits().is_err());
-    for bad in ["ab", "Mario", "mario rossi", "mario@rossi", &"a".repeat(33)] {
+    for bad in ["ab", "1mario", ".mario", "mario rossi", "mario@rossi", &"a".repeat(33)] {
         assert!(OperatorLogin::parse(bad).is_err(), "{bad:?} is not a login");
     }
     assert!(OperatorLogin::parse("m.r_1-x").is_ok());
+    assert_eq!(OperatorLogin::parse(" Mario.Rossi ").unwrap().as_str(), "mario.rossi", "typed in any case");
 }

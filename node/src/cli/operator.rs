@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
-use saldo_sync::{Label, OperatorLogin, OperatorRole};
+use saldo_sync::{OperatorLogin, OperatorRole, PersonName};
 
 use super::OutputError;
 use super::args::{DataArg, JsonArg};
@@ -191,7 +191,7 @@ pub(super) fn run(command: OperatorCommand) -> Result<()> {
     match command {
         OperatorCommand::Add { data, login, name, role, cash_point, password_stdin, json } => {
             let login = login_arg(&login)?;
-            let name = Label::parse_as(&name, "operator's name").context("--name")?;
+            let name = PersonName::parse_as(&name, "operator's name").context("--name")?;
             let role = OperatorRole::parse(&role)
                 .with_context(|| format!("--role {role:?} is not a role: administrator, clerk or cashier"))?;
             match (role, &cash_point) {
@@ -260,7 +260,7 @@ pub(super) fn first_administrator(node: &mut Node) -> Result<(OperatorLogin, Pas
     let password = Password::generate();
     node.add_operator(
         &login,
-        &Label::parse("Amministratore").expect("a valid name"),
+        &PersonName::parse("Amministratore").expect("a valid name"),
         OperatorRole::Administrator,
         None,
         &password,
@@ -313,7 +313,7 @@ fn demo_login(
     // disabled: the demo's passwords are fixed.
     match hub.operator(&parsed)? {
         None => {
-            let name = Label::parse(name).expect("a valid demo name");
+            let name = PersonName::parse(name).expect("a valid demo name");
             hub.add_operator(&parsed, &name, role, cash_point, &Password::parse(&password)?)?;
         }
         Some(row) if row.account.disabled => {

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, PasswordHash};
-use saldo_sync::{AuthorId, Body, DeviceKey, Label, OperatorAccount, OperatorLogin, OperatorRole, Role};
+use saldo_sync::{AuthorId, Body, DeviceKey, Label, OperatorAccount, OperatorLogin, OperatorRole, PersonName, Role};
 
 use super::{Node, NodeError};
 use crate::store::operators::OperatorRow;
@@ -199,7 +199,7 @@ impl Node {
     pub fn add_operator(
         &mut self,
         login: &OperatorLogin,
-        name: &Label,
+        name: &PersonName,
         role: OperatorRole,
         cash_point: Option<AuthorId>,
         password: &Password,

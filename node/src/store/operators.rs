@@ -3,7 +3,7 @@
 //! logs in. On a device, only its own cashiers' accounts are kept.
 
 use rusqlite::{OptionalExtension, Row, params};
-use saldo_sync::{AuthorId, Label, OpId, OperatorAccount, OperatorLogin, OperatorRole, Seq};
+use saldo_sync::{AuthorId, Label, OpId, OperatorAccount, OperatorLogin, OperatorRole, PersonName, Seq};
 
 use super::{Result, Tx};
 
@@ -56,7 +56,7 @@ fn operator_row(row: &Row<'_>) -> Result<OperatorRow> {
     Ok(OperatorRow {
         account: OperatorAccount {
             login: OperatorLogin::parse(&login).map_err(|e| bad_column(0, e.to_string()))?,
-            name: Label::parse(&name).map_err(|e| bad_column(1, e.to_string()))?,
+            name: PersonName::parse(&name).map_err(|e| bad_column(1, e.to_string()))?,
             role: OperatorRole::parse(&role).ok_or_else(|| bad_column(2, format!("operator role {role}")))?,
             cash_point: cash_point.map(|b| key(3, &b).map(AuthorId)).transpose()?,
             password_hash: Label::parse(&hash).map_err(|e| bad_column(4, e.to_string()))?,
