@@ -37,6 +37,7 @@ mod demo;
 mod devices;
 mod families;
 mod money;
+mod operator;
 mod realm;
 mod render;
 mod review;
@@ -152,6 +153,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Review(ReviewCommand::Reject(args)) => review(args, false, false)?,
         Command::Generate(args) => generate_csv(args)?,
         Command::Demo(args) => demo(&args)?,
+        Command::Operator(command) => operator::run(command)?,
     }
     Ok(())
 }
@@ -162,7 +164,7 @@ mod tests {
     use clap::CommandFactory;
 
     /// The sources whose strings reach an operator: messages, hints and help.
-    const SOURCES: [(&str, &str); 52] = [
+    const SOURCES: [(&str, &str); 55] = [
         ("cli.rs", include_str!("cli.rs")),
         ("cli/args.rs", include_str!("cli/args.rs")),
         ("cli/bundle.rs", include_str!("cli/bundle.rs")),
@@ -170,6 +172,7 @@ mod tests {
         ("cli/devices.rs", include_str!("cli/devices.rs")),
         ("cli/families.rs", include_str!("cli/families.rs")),
         ("cli/money.rs", include_str!("cli/money.rs")),
+        ("cli/operator.rs", include_str!("cli/operator.rs")),
         ("cli/realm.rs", include_str!("cli/realm.rs")),
         ("cli/render.rs", include_str!("cli/render.rs")),
         ("cli/review.rs", include_str!("cli/review.rs")),
@@ -178,6 +181,7 @@ mod tests {
         ("cli/status.rs", include_str!("cli/status.rs")),
         ("node.rs", include_str!("node.rs")),
         ("node/ingest.rs", include_str!("node/ingest.rs")),
+        ("node/operators.rs", include_str!("node/operators.rs")),
         ("node/peers.rs", include_str!("node/peers.rs")),
         ("node/query.rs", include_str!("node/query.rs")),
         ("node/record.rs", include_str!("node/record.rs")),
@@ -208,6 +212,7 @@ mod tests {
         ("store/log.rs", include_str!("store/log.rs")),
         ("store/meta.rs", include_str!("store/meta.rs")),
         ("store/money.rs", include_str!("store/money.rs")),
+        ("store/operators.rs", include_str!("store/operators.rs")),
         ("store/schema.rs", include_str!("store/schema.rs")),
         ("store/tests.rs", include_str!("store/tests.rs")),
         ("store/verdicts.rs", include_str!("store/verdicts.rs")),

@@ -16,7 +16,9 @@ use crate::search::QueryError;
 use crate::state::{Context, IngestError};
 use crate::store::{OpenError, Store};
 
+mod operators;
 mod own_log;
+pub use operators::{AuthError, OperatorError, Password};
 pub use own_log::{OWN_LOG_CHECK_MS, OwnLogHold};
 
 mod api_views;

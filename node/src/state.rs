@@ -78,6 +78,14 @@ pub enum IngestError {
         "it is the hub's contact data (parents' e-mails and phones), which only the hub keeps: a device does not store it"
     )]
     HubOnly,
+    #[error(
+        "it is the account of one of the hub's operators (role {0}), which only the hub keeps: a device does not store it"
+    )]
+    HubOnlyAccount(&'static str),
+    #[error(
+        "only the hub records operators' accounts (cashiers' with its own key, administrators' and clerks' with its contacts key): a {role} may not record a {account_role}'s account"
+    )]
+    AccountNotAllowed { role: &'static str, account_role: &'static str },
     #[error("invalid realm genesis: {0}")]
     Genesis(&'static str),
     #[error(
@@ -288,6 +296,15 @@ fn apply_full(
         Body::EscrowGrant { device, wallet, amount } => {
             tx.add_escrow(device, &wallet.consumer, &wallet.service, amount.minor())?
         }
+        Body::Operator(account) => {
+            // A device keeps the accounts of its own cashiers only: the
+            // others are of no use there (nobody else logs in at it).
+            if ctx.is_device() && account.cash_point != ctx.own {
+                tx.remove_operator(&account.login)?;
+            } else {
+                tx.put_operator(account, &op.author, op.seq, &signed.id)?;
+            }
+        }
         Body::TopUp(_)
         | Body::DuePayment(_)
         | Body::ServiceCharge(_)
@@ -341,16 +358,34 @@ fn keep_evidence(
 /// chain too), so each such operation is refused for this reason, stored
 /// nowhere, not even as evidence of a fork.
 fn check_kept_here(ctx: &Context, role: Role, body: &Body) -> Result<(), IngestError> {
-    let hub_only = role == Role::HubContacts || matches!(body, Body::DirectoryChange { doc: DocId::Contacts(_), .. });
-    if hub_only && ctx.is_device() { Err(IngestError::HubOnly) } else { Ok(()) }
+    if !ctx.is_device() {
+        return Ok(());
+    }
+    match body {
+        Body::Operator(account) if !account.role.works_at_cash_point() => {
+            Err(IngestError::HubOnlyAccount(account.role.name()))
+        }
+        Body::DirectoryChange { doc: DocId::Contacts(_), .. } => Err(IngestError::HubOnly),
+        _ if role == Role::HubContacts => Err(IngestError::HubOnly),
+        _ => Ok(()),
+    }
 }
 
 /// Operations that change who may do what, or the directory, come only from
 /// the hub; contact data only from the hub's contacts key, so that it stays
-/// in that key's log, which never leaves the hub. Operations on money from
-/// any enrolled device are kept, and the hub judges them.
+/// in that key's log, which never leaves the hub, and so do administrators'
+/// and clerks' accounts (cashiers' are in the hub's log, which devices
+/// receive). Operations on money from any enrolled device are kept, and
+/// the hub judges them.
 fn check_allowed(role: Role, body: &Body) -> Result<(), IngestError> {
     let kind = body.kind();
+    if let Body::Operator(account) = body {
+        let key_role = if account.role.works_at_cash_point() { Role::Hub } else { Role::HubContacts };
+        if role != key_role {
+            return Err(IngestError::AccountNotAllowed { role: role.name(), account_role: account.role.name() });
+        }
+        return Ok(());
+    }
     let allowed = match body {
         _ if kind.needs_verdict() => true,
         Body::DirectoryChange { doc: DocId::Contacts(_), .. } => role == Role::HubContacts,

@@ -30,6 +30,7 @@ mod log;
 mod meta;
 mod money;
 mod receipts;
+pub mod operators;
 mod schema;
 mod verdicts;
 

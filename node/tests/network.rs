@@ -544,6 +544,17 @@ fn the_demo_runs_a_hub_and_two_cash_points_that_sync() {
         &service,
     ]);
     wait_until("the top-up at the hub", || Some(()).filter(|()| confirmed(&hub, &pan).0 != before));
+    // The logins it prints work: each cash point's cashier there, the
+    // administrator and the clerk at the hub.
+    let printed = std::fs::read_to_string(tmp.path().join("demo.log")).unwrap();
+    for (dir, login) in [(&edicola, "edicola"), (&farmacia, "farmacia"), (&hub, "admin"), (&hub, "ufficio")] {
+        let password = format!("saldo-demo-{login}");
+        assert!(printed.lines().any(|l| l.contains(login) && l.contains(&password)), "{login} in {printed}");
+        wait_until("the demo login to work", || {
+            let mut node = saldo_node::node::Node::open(dir).ok()?;
+            node.authenticate(login, &password).ok()
+        });
+    }
     assert!(Command::new("kill").arg(demo.0.id().to_string()).status().unwrap().success());
     let exit = demo.0.wait().unwrap();
     assert!(exit.success(), "the demo exits cleanly on SIGTERM: {exit}");
@@ -1143,4 +1154,93 @@ fn a_device_that_reaches_another_realms_node_is_refused_for_good_and_stops_diali
     let seen = refusals();
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!((seen, refusals()), (1, 1), "A dialed the other realm's node again after its refusal");
+}
+
+/// Runs `saldo`, which must succeed, with `stdin` piped to it.
+fn ok_with_stdin(args: &[&str], stdin: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new(SALDO)
+        .args(args)
+        .env_remove("SALDO_DATA")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "saldo {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn log_in(dir: &Path, login: &str, password: &str) -> Result<saldo_node::store::operators::OperatorRow, String> {
+    let mut node = saldo_node::node::Node::open(dir).map_err(|e| e.to_string())?;
+    node.authenticate(login, password).map_err(|e| e.to_string())
+}
+
+/// What a shop relies on: its cashier's account, made at the hub, reaches
+/// the cash point over a real sync and logs the cashier in there while
+/// the hub is stopped; disabled at the hub, it stops working at the cash
+/// point once the two have synced again. The hub's administrators' and
+/// clerks' accounts never reach the cash point.
+#[test]
+fn a_cashier_account_made_at_the_hub_works_at_the_cash_point_offline_and_stops_once_disabled_and_synced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let (hub_dir, hub_node, hub_address) = hub(tmp);
+    let hub_data = hub_dir.to_str().unwrap();
+    let cp_dir = tmp.join("edicola");
+    let token = enroll(&hub_dir, "Edicola");
+    let _cash_point = spawn(
+        &["cashpoint", "--data", cp_dir.to_str().unwrap(), "--p2p", "127.0.0.1:0", "--join", &token],
+        &tmp.join("edicola.log"),
+    );
+    wait_until("the cash point's enrolment", || {
+        // (No node there yet while it joins.)
+        let s: Value = serde_json::from_slice(&saldo(&["status", "--data", cp_dir.to_str()?, "--json"]).stdout).ok()?;
+        Some(()).filter(|()| s["role"] == "cash point")
+    });
+
+    let add = |login: &str, role: &str, cash_point: Option<&str>| {
+        let mut args = vec!["operator", "add", "--data", hub_data, "--login", login, "--name", login, "--role", role];
+        args.extend(cash_point.map(|c| ["--cash-point", c]).into_iter().flatten());
+        args.push("--password-stdin");
+        ok_with_stdin(&args, &format!("{login} password\n"));
+    };
+    add("anna", "clerk", None);
+    add("mario", "cashier", Some("Edicola"));
+    let held = || -> Vec<String> {
+        let list = json(&["operator", "list", "--data", cp_dir.to_str().unwrap(), "--json"]);
+        list.as_array().unwrap().iter().map(|o| o["login"].as_str().unwrap().to_string()).collect()
+    };
+    wait_until("the cashier's account at the cash point", || Some(()).filter(|()| held() == ["mario"]));
+
+    // Nothing of the hub's administrators and clerks is stored there, not even in the log.
+    let mut node = saldo_node::node::Node::open(&cp_dir).unwrap();
+    for bytes in node.all_operations().unwrap() {
+        if let Body::Operator(account) = saldo_sync::SignedOp::decode(&bytes).unwrap().op.body {
+            assert_eq!(account.role, saldo_sync::OperatorRole::Cashier, "{account:?} reached the cash point");
+        }
+    }
+    drop(node);
+    assert!(log_in(&cp_dir, "anna", "anna password").is_err());
+    assert!(log_in(&cp_dir, "admin", "whatever it was").is_err());
+
+    // The hub stops: the cashier logs in at the cash point all the same.
+    drop(hub_node);
+    let row = log_in(&cp_dir, "mario", "mario password").unwrap();
+    assert_eq!(row.account.cash_point.map(|c| c.to_hex()), status(&cp_dir)["id"].as_str().map(str::to_string));
+    assert_eq!(log_in(&cp_dir, "mario", "not mario's password").unwrap_err(), "wrong login or password");
+    assert_eq!(log_in(&cp_dir, "maria", "mario password").unwrap_err(), "wrong login or password");
+
+    // Disabled at the hub (stopped, from the command line), then the hub
+    // runs again where it ran: once they have synced, the login fails.
+    ok(&["operator", "disable", "--data", hub_data, "--login", "mario"]);
+    assert!(log_in(&cp_dir, "mario", "mario password").is_ok(), "the cash point cannot know yet");
+    let port = hub_address.rsplit(':').next().unwrap();
+    let _hub_again =
+        spawn(&["hub", "--data", hub_data, "--p2p", &format!("127.0.0.1:{port}")], &tmp.join("hub-again.log"));
+    let refusal =
+        wait_until("the disabled account to reach the cash point", || log_in(&cp_dir, "mario", "mario password").err());
+    assert!(refusal.contains("disabled"), "{refusal}");
 }

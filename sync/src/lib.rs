@@ -12,6 +12,7 @@ pub mod frontier;
 pub mod hlc;
 pub mod ids;
 pub mod op;
+pub mod operator;
 pub mod reconcile;
 pub mod values;
 
@@ -23,6 +24,7 @@ pub use op::{
     Operation, PaymentMethod, Refund, Role, ServiceCharge, SignedOp, TopUp, TopUpLine, Transfer, Verdict,
     WalletBalance, WalletKey,
 };
+pub use operator::{OperatorAccount, OperatorLogin, OperatorRole};
 pub use values::{
     Amount, AmountError, Balance, CodiceFiscale, CodiceFiscaleError, Label, Pan, PanError, PersonName, ServiceId,
     TextError,

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hlc::Hlc;
 use crate::ids::{AuthorId, ConsumerId, FamilyId, OpId, RealmId, ReceiptNo, ReceiptRange, Seq};
+use crate::operator::{OperatorAccount, OperatorRole, PASSWORD_HASH_PREFIX};
 use crate::values::{Amount, Balance, Label, ServiceId};
 
 /// The encoding version written as the first byte of every operation.
@@ -411,6 +412,11 @@ pub enum Body {
     /// quiet for a while, so a device that holds the hub's log up to a
     /// recent point has provably been in contact with the hub recently.
     Heartbeat,
+    /// An operator's account, as the hub writes it (created, password
+    /// changed, disabled or enabled): the latest per login is the account.
+    /// Cashiers' accounts by the hub's key; administrators' and clerks' by
+    /// its contacts key, whose log never leaves the hub.
+    Operator(OperatorAccount),
 }
 
 /// The kind of an operation, as stored and reported.
@@ -433,6 +439,7 @@ pub enum OpKind {
     BalanceCheckpoint = 14,
     EscrowGrant = 15,
     Heartbeat = 16,
+    Operator = 17,
 }
 
 impl OpKind {
@@ -455,6 +462,7 @@ impl OpKind {
             OpKind::BalanceCheckpoint => "balance-checkpoint",
             OpKind::EscrowGrant => "escrow-grant",
             OpKind::Heartbeat => "heartbeat",
+            OpKind::Operator => "operator-account",
         }
     }
 
@@ -496,6 +504,12 @@ pub enum LimitError {
     Day(u32),
     #[error("the amount {0} must not be negative")]
     NegativeAmount(Balance),
+    #[error("a cashier's account names the cash point the cashier works at")]
+    CashierWithoutCashPoint,
+    #[error("the {0} role works at the hub: its accounts name no cash point")]
+    CashPointOfHubRole(&'static str),
+    #[error("an operator's password hash must be an argon2id PHC string (starting with {PASSWORD_HASH_PREFIX})")]
+    PasswordHash,
 }
 
 impl Body {
@@ -518,6 +532,7 @@ impl Body {
             Body::BalanceCheckpoint { .. } => OpKind::BalanceCheckpoint,
             Body::EscrowGrant { .. } => OpKind::EscrowGrant,
             Body::Heartbeat => OpKind::Heartbeat,
+            Body::Operator(_) => OpKind::Operator,
         }
     }
 
@@ -579,6 +594,18 @@ impl Body {
             Body::Enrol { limits, .. } | Body::ChangeLimits { limits, .. } => {
                 if !limits_ok(limits) {
                     return Err(LimitError::NegativeLimit);
+                }
+            }
+            Body::Operator(account) => {
+                match (account.role, account.cash_point) {
+                    (OperatorRole::Cashier, None) => return Err(LimitError::CashierWithoutCashPoint),
+                    (role, Some(_)) if role != OperatorRole::Cashier => {
+                        return Err(LimitError::CashPointOfHubRole(role.name()));
+                    }
+                    _ => {}
+                }
+                if !account.password_hash.as_str().starts_with(PASSWORD_HASH_PREFIX) {
+                    return Err(LimitError::PasswordHash);
                 }
             }
             Body::Genesis { .. }

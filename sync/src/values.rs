@@ -522,6 +522,10 @@ pub enum TextError {
     Empty { what: &'static str },
     #[error("the {what} is {length} characters long: at most {max} allowed")]
     TooLong { what: &'static str, length: usize, max: usize },
+    #[error("the {what} is {length} characters long: at least {min} needed")]
+    TooShort { what: &'static str, length: usize, min: usize },
+    #[error("the {what} must begin with a letter")]
+    FirstNotALetter { what: &'static str },
     #[error("the {what} contains {found:?}, which is not allowed there")]
     BadCharacter { what: &'static str, found: char },
 }

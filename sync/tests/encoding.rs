@@ -5,8 +5,9 @@ use proptest::prelude::*;
 use saldo_sync::op::{DIRECTORY_CHANGE_BYTES_MAX, SignedOp};
 use saldo_sync::{
     Amount, AuthorId, Balance, Body, ConsumerId, Decision, DeviceKey, DocId, DuePayment, FamilyId, FlagReason, Hlc,
-    Label, OfflineLimits, OpId, Operation, PaymentMethod, RealmId, ReceiptNo, ReceiptRange, Refund, Role, Seq,
-    ServiceCharge, ServiceId, TopUp, TopUpLine, Transfer, Verdict, WalletBalance, WalletKey,
+    Label, OfflineLimits, OpId, Operation, OperatorAccount, OperatorLogin, OperatorRole, PaymentMethod, PersonName,
+    RealmId, ReceiptNo, ReceiptRange, Refund, Role, Seq, ServiceCharge, ServiceId, TopUp, TopUpLine, Transfer, Verdict,
+    WalletBalance, WalletKey,
 };
 
 fn label() -> impl Strategy<Value = Label> {
@@ -125,7 +126,32 @@ fn body() -> impl Strategy<Value = Body> {
         }),
         (author, wallet(), amount()).prop_map(|(device, wallet, amount)| Body::EscrowGrant { device, wallet, amount }),
         Just(Body::Heartbeat),
+        operator(),
     ]
+}
+
+fn operator() -> impl Strategy<Value = Body> {
+    let role = prop_oneof![Just(OperatorRole::Administrator), Just(OperatorRole::Clerk), Just(OperatorRole::Cashier)];
+    (
+        "[a-z][a-z0-9._-]{2,31}",
+        "[A-Za-z][a-z' ]{0,30}",
+        role,
+        any::<[u8; 32]>(),
+        "[A-Za-z0-9+/]{22}",
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(login, name, role, cash_point, salt, must_change_password, disabled)| {
+            Body::Operator(OperatorAccount {
+                login: OperatorLogin::parse(&login).unwrap(),
+                name: PersonName::parse(&name).unwrap(),
+                role,
+                cash_point: (role == OperatorRole::Cashier).then_some(AuthorId(cash_point)),
+                password_hash: Label::parse(&format!("$argon2id$v=19$m=19456,t=2,p=1${salt}$hash")).unwrap(),
+                must_change_password,
+                disabled,
+            })
+        })
 }
 
 fn signed_op() -> impl Strategy<Value = (SignedOp, RealmId)> {
@@ -200,4 +226,32 @@ fn a_directory_change_at_the_limit_is_accepted_and_one_byte_more_is_refused() {
     let mut bytes = over;
     bytes.extend_from_slice(&[0; 64]);
     assert!(SignedOp::decode(&bytes).is_err());
+}
+
+/// An operator's account that a decoder would take is whole: a cashier with
+/// a cash point, a hub role without one, an argon2id hash.
+#[test]
+fn an_operator_account_without_its_cash_point_or_with_another_hash_is_refused() {
+    let account = |role, cash_point: Option<AuthorId>, hash: &str| {
+        Body::Operator(OperatorAccount {
+            login: OperatorLogin::parse("mario.rossi").unwrap(),
+            name: PersonName::parse("Mario Rossi").unwrap(),
+            role,
+            cash_point,
+            password_hash: Label::parse(hash).unwrap(),
+            must_change_password: false,
+            disabled: false,
+        })
+    };
+    let argon2id = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA";
+    assert!(account(OperatorRole::Cashier, Some(AuthorId([1; 32])), argon2id).check_limits().is_ok());
+    assert!(account(OperatorRole::Clerk, None, argon2id).check_limits().is_ok());
+    assert!(account(OperatorRole::Cashier, None, argon2id).check_limits().is_err());
+    assert!(account(OperatorRole::Administrator, Some(AuthorId([1; 32])), argon2id).check_limits().is_err());
+    assert!(account(OperatorRole::Clerk, None, "$argon2i$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA").check_limits().is_err());
+    for bad in ["ab", "1mario", ".mario", "mario rossi", "mario@rossi", &"a".repeat(33)] {
+        assert!(OperatorLogin::parse(bad).is_err(), "{bad:?} is not a login");
+    }
+    assert!(OperatorLogin::parse("m.r_1-x").is_ok());
+    assert_eq!(OperatorLogin::parse(" Mario.Rossi ").unwrap().as_str(), "mario.rossi", "typed in any case");
 }

@@ -61,6 +61,9 @@ pub(super) enum Command {
     Generate(GenerateArgs),
     /// Create (once) a demo realm with generated families and a few top-ups, and say what to try.
     Demo(DemoArgs),
+    /// Operators' accounts: add, change a password, disable or enable, list.
+    #[command(subcommand)]
+    Operator(super::operator::OperatorCommand),
 }
 
 impl Command {
@@ -98,6 +101,7 @@ impl Command {
                 return Some(args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).into());
             }
             Command::Demo(args) => return Some(args.data.clone()),
+            Command::Operator(command) => return Some(command.data_dir()),
         };
         Some(dir.data.clone())
     }

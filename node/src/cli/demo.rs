@@ -3,6 +3,7 @@
 use super::OutputError;
 use super::args::DemoArgs;
 use super::open;
+use super::operator;
 use super::render::print_json;
 use crate::node::Node;
 use crate::{generate, import};
@@ -47,6 +48,7 @@ pub(super) fn demo(args: &DemoArgs) -> Result<()> {
         }
     }
     let mut node = open(&hub_dir)?;
+    let hub_logins = operator::demo_hub_logins(&mut node)?;
     let (consumers, families) = node.directory_counts()?;
     let sample = node.search("ro", 3)?;
     let realm_name = node.realm_name().to_string();
@@ -62,7 +64,7 @@ pub(super) fn demo(args: &DemoArgs) -> Result<()> {
     if args.json.json {
         print_json(&serde_json::json!({
             "data": dir, "created": fresh, "realm": realm.to_hex(), "consumers": consumers,
-            "families": families, "sample": sample,
+            "families": families, "sample": sample, "logins": hub_logins,
         }))?;
     } else {
         outln!(
@@ -78,11 +80,12 @@ pub(super) fn demo(args: &DemoArgs) -> Result<()> {
     }
     if args.no_network {
         if !args.json.json {
+            operator::print_demo_logins(&hub_logins)?;
             print_demo_hints(&exe, &hub_dir, &sample, None)?;
         }
         return Ok(());
     }
-    run_demo_network(dir, &hub_dir, &exe, &sample, args.json.json)
+    run_demo_network(dir, &hub_dir, &exe, &sample, hub_logins, args.json.json)
 }
 
 /// Runs the demo's hub and cash points as child processes on 127.0.0.1
@@ -92,6 +95,7 @@ fn run_demo_network(
     hub_dir: &Path,
     exe: &str,
     sample: &[crate::node::ConsumerView],
+    mut logins: Vec<operator::DemoLogin>,
     quiet: bool,
 ) -> Result<()> {
     let me = std::env::current_exe().context("cannot find the saldo executable")?;
@@ -127,12 +131,16 @@ fn run_demo_network(
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         children.0.push(spawn(&args, &dir.join(format!("{name}.log")))?);
         let address = wait_for_address(&cp_dir, &mut children)?;
+        // Enrolled by now (it joins before it listens): its cashier's
+        // account reaches it with the hub's log.
+        logins.push(operator::demo_cashier(&mut open(hub_dir)?, name, label)?);
         cash_points.push((cp_dir, label, address));
     }
     if quiet {
         print_json(&serde_json::json!({
             "hub": hub_address,
             "cash_points": cash_points.iter().map(|(d, l, a)| serde_json::json!({"name": l, "data": d, "address": a})).collect::<Vec<_>>(),
+            "logins": logins,
         }))?;
     } else {
         outln!();
@@ -141,6 +149,7 @@ fn run_demo_network(
         for (_, label, address) in &cash_points {
             outln!("  {label:<21} {address}");
         }
+        operator::print_demo_logins(&logins)?;
         print_demo_hints(exe, hub_dir, sample, Some((&cash_points, &hub_address, children.0[1].id())))?;
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

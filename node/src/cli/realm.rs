@@ -51,16 +51,21 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<()> {
 
 pub(super) fn init_realm(data: DataArg, name: String, json: JsonArg) -> Result<()> {
     let name = Label::parse_as(&name, "realm name")?;
-    let node = Node::init_realm(&data.data, &name)?;
+    let mut node = Node::init_realm(&data.data, &name)?;
+    let (admin, password) = super::operator::first_administrator(&mut node)?;
     if json.json {
         print_json(&serde_json::json!({
             "realm": node.realm().to_hex(),
             "name": node.realm_name(),
             "data": data.data,
+            "administrator": { "login": admin.as_str(), "one_time_password": password.as_str() },
         }))?;
     } else {
         outln!("created realm {:?} in {}", node.realm_name(), data.data.display());
         outln!("realm id (hub key): {}", node.realm().to_hex());
+        outln!();
+        outln!("first administrator: login {admin}, one-time password {}", password.as_str());
+        outln!("(shown only now: choose your own at the first login; more with `saldo operator add`)");
     }
     Ok(())
 }

@@ -99,10 +99,6 @@ impl Sessions {
         self.lock().remove(&token_key(token));
     }
 
-    /// Ends every session of `login` (its account was disabled).
-    pub fn close_all_of(&self, login: &str) {
-        self.lock().retain(|_, s| s.operator.login != login);
-    }
 }
 
 fn alive(session: &Session, now: Instant) -> bool {
@@ -193,10 +189,6 @@ pub struct Authed {
 }
 
 impl Authed {
-    pub fn operator(&self) -> &Operator {
-        &self.session.operator
-    }
-
     /// Refuses unless the operator has one of `roles`.
     pub fn require(&self, roles: &[OperatorRole]) -> Result<&Operator, HttpError> {
         let operator = &self.session.operator;

@@ -316,6 +316,7 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(SCHEMA_V5),
         M::up(SCHEMA_V6),
         M::up(SCHEMA_V7),
+        M::up(super::operators::SCHEMA_V8),
         M::up(super::idempotency::SCHEMA),
     ])
 }

@@ -665,7 +665,7 @@ fn sync_protocol() -> Result<()> {
 /// A hub and a cash point on 127.0.0.1 over iroh: each top-up at the cash
 /// point, until the hub holds its decision, and until the cash point does.
 fn sync_latency(options: &Options) -> Result<()> {
-    use saldo_node::net::{NetConfig, PeerAddr, RunStatus, run_service};
+    use saldo_node::net::{NetConfig, NodeHandle, PeerAddr, RunStatus, run_service};
     use saldo_node::service::Service;
     let samples = if options.queries == 2_000 { 200 } else { options.queries };
     let dir = options.work.join("latency");
