@@ -88,20 +88,21 @@ pub fn router(service: Service, secure: bool) -> Router {
         secure,
     };
     let request_id = HeaderName::from_static("x-request-id");
-    routes::api(state.clone())
-        .merge(routes::outside_the_api(state.clone()))
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("http", id = %id, method = %request.method(), path = %request.uri().path())
-                }))
-                .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count))
-                .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIME_MAX))
-                .layer(tower::limit::ConcurrencyLimitLayer::new(CONCURRENT_REQUESTS_MAX)),
-        )
+    routes::api(state.clone()).merge(routes::outside_the_api(state.clone())).layer(
+        tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("http", id = %id, method = %request.method(), path = %request.uri().path())
+            }))
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count))
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                REQUEST_TIME_MAX,
+            ))
+            .layer(tower::limit::ConcurrencyLimitLayer::new(CONCURRENT_REQUESTS_MAX)),
+    )
 }
 
 /// Serves the API until `shutdown` resolves, then finishes the requests in

@@ -29,8 +29,8 @@ mod idempotency;
 mod log;
 mod meta;
 mod money;
-mod receipts;
 pub mod operators;
+mod receipts;
 mod schema;
 mod verdicts;
 
@@ -248,7 +248,13 @@ impl Store {
             }
             std::thread::sleep(Duration::from_millis(100 * attempt));
         }
-        Ok(Store { conn, remembered: Remembered::default(), read_only_on_full_disk: false, writers, moved: RefCell::default() })
+        Ok(Store {
+            conn,
+            remembered: Remembered::default(),
+            read_only_on_full_disk: false,
+            writers,
+            moved: RefCell::default(),
+        })
     }
 
     /// Starts a write transaction, taking the write lock now. While another

@@ -98,7 +98,6 @@ impl Sessions {
     pub fn close(&self, token: &str) {
         self.lock().remove(&token_key(token));
     }
-
 }
 
 fn alive(session: &Session, now: Instant) -> bool {
@@ -215,8 +214,12 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let unauthenticated =
-            || HttpError::new(ErrorKind::Unauthenticated, "log in first (POST /api/v1/session); your session may have ended");
+        let unauthenticated = || {
+            HttpError::new(
+                ErrorKind::Unauthenticated,
+                "log in first (POST /api/v1/session); your session may have ended",
+            )
+        };
         let token = session_token(&parts.headers).ok_or_else(unauthenticated)?;
         let session = state.sessions.get(&token).ok_or_else(unauthenticated)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -251,7 +254,9 @@ impl Default for VerifyLimits {
         let burst = NonZeroU32::new(30).expect("a positive number");
         VerifyLimits {
             // 30 at once, then one every 2 s.
-            by_address: RateLimiter::keyed(Quota::with_period(Duration::from_secs(2)).expect("a period").allow_burst(burst)),
+            by_address: RateLimiter::keyed(
+                Quota::with_period(Duration::from_secs(2)).expect("a period").allow_burst(burst),
+            ),
         }
     }
 }
@@ -261,7 +266,10 @@ impl VerifyLimits {
         let Some(address) = address else { return Ok(()) };
         self.by_address.check_key(&address).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-            HttpError::new(ErrorKind::TooManyRequests, format!("too many verifications: try again in {} s", wait.as_secs().max(1)))
+            HttpError::new(
+                ErrorKind::TooManyRequests,
+                format!("too many verifications: try again in {} s", wait.as_secs().max(1)),
+            )
         })
     }
 }

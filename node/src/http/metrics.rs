@@ -67,10 +67,8 @@ impl Metrics {
 
 /// Counts every request by its route (the pattern, not the path: ids stay out).
 pub async fn count(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
     let method = request.method().to_string();
     let started = Instant::now();
     state.metrics.in_flight.inc();

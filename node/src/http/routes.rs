@@ -16,9 +16,9 @@ use axum::{Json, Router};
 use saldo_api::consumers::{ConsumerDetail, SearchParams, SearchResults};
 use saldo_api::payments::TopUpRequest;
 use saldo_api::receipt::{Paper, Receipt, TextWidth, Verification};
+use saldo_api::session::OperatorRole;
 use saldo_api::session::{LoginRequest, Me, NodeKind};
 use saldo_api::status::{Event, Status};
-use saldo_api::session::OperatorRole;
 use saldo_api::{ApiError, ErrorKind};
 use saldo_sync::{ConsumerId, OpId};
 use tokio_stream::StreamExt as _;
@@ -26,10 +26,10 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::AppState;
 use super::auth::{self, Authed, ClientAddr};
 use super::error::{ApiJson, HttpError, HttpResult};
 use super::openapi::ApiDoc;
-use super::AppState;
 
 const ALL: &[OperatorRole] = &[OperatorRole::Administrator, OperatorRole::Clerk, OperatorRole::Cashier];
 const COUNTER: &[OperatorRole] = &[OperatorRole::Administrator, OperatorRole::Clerk, OperatorRole::Cashier];
@@ -79,7 +79,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
 fn me_of(state: &AppState, session: &auth::Session) -> HttpResult<Me> {
     let operator = &session.operator;
     Ok(Me {
-        login: saldo_api::operators::Login::parse(&operator.login).map_err(|e| HttpError::new(ErrorKind::Internal, e.to_string()))?,
+        login: saldo_api::operators::Login::parse(&operator.login)
+            .map_err(|e| HttpError::new(ErrorKind::Internal, e.to_string()))?,
         name: operator.name.clone(),
         role: operator.role,
         cash_point: operator.cash_point_name.clone(),
@@ -103,9 +104,11 @@ async fn login(
     let (token, session) = state.sessions.open(operator);
     let cookie = auth::session_cookie(Some(&token), state.secure);
     let mut response = Json(me_of(&state, &session)?).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| {
-        HttpError::new(ErrorKind::Internal, format!("session cookie: {e}"))
-    })?);
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie)
+            .map_err(|e| HttpError::new(ErrorKind::Internal, format!("session cookie: {e}")))?,
+    );
     Ok(response)
 }
 
@@ -137,7 +140,7 @@ async fn search(
     query: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
 ) -> HttpResult<Json<SearchResults>> {
     authed.require(COUNTER)?;
-    let Query(params) = query.map_err(|e| HttpError(ApiError::invalid("q", format!("{}", e.body_text()))))?;
+    let Query(params) = query.map_err(|e| HttpError(ApiError::invalid("q", e.body_text())))?;
     Ok(Json(state.service.search(params).await?))
 }
 
@@ -159,7 +162,10 @@ async fn consumer(
 
 pub(super) fn parse_consumer(text: &str, field: &str) -> HttpResult<ConsumerId> {
     ConsumerId::from_hex(text).map_err(|_| {
-        HttpError(ApiError::invalid(field, format!("{text:?} is not a consumer id: 32 hexadecimal digits, as search gives")))
+        HttpError(ApiError::invalid(
+            field,
+            format!("{text:?} is not a consumer id: 32 hexadecimal digits, as search gives"),
+        ))
     })
 }
 
@@ -194,7 +200,10 @@ async fn events(State(state): State<AppState>, authed: Authed) -> HttpResult<Res
 fn idempotency_key(headers: &HeaderMap) -> HttpResult<String> {
     let field = saldo_api::IDEMPOTENCY_KEY_HEADER;
     let value = headers.get(field).ok_or_else(|| {
-        HttpError(ApiError::invalid(field, format!("send an {field} header (a new UUID per payment) so that a retried request records nothing twice")))
+        HttpError(ApiError::invalid(
+            field,
+            format!("send an {field} header (a new UUID per payment) so that a retried request records nothing twice"),
+        ))
     })?;
     let value = value.to_str().map_err(|_| HttpError(ApiError::invalid(field, "use visible ASCII characters")))?;
     saldo_api::check_idempotency_key(value)?;
@@ -252,7 +261,10 @@ async fn receipt(
 ) -> HttpResult<Response> {
     authed.require(COUNTER)?;
     let op = OpId::from_hex(&operation).map_err(|_| {
-        HttpError(ApiError::invalid("operation", format!("{operation:?} is not an operation id: 64 hexadecimal digits")))
+        HttpError(ApiError::invalid(
+            "operation",
+            format!("{operation:?} is not an operation id: 64 hexadecimal digits"),
+        ))
     })?;
     let lang = match format.lang.as_deref() {
         None | Some("it") => saldo_api::Lang::It,
@@ -267,7 +279,9 @@ async fn receipt(
                 None | Some(32) => TextWidth::Columns32,
                 Some(42) => TextWidth::Columns42,
                 Some(48) => TextWidth::Columns48,
-                Some(other) => return Err(HttpError(ApiError::invalid("width", format!("{other} columns: use 32, 42 or 48")))),
+                Some(other) => {
+                    return Err(HttpError(ApiError::invalid("width", format!("{other} columns: use 32, 42 or 48"))));
+                }
             };
             let text = saldo_api::receipt::render_text(&receipt, width, lang);
             Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
@@ -277,7 +291,9 @@ async fn receipt(
                 None | Some("a4") => Paper::A4,
                 Some("58mm") => Paper::Mm58,
                 Some("80mm") => Paper::Mm80,
-                Some(other) => return Err(HttpError(ApiError::invalid("paper", format!("{other:?}: use a4, 58mm or 80mm")))),
+                Some(other) => {
+                    return Err(HttpError(ApiError::invalid("paper", format!("{other:?}: use a4, 58mm or 80mm"))));
+                }
             };
             let html = saldo_api::receipt::render_html(&receipt, paper, lang);
             Ok(axum::response::Html(html).into_response())
@@ -308,5 +324,6 @@ async fn verify_page(
 ) -> HttpResult<Response> {
     state.verify_limits.attempt(address)?;
     let verification = state.service.verify(code).await?;
-    Ok(axum::response::Html(saldo_api::receipt::render_verification_html(&verification, saldo_api::Lang::It)).into_response())
+    Ok(axum::response::Html(saldo_api::receipt::render_verification_html(&verification, saldo_api::Lang::It))
+        .into_response())
 }

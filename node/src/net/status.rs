@@ -1,8 +1,8 @@
 //! What a running node tells `saldo status`: its peers, written to `status.json`.
 
-use crate::service::NodeHandle;
 use super::endpoint::PeerAddr;
 use super::now_ms;
+use crate::service::NodeHandle;
 use anyhow::Result;
 use saldo_sync::AuthorId;
 use serde::{Deserialize, Serialize};

@@ -223,7 +223,7 @@ fn receipt_in(me: &super::Me, tx: &Tx<'_>, op: &OpId, verify_base: &str) -> Resu
             }
         }
     }
-    past.sort_by(|a, b| b.recorded_at_ms.cmp(&a.recorded_at_ms));
+    past.sort_by_key(|p| std::cmp::Reverse(p.recorded_at_ms));
     past.truncate(LAST_TOP_UPS_MAX);
     let recorded_at_ms = signed.op.hlc.wall_ms();
     let code = verification_code(op);

@@ -33,7 +33,8 @@ impl Service {
     /// With an idempotency key, a retried request returns the first one's
     /// receipt and records nothing new.
     pub async fn top_up(&self, operator: &Operator, request: TopUpRequest, key: Option<String>) -> Result<Receipt> {
-        let name = Label::parse_as(&operator.name, "operator").map_err(|e| ServiceError::invalid("operator", e.to_string()))?;
+        let name = Label::parse_as(&operator.name, "operator")
+            .map_err(|e| ServiceError::invalid("operator", e.to_string()))?;
         let once = key.map(|key| Once { scope: operator.login.to_string(), key });
         let base = self.verify_base();
         self.write(move |node| Ok(node.record_top_up_request(&request, Some(&name), once.as_ref(), &base)?)).await

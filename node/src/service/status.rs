@@ -72,11 +72,26 @@ impl Service {
                     Some(h @ crate::node::OwnLogHold::Forked { .. }) => Some(h.describe(&about.me)),
                     _ => None,
                 };
-                Ok((count, total, hold, forked, node.last_hub_contact_ms()?, node.own_device_name()?, node.realm_display_name()?))
+                Ok((
+                    count,
+                    total,
+                    hold,
+                    forked,
+                    node.last_hub_contact_ms()?,
+                    node.own_device_name()?,
+                    node.realm_display_name()?,
+                ))
             })
             .await?;
-        let (unconfirmed_operations, unconfirmed_total, recording_held, forked, last_hub_contact_ms, device_name, realm_name) =
-            facts;
+        let (
+            unconfirmed_operations,
+            unconfirmed_total,
+            recording_held,
+            forked,
+            last_hub_contact_ms,
+            device_name,
+            realm_name,
+        ) = facts;
         let hub = self.about().realm.hub();
         let run = self.inner.net.snapshot();
         let peers: Vec<PeerState> = run.peers.values().map(|p| peer_state(p, hub)).collect();

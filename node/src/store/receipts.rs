@@ -24,8 +24,7 @@ impl Tx<'_> {
     pub fn money_ops_with_prefix(&self, prefix: &[u8]) -> Result<Vec<OpId>> {
         let Some(key) = prefix.get(..8) else { return Ok(Vec::new()) };
         let key = i64::from_le_bytes(key.try_into().expect("8 bytes"));
-        let mut stmt =
-            self.tx.prepare_cached("SELECT id FROM ops WHERE id_key = ?1 AND counts IS NOT NULL")?;
+        let mut stmt = self.tx.prepare_cached("SELECT id FROM ops WHERE id_key = ?1 AND counts IS NOT NULL")?;
         let ids: Vec<Vec<u8>> = stmt.query_map([key], |r| r.get(0))?.collect::<Result<_>>()?;
         Ok(ids.into_iter().filter(|id| id.starts_with(prefix)).filter_map(|id| OpId::from_slice(&id)).collect())
     }

@@ -341,8 +341,13 @@ fn a_v3_database_keeps_its_data_when_authors_and_wallets_become_numbers() {
     )
     .expect("wallet");
     migrations().to_latest(&mut conn).expect("latest");
-    let mut store =
-        Store { conn, remembered: Remembered::default(), read_only_on_full_disk: false, writers: Writers::alone(), moved: RefCell::default() };
+    let mut store = Store {
+        conn,
+        remembered: Remembered::default(),
+        read_only_on_full_disk: false,
+        writers: Writers::alone(),
+        moved: RefCell::default(),
+    };
     let tx = store.read().expect("read");
     let (a, b) = (AuthorId(a), AuthorId(b));
     assert_eq!(tx.author(&a).expect("a").expect("held").num, 1);
