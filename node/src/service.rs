@@ -147,3 +147,11 @@ impl Service {
         self.inner.node.wallets.subscribe()
     }
 }
+
+impl Service {
+    /// Every row of every table of the node's database, in a stable order:
+    /// what tests compare to show that a refused request wrote nothing.
+    pub async fn dump(&self) -> Result<Vec<String>> {
+        self.read(|node| Ok(node.store().dump().map_err(NodeError::from)?)).await
+    }
+}

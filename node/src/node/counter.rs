@@ -164,6 +164,8 @@ impl Node {
                 Some(Verdict::Accepted | Verdict::ReviewAccepted { .. }) => VerificationState::Accepted,
                 Some(Verdict::Flagged { .. }) => VerificationState::Flagged,
                 Some(Verdict::ReviewRejected { .. }) => VerificationState::Rejected,
+                // The hub's own top-ups count as it records them.
+                None if money.counts => VerificationState::Accepted,
                 None => VerificationState::Pending,
             }
         };

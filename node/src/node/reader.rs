@@ -108,3 +108,12 @@ impl Node {
         }
     }
 }
+
+impl Node {
+    /// The chain of one author's log, in order: what a node shares of it.
+    pub fn operations_of(&mut self, author: &saldo_sync::AuthorId) -> Result<Vec<Vec<u8>>> {
+        let tx = self.store.read()?;
+        let chain = tx.chain_range(author, Seq(1), Seq(u64::MAX >> 1), usize::MAX >> 1, usize::MAX)?;
+        Ok(chain.into_iter().map(|op| op.bytes).collect())
+    }
+}

@@ -1,0 +1,484 @@
+//! The HTTP API through its real router over real SQLite nodes: every
+//! route's success path, every role's refusals (the routes read from the
+//! OpenAPI document, so a route added without a role check fails here),
+//! CSRF, the login rate limit, bad input answered 4xx naming the field with
+//! nothing written, and idempotent top-ups.
+
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use saldo_node::http::router;
+use saldo_node::node::Password;
+use saldo_node::service::Service;
+use saldo_node::{Node, generate, import};
+use saldo_sync::{
+    Amount, AuthorId, Balance, DeviceKey, Label, OfflineLimits, OperatorLogin, OperatorRole, PersonName, Role,
+};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+/// A realm on disk: the hub with 30 generated children and its operators,
+/// and one cash point holding the hub's log, with its cashier.
+struct Realm {
+    _tmp: tempfile::TempDir,
+    hub_dir: PathBuf,
+    cash_point_dir: PathBuf,
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+fn label(text: &str) -> Label {
+    Label::parse(text).unwrap()
+}
+
+fn add_operator(node: &mut Node, login: &str, role: OperatorRole, cash_point: Option<AuthorId>) {
+    node.add_operator(
+        &OperatorLogin::parse(login).unwrap(),
+        &PersonName::parse("Anna Bianchi").unwrap(),
+        role,
+        cash_point,
+        &Password::parse(PASSWORD).unwrap(),
+    )
+    .unwrap();
+}
+
+impl Realm {
+    fn new() -> Realm {
+        let tmp = tempfile::tempdir().unwrap();
+        let hub_dir = tmp.path().join("hub");
+        let cash_point_dir = tmp.path().join("cash-point");
+        let mut hub = Node::init_realm(&hub_dir, &label("Comune di Prova")).unwrap();
+        let mut csv = Vec::new();
+        generate::write_csv(&mut csv, 30, 7).unwrap();
+        let report = import::import_csv(&mut hub, csv.as_slice(), &|_, _| {}).unwrap();
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+        let key = DeviceKey::generate();
+        let cash_point = key.author();
+        let limits = OfflineLimits {
+            per_operation: Amount::parse("500").unwrap(),
+            unconfirmed_total: Balance::parse("5000").unwrap(),
+            offline_secs_max: 86_400,
+        };
+        hub.enrol(cash_point, Role::CashPoint, &label("Edicola Centrale"), limits).unwrap();
+        add_operator(&mut hub, "admin.a", OperatorRole::Administrator, None);
+        add_operator(&mut hub, "clerk.c", OperatorRole::Clerk, None);
+        add_operator(&mut hub, "cashier.k", OperatorRole::Cashier, Some(cash_point));
+        let mut device = Node::join(&cash_point_dir, hub.realm(), key).unwrap();
+        // What the hub shares with a device: its own log (not the contacts key's).
+        let hub_log: Vec<Vec<u8>> = hub.operations_of(&hub.realm().hub()).unwrap();
+        for result in device.ingest(&hub_log).unwrap() {
+            result.unwrap();
+        }
+        Realm { _tmp: tmp, hub_dir, cash_point_dir }
+    }
+
+    fn hub(&self) -> Client {
+        Client::new(&self.hub_dir)
+    }
+
+    fn cash_point(&self) -> Client {
+        Client::new(&self.cash_point_dir)
+    }
+}
+
+/// One browser: the router of one node, its session cookie and CSRF token.
+struct Client {
+    app: Router,
+    service: Service,
+    cookie: Option<String>,
+    csrf: Option<String>,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Client {
+    fn new(dir: &Path) -> Client {
+        let service = Service::open(dir).unwrap();
+        Client { app: router(service.clone(), false), service, cookie: None, csrf: None }
+    }
+
+    async fn send(&self, request: Request<Body>) -> Answer {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        if headers.get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream")) {
+            // An event stream never ends: its first event is enough here.
+            let mut body = response.into_body().into_data_stream();
+            let first = tokio_stream::StreamExt::next(&mut body).await.unwrap().unwrap().to_vec();
+            return Answer { status, headers, body: first };
+        }
+        let body = axum::body::to_bytes(response.into_body(), 16 << 20).await.unwrap().to_vec();
+        Answer { status, headers, body }
+    }
+
+    fn request(&self, method: Method, path: &str) -> axum::http::request::Builder {
+        let mut builder = Request::builder().method(method).uri(format!("/api/v1{path}"));
+        if let Some(cookie) = &self.cookie {
+            builder = builder.header(header::COOKIE, cookie);
+        }
+        if let Some(csrf) = &self.csrf {
+            builder = builder.header("x-csrf-token", csrf);
+        }
+        builder
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send(self.request(Method::GET, path).body(Body::empty()).unwrap()).await
+    }
+
+    async fn call(&self, method: Method, path: &str, body: &Value, headers: &[(&str, &str)]) -> Answer {
+        let mut builder = self.request(method, path).header(header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        self.send(builder.body(Body::from(body.to_string())).unwrap()).await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.call(Method::POST, path, body, &[]).await
+    }
+
+    async fn log_in(&mut self, login: &str) -> Value {
+        let answer = self.post("/session", &json!({"login": login, "password": PASSWORD})).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        let cookie = answer.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_string();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        self.cookie = Some(cookie.split(';').next().unwrap().to_string());
+        let me = answer.json();
+        self.csrf = Some(me["csrf_token"].as_str().unwrap().to_string());
+        me
+    }
+
+    /// Everything the node's database holds: to show that a refusal wrote nothing.
+    async fn dump(&self) -> Vec<String> {
+        self.service.dump().await.unwrap()
+    }
+}
+
+/// Two children of one family with a canteen wallet, and a child of another.
+async fn family(client: &Client) -> (Value, Value, Value) {
+    for prefix in ["ro", "ma", "ri", "co", "ga", "fe", "ba", "be", "gi", "de", "sa", "pa", "mo", "ca", "lo", "bi"] {
+        let found = client.get(&format!("/consumers?q={prefix}&limit=50")).await.json();
+        for c in found["consumers"].as_array().unwrap() {
+            let detail = client.get(&format!("/consumers/{}", c["consumer"].as_str().unwrap())).await.json();
+            if let Some(sibling) = detail["siblings"].as_array().unwrap().first() {
+                let sibling = client.get(&format!("/consumers/{}", sibling["consumer"].as_str().unwrap())).await.json();
+                let family = detail["summary"]["family"].clone();
+                let other = found["consumers"].as_array().unwrap().iter().find(|o| o["family"] != family).cloned();
+                if let Some(other) = other
+                    && !detail["wallets"].as_array().unwrap().is_empty()
+                    && !sibling["wallets"].as_array().unwrap().is_empty()
+                {
+                    return (detail, sibling, other);
+                }
+            }
+        }
+    }
+    panic!("the generated realm has no family with two children");
+}
+
+fn top_up_body(lines: &[(&Value, &str)]) -> Value {
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|(consumer, amount)| {
+            let id = consumer["summary"]["consumer"].as_str().or(consumer["consumer"].as_str()).unwrap();
+            let service = consumer["wallets"][0]["service"].as_str().unwrap_or("mensa");
+            json!({"consumer": id, "service": service, "amount": amount})
+        })
+        .collect();
+    json!({"lines": lines, "method": "cash"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cashier_tops_up_two_siblings_on_one_receipt_once_however_often_the_request_is_sent() {
+    let realm = Realm::new();
+    let mut cash_point = realm.cash_point();
+    let me = cash_point.log_in("cashier.k").await;
+    assert_eq!(me["role"], "cashier");
+    assert_eq!(me["node"], "cash_point");
+    assert_eq!(me["cash_point"], "Edicola Centrale");
+    assert_eq!(cash_point.get("/session").await.json()["login"], "cashier.k");
+    let (first, second, _) = family(&cash_point).await;
+    let body = top_up_body(&[(&first, "20,00".replace(',', ".").as_str()), (&second, "15.00")]);
+    let key = [("idempotency-key", "3f1c2d9e-8a7b-4c6d-9e0f-112233445566")];
+    let answer = cash_point.call(Method::POST, "/topups", &body, &key).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let receipt = answer.json();
+    assert_eq!(receipt["realm"], "Comune di Prova", "a cash point's receipt names its realm");
+    assert_eq!(receipt["cash_point"], "Edicola Centrale");
+    assert_eq!(receipt["operator"], "Anna Bianchi");
+    assert_eq!(receipt["total"], "35.00");
+    assert_eq!(receipt["provisional"], true);
+    assert_eq!(receipt["lines"].as_array().unwrap().len(), 2);
+    assert!(receipt["verification_url"].as_str().unwrap().contains("/v/"));
+    let before = cash_point.dump().await;
+    // The Wi-Fi dropped before the answer came: the till sends it again.
+    let again = cash_point.call(Method::POST, "/topups", &body, &key).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text());
+    assert_eq!(again.json()["operation"], receipt["operation"]);
+    assert_eq!(again.json()["receipt_number"], receipt["receipt_number"]);
+    assert_eq!(cash_point.dump().await, before, "a retried request records nothing");
+    // The same key for another request is refused.
+    let other = top_up_body(&[(&first, "1.00")]);
+    let clash = cash_point.call(Method::POST, "/topups", &other, &key).await;
+    assert_eq!(clash.status, StatusCode::CONFLICT, "{}", clash.text());
+    assert_eq!(cash_point.dump().await, before);
+    // The receipt reads back, as JSON, text and HTML.
+    let op = receipt["operation"].as_str().unwrap();
+    assert_eq!(cash_point.get(&format!("/receipts/{op}")).await.json(), receipt);
+    let text = cash_point.get(&format!("/receipts/{op}?format=text&width=32")).await;
+    assert_eq!(text.status, StatusCode::OK);
+    assert!(text.text().lines().all(|l| l.chars().count() <= 32), "{}", text.text());
+    assert!(text.text().contains("35,00"), "{}", text.text());
+    let html = cash_point.get(&format!("/receipts/{op}?format=html&paper=80mm")).await;
+    assert!(html.text().contains("<svg"), "the HTML receipt carries its QR code");
+    // The balances show it, provisional.
+    let detail = cash_point.get(&format!("/consumers/{}", first["summary"]["consumer"].as_str().unwrap())).await.json();
+    let wallet = &detail["wallets"][0];
+    assert_ne!(wallet["provisional"], wallet["confirmed"]);
+    assert_eq!(wallet["movements"][0]["status"], "provisional");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_answered_4xx_naming_the_field_and_writes_nothing() {
+    let realm = Realm::new();
+    let mut cash_point = realm.cash_point();
+    cash_point.log_in("cashier.k").await;
+    let (first, second, other) = family(&cash_point).await;
+    let before = cash_point.dump().await;
+    let key = [("idempotency-key", "a-key-for-bad-requests")];
+    let consumer = first["summary"]["consumer"].as_str().unwrap();
+    let line = |amount: Value| json!({"lines": [{"consumer": consumer, "service": first["wallets"][0]["service"], "amount": amount}], "method": "cash"});
+    for (amount, what) in [
+        (json!("12.345"), "two decimals"),
+        (json!("-5"), "amount"),
+        (json!("0"), "amount"),
+        (json!("1e3"), "amount"),
+        (json!(12.5), "amount"),
+    ] {
+        let answer = cash_point.call(Method::POST, "/topups", &line(amount.clone()), &key).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{amount}: {}", answer.text());
+        let error = answer.json();
+        assert_eq!(error["kind"], "invalid_input");
+        assert_eq!(error["field"], "lines[0].amount", "{amount}: {error}");
+        assert!(!error["message"].as_str().unwrap().is_empty(), "{what}");
+    }
+    // Malformed JSON, wrong types, unknown consumer, another family on the receipt.
+    let raw = cash_point
+        .send(
+            cash_point
+                .request(Method::POST, "/topups")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("idempotency-key", "a-key-for-bad-requests")
+                .body(Body::from("{\"lines\": [}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(raw.status, StatusCode::BAD_REQUEST);
+    assert!(raw.json()["message"].as_str().unwrap().contains("not valid JSON"), "{}", raw.text());
+    let wrong_type = cash_point.call(Method::POST, "/topups", &json!({"lines": "all", "method": "cash"}), &key).await;
+    assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
+    assert_eq!(wrong_type.json()["field"], "lines");
+    let unknown = json!({"lines": [{"consumer": "00112233445566778899aabbccddeeff", "service": "mensa", "amount": "5"}], "method": "cash"});
+    let answer = cash_point.call(Method::POST, "/topups", &unknown, &key).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text());
+    assert_eq!(answer.json()["field"], "lines[0].consumer");
+    let mixed = top_up_body(&[(&first, "5"), (&other, "5")]);
+    let answer = cash_point.call(Method::POST, "/topups", &mixed, &key).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text());
+    assert_eq!(answer.json()["field"], "lines[1].consumer");
+    assert!(answer.json()["message"].as_str().unwrap().contains("family"), "{}", answer.text());
+    // No idempotency key, an unknown PAN searched, an oversized body.
+    let no_key = cash_point.post("/topups", &top_up_body(&[(&second, "5")])).await;
+    assert_eq!(no_key.status, StatusCode::BAD_REQUEST);
+    assert_eq!(no_key.json()["field"], "Idempotency-Key");
+    let pan = cash_point.get("/consumers?q=4111111111111111").await;
+    assert_eq!(pan.status, StatusCode::OK);
+    assert_eq!(pan.json()["consumers"].as_array().unwrap().len(), 0);
+    let bad_pan = cash_point.get("/consumers?q=4111111111111112").await;
+    assert_eq!(bad_pan.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_pan.json()["field"], "q");
+    let huge = json!({"lines": [], "method": "x".repeat(5 << 20)});
+    let answer = cash_point.call(Method::POST, "/topups", &huge, &key).await;
+    assert!(answer.status.is_client_error(), "{}", answer.status);
+    assert_eq!(cash_point.dump().await, before, "nothing was written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_need_their_csrf_token_and_logins_are_rate_limited() {
+    let realm = Realm::new();
+    let mut hub = realm.hub();
+    hub.log_in("clerk.c").await;
+    let (first, _, _) = family(&hub).await;
+    let body = top_up_body(&[(&first, "5")]);
+    let csrf = hub.csrf.take();
+    let answer = hub.call(Method::POST, "/topups", &body, &[("idempotency-key", "csrf-test-key-1")]).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.text());
+    assert!(answer.json()["message"].as_str().unwrap().contains("X-CSRF-Token") || answer.text().contains("csrf"));
+    hub.csrf = Some("not the token".into());
+    let answer = hub.call(Method::POST, "/topups", &body, &[("idempotency-key", "csrf-test-key-2")]).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    hub.csrf = csrf;
+    let answer = hub.call(Method::POST, "/topups", &body, &[("idempotency-key", "csrf-test-key-3")]).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    // Logged out, the cookie opens nothing.
+    let answer = hub.send(hub.request(Method::DELETE, "/session").body(Body::empty()).unwrap()).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    assert_eq!(hub.get("/session").await.status, StatusCode::UNAUTHORIZED);
+    // Wrong passwords on one account: refused, then too many.
+    let fresh = realm.hub();
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(fresh.post("/session", &json!({"login": "admin.a", "password": "wrong password"})).await.status);
+    }
+    assert!(statuses[..5].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    assert_eq!(statuses[6], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    // A cashier does not log in at the hub; a clerk's account is not at the cash point.
+    let answer = realm.hub().post("/session", &json!({"login": "cashier.k", "password": PASSWORD})).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text());
+    let answer = realm.cash_point().post("/session", &json!({"login": "clerk.c", "password": PASSWORD})).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text());
+}
+
+/// What an operation of the OpenAPI document allows: its method, path and
+/// the roles of its security scopes (none: public).
+fn operations(doc: &Value) -> Vec<(Method, String, Vec<String>)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let roles: Vec<String> = operation["security"]
+                .as_array()
+                .map(|s| {
+                    s.iter()
+                        .flat_map(|r| r["session"].as_array().cloned().unwrap_or_default())
+                        .map(|r| r.as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((method, path.clone(), roles));
+        }
+    }
+    out
+}
+
+/// A path of the document with its parameters filled by something of the right shape.
+fn concrete(path: &str) -> String {
+    let mut out = String::new();
+    for part in path.split('/') {
+        if !out.is_empty() || !part.is_empty() {
+            out.push('/');
+        }
+        if part.starts_with('{') {
+            out.push_str(&"ab".repeat(32));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_of_the_openapi_document_checks_the_role_of_whoever_calls_it() {
+    let realm = Realm::new();
+    let hub = realm.hub();
+    let doc = hub.get("/openapi.json").await.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "OpenAPI 3.1");
+    let operations = operations(&doc);
+    assert!(operations.len() >= 8, "{operations:?}");
+    let mut sessions = Vec::new();
+    for (login, role, at_hub) in
+        [("admin.a", "administrator", true), ("clerk.c", "clerk", true), ("cashier.k", "cashier", false)]
+    {
+        let mut client = if at_hub { realm.hub() } else { realm.cash_point() };
+        client.log_in(login).await;
+        sessions.push((role, client));
+    }
+    let anonymous = realm.hub();
+    for (method, path, roles) in &operations {
+        if roles.is_empty() {
+            continue; // public: the verification of receipts
+        }
+        let uri = concrete(path);
+        let answer = anonymous.call(method.clone(), &uri, &json!({}), &[("idempotency-key", "role-check-key")]).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{method} {path} without a session: {}", answer.text());
+        for (role, client) in &sessions {
+            if path == "/session" && *method == Method::DELETE {
+                continue; // would end the session the next routes use
+            }
+            let answer = client.call(method.clone(), &uri, &json!({}), &[("idempotency-key", "role-check-key")]).await;
+            if roles.iter().any(|r| r == role) {
+                assert!(
+                    answer.status != StatusCode::FORBIDDEN && answer.status != StatusCode::UNAUTHORIZED,
+                    "{method} {path} refused {role}, which the document allows: {}",
+                    answer.text()
+                );
+            } else {
+                assert_eq!(answer.status, StatusCode::FORBIDDEN, "{method} {path} let {role} in: {}", answer.text());
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route_and_the_public_verification_says_genuine() {
+    let realm = Realm::new();
+    let mut hub = realm.hub();
+    hub.log_in("clerk.c").await;
+    let doc = hub.get("/openapi.json").await.json();
+    let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    for expected in [
+        "/session",
+        "/consumers",
+        "/consumers/{consumer}",
+        "/topups",
+        "/receipts/{operation}",
+        "/status",
+        "/events",
+        "/verify/{code}",
+    ] {
+        assert!(paths.iter().any(|p| *p == expected), "{expected} is not in the document: {paths:?}");
+    }
+    let (first, _, _) = family(&hub).await;
+    let receipt = hub
+        .call(Method::POST, "/topups", &top_up_body(&[(&first, "7.50")]), &[("idempotency-key", "verify-test-key")])
+        .await
+        .json();
+    let code = receipt["verification_code"].as_str().unwrap();
+    assert!(code.len() <= 24, "short: {code}");
+    let public = realm.hub();
+    let verification = public.get(&format!("/verify/{code}")).await.json();
+    assert_eq!(verification["genuine"], true);
+    assert_eq!(verification["state"], "accepted", "the hub records and accepts its own top-up");
+    assert_eq!(verification["total"], "7.50");
+    assert!(verification.get("consumer").is_none(), "nothing personal");
+    let forged = public.get(&format!("/verify/{}", "0".repeat(code.len()))).await.json();
+    assert_eq!(forged["genuine"], false);
+    let status = hub.get("/status").await.json();
+    assert_eq!(status["node"], "hub");
+    assert_eq!(status["realm_name"], "Comune di Prova");
+    assert_eq!(status["online"], true);
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let answer = hub.send(Request::builder().uri(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+    }
+    let metrics = hub.send(Request::builder().uri("/metrics").body(Body::empty()).unwrap()).await.text();
+    assert!(metrics.contains("saldo_http_requests"), "{metrics}");
+}
