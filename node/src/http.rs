@@ -10,9 +10,13 @@
 //! (Prometheus text) beside the API; bodies, concurrency and time are
 //! bounded; SIGTERM finishes the requests in flight.
 
+mod accounts;
 mod auth;
+mod devices;
+mod directory;
 mod error;
 mod metrics;
+mod money;
 mod openapi;
 mod routes;
 

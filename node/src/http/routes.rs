@@ -31,8 +31,8 @@ use super::auth::{self, Authed, ClientAddr};
 use super::error::{ApiJson, HttpError, HttpResult};
 use super::openapi::ApiDoc;
 
-const ALL: &[OperatorRole] = &[OperatorRole::Administrator, OperatorRole::Clerk, OperatorRole::Cashier];
-const COUNTER: &[OperatorRole] = &[OperatorRole::Administrator, OperatorRole::Clerk, OperatorRole::Cashier];
+pub(super) const ALL: &[OperatorRole] = &[OperatorRole::Administrator, OperatorRole::Clerk, OperatorRole::Cashier];
+pub(super) const COUNTER: &[OperatorRole] = &[OperatorRole::Administrator, OperatorRole::Clerk, OperatorRole::Cashier];
 
 /// Every route under `/api/v1`, with the OpenAPI document served beside them.
 pub fn api(state: AppState) -> Router {
@@ -45,6 +45,10 @@ pub fn api(state: AppState) -> Router {
         .routes(routes!(verify))
         .routes(routes!(status))
         .routes(routes!(events))
+        .merge(super::money::routes())
+        .merge(super::directory::routes())
+        .merge(super::devices::routes())
+        .merge(super::accounts::routes())
         .split_for_parts();
     let doc = std::sync::Arc::new(doc);
     Router::new()
@@ -197,7 +201,7 @@ async fn events(State(state): State<AppState>, authed: Authed) -> HttpResult<Res
     Ok(response)
 }
 
-fn idempotency_key(headers: &HeaderMap) -> HttpResult<String> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> HttpResult<String> {
     let field = saldo_api::IDEMPOTENCY_KEY_HEADER;
     let value = headers.get(field).ok_or_else(|| {
         HttpError(ApiError::invalid(

@@ -1,0 +1,10 @@
+//! The directory: families, consumers and services (tariffs, floors), and CSV imports reporting each refused row.
+
+use utoipa_axum::router::OpenApiRouter;
+
+use super::AppState;
+
+/// This module's routes, merged into the API (and its OpenAPI document).
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}
