@@ -286,3 +286,55 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
         Ok(ClientAddr(client_address(parts)))
     }
 }
+
+/// Which roles may call a route: a type, so that the check runs as the
+/// request is taken apart, before its body is read (a caller without the
+/// role hears 403 whatever it sent).
+pub trait Roles: Send + Sync + 'static {
+    const ALLOWED: &'static [OperatorRole];
+}
+
+/// Every operator: administrators, clerks and cashiers.
+#[derive(Debug)]
+pub struct Everyone;
+impl Roles for Everyone {
+    const ALLOWED: &'static [OperatorRole] = &[OperatorRole::Administrator, OperatorRole::Clerk, OperatorRole::Cashier];
+}
+
+/// The hub's staff: administrators and office clerks.
+#[derive(Debug)]
+pub struct HubStaff;
+impl Roles for HubStaff {
+    const ALLOWED: &'static [OperatorRole] = &[OperatorRole::Administrator, OperatorRole::Clerk];
+}
+
+/// Administrators only.
+#[derive(Debug)]
+pub struct Administrators;
+impl Roles for Administrators {
+    const ALLOWED: &'static [OperatorRole] = &[OperatorRole::Administrator];
+}
+
+/// A logged-in operator whose role is one of `R::ALLOWED` (with the CSRF
+/// token on a change).
+#[derive(Debug, Clone)]
+pub struct Caller<R: Roles> {
+    pub authed: Authed,
+    _roles: std::marker::PhantomData<R>,
+}
+
+impl<R: Roles> Caller<R> {
+    pub fn operator(&self) -> &Operator {
+        &self.authed.session.operator
+    }
+}
+
+impl<R: Roles> FromRequestParts<AppState> for Caller<R> {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let authed = Authed::from_request_parts(parts, state).await?;
+        authed.require(R::ALLOWED)?;
+        Ok(Caller { authed, _roles: std::marker::PhantomData })
+    }
+}

@@ -27,7 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::{self, Authed, ClientAddr};
+use super::auth::{self, Authed, Caller, ClientAddr, Everyone};
 use super::error::{ApiJson, HttpError, HttpResult};
 use super::openapi::ApiDoc;
 
@@ -223,11 +223,11 @@ pub(super) fn idempotency_key(headers: &HeaderMap) -> HttpResult<String> {
     responses((status = 200, body = Receipt), (status = 400, body = ApiError), (status = 409, body = ApiError)))]
 async fn top_up(
     State(state): State<AppState>,
-    authed: Authed,
+    caller: Caller<Everyone>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<TopUpRequest>,
 ) -> HttpResult<Json<Receipt>> {
-    let operator = authed.require(COUNTER)?.clone();
+    let operator = caller.operator().clone();
     let key = idempotency_key(&headers)?;
     request.validate()?;
     Ok(Json(state.service.top_up(&operator, request, Some(key)).await?))
