@@ -31,7 +31,7 @@ mod record;
 mod verify;
 mod views;
 
-pub use counter::{Once, VERIFICATION_CODE_BYTES, local_time, verification_code};
+pub use counter::{Once, TopUpCall, VERIFICATION_CODE_BYTES, local_time, verification_code};
 pub use peers::{BundleReport, FrontierHolder};
 pub use reader::{META_PUBLIC_URL, WalletChanges, wall_now_ms};
 pub use record::{WalletBelowFloor, check_limits};

@@ -65,6 +65,8 @@ struct Inner {
     net: status::NetState,
     /// Where receipts' verification links point: the hub's public address.
     verify_base: RwLock<String>,
+    /// Top-ups waiting to be recorded together.
+    top_ups: std::sync::Mutex<counter::PendingTopUps>,
 }
 
 impl Service {
@@ -87,7 +89,8 @@ impl Service {
         let verify_base = RwLock::new(node.meta_text(crate::node::META_PUBLIC_URL)?.unwrap_or_default());
         let node = NodeHandle::spawn(node)?;
         let net = status::NetState::default();
-        Ok(Service { inner: Arc::new(Inner { about, node, readers: Readers::new(dir), net, verify_base }) })
+        let top_ups = std::sync::Mutex::default();
+        Ok(Service { inner: Arc::new(Inner { about, node, readers: Readers::new(dir), net, verify_base, top_ups }) })
     }
 
     /// Where receipts' verification links point (the hub's public URL).

@@ -45,6 +45,21 @@ fn field(field: String, message: String) -> NodeError {
     NodeError::InvalidField { field, message }
 }
 
+/// One top-up to record, as [`Node::record_top_ups`] takes them.
+#[derive(Debug, Clone)]
+pub struct TopUpCall {
+    pub request: TopUpRequest,
+    /// The operator's name, printed on the receipt.
+    pub operator: Option<Label>,
+    pub once: Option<Once>,
+}
+
+/// Whether `error` concerns the whole transaction (the database), not one
+/// request of it.
+fn fails_the_batch(error: &NodeError) -> bool {
+    matches!(error, NodeError::Storage(_) | NodeError::Busy | NodeError::Io { .. } | NodeError::Open(_))
+}
+
 impl Node {
     /// Records `request` as one top-up with the next receipt number, and
     /// returns its receipt. With `once`, a request already recorded under
@@ -56,87 +71,109 @@ impl Node {
         once: Option<&Once>,
         verify_base: &str,
     ) -> Result<Receipt> {
-        request.validate().map_err(|e| field(e.field.unwrap_or_default(), e.message))?;
-        let key = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
-        // What the request means, for a retry to be recognised: the lines,
-        // the method and the operator.
-        let fingerprint = *blake3::hash(
-            format!("{:?}|{:?}|{:?}", request.lines, request.method, operator.map(Label::as_str)).as_bytes(),
-        )
-        .as_bytes();
+        let call = TopUpCall { request: request.clone(), operator: operator.cloned(), once: once.cloned() };
+        self.record_top_ups(std::slice::from_ref(&call), verify_base)?.pop().expect("one answer per call")
+    }
+
+    /// Records several top-ups in one transaction (one commit, one sync of
+    /// the disk, for every counter that asked meanwhile): each is checked
+    /// before anything of it is written, and one refused leaves the others
+    /// recorded. Only a failure of the database fails them all.
+    pub fn record_top_ups(&mut self, calls: &[TopUpCall], verify_base: &str) -> Result<Vec<Result<Receipt>>> {
         let mut tx = self.store.write()?;
-        if let Some(once) = once
-            && let Some(earlier) = tx.idempotent_request(&once.scope, &once.key)?
-        {
-            if earlier.request != fingerprint {
-                return Err(NodeError::Refused(
-                    "this Idempotency-Key was used for a different request: send a new key for a new payment".into(),
-                ));
+        let mut out = Vec::with_capacity(calls.len());
+        for call in calls {
+            match top_up_in(&self.me, &mut tx, call, verify_base) {
+                Err(e) if fails_the_batch(&e) => return Err(e),
+                answer => out.push(answer),
             }
-            return receipt_in(&self.me, &tx, &earlier.op, verify_base);
         }
-        let mut family = None;
-        for (index, line) in request.lines.iter().enumerate() {
-            let consumer = tx.consumer(&line.consumer)?.ok_or_else(|| {
-                field(
-                    format!("lines[{index}].consumer"),
-                    format!("no consumer {} is known here: search for the child again", line.consumer.to_hex()),
-                )
-            })?;
-            match family {
-                None => family = Some((consumer.family, format!("{} {}", consumer.surname, consumer.name))),
-                Some((first, ref who)) if first != consumer.family => {
-                    return Err(field(
-                        format!("lines[{index}].consumer"),
-                        format!(
-                            "{} {} is not of the family of {who}: one receipt holds one family's children; record a second receipt",
-                            consumer.surname, consumer.name
-                        ),
-                    ));
-                }
-                Some(_) => {}
-            }
-            if !tx.is_enrolled(&line.consumer, &line.service)? {
-                let enrolled =
-                    tx.consumer_services(&line.consumer)?.iter().map(|s| s.as_str().to_string()).collect::<Vec<_>>();
+        self.me.commit(tx)?;
+        Ok(out)
+    }
+}
+
+fn top_up_in(me: &super::Me, tx: &mut Tx<'_>, call: &TopUpCall, verify_base: &str) -> Result<Receipt> {
+    let TopUpCall { request, operator, once } = call;
+    request.validate().map_err(|e| field(e.field.unwrap_or_default(), e.message))?;
+    let key = me.key.as_ref().ok_or(NodeError::NoKey)?;
+    // What the request means, for a retry to be recognised: the lines,
+    // the method and the operator.
+    let fingerprint = *blake3::hash(
+        format!("{:?}|{:?}|{:?}", request.lines, request.method, operator.as_ref().map(Label::as_str)).as_bytes(),
+    )
+    .as_bytes();
+    if let Some(once) = once
+        && let Some(earlier) = tx.idempotent_request(&once.scope, &once.key)?
+    {
+        if earlier.request != fingerprint {
+            return Err(NodeError::Refused(
+                "this Idempotency-Key was used for a different request: send a new key for a new payment".into(),
+            ));
+        }
+        return receipt_in(me, tx, &earlier.op, verify_base);
+    }
+    let mut family = None;
+    for (index, line) in request.lines.iter().enumerate() {
+        let consumer = tx.consumer(&line.consumer)?.ok_or_else(|| {
+            field(
+                format!("lines[{index}].consumer"),
+                format!("no consumer {} is known here: search for the child again", line.consumer.to_hex()),
+            )
+        })?;
+        match family {
+            None => family = Some((consumer.family, format!("{} {}", consumer.surname, consumer.name))),
+            Some((first, ref who)) if first != consumer.family => {
                 return Err(field(
-                    format!("lines[{index}].service"),
+                    format!("lines[{index}].consumer"),
                     format!(
-                        "{} {} is not enrolled in '{}' (enrolled in: {})",
-                        consumer.surname,
-                        consumer.name,
-                        line.service,
-                        if enrolled.is_empty() { "nothing".to_string() } else { enrolled.join(", ") }
+                        "{} {} is not of the family of {who}: one receipt holds one family's children; record a second receipt",
+                        consumer.surname, consumer.name
                     ),
                 ));
             }
+            Some(_) => {}
         }
-        let total: i64 = request.lines.iter().map(|l| l.amount.minor()).sum();
-        self.me.check_may_record(&tx, saldo_sync::OpKind::TopUp)?;
-        self.me.check_offline_limits(&tx, total)?;
-        let receipt = self.me.next_receipt(&tx, &key.author())?;
-        let body = Body::TopUp(TopUp {
-            receipt,
-            lines: request
-                .lines
-                .iter()
-                .map(|l| TopUpLine {
-                    wallet: WalletKey { consumer: l.consumer, service: l.service.clone() },
-                    amount: l.amount,
-                })
-                .collect(),
-            method: request.method.into(),
-            operator: operator.cloned(),
-        });
-        let signed = self.me.author(&mut tx, key, body)?;
-        if let Some(once) = once {
-            tx.remember_request(&once.scope, &once.key, &fingerprint, &signed.id, self.me.clock.now_ms())?;
+        if !tx.is_enrolled(&line.consumer, &line.service)? {
+            let enrolled =
+                tx.consumer_services(&line.consumer)?.iter().map(|s| s.as_str().to_string()).collect::<Vec<_>>();
+            return Err(field(
+                format!("lines[{index}].service"),
+                format!(
+                    "{} {} is not enrolled in '{}' (enrolled in: {})",
+                    consumer.surname,
+                    consumer.name,
+                    line.service,
+                    if enrolled.is_empty() { "nothing".to_string() } else { enrolled.join(", ") }
+                ),
+            ));
         }
-        let receipt = receipt_in(&self.me, &tx, &signed.id, verify_base)?;
-        self.me.commit(tx)?;
-        Ok(receipt)
     }
+    let total: i64 = request.lines.iter().map(|l| l.amount.minor()).sum();
+    me.check_may_record(tx, saldo_sync::OpKind::TopUp)?;
+    me.check_offline_limits(tx, total)?;
+    let receipt = me.next_receipt(tx, &key.author())?;
+    let body = Body::TopUp(TopUp {
+        receipt,
+        lines: request
+            .lines
+            .iter()
+            .map(|l| TopUpLine {
+                wallet: WalletKey { consumer: l.consumer, service: l.service.clone() },
+                amount: l.amount,
+            })
+            .collect(),
+        method: request.method.into(),
+        operator: operator.clone(),
+    });
+    let signed = me.author(tx, key, body)?;
+    if let Some(once) = once {
+        tx.remember_request(&once.scope, &once.key, &fingerprint, &signed.id, me.clock.now_ms())?;
+    }
+    receipt_in(me, tx, &signed.id, verify_base)
+}
 
+impl Node {
     /// The receipt of a top-up held here.
     pub fn receipt(&mut self, op: &OpId, verify_base: &str) -> Result<Receipt> {
         let tx = self.store.read()?;
