@@ -344,8 +344,7 @@ impl Node {
     /// The close of `day` (today when `None`) as recorded here, or, while the
     /// day is open, what closing it now would record (no operation).
     pub fn daily_close(&mut self, day: Option<u32>) -> Result<DailyClose> {
-        let key = self.me.key.as_ref().ok_or(NodeError::NoKey)?;
-        let me = key.author();
+        let me = self.me.ctx.own.ok_or(NodeError::NoKey)?;
         let day = day.unwrap_or_else(|| day_of_ms(self.me.clock.now_ms()));
         let tx = self.store.read()?;
         match close_of(&tx, &me, day)? {
