@@ -164,7 +164,7 @@ mod tests {
     use clap::CommandFactory;
 
     /// The sources whose strings reach an operator: messages, hints and help.
-    const SOURCES: [(&str, &str); 55] = [
+    const SOURCES: [(&str, &str); 59] = [
         ("cli.rs", include_str!("cli.rs")),
         ("cli/args.rs", include_str!("cli/args.rs")),
         ("cli/bundle.rs", include_str!("cli/bundle.rs")),
@@ -190,15 +190,18 @@ mod tests {
         ("node/api_views.rs", include_str!("node/api_views.rs")),
         ("node/counter.rs", include_str!("node/counter.rs")),
         ("node/reader.rs", include_str!("node/reader.rs")),
+        ("node/money_requests.rs", include_str!("node/money_requests.rs")),
         ("service.rs", include_str!("service.rs")),
         ("service/counter.rs", include_str!("service/counter.rs")),
         ("service/error.rs", include_str!("service/error.rs")),
+        ("service/money.rs", include_str!("service/money.rs")),
         ("service/operators.rs", include_str!("service/operators.rs")),
         ("service/status.rs", include_str!("service/status.rs")),
         ("http.rs", include_str!("http.rs")),
         ("http/auth.rs", include_str!("http/auth.rs")),
         ("http/error.rs", include_str!("http/error.rs")),
         ("http/routes.rs", include_str!("http/routes.rs")),
+        ("http/money.rs", include_str!("http/money.rs")),
         ("import.rs", include_str!("import.rs")),
         ("net.rs", include_str!("net.rs")),
         ("net/endpoint.rs", include_str!("net/endpoint.rs")),
@@ -212,6 +215,7 @@ mod tests {
         ("store/log.rs", include_str!("store/log.rs")),
         ("store/meta.rs", include_str!("store/meta.rs")),
         ("store/money.rs", include_str!("store/money.rs")),
+        ("store/days.rs", include_str!("store/days.rs")),
         ("store/operators.rs", include_str!("store/operators.rs")),
         ("store/schema.rs", include_str!("store/schema.rs")),
         ("store/tests.rs", include_str!("store/tests.rs")),

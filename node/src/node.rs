@@ -24,6 +24,7 @@ pub use own_log::{OWN_LOG_CHECK_MS, OwnLogHold};
 mod api_views;
 mod counter;
 mod ingest;
+mod money_requests;
 mod peers;
 mod query;
 mod reader;
@@ -32,6 +33,7 @@ mod verify;
 mod views;
 
 pub use counter::{Once, TopUpCall, VERIFICATION_CODE_BYTES, local_time, verification_code};
+pub use money_requests::day_of_ms;
 pub use peers::{BundleReport, FrontierHolder};
 pub use reader::{META_PUBLIC_URL, WalletChanges, wall_now_ms};
 pub use record::{WalletBelowFloor, check_limits};

@@ -11,6 +11,7 @@
 
 mod counter;
 mod error;
+mod money;
 mod operators;
 mod readers;
 mod status;

@@ -23,6 +23,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use crate::writers::Writers;
 use saldo_sync::{AuthorId, ConsumerId, OpId, Role, Seq, ServiceId};
 
+mod days;
 mod directory;
 mod family;
 mod idempotency;
@@ -34,6 +35,7 @@ mod receipts;
 mod schema;
 mod verdicts;
 
+pub use days::DayReceipt;
 pub use directory::ConsumerRow;
 pub use idempotency::Remembered as RememberedRequest;
 pub use log::AuthorRow;

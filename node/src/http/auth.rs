@@ -315,6 +315,15 @@ impl Roles for Administrators {
     const ALLOWED: &'static [OperatorRole] = &[OperatorRole::Administrator];
 }
 
+/// Cashiers only: what a cash point does with its own till (the daily
+/// close, remittances). Nobody else logs in at a cash point, and cashiers
+/// log in nowhere else.
+#[derive(Debug)]
+pub struct Cashiers;
+impl Roles for Cashiers {
+    const ALLOWED: &'static [OperatorRole] = &[OperatorRole::Cashier];
+}
+
 /// A logged-in operator whose role is one of `R::ALLOWED` (with the CSRF
 /// token on a change).
 #[derive(Debug, Clone)]
