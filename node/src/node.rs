@@ -23,6 +23,7 @@ pub use own_log::{OWN_LOG_CHECK_MS, OwnLogHold};
 
 mod api_views;
 mod counter;
+mod hub_views;
 mod ingest;
 mod peers;
 mod query;
@@ -31,6 +32,7 @@ mod record;
 mod verify;
 mod views;
 
+pub use hub_views::FLAGGED_LISTED_MAX;
 pub use counter::{Once, VERIFICATION_CODE_BYTES, local_time, verification_code};
 pub use peers::{BundleReport, FrontierHolder};
 pub use reader::{META_PUBLIC_URL, WalletChanges, wall_now_ms};

@@ -25,6 +25,7 @@ use saldo_sync::{AuthorId, ConsumerId, OpId, Role, Seq, ServiceId};
 
 mod directory;
 mod family;
+mod hub_lists;
 mod idempotency;
 mod log;
 mod meta;
@@ -36,6 +37,7 @@ mod verdicts;
 
 pub use directory::ConsumerRow;
 pub use idempotency::Remembered as RememberedRequest;
+pub use hub_lists::FamilyRow;
 pub use log::AuthorRow;
 pub use money::{MoneyOpRow, MovementRow, NewMoneyOp, WalletNum, WalletRow};
 use schema::migrations;
