@@ -199,7 +199,8 @@ type RowError = (Option<&'static str>, String);
 
 fn parse_row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Row, RowError> {
     let code = |column: &'static str| {
-        CodiceFiscale::parse(&get(column)).map_err(|e| (Some(column), format!("{column} {:?}: {e}", excerpt(&get(column)))))
+        CodiceFiscale::parse(&get(column))
+            .map_err(|e| (Some(column), format!("{column} {:?}: {e}", excerpt(&get(column)))))
     };
     let name =
         |column: &'static str| PersonName::parse_as(&get(column), column).map_err(|e| (Some(column), e.to_string()));
@@ -221,7 +222,8 @@ fn parse_row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Row, RowError> {
         if part.trim().is_empty() {
             continue;
         }
-        let id = ServiceId::from_name(part).map_err(|e| (Some("services"), format!("service {:?}: {e}", excerpt(part))))?;
+        let id =
+            ServiceId::from_name(part).map_err(|e| (Some("services"), format!("service {:?}: {e}", excerpt(part))))?;
         let label = Label::parse_as(part, "service name").map_err(|e| (Some("services"), e.to_string()))?;
         if !services.iter().any(|(s, _)| *s == id) {
             services.push((id, label));
@@ -316,7 +318,11 @@ pub fn import_csv(
             Ok(true) => {}
             Err(e) => {
                 report.rows += 1;
-                report.rejected.push(Rejected { line: lines.line_at(start), field: None, reason: format!("not valid CSV: {e}") });
+                report.rejected.push(Rejected {
+                    line: lines.line_at(start),
+                    field: None,
+                    reason: format!("not valid CSV: {e}"),
+                });
                 continue;
             }
         }
@@ -341,7 +347,11 @@ pub fn import_csv(
         }
         let fields: Result<Vec<&str>, _> = record.iter().map(std::str::from_utf8).collect();
         let Ok(fields) = fields else {
-            report.rejected.push(Rejected { line, field: None, reason: "not valid UTF-8: save the file as UTF-8".into() });
+            report.rejected.push(Rejected {
+                line,
+                field: None,
+                reason: "not valid UTF-8: save the file as UTF-8".into(),
+            });
             continue;
         };
         let get =
@@ -361,9 +371,7 @@ pub fn import_csv(
         let family = FamilyId::derive(&row.payer.fiscal_code);
         let consumer = ConsumerId::derive(&row.consumer.fiscal_code);
         if row.consumer.fiscal_code == row.payer.fiscal_code {
-            report
-                .rejected
-                .push(Rejected {
+            report.rejected.push(Rejected {
                 line: row.line,
                 field: Some("consumer_fiscal_code"),
                 reason: "the consumer's codice fiscale is the payer's".into(),

@@ -32,8 +32,8 @@ mod record;
 mod verify;
 mod views;
 
-pub use hub_views::FLAGGED_LISTED_MAX;
 pub use counter::{Once, VERIFICATION_CODE_BYTES, local_time, verification_code};
+pub use hub_views::FLAGGED_LISTED_MAX;
 pub use peers::{BundleReport, FrontierHolder};
 pub use reader::{META_PUBLIC_URL, WalletChanges, wall_now_ms};
 pub use record::{WalletBelowFloor, check_limits};

@@ -36,8 +36,8 @@ mod schema;
 mod verdicts;
 
 pub use directory::ConsumerRow;
-pub use idempotency::Remembered as RememberedRequest;
 pub use hub_lists::FamilyRow;
+pub use idempotency::Remembered as RememberedRequest;
 pub use log::AuthorRow;
 pub use money::{MoneyOpRow, MovementRow, NewMoneyOp, WalletNum, WalletRow};
 use schema::migrations;

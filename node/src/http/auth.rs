@@ -98,6 +98,15 @@ impl Sessions {
     pub fn close(&self, token: &str) {
         self.lock().remove(&token_key(token));
     }
+
+    /// Ends every session of the operator `login` (an account disabled, or
+    /// its password changed, here); answers how many ended.
+    pub fn close_operator(&self, login: &str) -> usize {
+        let mut open = self.lock();
+        let before = open.len();
+        open.retain(|_, s| !s.operator.login.eq_ignore_ascii_case(login));
+        before - open.len()
+    }
 }
 
 fn alive(session: &Session, now: Instant) -> bool {

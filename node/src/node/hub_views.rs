@@ -166,6 +166,11 @@ impl Node {
         Ok(FlaggedList { operations })
     }
 
+    /// Whether the directory enrols the wallet's consumer in its service.
+    pub fn has_wallet(&mut self, wallet: &saldo_sync::WalletKey) -> Result<bool> {
+        Ok(self.store.read()?.is_enrolled(&wallet.consumer, &wallet.service)?)
+    }
+
     /// A bundle for `device` (enrolled here): what a sync session would send it.
     pub fn export_bundle_for_device(&mut self, device: saldo_sync::AuthorId) -> Result<(Vec<u8>, usize)> {
         self.me.hub_key("export bundles for devices")?;

@@ -39,7 +39,10 @@ impl std::fmt::Display for WalletBelowFloor {
 
 /// The facts [`ledger::below_floor_if_accepted`] needs about `op`, gathered
 /// from the store, and its answer named for the operator.
-pub(crate) fn wallets_below_floor_if_accepted(tx: &Tx<'_>, op: &crate::store::MoneyOpRow) -> Result<Vec<WalletBelowFloor>> {
+pub(crate) fn wallets_below_floor_if_accepted(
+    tx: &Tx<'_>,
+    op: &crate::store::MoneyOpRow,
+) -> Result<Vec<WalletBelowFloor>> {
     let charge = op.kind == saldo_sync::OpKind::ServiceCharge.name();
     let mut lines = Vec::new();
     for (consumer, service, delta_minor) in tx.money_lines(op.row)? {
