@@ -566,7 +566,7 @@ async fn the_office_lists_and_opens_families_imports_a_csv_naming_each_refused_r
     assert_eq!(page["families"].as_array().unwrap().len(), 5);
     let total = page["total"].as_u64().unwrap();
     assert!(total >= 10, "{page}");
-    let rest = hub.get(&format!("/families?limit=500&offset=5")).await.json();
+    let rest = hub.get("/families?limit=500&offset=5").await.json();
     assert_eq!(rest["families"].as_array().unwrap().len() as u64, total - 5);
     let (first, second, _) = family(&hub).await;
     let surname = first["summary"]["surname"].as_str().unwrap();

@@ -62,7 +62,8 @@ impl Service {
         let report = self.node().call(move |node| import_csv(node, csv.as_slice(), &|_, _| {})).await;
         let report = report.map_err(|error| match error {
             ImportError::Node(e) => ServiceError::from(*e),
-            ImportError::Stopped { .. } => ServiceError::internal(error.to_string()),
+            // Whole families stay written; the message says that importing again completes it.
+            ImportError::Stopped { .. } => ServiceError::new(saldo_api::ErrorKind::Unavailable, error.to_string()),
             ImportError::MissingColumn { missing, .. } => ServiceError::invalid(missing, error.to_string()),
             other => ServiceError::invalid("body", other.to_string()),
         })?;
