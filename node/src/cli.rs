@@ -164,7 +164,7 @@ mod tests {
     use clap::CommandFactory;
 
     /// The sources whose strings reach an operator: messages, hints and help.
-    const SOURCES: [(&str, &str); 59] = [
+    const SOURCES: [(&str, &str); 67] = [
         ("cli.rs", include_str!("cli.rs")),
         ("cli/args.rs", include_str!("cli/args.rs")),
         ("cli/bundle.rs", include_str!("cli/bundle.rs")),
@@ -191,17 +191,24 @@ mod tests {
         ("node/counter.rs", include_str!("node/counter.rs")),
         ("node/reader.rs", include_str!("node/reader.rs")),
         ("node/money_requests.rs", include_str!("node/money_requests.rs")),
+        ("node/hub_views.rs", include_str!("node/hub_views.rs")),
         ("service.rs", include_str!("service.rs")),
         ("service/counter.rs", include_str!("service/counter.rs")),
         ("service/error.rs", include_str!("service/error.rs")),
         ("service/money.rs", include_str!("service/money.rs")),
         ("service/operators.rs", include_str!("service/operators.rs")),
         ("service/status.rs", include_str!("service/status.rs")),
+        ("service/hub.rs", include_str!("service/hub.rs")),
+        ("service/accounts.rs", include_str!("service/accounts.rs")),
         ("http.rs", include_str!("http.rs")),
         ("http/auth.rs", include_str!("http/auth.rs")),
         ("http/error.rs", include_str!("http/error.rs")),
         ("http/routes.rs", include_str!("http/routes.rs")),
         ("http/money.rs", include_str!("http/money.rs")),
+        ("http/directory.rs", include_str!("http/directory.rs")),
+        ("http/devices.rs", include_str!("http/devices.rs")),
+        ("http/accounts.rs", include_str!("http/accounts.rs")),
+        ("http/raw.rs", include_str!("http/raw.rs")),
         ("import.rs", include_str!("import.rs")),
         ("net.rs", include_str!("net.rs")),
         ("net/endpoint.rs", include_str!("net/endpoint.rs")),
@@ -220,6 +227,7 @@ mod tests {
         ("store/schema.rs", include_str!("store/schema.rs")),
         ("store/tests.rs", include_str!("store/tests.rs")),
         ("store/verdicts.rs", include_str!("store/verdicts.rs")),
+        ("store/hub_lists.rs", include_str!("store/hub_lists.rs")),
         ("directory.rs", include_str!("directory.rs")),
         ("search.rs", include_str!("search.rs")),
         ("ledger.rs", include_str!("ledger.rs")),

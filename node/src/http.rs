@@ -18,6 +18,7 @@ mod error;
 mod metrics;
 mod money;
 mod openapi;
+mod raw;
 mod routes;
 
 use std::net::SocketAddr;

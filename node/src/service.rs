@@ -9,8 +9,10 @@
 //!   ([`Service::subscribe`]); `status.json` only mirrors the status.
 //! - One error type, [`ServiceError`], with a kind and a message for people.
 
+mod accounts;
 mod counter;
 mod error;
+mod hub;
 mod money;
 mod operators;
 mod readers;

@@ -26,6 +26,7 @@ use saldo_sync::{AuthorId, ConsumerId, OpId, Role, Seq, ServiceId};
 mod days;
 mod directory;
 mod family;
+mod hub_lists;
 mod idempotency;
 mod log;
 mod meta;
@@ -37,6 +38,7 @@ mod verdicts;
 
 pub use days::DayReceipt;
 pub use directory::ConsumerRow;
+pub use hub_lists::FamilyRow;
 pub use idempotency::Remembered as RememberedRequest;
 pub use log::AuthorRow;
 pub use money::{MoneyOpRow, MovementRow, NewMoneyOp, WalletNum, WalletRow};

@@ -296,7 +296,11 @@ fn search_during_catch_up(options: &Options) -> Result<()> {
             for call in arrival.chunks(10_000) {
                 let call = call.to_vec();
                 writer
-                    .call(move |node| node.ingest_within(&call, saldo_node::node::TransactionBound::LARGE))
+                    .call(move |node| {
+                        node.ingest_within(&call, saldo_node::node::TransactionBound::LARGE)
+                            .map(drop)
+                            .map_err(|e| e.to_string())
+                    })
                     .await
                     .map_err(|e| anyhow!("{e}"))?;
             }
