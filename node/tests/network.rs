@@ -1471,9 +1471,12 @@ fn a_cashier_records_offline_over_http_and_sees_both_balances_confirmed_once_the
 
     // Disabled at the hub: refused at the cash point once it has synced.
     ok(&["operator", "disable", "--data", hub_data, "--login", "mario"]);
-    let (status, refusal) = wait_until("the disabled account to reach the cash point", || {
-        Browser::log_in(&cp_http, "mario", "mario's password").err()
+    wait_until("the disabled account to reach the cash point", || {
+        let list = json(&["operator", "list", "--data", cp_dir.to_str().unwrap(), "--json"]);
+        let mario = list.as_array()?.iter().find(|o| o["login"] == "mario")?.clone();
+        (mario["disabled"] == true).then_some(())
     });
+    let (status, refusal) = Browser::log_in(&cp_http, "mario", "mario's password").err().expect("refused");
     assert_eq!(status, 401, "{refusal}");
     assert!(refusal["message"].as_str().unwrap().contains("disabled"), "{refusal}");
     // Its open session ends too.
