@@ -307,6 +307,14 @@ DROP INDEX ops_by_author;
 CREATE INDEX ops_by_author ON ops (author, seq, receipt);
 "#;
 
+/// A device's operations still awaiting the hub's verdict, found without
+/// reading its whole log: every top-up checks its offline limits against
+/// them (before, a cash point with a year of receipts read them all at
+/// each top-up; `saldo-bench http` found it).
+const SCHEMA_AWAITING_VERDICT: &str = r#"
+CREATE INDEX ops_awaiting_verdict ON ops (author) WHERE verdict IS NULL AND counts IS NOT NULL;
+"#;
+
 pub(super) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_V1),
@@ -318,5 +326,6 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(SCHEMA_V7),
         M::up(super::operators::SCHEMA_V8),
         M::up(super::idempotency::SCHEMA),
+        M::up(SCHEMA_AWAITING_VERDICT),
     ])
 }
