@@ -23,6 +23,7 @@ pub use own_log::{OWN_LOG_CHECK_MS, OwnLogHold};
 
 mod api_views;
 mod counter;
+mod flagged;
 mod ingest;
 mod peers;
 mod query;
@@ -143,7 +144,7 @@ pub enum NodeError {
     UnknownConsumer(String),
     #[error("{consumer} is not enrolled in the service '{service}' (enrolled in: {enrolled})")]
     NotEnrolled { consumer: String, service: String, enrolled: String },
-    #[error("{consumer} has several wallets ({services}): say which one with --service")]
+    #[error("{consumer} has several wallets ({services}): say which service")]
     ServiceNeeded { consumer: String, services: String },
     #[error("{0} is not enrolled in any service: enrol them before recording money")]
     NoWallet(String),
@@ -166,7 +167,7 @@ pub enum NodeError {
     #[error("operation {0} is not awaiting review")]
     NotFlagged(String),
     #[error(
-        "accepting this {kind} takes {wallets}: nothing was recorded; to accept it all the same, add --confirm-below-floor"
+        "accepting this {kind} takes {wallets}: nothing was recorded; to accept it all the same, confirm that it goes below the floor"
     )]
     BelowFloorInReview { kind: String, wallets: String },
     #[error(transparent)]

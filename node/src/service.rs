@@ -9,10 +9,14 @@
 //!   ([`Service::subscribe`]); `status.json` only mirrors the status.
 //! - One error type, [`ServiceError`], with a kind and a message for people.
 
+mod bundles;
+mod cash_points;
+mod catalogue;
 mod counter;
 mod error;
 mod operators;
 mod readers;
+mod review;
 mod status;
 mod writer;
 
@@ -22,7 +26,9 @@ use std::sync::{Arc, RwLock};
 use saldo_sync::{AuthorId, RealmId};
 use tokio::sync::broadcast;
 
+pub use bundles::{Bundle, FrontierFileBytes};
 pub use error::{ErrorKind, Result, ServiceError};
+pub use review::FLAGGED_SHOWN_MAX;
 pub use writer::NodeHandle;
 
 use crate::node::{Node, NodeError};
@@ -85,9 +91,12 @@ impl Service {
             data_dir: dir.clone(),
         };
         let verify_base = RwLock::new(node.meta_text(crate::node::META_PUBLIC_URL)?.unwrap_or_default());
+        // A node opened exclusively (on a full disk) is read by its writer:
+        // no other connection could open the database.
+        let readers = Readers::new(dir.filter(|_| !node.store().is_exclusive()));
         let node = NodeHandle::spawn(node)?;
         let net = status::NetState::default();
-        Ok(Service { inner: Arc::new(Inner { about, node, readers: Readers::new(dir), net, verify_base }) })
+        Ok(Service { inner: Arc::new(Inner { about, node, readers, net, verify_base }) })
     }
 
     /// Where receipts' verification links point (the hub's public URL).

@@ -342,6 +342,12 @@ impl Store {
         self.conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
     }
 
+    /// Opened with exclusive locking on a full disk: no other connection
+    /// can read the database while this one is open.
+    pub fn is_exclusive(&self) -> bool {
+        self.read_only_on_full_disk
+    }
+
     pub fn integrity_check(&self) -> Result<String> {
         self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
     }

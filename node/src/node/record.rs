@@ -18,6 +18,7 @@ use saldo_sync::{
 pub struct WalletBelowFloor {
     /// "Rossi Mario", or the consumer's id when the directory does not know them.
     pub consumer: String,
+    pub consumer_id: saldo_sync::ConsumerId,
     pub service: ServiceId,
     pub after: Balance,
     /// What devices' allowances may still charge there on top.
@@ -38,7 +39,10 @@ impl std::fmt::Display for WalletBelowFloor {
 
 /// The facts [`ledger::below_floor_if_accepted`] needs about `op`, gathered
 /// from the store, and its answer named for the operator.
-fn wallets_below_floor_if_accepted(tx: &Tx<'_>, op: &crate::store::MoneyOpRow) -> Result<Vec<WalletBelowFloor>> {
+pub(super) fn wallets_below_floor_if_accepted(
+    tx: &Tx<'_>,
+    op: &crate::store::MoneyOpRow,
+) -> Result<Vec<WalletBelowFloor>> {
     let charge = op.kind == saldo_sync::OpKind::ServiceCharge.name();
     let mut lines = Vec::new();
     for (consumer, service, delta_minor) in tx.money_lines(op.row)? {
@@ -70,6 +74,7 @@ fn wallets_below_floor_if_accepted(tx: &Tx<'_>, op: &crate::store::MoneyOpRow) -
         let balance = |minor| Balance::from_minor(minor).unwrap_or(Balance::ZERO);
         out.push(WalletBelowFloor {
             consumer,
+            consumer_id: below.wallet.consumer,
             service: below.wallet.service.clone(),
             after: balance(below.after_minor),
             reserved: balance(below.reserved_minor),

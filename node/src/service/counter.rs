@@ -36,8 +36,19 @@ impl Service {
         let name = Label::parse_as(&operator.name, "operator")
             .map_err(|e| ServiceError::invalid("operator", e.to_string()))?;
         let once = key.map(|key| Once { scope: operator.login.to_string(), key });
+        self.record_top_up(request, Some(name), once).await
+    }
+
+    /// Records a top-up as [`Service::top_up`] does, for a front end
+    /// without logins (the command line): the operator's name as given,
+    /// if any, and no idempotency key (each call is a new payment).
+    pub async fn top_up_by(&self, operator_name: Option<Label>, request: TopUpRequest) -> Result<Receipt> {
+        self.record_top_up(request, operator_name, None).await
+    }
+
+    async fn record_top_up(&self, request: TopUpRequest, name: Option<Label>, once: Option<Once>) -> Result<Receipt> {
         let base = self.verify_base();
-        self.write(move |node| Ok(node.record_top_up_request(&request, Some(&name), once.as_ref(), &base)?)).await
+        self.write(move |node| Ok(node.record_top_up_request(&request, name.as_ref(), once.as_ref(), &base)?)).await
     }
 
     /// The receipt of a top-up held here.
