@@ -128,7 +128,7 @@ pub enum NodeError {
     #[error(transparent)]
     Open(#[from] OpenError),
     #[error("storage failure: {0}")]
-    Storage(#[source] rusqlite::Error),
+    Storage(#[source] crate::store::StoreError),
     #[error(
         "another process is writing to this data directory (an import?) and did not let go of it for {} s: try again",
         crate::store::WRITE_WAIT_MAX.as_secs()
@@ -199,17 +199,20 @@ pub type Result<T> = std::result::Result<T, NodeError>;
 /// SQLITE_FULL, or ENOSPC from the file system? Front ends say so, and what
 /// to do, rather than the bare cause.
 pub fn is_disk_full(error: &(dyn std::error::Error + 'static)) -> bool {
-    if let Some(rusqlite::Error::SqliteFailure(e, _)) = error.downcast_ref::<rusqlite::Error>() {
-        return e.code == rusqlite::ErrorCode::DiskFull;
+    if let Some(e) = error.downcast_ref::<crate::store::StoreError>() {
+        return e.is_disk_full();
+    }
+    if let Some(e) = error.downcast_ref::<rusqlite::Error>() {
+        return e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull);
     }
     error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::StorageFull)
 }
 
-impl From<rusqlite::Error> for NodeError {
+impl From<crate::store::StoreError> for NodeError {
     /// "database is locked" is no storage failure, and no operator should
     /// read SQLite's words for it.
-    fn from(error: rusqlite::Error) -> NodeError {
-        if crate::store::is_busy(&error) { NodeError::Busy } else { NodeError::Storage(error) }
+    fn from(error: crate::store::StoreError) -> NodeError {
+        if error.is_busy() { NodeError::Busy } else { NodeError::Storage(error) }
     }
 }
 
