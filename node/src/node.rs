@@ -35,7 +35,7 @@ mod views;
 pub use counter::{Once, VERIFICATION_CODE_BYTES, local_time, verification_code};
 pub use peers::{BundleReport, FrontierHolder};
 pub use reader::{META_PUBLIC_URL, WalletChanges, wall_now_ms};
-pub use record::{WalletBelowFloor, check_limits};
+pub use record::{CheckpointsSigned, WalletBelowFloor, check_limits};
 pub use verify::{VERIFY_PART_OPS, VerifyReport};
 pub use views::{BalanceView, ConsumerView, MovementView, Receipt, ReceiptLine, TopUpRequestLine, WalletView};
 
@@ -391,7 +391,7 @@ impl Node {
                 limits: OfflineLimits::default_for_cash_point(),
             },
         )?;
-        tx.commit()?;
+        me.commit(tx)?;
         Ok(node)
     }
 
@@ -409,7 +409,7 @@ impl Node {
         };
         let tx = node.store.write()?;
         tx.set_meta(META_REALM, &realm.0)?;
-        tx.commit()?;
+        node.me.commit(tx)?;
         Ok(node)
     }
 
