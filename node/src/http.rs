@@ -18,6 +18,7 @@ mod error;
 mod metrics;
 mod money;
 mod openapi;
+mod raw;
 mod routes;
 
 use std::net::SocketAddr;
@@ -67,6 +68,19 @@ impl HttpConfig {
         }
         Ok(())
     }
+
+    /// Takes the address now, so that a node whose address is in use says
+    /// so as it starts (rather than running without its API).
+    pub fn bind(&self) -> anyhow::Result<std::net::TcpListener> {
+        let listener = std::net::TcpListener::bind(self.addr).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot serve the HTTP API on {}: {e} (another node runs here? choose another address with --http, or `http` in saldo.toml; port 0 picks a free one)",
+                self.addr
+            )
+        })?;
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    }
 }
 
 /// What every handler reaches.
@@ -111,13 +125,18 @@ pub fn router(service: Service, secure: bool) -> Router {
 
 /// Serves the API until `shutdown` resolves, then finishes the requests in
 /// flight (at most [`REQUEST_TIME_MAX`]).
+///
+/// With `public_url_from_address`, a hub's receipts' verification links
+/// point at the address it listens on (no public URL was configured).
 pub async fn serve(
     service: Service,
     config: HttpConfig,
+    listener: std::net::TcpListener,
+    public_url_from_address: bool,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.check()?;
-    let app = router(service, config.tls.is_some()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(service.clone(), config.tls.is_some()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
@@ -129,24 +148,39 @@ pub async fn serve(
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.map_err(|e| {
                 anyhow::anyhow!("cannot use the certificate {} and key {}: {e}", cert.display(), key.display())
             })?;
-            let server = axum_server::bind_rustls(config.addr, tls).handle(handle.clone());
-            announce(&handle, "https").await;
+            let server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle.clone());
+            announce(&service, &handle, "https", public_url_from_address).await;
             server.serve(app).await?;
         }
         None => {
-            let server = axum_server::bind(config.addr).handle(handle.clone());
-            announce(&handle, "http").await;
+            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            announce(&service, &handle, "http", public_url_from_address).await;
             server.serve(app).await?;
         }
     }
     Ok(())
 }
 
-async fn announce(handle: &axum_server::Handle<SocketAddr>, scheme: &'static str) {
-    let handle = handle.clone();
+/// Once the server listens: says where, puts it in the node's status
+/// (`status.json`), and points a hub's verification links there if no
+/// public URL was configured.
+async fn announce(
+    service: &Service,
+    handle: &axum_server::Handle<SocketAddr>,
+    scheme: &'static str,
+    public_url_from_address: bool,
+) {
+    let (service, handle) = (service.clone(), handle.clone());
     tokio::spawn(async move {
-        if let Some(addr) = handle.listening().await {
-            crate::net::say(format_args!("http: serving the API at {scheme}://{addr}/api/v1"));
+        let Some(addr) = handle.listening().await else { return };
+        let url = format!("{scheme}://{addr}");
+        crate::net::say(format_args!("http: serving the API at {url}/api/v1"));
+        service.run_status().lock().unwrap_or_else(std::sync::PoisonError::into_inner).http = Some(url.clone());
+        if public_url_from_address
+            && service.about().is_hub
+            && let Err(e) = service.set_public_url(url).await
+        {
+            tracing::warn!("cannot keep the hub's address for receipts' links: {e}");
         }
     });
 }

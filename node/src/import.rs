@@ -70,6 +70,9 @@ impl From<NodeError> for ImportError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Rejected {
     pub line: u64,
+    /// The column at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
     pub reason: String,
 }
 
@@ -191,11 +194,16 @@ fn parse_phone(text: &str) -> Result<Option<Label>, String> {
     optional_label(text, "phone")
 }
 
-fn parse_row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Row, String> {
-    let code = |column: &str| {
-        CodiceFiscale::parse(&get(column)).map_err(|e| format!("{column} {:?}: {e}", excerpt(&get(column))))
+/// A row's refusal: the column at fault (when one is) and why.
+type RowError = (Option<&'static str>, String);
+
+fn parse_row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Row, RowError> {
+    let code = |column: &'static str| {
+        CodiceFiscale::parse(&get(column))
+            .map_err(|e| (Some(column), format!("{column} {:?}: {e}", excerpt(&get(column)))))
     };
-    let name = |column: &'static str| PersonName::parse_as(&get(column), column).map_err(|e| e.to_string());
+    let name =
+        |column: &'static str| PersonName::parse_as(&get(column), column).map_err(|e| (Some(column), e.to_string()));
     let payer =
         Person { fiscal_code: code("payer_fiscal_code")?, surname: name("payer_surname")?, name: name("payer_name")? };
     let consumer = Person {
@@ -207,36 +215,38 @@ fn parse_row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Row, String> {
     let pan = if pan_text.trim().is_empty() {
         None
     } else {
-        Some(Pan::parse(&pan_text).map_err(|e| format!("pan {:?}: {e}", excerpt(&pan_text)))?)
+        Some(Pan::parse(&pan_text).map_err(|e| (Some("pan"), format!("pan {:?}: {e}", excerpt(&pan_text))))?)
     };
     let mut services = Vec::new();
     for part in get("services").split(';') {
         if part.trim().is_empty() {
             continue;
         }
-        let id = ServiceId::from_name(part).map_err(|e| format!("service {:?}: {e}", excerpt(part)))?;
-        let label = Label::parse_as(part, "service name").map_err(|e| e.to_string())?;
+        let id =
+            ServiceId::from_name(part).map_err(|e| (Some("services"), format!("service {:?}: {e}", excerpt(part))))?;
+        let label = Label::parse_as(part, "service name").map_err(|e| (Some("services"), e.to_string()))?;
         if !services.iter().any(|(s, _)| *s == id) {
             services.push((id, label));
         }
     }
     if services.is_empty() {
-        return Err(
-            "services is empty: list the consumer's services separated by ';' (for example Mensa;Trasporto)".into()
-        );
+        return Err((
+            Some("services"),
+            "services is empty: list the consumer's services separated by ';' (for example Mensa;Trasporto)".into(),
+        ));
     }
     if services.len() > SERVICES_PER_CONSUMER_MAX {
-        return Err(format!("{} services: at most {SERVICES_PER_CONSUMER_MAX}", services.len()));
+        return Err((Some("services"), format!("{} services: at most {SERVICES_PER_CONSUMER_MAX}", services.len())));
     }
     Ok(Row {
         line,
         payer,
-        email: parse_email(&get("email"))?,
-        phone: parse_phone(&get("phone"))?,
+        email: parse_email(&get("email")).map_err(|e| (Some("email"), e))?,
+        phone: parse_phone(&get("phone")).map_err(|e| (Some("phone"), e))?,
         consumer,
         pan,
-        school: optional_label(&get("school"), "school")?,
-        class: optional_label(&get("class"), "class")?,
+        school: optional_label(&get("school"), "school").map_err(|e| (Some("school"), e))?,
+        class: optional_label(&get("class"), "class").map_err(|e| (Some("class"), e))?,
         services,
     })
 }
@@ -308,7 +318,11 @@ pub fn import_csv(
             Ok(true) => {}
             Err(e) => {
                 report.rows += 1;
-                report.rejected.push(Rejected { line: lines.line_at(start), reason: format!("not valid CSV: {e}") });
+                report.rejected.push(Rejected {
+                    line: lines.line_at(start),
+                    field: None,
+                    reason: format!("not valid CSV: {e}"),
+                });
                 continue;
             }
         }
@@ -328,19 +342,23 @@ pub fn import_csv(
                 let name = headers.get(column).map_or(String::from("a cell"), |h| format!("column {h}"));
                 format!("{name} spans several lines: keep each cell on one line")
             };
-            report.rejected.push(Rejected { line, reason });
+            report.rejected.push(Rejected { line, field: None, reason });
             continue;
         }
         let fields: Result<Vec<&str>, _> = record.iter().map(std::str::from_utf8).collect();
         let Ok(fields) = fields else {
-            report.rejected.push(Rejected { line, reason: "not valid UTF-8: save the file as UTF-8".into() });
+            report.rejected.push(Rejected {
+                line,
+                field: None,
+                reason: "not valid UTF-8: save the file as UTF-8".into(),
+            });
             continue;
         };
         let get =
             |column: &str| columns.get(column).and_then(|i| fields.get(*i)).map_or(String::new(), |s| (*s).to_owned());
         match parse_row(line, &get) {
             Ok(row) => rows.push(row),
-            Err(reason) => report.rejected.push(Rejected { line, reason }),
+            Err((field, reason)) => report.rejected.push(Rejected { line, field, reason }),
         }
     }
 
@@ -353,14 +371,17 @@ pub fn import_csv(
         let family = FamilyId::derive(&row.payer.fiscal_code);
         let consumer = ConsumerId::derive(&row.consumer.fiscal_code);
         if row.consumer.fiscal_code == row.payer.fiscal_code {
-            report
-                .rejected
-                .push(Rejected { line: row.line, reason: "the consumer's codice fiscale is the payer's".into() });
+            report.rejected.push(Rejected {
+                line: row.line,
+                field: Some("consumer_fiscal_code"),
+                reason: "the consumer's codice fiscale is the payer's".into(),
+            });
             continue;
         }
         if let Some(first) = consumer_lines.get(&consumer) {
             report.rejected.push(Rejected {
                 line: row.line,
+                field: Some("consumer_fiscal_code"),
                 reason: format!("consumer {} already appears on line {first}", row.consumer.fiscal_code),
             });
             continue;
@@ -370,6 +391,7 @@ pub fn import_csv(
             if first.payer != row.payer {
                 report.rejected.push(Rejected {
                     line: row.line,
+                    field: Some("payer_surname"),
                     reason: format!(
                         "payer {} is {} {} on line {}: use the same payer name on every row",
                         row.payer.fiscal_code, first.payer.name, first.payer.surname, first.line
@@ -384,6 +406,7 @@ pub fn import_csv(
             {
                 report.rejected.push(Rejected {
                     line: row.line,
+                    field: Some("pan"),
                     reason: format!("pan {pan} is already given to another consumer in this file"),
                 });
                 continue;
@@ -467,6 +490,7 @@ fn write_families(
                 {
                     report.rejected.push(Rejected {
                         line: row.line,
+                        field: Some("payer_fiscal_code"),
                         reason: format!(
                             "consumer {} belongs to another family in the directory: move them there first",
                             row.consumer.fiscal_code
@@ -481,6 +505,7 @@ fn write_families(
                         {
                             report.rejected.push(Rejected {
                                 line: row.line,
+                                field: Some("pan"),
                                 reason: format!("pan {pan} already belongs to {} {}", owner.name, owner.surname),
                             });
                             continue;

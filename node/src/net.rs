@@ -176,8 +176,13 @@ mod tests {
     #[test]
     fn a_join_answer_carries_the_first_receipt_number_of_a_replacement_and_refusals_stay_refusals() {
         for joined in [
-            Joined { name: "Edicola: la nuova".into(), receipts_after: None },
-            Joined { name: "Edicola".into(), receipts_after: Some(41) },
+            Joined { name: "Edicola: la nuova".into(), receipts_after: None, public_url: None },
+            Joined { name: "Edicola".into(), receipts_after: Some(41), public_url: None },
+            Joined {
+                name: "Edicola".into(),
+                receipts_after: Some(41),
+                public_url: Some("https://saldo.comune.example".into()),
+            },
         ] {
             assert_eq!(Joined::parse(&joined.encode()), Some(joined));
         }

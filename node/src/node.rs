@@ -23,8 +23,9 @@ pub use own_log::{OWN_LOG_CHECK_MS, OwnLogHold};
 
 mod api_views;
 mod counter;
-mod flagged;
+mod hub_views;
 mod ingest;
+mod money_requests;
 mod peers;
 mod query;
 mod reader;
@@ -32,7 +33,9 @@ mod record;
 mod verify;
 mod views;
 
-pub use counter::{Once, VERIFICATION_CODE_BYTES, local_time, verification_code};
+pub use counter::{Once, TopUpCall, VERIFICATION_CODE_BYTES, local_time, verification_code};
+pub use hub_views::FLAGGED_LISTED_MAX;
+pub use money_requests::day_of_ms;
 pub use peers::{BundleReport, FrontierHolder};
 pub use reader::{META_PUBLIC_URL, WalletChanges, wall_now_ms};
 pub use record::{CheckpointsSigned, WalletBelowFloor, check_limits};

@@ -9,14 +9,15 @@
 //!   ([`Service::subscribe`]); `status.json` only mirrors the status.
 //! - One error type, [`ServiceError`], with a kind and a message for people.
 
+mod accounts;
 mod bundles;
-mod cash_points;
-mod catalogue;
 mod counter;
 mod error;
+mod hub;
+mod lookup;
+mod money;
 mod operators;
 mod readers;
-mod review;
 mod status;
 mod writer;
 
@@ -28,7 +29,6 @@ use tokio::sync::broadcast;
 
 pub use bundles::{Bundle, FrontierFileBytes};
 pub use error::{ErrorKind, Result, ServiceError};
-pub use review::FLAGGED_SHOWN_MAX;
 pub use writer::NodeHandle;
 
 use crate::node::{Node, NodeError};
@@ -71,6 +71,8 @@ struct Inner {
     net: status::NetState,
     /// Where receipts' verification links point: the hub's public address.
     verify_base: RwLock<String>,
+    /// Top-ups waiting to be recorded together.
+    top_ups: std::sync::Mutex<counter::PendingTopUps>,
 }
 
 impl Service {
@@ -96,7 +98,8 @@ impl Service {
         let readers = Readers::new(dir.filter(|_| !node.store().is_exclusive()));
         let node = NodeHandle::spawn(node)?;
         let net = status::NetState::default();
-        Ok(Service { inner: Arc::new(Inner { about, node, readers, net, verify_base }) })
+        let top_ups = std::sync::Mutex::default();
+        Ok(Service { inner: Arc::new(Inner { about, node, readers, net, verify_base, top_ups }) })
     }
 
     /// Where receipts' verification links point (the hub's public URL).

@@ -23,8 +23,10 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use crate::writers::Writers;
 use saldo_sync::{AuthorId, ConsumerId, OpId, Role, Seq, ServiceId};
 
+mod days;
 mod directory;
 mod family;
+mod hub_lists;
 mod idempotency;
 mod log;
 mod meta;
@@ -34,7 +36,9 @@ mod receipts;
 mod schema;
 mod verdicts;
 
+pub use days::DayReceipt;
 pub use directory::ConsumerRow;
+pub use hub_lists::FamilyRow;
 pub use idempotency::Remembered as RememberedRequest;
 pub use log::AuthorRow;
 pub use money::{MoneyOpRow, MovementRow, NewMoneyOp, WalletNum, WalletRow};

@@ -54,3 +54,14 @@ pub struct LogVerifyReport {
     /// SQLite's own integrity check: "ok" or what it found.
     pub integrity_check: String,
 }
+
+/// `GET /bundle?device=`: a bundle of everything the hub would send that
+/// device in a sync session (the hub's log and the device's own), for a
+/// site without a network. Carried to the device and imported there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct BundleParams {
+    /// The device's id (64 hexadecimal digits).
+    pub device: String,
+}

@@ -70,14 +70,24 @@ fn check_offline_hours(field: &str, hours: u32) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Whether and why a device was revoked.
+/// A device's revocation: what it recorded up to `last_seq_seen` (the last
+/// operation of it the hub had seen) keeps counting; anything later is
+/// flagged for review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Revocation {
+    pub last_seq_seen: u64,
+}
+
+/// What a revocation recorded (`POST /cash-points/{device}/revoke`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RevocationRecorded {
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub operation: OpId,
-    pub reason: String,
-    pub recorded_at_ms: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub device: AuthorId,
+    pub last_seq_seen: u64,
 }
 
 /// What kind of device.

@@ -139,3 +139,52 @@ pub struct ImportReport {
     pub services_created: Vec<String>,
     pub refused: Vec<RefusedRow>,
 }
+
+/// Families one page lists when the request does not say.
+pub const FAMILIES_PAGE_DEFAULT: u32 = 50;
+/// Most families one page lists.
+pub const FAMILIES_PAGE_MAX: u32 = 500;
+
+/// `GET /families?q=&limit=&offset=`: a page of the realm's families, or
+/// those of the children a search finds (by a child's name, PAN or codice
+/// fiscale, or the payer's codice fiscale).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct FamilyListParams {
+    /// What the search box holds; every family, page by page, when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// At most this many families (1 to 500, 50 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Families skipped, in payer surname order (not with `q`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+impl FamilyListParams {
+    /// The search understood, if any, or why not (field `q`, `limit` or `offset`).
+    pub fn validate(&self) -> Result<Option<crate::search::Query>, ApiError> {
+        if let Some(limit) = self.limit
+            && !(1..=FAMILIES_PAGE_MAX).contains(&limit)
+        {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("limit is {limit}: ask for 1 to {FAMILIES_PAGE_MAX} families"),
+            ));
+        }
+        match &self.q {
+            None => Ok(None),
+            Some(_) if self.offset.is_some() => Err(ApiError::invalid(
+                "offset",
+                "a search returns the families it finds at once: leave offset out, or leave q out to page",
+            )),
+            Some(q) => crate::search::parse_query(q).map(Some).map_err(|e| ApiError::invalid("q", e.to_string())),
+        }
+    }
+
+    pub fn limit_or_default(&self) -> u32 {
+        self.limit.unwrap_or(FAMILIES_PAGE_DEFAULT).clamp(1, FAMILIES_PAGE_MAX)
+    }
+}

@@ -233,15 +233,42 @@ pub struct MethodTotal {
     pub total: Balance,
 }
 
-/// `POST /daily-close`: a cash point's close of the day (*chiusura*).
+/// `POST /daily-close?day=` and `GET /daily-close?day=`: which day, as
+/// YYYYMMDD in the realm's time zone; today when absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct DayParams {
+    /// YYYYMMDD, like 20261129; today when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<u32>,
+}
+
+impl DayParams {
+    /// Checks that `day` is a date (field `day`), without the calendar's
+    /// month lengths, which the server checks.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let Some(day) = self.day else { return Ok(()) };
+        let (month, dom) = (day / 100 % 100, day % 100);
+        if !(20_000_101..=99_991_231).contains(&day) || !(1..=12).contains(&month) || !(1..=31).contains(&dom) {
+            return Err(ApiError::invalid("day", format!("{day} is not a day: write it as YYYYMMDD, like 20261129")));
+        }
+        Ok(())
+    }
+}
+
+/// `POST /daily-close`: a cash point's close of the day (*chiusura*);
+/// `GET /daily-close` reads one, or what closing the day would record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DailyClose {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub operation: OpId,
+    /// The close recorded; absent when the day is not closed yet (what
+    /// closing it now would record).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub operation: Option<OpId>,
     /// The day closed, as YYYYMMDD (the operation's own form).
     pub day: u32,
-    /// Receipts of the day.
+    /// Receipts of the day that count (a reversed one does not).
     pub count: u32,
     /// What they took in, net of reversals.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
@@ -251,14 +278,15 @@ pub struct DailyClose {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<u64>))]
     pub last_receipt: Option<ReceiptNo>,
     pub per_method: Vec<MethodTotal>,
-    /// Reversals recorded that day.
+    /// Reversals recorded that day (their receipts are not in `count`).
     pub reversals: u32,
+    /// What the reversed receipts had taken in.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub reversals_total: Balance,
 }
 
 /// `POST /remittances`: cash handed to the treasury (*versamento*) for the
-/// receipts not yet remitted.
+/// receipts of closed days not yet remitted; the amount is their cash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RemittanceRequest {
@@ -362,5 +390,15 @@ mod tests {
         assert_eq!(request.validate().unwrap_err().field.as_deref(), Some("to"));
         let remittance = RemittanceRequest { amount: Balance::ZERO, reference: Label::parse("CRO 123").unwrap() };
         assert_eq!(remittance.validate().unwrap_err().field.as_deref(), Some("amount"));
+    }
+
+    #[test]
+    fn a_day_is_written_yyyymmdd() {
+        assert!(DayParams::default().validate().is_ok());
+        assert!(DayParams { day: Some(20_261_129) }.validate().is_ok());
+        for bad in [202_611_290, 20_261_329, 20_261_100, 20_261_132, 19_991_231] {
+            let error = DayParams { day: Some(bad) }.validate().unwrap_err();
+            assert_eq!(error.field.as_deref(), Some("day"), "{bad}");
+        }
     }
 }

@@ -4,7 +4,6 @@ use saldo_sync::{AuthorId, Balance, ConsumerId, FlagReason, Label, OpId, Receipt
 use serde::{Deserialize, Serialize};
 
 use crate::ApiError;
-use crate::consumers::MovementKind;
 
 /// Why the hub flagged an operation: the operation model's reasons, one
 /// for one ([`FlaggedOperation::detail`] explains each case for people).
@@ -86,7 +85,8 @@ pub struct FlaggedOperation {
     pub author: AuthorId,
     /// The device's name, when enrolled with one.
     pub author_name: Option<String>,
-    pub kind: MovementKind,
+    /// The operation's kind: "top-up", "service-charge", "daily-close", ...
+    pub kind: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<u64>))]
     pub receipt: Option<ReceiptNo>,
     /// What it moves, signed, summed over its lines.

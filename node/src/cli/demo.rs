@@ -110,13 +110,25 @@ fn run_demo_network(
             .spawn()?)
     };
     let hub_data = hub_dir.display().to_string();
-    children.0.push(spawn(&["hub", "--data", &hub_data, "--p2p", "127.0.0.1:0"], &dir.join("hub.log"))?);
-    let hub_address = wait_for_address(hub_dir, &mut children)?;
+    children.0.push(spawn(
+        &["hub", "--data", &hub_data, "--p2p", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+        &dir.join("hub.log"),
+    )?);
+    let (hub_address, hub_http) = wait_for_address(hub_dir, &mut children)?;
     let mut cash_points = Vec::new();
+    let mut https = Vec::new();
     for (name, label) in DEMO_CASH_POINTS {
         let cp_dir = dir.join(name);
         let cp_data = cp_dir.display().to_string();
-        let mut args = vec!["cashpoint".to_string(), "--data".into(), cp_data, "--p2p".into(), "127.0.0.1:0".into()];
+        let mut args = vec![
+            "cashpoint".to_string(),
+            "--data".into(),
+            cp_data,
+            "--p2p".into(),
+            "127.0.0.1:0".into(),
+            "--http".into(),
+            "127.0.0.1:0".into(),
+        ];
         if cp_dir.join(crate::node::DATABASE_FILE).exists() {
             args.extend(["--hub".into(), hub_address.clone()]);
         } else {
@@ -130,24 +142,28 @@ fn run_demo_network(
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         children.0.push(spawn(&args, &dir.join(format!("{name}.log")))?);
-        let address = wait_for_address(&cp_dir, &mut children)?;
+        let (address, http) = wait_for_address(&cp_dir, &mut children)?;
         // Enrolled by now (it joins before it listens): its cashier's
         // account reaches it with the hub's log.
         logins.push(operator::demo_cashier(&mut open(hub_dir)?, name, label)?);
         cash_points.push((cp_dir, label, address));
+        https.push(http);
     }
     if quiet {
         print_json(&serde_json::json!({
             "hub": hub_address,
-            "cash_points": cash_points.iter().map(|(d, l, a)| serde_json::json!({"name": l, "data": d, "address": a})).collect::<Vec<_>>(),
+            "hub_http": hub_http,
+            "cash_points": cash_points.iter().zip(&https).map(|((d, l, a), h)| serde_json::json!({"name": l, "data": d, "address": a, "http": h})).collect::<Vec<_>>(),
             "logins": logins,
         }))?;
     } else {
         outln!();
         outln!("Running on 127.0.0.1 (logs in {}/*.log); Ctrl-C stops everything:", dir.display());
         outln!("  hub                   {hub_address}");
-        for (_, label, address) in &cash_points {
+        outln!("                        API {hub_http}/api/v1 (OpenAPI: {hub_http}/api/v1/openapi.json)");
+        for ((_, label, address), http) in cash_points.iter().zip(&https) {
             outln!("  {label:<21} {address}");
+            outln!("                        API {http}/api/v1");
         }
         operator::print_demo_logins(&logins)?;
         print_demo_hints(exe, hub_dir, sample, Some((&cash_points, &hub_address, children.0[1].id())))?;
@@ -182,17 +198,18 @@ impl Drop for DemoChildren {
     }
 }
 
-/// Waits until the node in `dir` runs and says where it listens.
-fn wait_for_address(dir: &Path, children: &mut DemoChildren) -> Result<String> {
+/// Waits until the node in `dir` runs and says where it listens: its sync
+/// address and its HTTP API's.
+fn wait_for_address(dir: &Path, children: &mut DemoChildren) -> Result<(String, String)> {
     let started = std::time::Instant::now();
     loop {
         // The status of the child just started, not one a previous run left.
         let child = children.0.last().map(std::process::Child::id);
-        if let Some(address) = crate::net::RunStatus::read(dir)
+        if let Some(found) = crate::net::RunStatus::read(dir)
             .filter(|s| Some(s.pid) == child)
-            .and_then(|s| s.addresses.into_iter().next())
+            .and_then(|s| Some((s.addresses.into_iter().next()?, s.http?)))
         {
-            return Ok(address);
+            return Ok(found);
         }
         if let Some(child) = children.0.last_mut()
             && let Some(status) = child.try_wait()?

@@ -26,7 +26,7 @@ pub(super) fn import_families(data: DataArg, file: PathBuf, json: JsonArg) -> Re
     );
     let progress = bar.clone();
     let report = session.call(async |s| {
-        s.import_families(csv, move |done, total| {
+        s.import_families_telling(csv, move |done, total| {
             progress.set_length(total);
             progress.set_position(done);
         })

@@ -37,7 +37,15 @@ pub(super) fn review(args: ReviewArgs, accept: bool, confirm_below_floor: bool) 
     let note = Label::parse_as(&args.note, "note")?;
     let session = Session::open(&args.data.data)?;
     let request = ReviewRequest { accept, note: Some(note), confirm_below_floor };
-    let outcome = session.call(async |s| s.review(target, request, operator).await)?;
+    // The command line's operator: whoever holds the hub's data directory, named as they typed.
+    let operator = crate::service::Operator {
+        login: "command-line".to_string(),
+        name: operator.to_string(),
+        role: saldo_api::session::OperatorRole::Administrator,
+        cash_point: None,
+        cash_point_name: None,
+    };
+    let outcome = session.call(async |s| s.review(&operator, target, request).await)?;
     outln!("{} {}", if accept { "accepted" } else { "rejected" }, target.to_hex());
     for w in &outcome.below_floor {
         let reserved = if w.reserved.minor() > 0 {

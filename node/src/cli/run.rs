@@ -71,15 +71,14 @@ fn serve(
         // Colour codes only for a person at a terminal, never in a log file.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    let listener = http.bind()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let is_hub = node.is_hub();
     runtime.block_on(async {
         let service = crate::service::Service::start(node, Some(dir.to_path_buf()))?;
-        // The hub's verification links point where parents reach it.
-        if is_hub {
-            let scheme = if http.tls.is_some() { "https" } else { "http" };
-            let url = public_url.unwrap_or_else(|| format!("{scheme}://{}", http.addr));
-            service.set_public_url(url).await?;
+        // Receipts' verification links point where parents reach the hub:
+        // as configured, else (at the hub) the address the API listens on.
+        if let Some(url) = &public_url {
+            service.set_public_url(url.clone()).await?;
         }
         let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
         let stopper = stop.clone();
@@ -92,7 +91,7 @@ fn serve(
             let _ = stopper.send(());
         });
         let mut http_stop = stop.subscribe();
-        let api = tokio::spawn(crate::http::serve(service.clone(), http, async move {
+        let api = tokio::spawn(crate::http::serve(service.clone(), http, listener, public_url.is_none(), async move {
             let _ = http_stop.recv().await;
         }));
         let mut net_stop = stop.subscribe();
@@ -128,6 +127,9 @@ pub(super) fn join(dir: &Path, token: &str, p2p: std::net::SocketAddr) -> Result
             node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
             if let Some(after) = joined.receipts_after {
                 node.set_receipts_after(after)?;
+            }
+            if let Some(url) = &joined.public_url {
+                node.set_meta_text(crate::node::META_PUBLIC_URL, url)?;
             }
             outln!(
                 "joined the realm {} as {:?}; this node's id is {}",

@@ -5,7 +5,7 @@ use super::render::print_json;
 use super::{OutputError, Session};
 use anyhow::Result;
 use saldo_api::directory::{ServiceUpdate, ServiceView};
-use saldo_sync::{Amount, Label};
+use saldo_sync::{Amount, Label, ServiceId};
 use std::io::Write;
 
 pub(super) fn list_services(data: DataArg, json: JsonArg) -> Result<()> {
@@ -36,8 +36,9 @@ pub(super) fn set_service(
         Some(text) => (Some(Amount::parse(text)?), false),
     };
     let session = Session::open(&data.data)?;
+    let id = ServiceId::from_name(name.as_str())?;
     let update = ServiceUpdate { name, floor, tariff, remove_tariff };
-    let service = session.call(async |s| s.set_service(update).await)?;
+    let service = session.call(async |s| s.set_service(id, update).await)?;
     if json.json {
         print_json(&service)?;
     } else {

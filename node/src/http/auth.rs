@@ -98,6 +98,15 @@ impl Sessions {
     pub fn close(&self, token: &str) {
         self.lock().remove(&token_key(token));
     }
+
+    /// Ends every session of the operator `login` (an account disabled, or
+    /// its password changed, here); answers how many ended.
+    pub fn close_operator(&self, login: &str) -> usize {
+        let mut open = self.lock();
+        let before = open.len();
+        open.retain(|_, s| !s.operator.login.eq_ignore_ascii_case(login));
+        before - open.len()
+    }
 }
 
 fn alive(session: &Session, now: Instant) -> bool {
@@ -315,6 +324,15 @@ impl Roles for Administrators {
     const ALLOWED: &'static [OperatorRole] = &[OperatorRole::Administrator];
 }
 
+/// Cashiers only: what a cash point does with its own till (the daily
+/// close, remittances). Nobody else logs in at a cash point, and cashiers
+/// log in nowhere else.
+#[derive(Debug)]
+pub struct Cashiers;
+impl Roles for Cashiers {
+    const ALLOWED: &'static [OperatorRole] = &[OperatorRole::Cashier];
+}
+
 /// A logged-in operator whose role is one of `R::ALLOWED` (with the CSRF
 /// token on a change).
 #[derive(Debug, Clone)]
@@ -336,5 +354,32 @@ impl<R: Roles> FromRequestParts<AppState> for Caller<R> {
         let authed = Authed::from_request_parts(parts, state).await?;
         authed.require(R::ALLOWED)?;
         Ok(Caller { authed, _roles: std::marker::PhantomData })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operator(login: &str) -> Operator {
+        Operator {
+            login: login.to_string(),
+            name: "Anna Bianchi".to_string(),
+            role: OperatorRole::Clerk,
+            cash_point: None,
+            cash_point_name: None,
+        }
+    }
+
+    #[test]
+    fn closing_an_operators_sessions_ends_all_of_theirs_and_nobody_elses() {
+        let sessions = Sessions::default();
+        let (first, _) = sessions.open(operator("anna"));
+        let (second, _) = sessions.open(operator("anna"));
+        let (other, _) = sessions.open(operator("luca"));
+        assert_eq!(sessions.close_operator("Anna"), 2);
+        assert!(sessions.get(&first).is_none() && sessions.get(&second).is_none());
+        assert!(sessions.get(&other).is_some());
+        assert_eq!(sessions.close_operator("anna"), 0);
     }
 }

@@ -92,7 +92,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             format!("{path}: {what}")
         };
-        ApiError { kind: ErrorKind::InvalidInput, message, field: (!whole).then_some(path) }
+        // A missing field is named by serde in the message only.
+        let missing = what.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+        let field = match missing {
+            Some(name) if whole => Some(name.to_string()),
+            Some(name) => Some(format!("{path}.{name}")),
+            None => (!whole).then_some(path),
+        };
+        let message = match missing {
+            Some(name) => format!("{name} is missing: this request needs it"),
+            None => message,
+        };
+        ApiError { kind: ErrorKind::InvalidInput, message, field }
     })?;
     deserializer.end().map_err(|e| {
         ApiError::new(ErrorKind::InvalidInput, format!("the request body has more after its JSON value: {e}"))

@@ -50,28 +50,40 @@ pub struct Joined {
     /// When it replaces another device: the highest receipt number the hub
     /// held of that one; its own receipts start above.
     pub receipts_after: Option<u64>,
+    /// The hub's public address, where receipts' verification links point.
+    pub public_url: Option<String>,
 }
 
-/// The line of the join answer that carries [`Joined::receipts_after`]
-/// (names are labels, which hold no line breaks).
-const RECEIPTS_AFTER_LINE: &str = "\nreceipts-after:";
+/// The lines of the join answer after the name (names are labels, which
+/// hold no line breaks): [`Joined::receipts_after`], [`Joined::public_url`].
+const RECEIPTS_AFTER: &str = "receipts-after:";
+const PUBLIC_URL: &str = "public-url:";
 
 impl Joined {
     pub(super) fn parse(answer: &str) -> Option<Joined> {
-        let rest = answer.strip_prefix("ok:")?;
-        match rest.split_once(RECEIPTS_AFTER_LINE) {
-            Some((name, after)) => {
-                Some(Joined { name: name.to_string(), receipts_after: Some(after.trim().parse().ok()?) })
+        let mut lines = answer.strip_prefix("ok:")?.split('\n');
+        let name = lines.next()?.to_string();
+        let mut joined = Joined { name, receipts_after: None, public_url: None };
+        for line in lines {
+            if let Some(after) = line.strip_prefix(RECEIPTS_AFTER) {
+                joined.receipts_after = Some(after.trim().parse().ok()?);
+            } else if let Some(url) = line.strip_prefix(PUBLIC_URL) {
+                joined.public_url = Some(url.trim().to_string()).filter(|u| !u.is_empty());
             }
-            None => Some(Joined { name: rest.to_string(), receipts_after: None }),
+            // Lines of a later version are skipped.
         }
+        Some(joined)
     }
 
     pub(super) fn encode(&self) -> String {
-        match self.receipts_after {
-            Some(after) => format!("ok:{}{RECEIPTS_AFTER_LINE}{after}", self.name),
-            None => format!("ok:{}", self.name),
+        let mut out = format!("ok:{}", self.name);
+        if let Some(after) = self.receipts_after {
+            out.push_str(&format!("\n{RECEIPTS_AFTER}{after}"));
         }
+        if let Some(url) = &self.public_url {
+            out.push_str(&format!("\n{PUBLIC_URL}{url}"));
+        }
+        out
     }
 }
 
@@ -130,8 +142,16 @@ impl ProtocolHandler for Join {
             Ok(name) => {
                 tracing::info!("enrolled {} as cash point {name:?}", device.to_hex());
                 let _ = self.shared.handle.refresh_frontier().await;
+                let public_url = self
+                    .shared
+                    .handle
+                    .call(|node| node.meta_text(crate::node::META_PUBLIC_URL))
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|u| !u.is_empty());
                 match self.shared.handle.call(move |node| node.receipt_base_of(&device)).await {
-                    Ok(receipts_after) => Joined { name, receipts_after }.encode(),
+                    Ok(receipts_after) => Joined { name, receipts_after, public_url }.encode(),
                     // Enrolled, but its first receipt number unknown: the
                     // device must not guess it (it would reuse the replaced
                     // one's numbers); a new token is needed.

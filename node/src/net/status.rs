@@ -48,6 +48,9 @@ pub struct RunStatus {
     /// What `--peer` takes to reach this node.
     pub addresses: Vec<String>,
     pub peers: BTreeMap<String, PeerStatus>,
+    /// Where the operators' HTTP API listens (`http://127.0.0.1:8400`).
+    #[serde(default)]
+    pub http: Option<String>,
 }
 
 pub const STATUS_FILE: &str = "status.json";

@@ -245,10 +245,8 @@ async fn run_session(shared: &Shared, conn: Connection, initiator: bool) -> Resu
                 }
                 write_frame(&mut send, message).await?;
             }
-            shared.peer(&peer, |p| {
-                p.ops_sent += sent;
-                p.last_contact_ms = Some(now_ms());
-            });
+            // Sent is not heard: only what comes from the peer is contact.
+            shared.peer(&peer, |p| p.ops_sent += sent);
         }
         #[allow(unreachable_code)]
         Ok::<(), anyhow::Error>(())

@@ -115,6 +115,15 @@ impl Node {
             }
             None => (SharePolicy::Everything, Frontier::default()),
         };
+        self.export_bundle_with(policy, theirs)
+    }
+    /// A signed bundle of what this node would send `device` in a sync
+    /// session, for a device that holds nothing yet (or whose frontier file
+    /// is not at hand): it imports what it lacks and skips the rest.
+    pub fn export_bundle_for(&mut self, device: AuthorId) -> Result<(Vec<u8>, usize)> {
+        self.export_bundle_with(self.share_policy(device), Frontier::default())
+    }
+    fn export_bundle_with(&mut self, policy: SharePolicy, theirs: Frontier) -> Result<(Vec<u8>, usize)> {
         // From a hub, a bundle is contact with the hub: it carries a recent
         // operation of the hub, a heartbeat if the hub has been quiet.
         self.heartbeat_if_quiet()?;

@@ -48,7 +48,7 @@ impl std::fmt::Display for WalletBelowFloor {
 
 /// The facts [`ledger::below_floor_if_accepted`] needs about `op`, gathered
 /// from the store, and its answer named for the operator.
-pub(super) fn wallets_below_floor_if_accepted(
+pub(crate) fn wallets_below_floor_if_accepted(
     tx: &Tx<'_>,
     op: &crate::store::MoneyOpRow,
 ) -> Result<Vec<WalletBelowFloor>> {

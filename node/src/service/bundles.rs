@@ -1,6 +1,6 @@
 //! Sync by file (bundles and frontier files) and the log's self-check.
 
-use saldo_api::bundles::{BundleExport, BundleRecipient, BundleReport, LogVerifyReport};
+use saldo_api::bundles::{BundleExport, BundleRecipient, LogVerifyReport};
 
 use super::{Result, Service};
 use crate::node::FrontierHolder;
@@ -48,19 +48,6 @@ impl Service {
             Ok(Bundle { bytes, export })
         })
         .await
-    }
-
-    /// Imports a bundle's operations (bulk work: a top-up goes first).
-    pub async fn import_bundle(&self, bytes: Vec<u8>) -> Result<BundleReport> {
-        let report = self.node().call(move |node| node.import_bundle(&bytes)).await?;
-        Ok(BundleReport {
-            exporter: report.exporter,
-            operations: report.operations as u64,
-            new: report.new as u64,
-            duplicates: report.duplicates as u64,
-            equivocations: report.equivocations as u64,
-            refused: report.refused,
-        })
     }
 
     /// This node's frontier file, signed: what a bundle for it must hold.

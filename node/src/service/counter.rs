@@ -26,29 +26,42 @@ use saldo_api::receipt::{Receipt, Verification};
 use saldo_sync::{Label, OpId};
 
 use super::Operator;
-use crate::node::Once;
+use crate::node::{Node, Once, TopUpCall};
 
 impl Service {
     /// Records a top-up of one or more wallets of one family on one receipt.
     /// With an idempotency key, a retried request returns the first one's
     /// receipt and records nothing new.
+    ///
+    /// Top-ups asked for while the writer is busy are recorded together in
+    /// one transaction (one sync of the disk for all the counters waiting),
+    /// each checked on its own: one refused leaves the others recorded.
     pub async fn top_up(&self, operator: &Operator, request: TopUpRequest, key: Option<String>) -> Result<Receipt> {
         let name = Label::parse_as(&operator.name, "operator")
             .map_err(|e| ServiceError::invalid("operator", e.to_string()))?;
         let once = key.map(|key| Once { scope: operator.login.to_string(), key });
-        self.record_top_up(request, Some(name), once).await
+        self.record_top_up(TopUpCall { request, operator: Some(name), once }).await
     }
 
     /// Records a top-up as [`Service::top_up`] does, for a front end
     /// without logins (the command line): the operator's name as given,
     /// if any, and no idempotency key (each call is a new payment).
     pub async fn top_up_by(&self, operator_name: Option<Label>, request: TopUpRequest) -> Result<Receipt> {
-        self.record_top_up(request, operator_name, None).await
+        self.record_top_up(TopUpCall { request, operator: operator_name, once: None }).await
     }
 
-    async fn record_top_up(&self, request: TopUpRequest, name: Option<Label>, once: Option<Once>) -> Result<Receipt> {
-        let base = self.verify_base();
-        self.write(move |node| Ok(node.record_top_up_request(&request, name.as_ref(), once.as_ref(), &base)?)).await
+    async fn record_top_up(&self, call: TopUpCall) -> Result<Receipt> {
+        let (answer, receive) = tokio::sync::oneshot::channel();
+        let schedule = {
+            let mut pending = self.inner.top_ups.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            pending.calls.push((call, answer));
+            !std::mem::replace(&mut pending.scheduled, true)
+        };
+        if schedule {
+            let (inner, base) = (self.inner.clone(), self.verify_base());
+            self.inner.node.queue_urgent(move |node| record_pending(node, &inner, &base));
+        }
+        receive.await.map_err(|_| ServiceError::internal("the node stopped before recording the top-up"))?
     }
 
     /// The receipt of a top-up held here.
@@ -60,5 +73,43 @@ impl Service {
     /// The public verification of a receipt's code.
     pub async fn verify(&self, code: String) -> Result<Verification> {
         self.read(move |node| Ok(node.verification(&code)?)).await
+    }
+}
+
+/// Most top-ups recorded in one transaction.
+const TOP_UPS_PER_TRANSACTION_MAX: usize = 64;
+
+/// Top-ups waiting for the writer, and whether a job to record them is queued.
+#[derive(Debug, Default)]
+pub(super) struct PendingTopUps {
+    calls: Vec<(TopUpCall, tokio::sync::oneshot::Sender<Result<Receipt>>)>,
+    scheduled: bool,
+}
+
+/// On the writer: records every top-up waiting, in transactions of at most
+/// [`TOP_UPS_PER_TRANSACTION_MAX`], and answers each caller.
+fn record_pending(node: &mut Node, inner: &super::Inner, verify_base: &str) {
+    let waiting = {
+        let mut pending = inner.top_ups.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        pending.scheduled = false;
+        std::mem::take(&mut pending.calls)
+    };
+    let mut waiting = waiting.into_iter().peekable();
+    while waiting.peek().is_some() {
+        let (calls, answers): (Vec<TopUpCall>, Vec<_>) = waiting.by_ref().take(TOP_UPS_PER_TRANSACTION_MAX).unzip();
+        match node.record_top_ups(&calls, verify_base) {
+            Ok(receipts) => {
+                for (answer, receipt) in answers.into_iter().zip(receipts) {
+                    // A caller that went away (a closed connection) is no error.
+                    let _ = answer.send(receipt.map_err(ServiceError::from));
+                }
+            }
+            Err(e) => {
+                let error = ServiceError::from(e);
+                for answer in answers {
+                    let _ = answer.send(Err(error.clone()));
+                }
+            }
+        }
     }
 }

@@ -138,6 +138,12 @@ impl NodeHandle {
         receive
     }
 
+    /// Queues `f` on the node's thread before any bulk job, without waiting
+    /// for it (it answers its callers itself).
+    pub(crate) fn queue_urgent(&self, f: impl FnOnce(&mut Node) + Send + 'static) {
+        drop(self.queue(true, f));
+    }
+
     /// Runs `f` on the node's thread after the jobs queued before it.
     pub async fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Node) -> R + Send + 'static) -> R {
         self.queue(false, f).await.expect("the node thread answers every job")

@@ -21,6 +21,11 @@
 //! max) while another process imports a bundle of 100,000 operations on the
 //! same data directory (`--ops N` for another count), beside the idle figure.
 //!
+//! `http` prints top-ups per second and their latency through the HTTP API
+//! at a cash point with 50 concurrent keep-alive clients, and search latency
+//! at the hub of the 1,000,000-consumer realm while 1,000,000 operations are
+//! ingested into it, each beside the in-process figure of the same run.
+//!
 //! `foundation` prints, in one run: (a) raw ed25519 verifications per second
 //! with batch verification on all cores, (b) operations per second verified
 //! and durably stored by the hub's store in batches, (c) their ratio, (d)
@@ -34,6 +39,9 @@
 // Rates and latencies are floating point; no amount of money is, here or anywhere.
 #![allow(clippy::float_arithmetic)]
 
+#[path = "saldo-bench/http.rs"]
+mod http;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -46,6 +54,7 @@ use saldo_sync::{
     Role, Seq, TopUp, TopUpLine, WalletKey,
 };
 
+#[derive(Debug, Clone)]
 struct Options {
     consumers: u64,
     /// `--ops`, when given: each benchmark has its own default.
@@ -105,6 +114,7 @@ fn main() -> Result<()> {
         "sync-latency" => sync_latency(&options),
         "sync-catch-up" => sync_catch_up(&options),
         "topup-under-import" => topup_under_import(&options),
+        "http" => http::http(&options),
         other => bail!("unknown benchmark {other}: try `foundation` or `sync-protocol`"),
     }
 }
@@ -241,6 +251,68 @@ fn hub_with_wallets(dir: &Path, consumers: u64, seed: u64) -> Result<(Node, Vec<
         out
     };
     Ok((hub, wallets))
+}
+
+/// The logs of `keys` (cash points), `per_author` top-ups each on random
+/// `wallets`, signed on all cores, each holding the hub's log up to
+/// `hub_seen`; interleaved as they would arrive at the hub.
+fn signed_arrival(
+    realm: &saldo_sync::RealmId,
+    keys: &[DeviceKey],
+    hub_seen: Seq,
+    wallets: &[WalletKey],
+    per_author: usize,
+) -> Vec<Vec<u8>> {
+    let realm = *realm;
+    let logs: Vec<Vec<Vec<u8>>> = std::thread::scope(|scope| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let handles: Vec<_> = keys
+            .chunks(keys.len().div_ceil(cores))
+            .enumerate()
+            .map(|(part, chunk)| {
+                scope.spawn(move || {
+                    let mut rng = fastrand::Rng::with_seed(part as u64);
+                    chunk
+                        .iter()
+                        .map(|key| {
+                            let mut prev = OpId::NONE;
+                            (1..=per_author as u64)
+                                .map(|seq| {
+                                    let op = Operation {
+                                        author: key.author(),
+                                        seq: Seq(seq),
+                                        prev,
+                                        hlc: Hlc::from_parts(1_790_000_000_000 + seq, 0),
+                                        hub_seen,
+                                        body: Body::TopUp(TopUp {
+                                            receipt: ReceiptNo(seq),
+                                            lines: vec![TopUpLine {
+                                                wallet: wallets[rng.usize(..wallets.len())].clone(),
+                                                amount: Amount::from_minor(rng.i64(100..=5_000)).expect("amount"),
+                                            }],
+                                            method: PaymentMethod::Cash,
+                                            operator: None,
+                                        }),
+                                    }
+                                    .sign(&realm, key);
+                                    prev = op.id;
+                                    op.to_bytes()
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("signing thread")).collect()
+    });
+    let mut arrival = Vec::with_capacity(keys.len() * per_author);
+    for i in 0..per_author {
+        for log in &logs {
+            arrival.push(log[i].clone());
+        }
+    }
+    arrival
 }
 
 fn label(text: &str) -> Label {
@@ -781,56 +853,7 @@ fn sync_catch_up(options: &Options) -> Result<()> {
     // Each cash point's log, signed on all cores, holding the hub's log as it
     // is now; then interleaved as they would arrive.
     let hub_seen = hub.store_mut().read()?.author(&realm.hub())?.map_or(Seq(0), |a| a.head_seq);
-    let logs: Vec<Vec<Vec<u8>>> = std::thread::scope(|scope| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let handles: Vec<_> = keys
-            .chunks(AUTHORS.div_ceil(cores))
-            .enumerate()
-            .map(|(part, chunk)| {
-                let wallets = &wallets;
-                scope.spawn(move || {
-                    let mut rng = fastrand::Rng::with_seed(part as u64);
-                    chunk
-                        .iter()
-                        .map(|key| {
-                            let mut prev = OpId::NONE;
-                            (1..=per_author as u64)
-                                .map(|seq| {
-                                    let op = Operation {
-                                        author: key.author(),
-                                        seq: Seq(seq),
-                                        prev,
-                                        hlc: Hlc::from_parts(1_790_000_000_000 + seq, 0),
-                                        hub_seen,
-                                        body: Body::TopUp(TopUp {
-                                            receipt: ReceiptNo(seq),
-                                            lines: vec![TopUpLine {
-                                                wallet: wallets[rng.usize(..wallets.len())].clone(),
-                                                amount: Amount::from_minor(rng.i64(100..=5_000)).expect("amount"),
-                                            }],
-                                            method: PaymentMethod::Cash,
-                                            operator: None,
-                                        }),
-                                    }
-                                    .sign(&realm, key);
-                                    prev = op.id;
-                                    op.to_bytes()
-                                })
-                                .collect::<Vec<_>>()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("signing thread")).collect()
-    });
-    let mut arrival = Vec::with_capacity(total);
-    for i in 0..per_author {
-        for log in &logs {
-            arrival.push(log[i].clone());
-        }
-    }
-    drop(logs);
+    let arrival = signed_arrival(&realm, &keys, hub_seen, &wallets, per_author);
     for batch in arrival.chunks(10_000) {
         for result in hub.ingest(batch)? {
             result?;

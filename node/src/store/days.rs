@@ -1,0 +1,107 @@
+//! A cash point's own days as it sees them: the receipts it recorded in a
+//! span of time, its reversals, its daily closes and remittances, each
+//! counted as this node counts it (`counts_provisional`: its own
+//! operations awaiting the hub count here, flagged ones do not).
+
+use rusqlite::params;
+use saldo_sync::{AuthorId, OpId, ReceiptNo};
+
+use super::{Result, Tx, op_id};
+
+/// One receipt (a top-up or the payment of a due) of an author.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayReceipt {
+    pub op: OpId,
+    pub receipt: ReceiptNo,
+    /// `cash`, `debit-card`, ... ([`saldo_sync::PaymentMethod::name`]).
+    pub method: Option<String>,
+    pub total_minor: i64,
+    /// Counts here (not reversed, not flagged).
+    pub counts_here: bool,
+}
+
+impl Tx<'_> {
+    /// The receipts `author` recorded with a hybrid logical time in
+    /// `[from_hlc, to_hlc)`, in receipt order.
+    pub fn receipts_between(&self, author: &AuthorId, from_hlc: u64, to_hlc: u64) -> Result<Vec<DayReceipt>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, receipt, method, total_minor, counts_provisional FROM ops
+             WHERE author = (SELECT num FROM authors WHERE author = ?1) AND receipt IS NOT NULL
+               AND counts IS NOT NULL AND hlc >= ?2 AND hlc < ?3
+             ORDER BY receipt",
+        )?;
+        let rows = stmt.query_map(params![&author.0[..], from_hlc as i64, to_hlc as i64], |r| {
+            Ok(DayReceipt {
+                op: op_id(r.get(0)?)?,
+                receipt: ReceiptNo(r.get::<_, i64>(1)? as u64),
+                method: r.get(2)?,
+                total_minor: r.get(3)?,
+                counts_here: r.get(4)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
+    }
+
+    /// What the reversals `author` recorded in `[from_hlc, to_hlc)` undid,
+    /// among those that count here.
+    pub fn reversal_targets_between(&self, author: &AuthorId, from_hlc: u64, to_hlc: u64) -> Result<Vec<OpId>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT reverses FROM ops
+             WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = 'reversal'
+               AND counts_provisional AND hlc >= ?2 AND hlc < ?3
+             ORDER BY row",
+        )?;
+        let rows = stmt.query_map(params![&author.0[..], from_hlc as i64, to_hlc as i64], |r| op_id(r.get(0)?))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
+    }
+
+    /// The operations of `author` of `kind` that count here (its daily
+    /// closes, its remittances), oldest first, with their encoded bytes.
+    pub fn own_ops_of_kind(&self, author: &AuthorId, kind: &str) -> Result<Vec<(OpId, Vec<u8>)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, bytes FROM ops
+             WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = ?2 AND counts_provisional
+             ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![&author.0[..], kind], |r| Ok((op_id(r.get(0)?)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
+    }
+
+    /// The highest receipt an operation of `author` of `kind` that counts
+    /// here covers (a daily close's or a remittance's range).
+    pub fn own_range_last(&self, author: &AuthorId, kind: &str) -> Result<Option<ReceiptNo>> {
+        self.tx
+            .prepare_cached(
+                "SELECT MAX(range_last) FROM ops
+                 WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = ?2 AND counts_provisional",
+            )?
+            .query_row(params![&author.0[..], kind], |r| r.get::<_, Option<i64>>(0))
+            .map(|last| last.map(|n| ReceiptNo(n as u64)))
+            .map_err(crate::store::StoreError::from)
+    }
+
+    /// Whether a daily close of `author` that counts here covers `receipt`.
+    pub fn receipt_closed_here(&self, author: &AuthorId, receipt: ReceiptNo) -> Result<bool> {
+        self.tx
+            .prepare_cached(
+                "SELECT 1 FROM ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = 'daily-close'
+                 AND counts_provisional AND range_first <= ?2 AND range_last >= ?2",
+            )?
+            .exists(params![&author.0[..], receipt.0 as i64])
+            .map_err(crate::store::StoreError::from)
+    }
+
+    /// The receipts of `author` numbered `first..=last` that count here:
+    /// how many, their total and their cash, in cents.
+    pub fn receipt_range_here(&self, author: &AuthorId, first: ReceiptNo, last: ReceiptNo) -> Result<(u64, i64, i64)> {
+        self.tx
+            .prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(total_minor), 0), COALESCE(SUM(CASE WHEN method = 'cash' THEN total_minor END), 0)
+                 FROM ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND receipt BETWEEN ?2 AND ?3
+                   AND counts_provisional",
+            )?
+            .query_row(params![&author.0[..], first.0 as i64, last.0 as i64], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+            }).map_err(crate::store::StoreError::from)
+    }
+}
