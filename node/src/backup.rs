@@ -44,7 +44,7 @@ pub enum BackupError {
     #[error("cannot use {path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error("the database copy failed: {0}")]
-    Storage(#[from] rusqlite::Error),
+    Storage(#[from] crate::store::StoreError),
     #[error("the database cannot be opened: {0}")]
     Open(#[from] crate::store::OpenError),
     #[error("the restored copy does not open as a node: {0}")]

@@ -105,7 +105,10 @@ pub fn render_error(error: &anyhow::Error, data: Option<&Path>) -> String {
         }
         out.push_str(&text);
     }
-    if error.chain().any(crate::node::is_disk_full) {
+    let full = |e: &(dyn std::error::Error + 'static)| {
+        crate::node::is_disk_full(e) || e.downcast_ref::<CommandError>().is_some_and(|c| c.0.is_disk_full())
+    };
+    if error.chain().any(full) {
         match data {
             Some(dir) => {
                 out.push_str(&format!("\nthe disk holding {} is full: free space and try again", dir.display()))
@@ -114,6 +117,60 @@ pub fn render_error(error: &anyhow::Error, data: Option<&Path>) -> String {
         }
     }
     out
+}
+
+/// A service error as the command line says it: the message, with the flag
+/// that fixes it when the error is about a field the command line takes
+/// as a flag (the service names the field, the command line its flag).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", with_flag_hint(.0))]
+struct CommandError(crate::service::ServiceError);
+
+/// The flag of the command line that sets a request's field.
+fn flag_of(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "service" => "--service",
+        "confirm_below_floor" => "--confirm-below-floor",
+        "limit" => "--limit",
+        "per_operation" => "--per-operation",
+        "unconfirmed_total" | "limits.unconfirmed_total" => "--unconfirmed-total",
+        "offline_hours" | "limits.offline_hours" => "--offline-hours",
+        "floor" => "--floor",
+        "tariff" => "--tariff",
+        _ => return None,
+    })
+}
+
+fn with_flag_hint(error: &crate::service::ServiceError) -> String {
+    match error.field.as_deref().and_then(flag_of) {
+        Some(flag) => format!("{} (with {flag})", error.message),
+        None => error.message.clone(),
+    }
+}
+
+/// The node of a data directory behind its service layer, and a small
+/// runtime to call it on: how every command reads and records.
+struct Session {
+    service: crate::service::Service,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Session {
+    fn open(data: &Path) -> Result<Session> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start the command's runtime: {e}"))?;
+        // Opened here, where the error says which directory.
+        let node = open(data)?;
+        let service = crate::service::Service::start(node, Some(data.to_path_buf())).map_err(CommandError)?;
+        Ok(Session { service, runtime })
+    }
+
+    /// Runs one call of the service to its end.
+    fn call<R>(&self, call: impl AsyncFnOnce(&crate::service::Service) -> crate::service::Result<R>) -> Result<R> {
+        Ok(self.runtime.block_on(call(&self.service)).map_err(CommandError)?)
+    }
 }
 
 fn open(data: &Path) -> Result<Node> {
@@ -164,7 +221,7 @@ mod tests {
     use clap::CommandFactory;
 
     /// The sources whose strings reach an operator: messages, hints and help.
-    const SOURCES: [(&str, &str); 67] = [
+    const SOURCES: [(&str, &str); 69] = [
         ("cli.rs", include_str!("cli.rs")),
         ("cli/args.rs", include_str!("cli/args.rs")),
         ("cli/bundle.rs", include_str!("cli/bundle.rs")),
@@ -193,6 +250,8 @@ mod tests {
         ("node/money_requests.rs", include_str!("node/money_requests.rs")),
         ("node/hub_views.rs", include_str!("node/hub_views.rs")),
         ("service.rs", include_str!("service.rs")),
+        ("service/bundles.rs", include_str!("service/bundles.rs")),
+        ("service/lookup.rs", include_str!("service/lookup.rs")),
         ("service/counter.rs", include_str!("service/counter.rs")),
         ("service/error.rs", include_str!("service/error.rs")),
         ("service/money.rs", include_str!("service/money.rs")),

@@ -557,7 +557,7 @@ fn write_families(
             let written = me.put_family_in(&mut tx, &record, &contacts)?;
             report.directory_operations += written as u64;
         }
-        tx.commit().map_err(NodeError::from)?;
+        me.commit(tx)?;
         *written = (report.families, report.accepted_rows);
         rest = &rest[taken..];
         progress(done, total);

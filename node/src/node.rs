@@ -38,7 +38,7 @@ pub use hub_views::FLAGGED_LISTED_MAX;
 pub use money_requests::day_of_ms;
 pub use peers::{BundleReport, FrontierHolder};
 pub use reader::{META_PUBLIC_URL, WalletChanges, wall_now_ms};
-pub use record::{WalletBelowFloor, check_limits};
+pub use record::{CheckpointsSigned, WalletBelowFloor, check_limits};
 pub use verify::{VERIFY_PART_OPS, VerifyReport};
 pub use views::{BalanceView, ConsumerView, MovementView, Receipt, ReceiptLine, TopUpRequestLine, WalletView};
 
@@ -131,7 +131,7 @@ pub enum NodeError {
     #[error(transparent)]
     Open(#[from] OpenError),
     #[error("storage failure: {0}")]
-    Storage(#[source] rusqlite::Error),
+    Storage(#[source] crate::store::StoreError),
     #[error(
         "another process is writing to this data directory (an import?) and did not let go of it for {} s: try again",
         crate::store::WRITE_WAIT_MAX.as_secs()
@@ -147,7 +147,7 @@ pub enum NodeError {
     UnknownConsumer(String),
     #[error("{consumer} is not enrolled in the service '{service}' (enrolled in: {enrolled})")]
     NotEnrolled { consumer: String, service: String, enrolled: String },
-    #[error("{consumer} has several wallets ({services}): say which one with --service")]
+    #[error("{consumer} has several wallets ({services}): say which service")]
     ServiceNeeded { consumer: String, services: String },
     #[error("{0} is not enrolled in any service: enrol them before recording money")]
     NoWallet(String),
@@ -170,7 +170,7 @@ pub enum NodeError {
     #[error("operation {0} is not awaiting review")]
     NotFlagged(String),
     #[error(
-        "accepting this {kind} takes {wallets}: nothing was recorded; to accept it all the same, add --confirm-below-floor"
+        "accepting this {kind} takes {wallets}: nothing was recorded; to accept it all the same, confirm that it goes below the floor"
     )]
     BelowFloorInReview { kind: String, wallets: String },
     #[error(transparent)]
@@ -202,17 +202,20 @@ pub type Result<T> = std::result::Result<T, NodeError>;
 /// SQLITE_FULL, or ENOSPC from the file system? Front ends say so, and what
 /// to do, rather than the bare cause.
 pub fn is_disk_full(error: &(dyn std::error::Error + 'static)) -> bool {
-    if let Some(rusqlite::Error::SqliteFailure(e, _)) = error.downcast_ref::<rusqlite::Error>() {
-        return e.code == rusqlite::ErrorCode::DiskFull;
+    if let Some(e) = error.downcast_ref::<crate::store::StoreError>() {
+        return e.is_disk_full();
+    }
+    if let Some(e) = error.downcast_ref::<rusqlite::Error>() {
+        return e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull);
     }
     error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::StorageFull)
 }
 
-impl From<rusqlite::Error> for NodeError {
+impl From<crate::store::StoreError> for NodeError {
     /// "database is locked" is no storage failure, and no operator should
     /// read SQLite's words for it.
-    fn from(error: rusqlite::Error) -> NodeError {
-        if crate::store::is_busy(&error) { NodeError::Busy } else { NodeError::Storage(error) }
+    fn from(error: crate::store::StoreError) -> NodeError {
+        if error.is_busy() { NodeError::Busy } else { NodeError::Storage(error) }
     }
 }
 
@@ -391,7 +394,7 @@ impl Node {
                 limits: OfflineLimits::default_for_cash_point(),
             },
         )?;
-        tx.commit()?;
+        me.commit(tx)?;
         Ok(node)
     }
 
@@ -409,7 +412,7 @@ impl Node {
         };
         let tx = node.store.write()?;
         tx.set_meta(META_REALM, &realm.0)?;
-        tx.commit()?;
+        node.me.commit(tx)?;
         Ok(node)
     }
 

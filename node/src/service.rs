@@ -10,9 +10,11 @@
 //! - One error type, [`ServiceError`], with a kind and a message for people.
 
 mod accounts;
+mod bundles;
 mod counter;
 mod error;
 mod hub;
+mod lookup;
 mod money;
 mod operators;
 mod readers;
@@ -25,6 +27,7 @@ use std::sync::{Arc, RwLock};
 use saldo_sync::{AuthorId, RealmId};
 use tokio::sync::broadcast;
 
+pub use bundles::{Bundle, FrontierFileBytes};
 pub use error::{ErrorKind, Result, ServiceError};
 pub use writer::NodeHandle;
 
@@ -90,10 +93,13 @@ impl Service {
             data_dir: dir.clone(),
         };
         let verify_base = RwLock::new(node.meta_text(crate::node::META_PUBLIC_URL)?.unwrap_or_default());
+        // A node opened exclusively (on a full disk) is read by its writer:
+        // no other connection could open the database.
+        let readers = Readers::new(dir.filter(|_| !node.store().is_exclusive()));
         let node = NodeHandle::spawn(node)?;
         let net = status::NetState::default();
         let top_ups = std::sync::Mutex::default();
-        Ok(Service { inner: Arc::new(Inner { about, node, readers: Readers::new(dir), net, verify_base, top_ups }) })
+        Ok(Service { inner: Arc::new(Inner { about, node, readers, net, verify_base, top_ups }) })
     }
 
     /// Where receipts' verification links point (the hub's public URL).

@@ -95,7 +95,7 @@ pub enum IngestError {
     #[error(transparent)]
     Directory(#[from] DirectoryError),
     #[error("storage failure: {0}")]
-    Storage(#[from] rusqlite::Error),
+    Storage(#[from] crate::store::StoreError),
 }
 
 impl IngestError {

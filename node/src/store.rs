@@ -45,7 +45,35 @@ pub use money::{MoneyOpRow, MovementRow, NewMoneyOp, WalletNum, WalletRow};
 use schema::migrations;
 pub use verdicts::{FlaggedRow, StoredVerdict};
 
-pub type Result<T> = std::result::Result<T, rusqlite::Error>;
+/// Why the store could not do what it was asked: SQLite's own errors, and
+/// the store's cases. Nothing above `store` sees `rusqlite` types.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused or failed (a locked database, a full disk, damage).
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The store was opened on a full disk to read: it writes nothing.
+    #[error("database or disk is full: this node was opened on a full disk to read, and writes nothing")]
+    OpenedOnFullDisk,
+}
+
+impl StoreError {
+    /// Another connection held the database for longer than a writer
+    /// waits ("database is locked").
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Sqlite(e) if is_busy(e))
+    }
+
+    /// The disk (or the database's size limit) is full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            StoreError::OpenedOnFullDisk => true,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Longest a writer waits for another connection (a bulk import in another
 /// process) to let go of the database before it gives up.
@@ -68,7 +96,7 @@ fn retry_while_busy(attempts: i32) -> bool {
 
 /// Whether `error` says that another connection held the database for
 /// longer than a writer waits ("database is locked").
-pub fn is_busy(error: &rusqlite::Error) -> bool {
+pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
     matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
@@ -292,10 +320,7 @@ impl Store {
     /// A store opened for reading on a full disk writes nothing.
     fn refuse_on_full_disk(&self) -> Result<()> {
         if self.read_only_on_full_disk {
-            return Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
-                Some("database or disk is full".into()),
-            ));
+            return Err(StoreError::OpenedOnFullDisk);
         }
         Ok(())
     }
@@ -336,18 +361,30 @@ impl Store {
 
     /// How many pages the database holds.
     pub fn page_count(&self) -> Result<u64> {
-        self.conn.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+        self.conn
+            .query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(crate::store::StoreError::from)
     }
 
     /// Caps the database at `pages` pages for this connection (SQLite's
     /// `max_page_count`): a write past it fails as on a full disk
     /// (SQLITE_FULL). Tests use it to fill the disk without filling one.
     pub fn limit_pages(&self, pages: u64) -> Result<u64> {
-        self.conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+        self.conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(crate::store::StoreError::from)
+    }
+
+    /// Opened with exclusive locking on a full disk: no other connection
+    /// can read the database while this one is open.
+    pub fn is_exclusive(&self) -> bool {
+        self.read_only_on_full_disk
     }
 
     pub fn integrity_check(&self) -> Result<String> {
-        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(crate::store::StoreError::from)
     }
 
     /// Every row of every table, in a stable order: what tests compare to
@@ -355,7 +392,7 @@ impl Store {
     pub fn dump(&self) -> Result<Vec<String>> {
         let mut tables: Vec<String> = {
             let mut stmt = self.conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
-            stmt.query_map([], |r| r.get(0))?.collect::<Result<_>>()?
+            stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
         };
         tables.retain(|t| !t.starts_with("sqlite_"));
         let mut out = Vec::new();
@@ -371,7 +408,7 @@ impl Store {
                     }
                     Ok(line)
                 })?
-                .collect::<Result<_>>()?;
+                .collect::<rusqlite::Result<_>>()?;
             rows.sort();
             out.extend(rows);
         }
@@ -405,17 +442,17 @@ fn with_remembered<'a>(tx: Tx<'a>, home: &'a mut Remembered) -> Result<Tx<'a>> {
     Ok(Tx { home: Some((home, data_version)), ..tx })
 }
 
-fn op_id(bytes: Vec<u8>) -> Result<OpId> {
+fn op_id(bytes: Vec<u8>) -> rusqlite::Result<OpId> {
     OpId::from_slice(&bytes)
         .ok_or_else(|| rusqlite::Error::InvalidColumnType(0, "op id".into(), rusqlite::types::Type::Blob))
 }
 
-fn author_id(bytes: Vec<u8>) -> Result<AuthorId> {
+fn author_id(bytes: Vec<u8>) -> rusqlite::Result<AuthorId> {
     AuthorId::from_slice(&bytes)
         .ok_or_else(|| rusqlite::Error::InvalidColumnType(0, "author".into(), rusqlite::types::Type::Blob))
 }
 
-fn consumer_id(bytes: Vec<u8>) -> Result<ConsumerId> {
+fn consumer_id(bytes: Vec<u8>) -> rusqlite::Result<ConsumerId> {
     ConsumerId::from_slice(&bytes)
         .ok_or_else(|| rusqlite::Error::InvalidColumnType(0, "consumer".into(), rusqlite::types::Type::Blob))
 }
@@ -433,7 +470,7 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-fn role_of(name: &str) -> Result<Role> {
+fn role_of(name: &str) -> rusqlite::Result<Role> {
     Ok(match name {
         "hub" => Role::Hub,
         "cash-point" => Role::CashPoint,
@@ -577,7 +614,21 @@ impl<'a> Tx<'a> {
         })
     }
 
-    pub fn commit(self) -> Result<()> {
+    /// Commits the transaction. It takes the proof that the hub signed the
+    /// checkpoints of the balances this transaction changed, which only
+    /// `Me::commit` makes (after signing them): there is no other way to
+    /// commit (invariant 9 of ARCHITECTURE.md).
+    pub fn commit(self, _signed: crate::node::CheckpointsSigned) -> Result<()> {
+        self.commit_unchecked()
+    }
+
+    /// What the store's own tests commit with: no node, no checkpoints.
+    #[cfg(test)]
+    pub(crate) fn commit_in_store_test(self) -> Result<()> {
+        self.commit_unchecked()
+    }
+
+    fn commit_unchecked(self) -> Result<()> {
         self.flush_heads()?;
         self.flush_receipts()?;
         self.flush_wallets()?;
@@ -676,7 +727,9 @@ impl<'a> Tx<'a> {
         if let Some(row) = self.authors.borrow().get(author) {
             return Ok(row.num);
         }
-        self.author(author)?.map(|row| row.num).ok_or(rusqlite::Error::QueryReturnedNoRows)
+        self.author(author)?
+            .map(|row| row.num)
+            .ok_or(crate::store::StoreError::from(rusqlite::Error::QueryReturnedNoRows))
     }
 
     fn flush_heads(&self) -> Result<()> {

@@ -142,7 +142,7 @@ mod tests {
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
             Some("database is locked".into()),
         );
-        let message = crate::node::NodeError::from(locked).to_string();
+        let message = crate::node::NodeError::from(crate::store::StoreError::from(locked)).to_string();
         assert!(message.contains("another process is writing to this data directory"), "{message}");
         assert!(!message.contains("locked") && !message.contains("code"), "{message}");
     }

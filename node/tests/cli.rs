@@ -36,10 +36,10 @@ impl Realm {
             let found: serde_json::Value =
                 serde_json::from_str(&ok(&["search", "--data", self.data(), prefix, "--limit", "50", "--json"]))
                     .unwrap();
-            list.extend(found.as_array().unwrap().iter().cloned());
+            list.extend(found["consumers"].as_array().unwrap().iter().cloned());
         }
         let services = |c: &serde_json::Value| -> Vec<String> {
-            c["services"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+            c["wallets"].as_array().unwrap().iter().map(|w| w["service"].as_str().unwrap().to_string()).collect()
         };
         let one = list.iter().find(|c| services(c).len() == 1).expect("someone with one service");
         let many = list.iter().find(|c| services(c).len() > 1).expect("someone with several services");
@@ -161,7 +161,7 @@ fn an_unknown_consumer_is_refused_and_changes_nothing() {
 fn a_service_the_consumer_is_not_enrolled_in_is_refused_and_changes_nothing() {
     let (realm, pan, multi) = top_up_setup();
     check_top_up_refused(&realm, &pan, "5", &["--service", "piscina"], "is not enrolled in the service 'piscina'");
-    check_top_up_refused(&realm, &multi, "5", &[], "say which one with --service");
+    check_top_up_refused(&realm, &multi, "5", &[], "say which service (with --service)");
     let args = ["topup", "--data", realm.data(), "--pan", &pan, "--amount", "5", "--method", "cheque"];
     check_refused(&realm, &args, "\"cheque\" is not a payment method");
 }
@@ -191,7 +191,7 @@ fn a_top_up_prints_its_receipt_and_the_balance_shows_it() {
     assert_eq!(receipt["lines"][0]["balance_after"], "12.50");
     assert_eq!(receipt["provisional"], false);
     assert_eq!(receipt["receipt_number"], 1);
-    assert!(receipt["pan_masked"].as_str().unwrap().ends_with(&pan[pan.len() - 4..]));
+    assert!(receipt["lines"][0]["pan_masked"].as_str().unwrap().ends_with(&pan[pan.len() - 4..]));
     let text = ok(&["topup", "--data", d, "--pan", &pan, "--amount", "7.50", "--method", "cash"]);
     assert!(text.contains("RICEVUTA / RECEIPT no. 2"), "{text}");
     assert!(text.contains("20.00 EUR"), "{text}");
@@ -209,7 +209,7 @@ fn search_finds_by_pan_codice_fiscale_and_name_without_case_or_accents() {
     let d = realm.data();
     let json = |query: &str| -> Vec<serde_json::Value> {
         serde_json::from_str::<serde_json::Value>(&ok(&["search", "--data", d, query, "--limit", "50", "--json"]))
-            .unwrap()
+            .unwrap()["consumers"]
             .as_array()
             .unwrap()
             .clone()
@@ -290,12 +290,13 @@ fn good_rows_go_in_bad_rows_are_reported_and_a_reimport_changes_nothing() {
     assert!(out.contains("3 rows read: 1 imported, 2 rejected"), "{out}");
     let found: serde_json::Value =
         serde_json::from_str(&ok(&["search", "--data", d, "MRTMTT25D09F205Z", "--json"])).unwrap();
+    let found = &found["consumers"];
     assert_eq!(found[0]["name"], "Matteo");
     assert_eq!(found[0]["class"], "3B");
     // The payer's codice fiscale (a parent's CRS/CNS card) finds the children too.
     let by_payer: serde_json::Value =
         serde_json::from_str(&ok(&["search", "--data", d, "RSSMRA85T10A562S", "--json"])).unwrap();
-    assert_eq!(by_payer[0]["consumer"], found[0]["consumer"]);
+    assert_eq!(by_payer["consumers"][0]["consumer"], found[0]["consumer"]);
     // Contact data went to the family's contacts document, kept at the hub.
     {
         let mut store = Store::open(&realm.dir.join("saldo.db")).unwrap();
@@ -332,7 +333,7 @@ fn services_keep_their_floor_and_tariff() {
     check_refused(
         &realm,
         &["services", "set", "--data", d, "--name", "Mensa", "--floor", "10"],
-        "a floor is zero or below zero",
+        "zero or negative, like -20.00 (with --floor)",
     );
     check_refused(
         &realm,
@@ -399,7 +400,7 @@ fn top_ups_survive_being_killed_at_random_moments() {
     let ((pan, service), _) = realm.consumers();
     let mut rng =
         fastrand::Rng::with_seed(std::env::var("SALDO_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(2026));
-    let mut acknowledged: Vec<OpId> = Vec::new();
+    let mut acknowledged: Vec<String> = Vec::new();
     let kills = 24;
     for round in 0..kills {
         let script = format!(
@@ -420,7 +421,7 @@ fn top_ups_survive_being_killed_at_random_moments() {
             BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
-                .filter_map(|line| line.strip_prefix("Verification code: ").map(|code| OpId::from_hex(code).unwrap()))
+                .filter_map(|line| line.strip_prefix("Verification code: ").map(str::to_string))
                 .collect::<Vec<_>>()
         });
         std::thread::sleep(Duration::from_millis(rng.u64(30..400)));
@@ -435,8 +436,11 @@ fn top_ups_survive_being_killed_at_random_moments() {
         drop(store);
         let mut store = Store::open(&realm.dir.join("saldo.db")).unwrap();
         let tx = store.read().unwrap();
-        for id in &acknowledged {
-            assert!(tx.op_bytes(id).unwrap().is_some(), "round {round}: acknowledged top-up {id} lost");
+        for code in &acknowledged {
+            let prefix = hex::decode(code).unwrap();
+            let held = tx.money_ops_with_prefix(&prefix).unwrap();
+            assert_eq!(held.len(), 1, "round {round}: acknowledged top-up {code} lost");
+            assert!(tx.op_bytes(&held[0]).unwrap().is_some(), "round {round}: acknowledged top-up {code} lost");
         }
         drop(tx);
         let verify = ok(&["log", "verify", "--data", realm.data()]);
@@ -562,7 +566,7 @@ fn a_top_up_goes_through_while_another_process_imports_a_large_bundle() {
     assert_eq!(report["new"], count, "{report}");
     assert_eq!(report["refused"].as_array().unwrap().len(), 0, "{report}");
     let receipt: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let id = OpId::from_hex(receipt["verification_code"].as_str().unwrap()).unwrap();
+    let id = OpId::from_hex(receipt["operation"].as_str().unwrap()).unwrap();
     let mut store = Store::open(&realm.dir.join("saldo.db")).unwrap();
     assert!(store.read().unwrap().op_bytes(&id).unwrap().is_some(), "the top-up is not stored");
     drop(store);
@@ -1052,9 +1056,9 @@ fn a_replayed_frontier_file_yields_only_what_its_holder_may_receive() {
         "--json",
     ]))
     .unwrap();
-    assert_eq!(exported["for"]["device"], a_key.author().to_hex(), "{exported}");
-    assert_eq!(exported["for"]["name"], "Farmacia A", "{exported}");
-    assert!(exported["for"]["frontier_written_ms"].as_u64().unwrap() > 1_700_000_000_000, "{exported}");
+    assert_eq!(exported["recipient"]["device"], a_key.author().to_hex(), "{exported}");
+    assert_eq!(exported["recipient"]["name"], "Farmacia A", "{exported}");
+    assert!(exported["recipient"]["frontier_written_ms"].as_u64().unwrap() > 1_700_000_000_000, "{exported}");
 
     let realm_id = saldo_node::node::Node::open(&hub.dir).unwrap().realm();
     let authors = bundle_authors(&hub, &out);
@@ -1253,7 +1257,7 @@ fn review_accept_says_how_far_below_its_floor_a_charge_takes_the_wallet() {
     assert!(listed.contains(&charge) && listed.contains("over_escrow"), "{listed}");
     let accept = ["review", "accept", "--data", d, &charge, "--operator", "Ufficio", "--note", "paid at the desk"];
     check_refused(&realm, &accept, "wallet to -55.00 EUR, 5.00 EUR below its floor of -50.00 EUR");
-    check_refused(&realm, &accept, "add --confirm-below-floor");
+    check_refused(&realm, &accept, "confirm that it goes below the floor (with --confirm-below-floor)");
     let out = ok(&[&accept[..], &["--confirm-below-floor"]].concat());
     assert!(out.contains(&format!("accepted {charge}")) && out.contains("5.00 EUR below its floor"), "{out}");
     let balance: serde_json::Value =

@@ -1282,7 +1282,8 @@ fn accepting_a_charge_below_the_floor_in_review_needs_a_second_confirmation() {
         "accepting this service charge takes {name}'s mensa wallet to -32.00 EUR, 12.00 EUR below its floor of -20.00 EUR"
     );
     assert!(message.contains(&expected), "{message}");
-    assert!(message.contains("--confirm-below-floor"), "{message}");
+    assert!(message.contains("to accept it all the same, confirm"), "{message}");
+    assert!(!message.contains("--"), "the node names no flag of the command line: {message}");
     assert_eq!(hub.store().dump().unwrap(), before, "a refused review recorded something");
     assert_eq!(reason_of(&mut hub, &beyond.id), Some(FlagReason::OverEscrow));
 

@@ -105,8 +105,10 @@ fn some_consumer(dir: &Path) -> Option<(String, String)> {
         // Not there yet while the node is being created.
         let out = saldo(&["search", "--data", dir.to_str().unwrap(), prefix, "--json"]);
         let found: Value = serde_json::from_slice(&out.stdout).ok()?;
-        if let Some(c) = found.as_array()?.iter().find(|c| c["services"].as_array().is_some_and(|s| s.len() == 1)) {
-            return Some((c["pan"].as_str()?.to_string(), c["services"][0].as_str()?.to_string()));
+        if let Some(c) =
+            found["consumers"].as_array()?.iter().find(|c| c["wallets"].as_array().is_some_and(|w| w.len() == 1))
+        {
+            return Some((c["pan"].as_str()?.to_string(), c["wallets"][0]["service"].as_str()?.to_string()));
         }
     }
     None
@@ -194,7 +196,7 @@ fn a_cash_point_cut_from_the_hub_reaches_it_through_a_neighbour_and_converges() 
     wait_until("B's directory", || some_consumer(&b_dir));
     let b_address = address(&b_dir);
     // (A catch-up commits in short transactions: the directory can be there before the enrolment.)
-    wait_until("B's enrolment", || Some(()).filter(|()| status(&b_dir)["role"] == "cash point"));
+    wait_until("B's enrolment", || Some(()).filter(|()| status(&b_dir)["device_name"] != ""));
 
     // A reaches the hub only through the relay, and B directly.
     let relay = Relay::new(hub_peer.addr);
@@ -202,14 +204,14 @@ fn a_cash_point_cut_from_the_hub_reaches_it_through_a_neighbour_and_converges() 
     // (B as a static peer in A's configuration file, as a shop would set it up.)
     std::fs::write(a_dir.join("saldo.toml"), format!("p2p = \"127.0.0.1:0\"\npeers = [\"{b_address}\"]\n")).unwrap();
     let a_node = spawn(&["cashpoint", "--data", a, "--hub", &through_relay], &tmp.join("a.log"));
-    wait_until("A online with the hub", || status(&a_dir)["hub_online"].as_bool().filter(|online| *online));
+    wait_until("A online with the hub", || status(&a_dir)["online"].as_bool().filter(|online| *online));
 
     // Cut: A records top-ups; its receipts say provisional. (Once the hub
     // or B has answered A's hello: a node just started holds recording
     // until it knows how much of its own log they hold.)
     relay.cut.store(true, Ordering::SeqCst);
     wait_until("A to know what its peers hold of its log", || {
-        Some(()).filter(|()| runs_as(&a_dir, &a_node) && status(&a_dir)["own_log"].is_null())
+        Some(()).filter(|()| runs_as(&a_dir, &a_node) && status(&a_dir)["recording_held"].is_null())
     });
     let mut total = 0i64;
     for (i, amount) in ["12.50", "7.25", "30.00"].iter().enumerate() {
@@ -236,7 +238,7 @@ fn a_cash_point_cut_from_the_hub_reaches_it_through_a_neighbour_and_converges() 
     // B carries A's operations to the hub, which accepts them.
     wait_until("the hub to hold A's top-ups", || Some(()).filter(|()| confirmed(&hub_dir, &pan).0 == total));
     let received_from = |dir: &Path| -> u64 {
-        let id = status(dir)["id"].clone();
+        let id = status(dir)["device"].clone();
         let peers = status(&hub_dir)["peers"].clone();
         peers.as_array().unwrap().iter().find(|p| p["id"] == id).map_or(0, |p| p["ops_received"].as_u64().unwrap())
     };
@@ -326,7 +328,7 @@ fn forged_replayed_and_equivocating_operations_over_the_wire_are_refused_and_rep
     let device = DeviceKey::generate();
     runtime.block_on(saldo_node::net::redeem(&token, &device, "127.0.0.1:0".parse().unwrap())).unwrap();
     let (pan, service) = wait_until("the directory", || some_consumer(&hub_dir));
-    let consumer = json(&["search", "--data", hub_dir.to_str().unwrap(), &pan, "--json"])[0]["consumer"]
+    let consumer = json(&["search", "--data", hub_dir.to_str().unwrap(), &pan, "--json"])["consumers"][0]["consumer"]
         .as_str()
         .map(|c| ConsumerId::from_hex(c).unwrap())
         .unwrap();
@@ -478,7 +480,7 @@ fn broken_frames_from_an_enrolled_device_end_its_session_store_nothing_and_the_n
     // Then a normal session: the hub's log comes, the contact data does not,
     // and the device's top-up is stored.
     let (pan, service) = wait_until("the directory", || some_consumer(&hub_dir));
-    let consumer = json(&["search", "--data", hub_dir.to_str().unwrap(), &pan, "--json"])[0]["consumer"]
+    let consumer = json(&["search", "--data", hub_dir.to_str().unwrap(), &pan, "--json"])["consumers"][0]["consumer"]
         .as_str()
         .map(|c| ConsumerId::from_hex(c).unwrap())
         .unwrap();
@@ -530,7 +532,7 @@ fn the_demo_runs_a_hub_and_two_cash_points_that_sync() {
         wait_until("a demo cash point online with the hub", || {
             let s = saldo(&["status", "--data", cash_point.to_str().unwrap(), "--json"]);
             let s: Value = serde_json::from_slice(&s.stdout).ok()?;
-            Some(()).filter(|()| s["hub_online"] == true && s["role"] == "cash point")
+            Some(()).filter(|()| s["online"] == true && s["device_name"] != "")
         });
     }
     let (pan, service) = wait_until("the edicola's directory", || some_consumer(&edicola));
@@ -618,9 +620,12 @@ fn consumers(dir: &Path) -> Vec<(String, String)> {
         // Nothing while the node is being created.
         let searched = saldo(&["search", "--data", dir.to_str().unwrap(), prefix, "--json"]);
         let Ok(found) = serde_json::from_slice::<Value>(&searched.stdout) else { return Vec::new() };
-        for c in found.as_array().into_iter().flatten() {
-            if c["services"].as_array().is_some_and(|s| s.len() == 1) {
-                out.push((c["pan"].as_str().unwrap().to_string(), c["services"][0].as_str().unwrap().to_string()));
+        for c in found["consumers"].as_array().into_iter().flatten() {
+            if c["wallets"].as_array().is_some_and(|w| w.len() == 1) {
+                out.push((
+                    c["pan"].as_str().unwrap().to_string(),
+                    c["wallets"][0]["service"].as_str().unwrap().to_string(),
+                ));
             }
         }
     }
@@ -713,12 +718,12 @@ fn restored_cash_point_strands_nothing(
         let amount = format!("{}.50", 30 + i);
         let receipt = record(&dir, consumer, &amount);
         branch.push((
-            receipt["verification_code"].as_str().unwrap().to_string(),
+            receipt["operation"].as_str().unwrap().to_string(),
             receipt["receipt_number"].as_u64().unwrap(),
             amount,
         ));
     }
-    let hub_id = status(hub_dir)["id"].as_str().unwrap().to_string();
+    let hub_id = status(hub_dir)["device"].as_str().unwrap().to_string();
 
     let _running = match carrier {
         Carrier::Direct => Some(spawn(&["cashpoint", "--data", data, "--p2p", "127.0.0.1:0"], &log("restored"))),
@@ -752,7 +757,7 @@ fn restored_cash_point_strands_nothing(
     // Every top-up of the second branch awaits review at the hub, saying why and which receipt.
     let flagged = wait_until("the second branch in review at the hub", || {
         let list = json(&["review", "list", "--data", hub_dir.to_str().unwrap(), "--json"]);
-        let found: Vec<Value> = list
+        let found: Vec<Value> = list["operations"]
             .as_array()
             .unwrap()
             .iter()
@@ -771,13 +776,13 @@ fn restored_cash_point_strands_nothing(
         );
     }
     let verify = json(&["log", "verify", "--data", hub_dir.to_str().unwrap(), "--json"]);
-    assert!(verify["report"]["equivocations"].as_u64().unwrap() >= on_branch as u64, "{name}: {verify}");
+    assert!(verify["equivocations"].as_u64().unwrap() >= on_branch as u64, "{name}: {verify}");
     assert_eq!(cents(&hub_balance(hub_dir)), expected, "{name}: nothing of the second branch counts before review");
     if carrier == Carrier::Direct {
         // The restored device learns of the fork too: it holds the hub's branch as evidence.
         wait_until("the device to hold the other branch", || {
             let v = json(&["log", "verify", "--data", data, "--json"]);
-            Some(()).filter(|()| v["report"]["equivocations"].as_u64().unwrap() >= lost_later.min(on_branch) as u64)
+            Some(()).filter(|()| v["equivocations"].as_u64().unwrap() >= lost_later.min(on_branch) as u64)
         });
     }
 
@@ -906,7 +911,7 @@ fn a_cash_point_restored_from_an_older_copy_fetches_its_log_back_before_recordin
     let running = spawn(&["cashpoint", "--data", a, "--p2p", "127.0.0.1:0"], &tmp.join("a1.log"));
     wait_until("A to check its log with the hub", || {
         let s = status(&a_dir);
-        Some(()).filter(|()| s["running"] == true && s["own_log"].is_null())
+        Some(()).filter(|()| !s["addresses"][0].is_null() && s["recording_held"].is_null())
     });
     for expected in 3..=5 {
         assert_eq!(top_up_ok(&a_dir, &pan)["receipt_number"], expected);
@@ -923,10 +928,10 @@ fn a_cash_point_restored_from_an_older_copy_fetches_its_log_back_before_recordin
         &["cashpoint", "--data", old_dir.to_str().unwrap(), "--p2p", "127.0.0.1:0", "--hub", &through_relay],
         &tmp.join("a2.log"),
     );
-    wait_until("the restored cash point to run", || Some(()).filter(|()| status(&old_dir)["running"] == true));
+    wait_until("the restored cash point to run", || Some(()).filter(|()| !status(&old_dir)["addresses"][0].is_null()));
     let held = try_top_up(&old_dir, &pan);
     assert!(String::from_utf8_lossy(&held.stderr).contains("is checking its log with the hub"), "{held:?}");
-    let own_log = status(&old_dir)["own_log"].as_str().unwrap_or_default().to_string();
+    let own_log = status(&old_dir)["recording_held"].as_str().unwrap_or_default().to_string();
     assert!(own_log.starts_with("checking this device's log with the hub"), "{own_log}");
     relay.cut.store(false, Ordering::SeqCst);
     let mut refusals = 0;
@@ -946,13 +951,13 @@ fn a_cash_point_restored_from_an_older_copy_fetches_its_log_back_before_recordin
     assert_eq!(receipt["receipt_number"], 6, "the receipt numbers continue after the fetched ones");
     assert_eq!(own_top_ups(&old_dir).len(), 6, "the restored copy holds its whole log");
     wait_confirmed(&old_dir);
-    assert_eq!(status(&old_dir)["own_log"], Value::Null);
+    assert_eq!(status(&old_dir)["recording_held"], Value::Null);
 
     // The hub saw no fork: nothing frozen, nothing in review.
     let verify = json(&["log", "verify", "--data", hub_dir.to_str().unwrap(), "--json"]);
-    assert_eq!(verify["report"]["equivocations"], 0, "{verify}");
+    assert_eq!(verify["equivocations"], 0, "{verify}");
     let review = json(&["review", "list", "--data", hub_dir.to_str().unwrap(), "--json"]);
-    assert_eq!(review.as_array().map(Vec::len), Some(0), "{review}");
+    assert_eq!(review["operations"].as_array().map(Vec::len), Some(0), "{review}");
     println!("refused {refusals} times before the log was back");
 }
 
@@ -973,14 +978,14 @@ fn a_backup_taken_while_the_cash_point_runs_and_records_restores_what_was_acknow
 
     let acknowledged: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
     for _ in 0..3 {
-        acknowledged.lock().unwrap().push(top_up_ok(&a_dir, &pan)["verification_code"].as_str().unwrap().into());
+        acknowledged.lock().unwrap().push(top_up_ok(&a_dir, &pan)["operation"].as_str().unwrap().into());
     }
     let stop = Arc::new(AtomicBool::new(false));
     let recorder = {
         let (acknowledged, stop, a_dir, pan) = (acknowledged.clone(), stop.clone(), a_dir.clone(), pan.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
-                let code = top_up_ok(&a_dir, &pan)["verification_code"].as_str().unwrap().to_string();
+                let code = top_up_ok(&a_dir, &pan)["operation"].as_str().unwrap().to_string();
                 acknowledged.lock().unwrap().push(code);
             }
         })
@@ -1040,7 +1045,9 @@ fn a_cash_point_enrolled_in_place_of_another_continues_its_receipt_numbers() {
     // The hub also holds a fork of A: another operation #3, receipt no. 9.
     let a_key = DeviceKey::from_secret_bytes(&std::fs::read(a_dir.join("device.key")).unwrap().try_into().unwrap());
     let consumer = ConsumerId::from_hex(
-        json(&["search", "--data", hub_dir.to_str().unwrap(), &pan, "--json"])[0]["consumer"].as_str().unwrap(),
+        json(&["search", "--data", hub_dir.to_str().unwrap(), &pan, "--json"])["consumers"][0]["consumer"]
+            .as_str()
+            .unwrap(),
     )
     .unwrap();
     let wallet = WalletKey { consumer, service: ServiceId::parse(&service).unwrap() };
@@ -1082,9 +1089,9 @@ fn a_cash_point_enrolled_in_place_of_another_continues_its_receipt_numbers() {
     drop(joined);
 
     // The old device is revoked; the new one's top-up is not taken for a duplicate receipt.
-    let b_id = status(&b_dir)["id"].as_str().unwrap().to_string();
+    let b_id = status(&b_dir)["device"].as_str().unwrap().to_string();
     let review = json(&["review", "list", "--data", hub_data, "--json"]);
-    assert!(review.as_array().unwrap().iter().all(|f| f["author"] != b_id.as_str()), "{review}");
+    assert!(review["operations"].as_array().unwrap().iter().all(|f| f["author"] != b_id.as_str()), "{review}");
     let a_row = saldo_node::store::Store::open(&hub_dir.join("saldo.db"))
         .unwrap()
         .read()
@@ -1153,7 +1160,7 @@ fn a_device_that_reaches_another_realms_node_is_refused_for_good_and_stops_diali
     assert!(refused.contains("the realms differ"), "{refused}");
     let text = ok(&["status", "--data", a]);
     assert!(text.contains("refused for good") && text.contains("the realms differ"), "{text}");
-    wait_until("A online with its own hub", || status(&a_dir)["hub_online"].as_bool().filter(|online| *online));
+    wait_until("A online with its own hub", || status(&a_dir)["online"].as_bool().filter(|online| *online));
 
     let refusals = || std::fs::read_to_string(&other_log).unwrap().matches("refused a sync from").count();
     let seen = refusals();
@@ -1203,7 +1210,7 @@ fn a_cashier_account_made_at_the_hub_works_at_the_cash_point_offline_and_stops_o
     wait_until("the cash point's enrolment", || {
         // (No node there yet while it joins.)
         let s: Value = serde_json::from_slice(&saldo(&["status", "--data", cp_dir.to_str()?, "--json"]).stdout).ok()?;
-        Some(()).filter(|()| s["role"] == "cash point")
+        Some(()).filter(|()| s["device_name"] != "")
     });
 
     let add = |login: &str, role: &str, cash_point: Option<&str>| {
@@ -1234,7 +1241,7 @@ fn a_cashier_account_made_at_the_hub_works_at_the_cash_point_offline_and_stops_o
     // The hub stops: the cashier logs in at the cash point all the same.
     drop(hub_node);
     let row = log_in(&cp_dir, "mario", "mario password").unwrap();
-    assert_eq!(row.account.cash_point.map(|c| c.to_hex()), status(&cp_dir)["id"].as_str().map(str::to_string));
+    assert_eq!(row.account.cash_point.map(|c| c.to_hex()), status(&cp_dir)["device"].as_str().map(str::to_string));
     assert_eq!(log_in(&cp_dir, "mario", "not mario's password").unwrap_err(), "wrong login or password");
     assert_eq!(log_in(&cp_dir, "maria", "mario password").unwrap_err(), "wrong login or password");
 
@@ -1353,7 +1360,7 @@ fn a_cashier_records_offline_over_http_and_sees_both_balances_confirmed_once_the
     );
     wait_until("the cash point's enrolment", || {
         let s: Value = serde_json::from_slice(&saldo(&["status", "--data", cp_dir.to_str()?, "--json"]).stdout).ok()?;
-        Some(()).filter(|()| s["role"] == "cash point")
+        Some(()).filter(|()| s["device_name"] != "")
     });
     ok_with_stdin(
         &[

@@ -18,6 +18,30 @@ pub struct BundleReport {
     pub refused: Vec<String>,
 }
 
+/// Whom a bundle was written for: the device whose frontier file said what it lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BundleRecipient {
+    /// The device (hex id).
+    pub device: String,
+    /// Its name, or none for the hub.
+    pub name: Option<String>,
+    /// "hub", "cash point", "school device".
+    pub role: String,
+    /// When it wrote its frontier file.
+    pub frontier_written_ms: u64,
+}
+
+/// `GET /bundles` and `saldo bundle export`: what a written bundle holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BundleExport {
+    pub operations: u64,
+    pub bytes: u64,
+    /// Whom it is for; none when it holds everything this node holds.
+    pub recipient: Option<BundleRecipient>,
+}
+
 /// What checking the whole log found (`saldo log verify`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

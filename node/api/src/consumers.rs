@@ -119,11 +119,15 @@ pub enum MovementKind {
     Reversal,
     Transfer,
     Refund,
+    /// A cash point's daily close (*chiusura*): flagged when its totals do not match.
+    DailyClose,
+    /// Cash handed over to the treasury (*versamento*).
+    Remittance,
 }
 
 impl MovementKind {
     /// From the name of a `saldo_sync::OpKind` (`"top-up"`), for the kinds
-    /// that move money in a wallet.
+    /// of operations on money (the hub judges them all).
     pub fn from_op_kind_name(name: &str) -> Option<MovementKind> {
         Some(match name {
             "top-up" => MovementKind::TopUp,
@@ -132,6 +136,8 @@ impl MovementKind {
             "reversal" => MovementKind::Reversal,
             "transfer" => MovementKind::Transfer,
             "refund" => MovementKind::Refund,
+            "daily-close" => MovementKind::DailyClose,
+            "remittance" => MovementKind::Remittance,
             _ => return None,
         })
     }

@@ -144,6 +144,9 @@ pub struct ReviewOutcome {
     /// The hub's operation that carries the decision.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub decision: OpId,
+    /// Wallets the acceptance took below their floors (confirmed by the request).
+    #[serde(default)]
+    pub below_floor: Vec<WalletBelowFloor>,
 }
 
 #[cfg(test)]

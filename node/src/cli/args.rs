@@ -419,7 +419,7 @@ pub(super) struct TopupArgs {
     /// Euro with at most two decimals: 12.50 or 12,50.
     #[arg(long, allow_hyphen_values = true)]
     pub(super) amount: String,
-    /// cash, debit-card, credit-card or other.
+    /// cash, debit-card or credit-card.
     #[arg(long)]
     pub(super) method: String,
     /// The service (wallet); may be left out when the consumer has one.

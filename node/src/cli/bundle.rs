@@ -1,11 +1,11 @@
 //! Sync by file: `bundle export`, `bundle import`, `bundle frontier`.
 
-use super::OutputError;
 use super::args::{DataArg, JsonArg};
-use super::open;
 use super::render::{format_time, print_json};
+use super::{OutputError, Session};
 use anyhow::Context as _;
 use anyhow::{Result, bail};
+use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -15,50 +15,47 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(crate::out_file::write_bytes(path, bytes)?)
 }
 
+/// What `bundle export --json` prints: where the bundle went, and what it holds.
+#[derive(Debug, Serialize)]
+struct WrittenBundle<'a> {
+    file: &'a Path,
+    #[serde(flatten)]
+    export: &'a saldo_api::bundles::BundleExport,
+}
+
 pub(super) fn export_bundle(data: DataArg, out: PathBuf, lacking: Option<PathBuf>, json: JsonArg) -> Result<()> {
     crate::out_file::check_destination(&out)?;
-    let mut node = open(&data.data)?;
-    let (lacking, holder) = match &lacking {
+    let session = Session::open(&data.data)?;
+    let lacking = match &lacking {
         Some(path) => {
             let bytes = crate::out_file::read_bounded(
                 path,
                 saldo_sync::bundle::FRONTIER_FILE_BYTES_MAX as u64,
                 "frontier file",
             )?;
-            let holder = node
-                .open_frontier_file(&bytes)
+            let file = bytes.clone();
+            session
+                .call(async |s| s.bundle_recipient(file).await)
                 .with_context(|| format!("cannot use the frontier file {}", path.display()))?;
-            (Some(bytes), Some(holder))
+            Some(bytes)
         }
-        None => (None, None),
+        None => None,
     };
-    let (bytes, count) = node.export_bundle(lacking.as_deref())?;
-    write_new_file(&out, &bytes)?;
-    let for_whom = holder.as_ref().map(|h| {
-        serde_json::json!({
-            "device": h.holder.to_hex(),
-            "name": h.name,
-            "role": h.role.name(),
-            "frontier_written_ms": h.created_ms,
-        })
-    });
+    let bundle = session.call(async |s| s.export_bundle(lacking).await)?;
+    write_new_file(&out, &bundle.bytes)?;
+    let export = &bundle.export;
     if json.json {
-        print_json(&serde_json::json!({
-            "file": out,
-            "operations": count,
-            "bytes": bytes.len(),
-            "for": for_whom,
-        }))?;
+        print_json(&WrittenBundle { file: &out, export })?;
     } else {
-        outln!("wrote {count} operations ({} bytes) to {}", bytes.len(), out.display());
-        match &holder {
-            Some(h) => outln!(
+        outln!("wrote {} operations ({} bytes) to {}", export.operations, export.bytes, out.display());
+        match &export.recipient {
+            Some(r) => outln!(
                 "for {} ({}), whose frontier was written {}",
-                h.name.as_deref().unwrap_or("the hub"),
-                h.role.name(),
-                format_time(h.created_ms)
+                r.name.as_deref().unwrap_or("the hub"),
+                r.role,
+                format_time(r.frontier_written_ms)
             ),
-            None if node.is_hub() => outln!(
+            None if session.service.about().is_hub => outln!(
                 "everything this hub holds, contact data included: a backup for the hub only (a cash point refuses the contact data)"
             ),
             None => {}
@@ -68,7 +65,7 @@ pub(super) fn export_bundle(data: DataArg, out: PathBuf, lacking: Option<PathBuf
 }
 
 pub(super) fn import_bundle(data: DataArg, file: PathBuf, json: JsonArg) -> Result<()> {
-    let mut node = open(&data.data)?;
+    let session = Session::open(&data.data)?;
     let meta = std::fs::metadata(&file).with_context(|| format!("cannot read the bundle {}", file.display()))?;
     if meta.len() > saldo_sync::bundle::BUNDLE_BYTES_MAX {
         bail!(
@@ -79,7 +76,9 @@ pub(super) fn import_bundle(data: DataArg, file: PathBuf, json: JsonArg) -> Resu
         );
     }
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read the bundle {}", file.display()))?;
-    let report = node.import_bundle(&bytes).with_context(|| format!("{} was not imported", file.display()))?;
+    let report = session
+        .call(async |s| s.import_bundle(bytes).await)
+        .with_context(|| format!("{} was not imported", file.display()))?;
     if json.json {
         print_json(&report)?;
     } else {
@@ -100,10 +99,10 @@ pub(super) fn import_bundle(data: DataArg, file: PathBuf, json: JsonArg) -> Resu
 }
 
 pub(super) fn write_frontier(data: DataArg, out: PathBuf) -> Result<()> {
-    let mut node = open(&data.data)?;
+    let session = Session::open(&data.data)?;
     crate::out_file::check_destination(&out)?;
-    let (file, bytes) = node.frontier_file()?;
-    write_new_file(&out, &bytes)?;
-    outln!("wrote the frontier of {} authors to {}", file.frontier.0.len(), out.display());
+    let file = session.call(async |s| s.frontier_file().await)?;
+    write_new_file(&out, &file.bytes)?;
+    outln!("wrote the frontier of {} authors to {}", file.authors, out.display());
     Ok(())
 }

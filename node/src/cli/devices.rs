@@ -1,69 +1,58 @@
 //! Cash points: `enroll`, `revoke`, `limits`, `escrow`.
 
-use super::OutputError;
 use super::args::{EnrollArgs, EscrowArgs, LimitsArgs, RevokeArgs};
-use super::open;
 use super::render::print_json;
+use super::{OutputError, Session};
 use anyhow::Context as _;
 use anyhow::{Result, bail};
-use saldo_sync::{Amount, Label, Pan, ServiceId};
+use saldo_api::cash_points::{EnrolmentTokenRequest, EscrowRequest, Limits, LimitsUpdate, RevokeRequest};
+use saldo_api::payments::WalletRef;
+use saldo_sync::{Amount, AuthorId, Balance, Label, Pan, ServiceId};
 use std::io::Write;
 
+fn device_arg(flag: &str, text: &str) -> Result<AuthorId> {
+    AuthorId::from_hex(text).map_err(|e| anyhow::anyhow!("{flag} {text:?} is not a device id (64 hex digits): {e}"))
+}
+
 pub(super) fn enroll(args: EnrollArgs) -> Result<()> {
-    let mut node = open(&args.data.data)?;
     let name = Label::parse_as(&args.name, "cash point name")?;
-    let limits = saldo_sync::OfflineLimits {
+    let limits = Limits {
         per_operation: Amount::parse(&args.per_operation).context("--per-operation")?,
-        unconfirmed_total: saldo_sync::Balance::parse(&args.unconfirmed_total).context("--unconfirmed-total")?,
-        offline_secs_max: args
-            .offline_hours
-            .checked_mul(3600)
-            .context("--offline-hours is too large: at most 1,193,046 hours")?,
+        unconfirmed_total: Balance::parse(&args.unconfirmed_total).context("--unconfirmed-total")?,
+        offline_hours: args.offline_hours,
     };
-    crate::node::check_limits(&limits)?;
-    let hub: Vec<crate::net::PeerAddr> =
-        node.addresses(crate::node::META_LISTEN)?.iter().filter_map(|a| a.parse().ok()).collect();
-    if hub.is_empty() {
+    let replaces = args.replaces.as_deref().map(|id| device_arg("--replaces", id)).transpose()?;
+    let request = EnrolmentTokenRequest { name, limits, replaces };
+    request.validate().map_err(|e| super::CommandError(e.into()))?;
+    let session = Session::open(&args.data.data)?;
+    if session.call(async |s| s.listen_addresses().await)?.is_empty() {
         bail!(
             "the hub has never run: start it with `saldo hub --data {}` first, so the token can carry its address",
             args.data.data.display()
         );
     }
-    let replaces = args
-        .replaces
-        .as_deref()
-        .map(|id| {
-            saldo_sync::AuthorId::from_hex(id)
-                .map_err(|e| anyhow::anyhow!("--replaces {id:?} is not a device id (64 hex digits): {e}"))
-        })
-        .transpose()?;
-    let secret = match replaces {
-        Some(old) => node.create_replacement_token(&name, limits, old)?,
-        None => node.create_enrolment_token(&name, limits)?,
-    };
-    let token = crate::net::EnrolmentToken { realm: node.realm(), hub, secret }.encode();
+    let enrolment = session.call(async |s| s.enrolment_token(request).await)?;
     if args.json.json {
-        print_json(&serde_json::json!({ "name": name.as_str(), "token": token }))?;
+        print_json(&enrolment)?;
     } else {
         if let Some(old) = &args.replaces {
             outln!(
                 "{old} is revoked; the new cash point's receipt numbers continue after the highest the hub holds of it"
             );
         }
-        outln!("enrolment token for {:?} (valid once):\n\n{token}\n", name.as_str());
-        outln!("on the cash point: saldo cashpoint --data DIR --join {token}");
+        outln!("enrolment token for {:?} (valid once):\n\n{}\n", enrolment.name, enrolment.token);
+        outln!("on the cash point: saldo cashpoint --data DIR --join {}", enrolment.token);
     }
     Ok(())
 }
 
 pub(super) fn revoke(args: RevokeArgs) -> Result<()> {
-    let mut node = open(&args.data.data)?;
-    let device = saldo_sync::AuthorId::from_hex(&args.device)
-        .map_err(|e| anyhow::anyhow!("--device {:?} is not a device id (64 hex digits): {e}", args.device))?;
+    let device = device_arg("--device", &args.device)?;
     let reason = Label::parse_as(&args.reason, "reason")?;
-    let op = node.revoke(device, &reason)?;
+    let session = Session::open(&args.data.data)?;
+    let recorded = session.call(async |s| s.revoke(device, RevokeRequest { reason }).await)?;
     if args.json.json {
-        print_json(&serde_json::json!({ "device": args.device, "revocation": op.id.to_hex() }))?;
+        print_json(&recorded)?;
     } else {
         outln!("revoked {}: operations it records from now on are flagged for review", args.device);
     }
@@ -71,56 +60,55 @@ pub(super) fn revoke(args: RevokeArgs) -> Result<()> {
 }
 
 pub(super) fn limits(args: LimitsArgs) -> Result<()> {
-    let mut node = open(&args.data.data)?;
-    let device = saldo_sync::AuthorId::from_hex(&args.device)
-        .map_err(|e| anyhow::anyhow!("--device {:?} is not a device id (64 hex digits): {e}", args.device))?;
-    let per_operation = args.per_operation.as_deref().map(Amount::parse).transpose().context("--per-operation")?;
-    let unconfirmed_total =
-        args.unconfirmed_total.as_deref().map(saldo_sync::Balance::parse).transpose().context("--unconfirmed-total")?;
-    let offline_secs = args
-        .offline_hours
-        .map(|h| h.checked_mul(3600).context("--offline-hours is too large: at most 1,193,046 hours"))
-        .transpose()?;
-    let limits = node.change_limits(device, per_operation, unconfirmed_total, offline_secs)?;
+    let device = device_arg("--device", &args.device)?;
+    let update = LimitsUpdate {
+        per_operation: args.per_operation.as_deref().map(Amount::parse).transpose().context("--per-operation")?,
+        unconfirmed_total: args
+            .unconfirmed_total
+            .as_deref()
+            .map(Balance::parse)
+            .transpose()
+            .context("--unconfirmed-total")?,
+        offline_hours: args.offline_hours,
+    };
+    if update == LimitsUpdate::default() {
+        bail!("say which limit to change: --per-operation, --unconfirmed-total or --offline-hours");
+    }
+    let session = Session::open(&args.data.data)?;
+    let limits = session.call(async |s| s.change_limits(device, update).await)?;
     if args.json.json {
-        print_json(&serde_json::json!({
-            "device": args.device,
-            "per_operation": limits.per_operation.to_string(),
-            "unconfirmed_total": limits.unconfirmed_total.to_string(),
-            "offline_hours": limits.offline_secs_max / 3600,
-        }))?;
+        print_json(&limits)?;
     } else {
         outln!(
             "limits of {}: {} EUR per operation, {} EUR awaiting the hub, {} h without news from the hub (in force on the device once it syncs)",
             args.device,
             limits.per_operation,
             limits.unconfirmed_total,
-            limits.offline_secs_max / 3600
+            limits.offline_hours
         );
     }
     Ok(())
 }
 
 pub(super) fn escrow(args: EscrowArgs) -> Result<()> {
-    let mut node = open(&args.data.data)?;
-    let device = saldo_sync::AuthorId::from_hex(&args.device)
-        .map_err(|e| anyhow::anyhow!("--device {:?} is not a device id (64 hex digits): {e}", args.device))?;
+    let device = device_arg("--device", &args.device)?;
     let pan = Pan::parse(&args.pan)?;
     let service = args.service.as_deref().map(ServiceId::parse).transpose()?;
     let amount = Amount::parse(&args.amount)?;
-    let (consumer, service) = node.resolve_wallet(&pan, service.as_ref())?;
-    let wallet = saldo_sync::WalletKey { consumer: consumer.consumer, service: service.clone() };
-    let op = node.grant_escrow(device, wallet, amount)?;
+    let session = Session::open(&args.data.data)?;
+    let consumer = session.call(async |s| s.consumer_by_pan(&pan).await)?;
+    let service = super::money::wallet_of(&consumer, service.as_ref())?;
+    let request = EscrowRequest { wallet: WalletRef { consumer: consumer.consumer, service }, amount };
+    let grant = session.call(async |s| s.grant_escrow(device, request).await)?;
     if args.json.json {
-        print_json(
-            &serde_json::json!({ "grant": op.id.to_hex(), "device": args.device, "service": service.as_str(), "amount": amount }),
-        )?;
+        print_json(&grant)?;
     } else {
         outln!(
-            "device {} may charge {amount} EUR more on {} {}'s {service} wallet",
+            "device {} may charge {amount} EUR more on {} {}'s {} wallet",
             &args.device[..16],
             consumer.name,
-            consumer.surname
+            consumer.surname,
+            grant.wallet.service
         );
     }
     Ok(())

@@ -1,39 +1,49 @@
 //! Families and consumers: `families import`, `search`, `generate`.
 
-use super::OutputError;
 use super::args::{DataArg, GenerateArgs, JsonArg, SearchArgs};
-use super::open;
 use super::render::print_json;
+use super::{OutputError, Session};
 use crate::{generate, import};
 use anyhow::{Context as _, Result, bail};
+use saldo_api::consumers::SearchParams;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::PathBuf;
 
 pub(super) fn import_families(data: DataArg, file: PathBuf, json: JsonArg) -> Result<()> {
-    let mut node = open(&data.data)?;
+    let session = Session::open(&data.data)?;
     let input = File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+    let mut csv = Vec::new();
+    // One byte past the limit, so the import can say the file is too large.
+    input
+        .take(import::IMPORT_BYTES_MAX as u64 + 1)
+        .read_to_end(&mut csv)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} families ({per_sec}, {eta} left)")
             .expect("a valid progress template"),
     );
-    let report = import::import_csv(&mut node, input, &|done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
+    let progress = bar.clone();
+    let report = session.call(async |s| {
+        s.import_families_telling(csv, move |done, total| {
+            progress.set_length(total);
+            progress.set_position(done);
+        })
+        .await
     })?;
     bar.finish_and_clear();
     if json.json {
         print_json(&report)?;
     } else {
-        for rejected in &report.rejected {
-            outln!("{rejected}");
+        for refused in &report.refused {
+            outln!("line {}: {}", refused.line, refused.message);
         }
         outln!(
             "{} rows read: {} imported, {} rejected; {} families, {} directory changes written{}",
             report.rows,
             report.accepted_rows,
-            report.rejected.len(),
+            report.refused.len(),
             report.families,
             report.directory_operations,
             if report.services_created.is_empty() {
@@ -47,24 +57,28 @@ pub(super) fn import_families(data: DataArg, file: PathBuf, json: JsonArg) -> Re
 }
 
 pub(super) fn search(args: SearchArgs) -> Result<()> {
-    let mut node = open(&args.data.data)?;
-    let found = node.search(&args.query, args.limit)?;
+    let session = Session::open(&args.data.data)?;
+    let params = SearchParams { q: args.query.clone(), limit: Some(args.limit) };
+    let found = session.call(async |s| s.search(params).await)?;
     if args.json.json {
         print_json(&found)?;
-    } else if found.is_empty() {
+    } else if found.consumers.is_empty() {
         outln!("nobody found for {:?}", args.query);
     } else {
-        for c in &found {
+        for c in &found.consumers {
             outln!(
                 "{:<20} {:<20} PAN {}  CF {}  {} {}  [{}]",
-                c.surname,
-                c.name,
+                c.surname.as_str(),
+                c.name.as_str(),
                 c.pan,
                 c.fiscal_code,
-                c.school.as_deref().unwrap_or("-"),
-                c.class.as_deref().unwrap_or(""),
-                c.services.join(", ")
+                c.school.as_ref().map_or("-", |s| s.as_str()),
+                c.class.as_ref().map_or("", |s| s.as_str()),
+                c.wallets.iter().map(|w| w.service.as_str()).collect::<Vec<_>>().join(", ")
             );
+        }
+        if found.truncated {
+            outln!("(more match: type more of the name, or use --limit)");
         }
     }
     Ok(())

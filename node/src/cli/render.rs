@@ -17,3 +17,17 @@ pub(super) fn format_time(ms: u64) -> String {
         .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
 }
+
+/// An API enum's JSON name (`over_escrow`).
+pub(super) fn api_name(value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+/// An API enum as the command line prints it: its JSON name with spaces
+/// (`top_up` → "top up").
+pub(super) fn snake_words(value: &impl serde::Serialize) -> String {
+    api_name(value).replace('_', " ")
+}

@@ -1,20 +1,20 @@
 //! Services: `services list`, `services set`.
 
-use super::OutputError;
 use super::args::{DataArg, JsonArg};
-use super::open;
 use super::render::print_json;
+use super::{OutputError, Session};
 use anyhow::Result;
-use saldo_sync::{Amount, Label};
+use saldo_api::directory::{ServiceUpdate, ServiceView};
+use saldo_sync::{Amount, Label, ServiceId};
 use std::io::Write;
 
 pub(super) fn list_services(data: DataArg, json: JsonArg) -> Result<()> {
-    let mut node = open(&data.data)?;
-    let services = node.services()?;
+    let session = Session::open(&data.data)?;
+    let services = session.call(async |s| s.services().await)?;
     if json.json {
-        print_json(&services.iter().map(service_json).collect::<Vec<_>>())?;
+        print_json(&services)?;
     } else {
-        for s in &services {
+        for s in &services.services {
             outln!("{}", render_service(s));
         }
     }
@@ -30,28 +30,24 @@ pub(super) fn set_service(
 ) -> Result<()> {
     let name = Label::parse_as(&name, "service name")?;
     let floor = floor.as_deref().map(saldo_sync::Balance::parse).transpose()?;
-    let tariff = match tariff.as_deref() {
-        None => None,
-        Some("none") => Some(None),
-        Some(text) => Some(Some(Amount::parse(text)?)),
+    let (tariff, remove_tariff) = match tariff.as_deref() {
+        None => (None, false),
+        Some("none") => (None, true),
+        Some(text) => (Some(Amount::parse(text)?), false),
     };
-    let mut node = open(&data.data)?;
-    let service = node.set_service(&name, floor, tariff)?;
+    let session = Session::open(&data.data)?;
+    let id = ServiceId::from_name(name.as_str())?;
+    let update = ServiceUpdate { name, floor, tariff, remove_tariff };
+    let service = session.call(async |s| s.set_service(id, update).await)?;
     if json.json {
-        print_json(&service_json(&service))?;
+        print_json(&service)?;
     } else {
         outln!("{}", render_service(&service));
     }
     Ok(())
 }
 
-fn service_json(s: &crate::directory::ServiceRecord) -> serde_json::Value {
-    serde_json::json!({
-        "service": s.id.as_str(), "name": s.name.as_str(), "floor": s.floor, "tariff": s.tariff,
-    })
-}
-
-fn render_service(s: &crate::directory::ServiceRecord) -> String {
+fn render_service(s: &ServiceView) -> String {
     format!(
         "{:<16} {:<24} floor {:>8} EUR  tariff {}",
         s.id.as_str(),

@@ -1,65 +1,28 @@
 //! A node's state: `status` and `log verify`.
 
-use super::OutputError;
 use super::args::{DataArg, JsonArg, StatusArgs};
-use super::open;
 use super::render::print_json;
-use crate::node::{Node, VerifyReport};
+use super::{OutputError, Session};
 use anyhow::{Result, bail};
+use saldo_api::bundles::LogVerifyReport;
+use saldo_api::session::NodeKind;
+use saldo_api::status::Status;
 use std::io::Write;
-use std::path::Path;
 
-#[derive(Debug, serde::Serialize)]
-struct StatusView {
-    role: String,
-    id: String,
-    realm: String,
-    running: bool,
-    addresses: Vec<String>,
-    peers: Vec<crate::net::PeerStatus>,
-    hub_online: bool,
-    last_hub_contact_ms: Option<u64>,
-    unconfirmed_operations: u64,
-    unconfirmed_total: String,
-    /// Why this device records nothing now (it checks or fetches its own
-    /// log, or its log forked), if so.
-    own_log: Option<String>,
-}
-
-fn status_of(node: &mut Node, dir: &Path) -> Result<StatusView> {
-    let run = crate::net::RunStatus::read(dir);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let hub = node.realm().hub().to_hex();
-    let role = match node.role()? {
-        Some(role) => role.name().to_string(),
-        None if node.is_hub() => "hub".into(),
-        None => "device (enrolment not received yet)".into(),
-    };
-    let (count, total) = node.unconfirmed()?;
-    let peers: Vec<crate::net::PeerStatus> =
-        run.as_ref().map(|r| r.peers.values().cloned().collect()).unwrap_or_default();
-    Ok(StatusView {
-        role,
-        id: node.author().map(|a| a.to_hex()).unwrap_or_default(),
-        realm: node.realm().to_hex(),
-        running: run.is_some(),
-        addresses: run.as_ref().map(|r| r.addresses.clone()).unwrap_or_default(),
-        hub_online: node.is_hub() || peers.iter().any(|p| p.id == hub && p.online),
-        peers,
-        last_hub_contact_ms: if node.is_hub() { Some(now) } else { node.last_hub_contact_ms()? },
-        unconfirmed_operations: count,
-        unconfirmed_total: total.to_string(),
-        own_log: match (node.own_log_hold()?, node.author()) {
-            (Some(hold), Some(me)) => Some(hold.describe(&me)),
-            _ => None,
-        },
-    })
-}
-
-fn render_status(s: &StatusView) -> String {
+fn render_status(s: &Status, running: bool) -> String {
     let mut out = String::new();
-    out.push_str(&format!("role:        {}\nid:          {}\nrealm:       {}\n", s.role, s.id, s.realm));
-    if s.running {
+    let role = match (s.node, s.device_name.is_empty()) {
+        (NodeKind::Hub, _) => "hub".to_string(),
+        (_, true) => "cash point (enrolment not received yet)".to_string(),
+        (_, false) => format!("cash point {:?}", s.device_name),
+    };
+    let id = s.device.map(|d| d.to_hex()).unwrap_or_default();
+    out.push_str(&format!(
+        "role:        {role}\nid:          {id}\nrealm:       {} ({})\n",
+        s.realm.to_hex(),
+        s.realm_name
+    ));
+    if running {
         out.push_str("running:     yes\n");
         for address in &s.addresses {
             out.push_str(&format!("address:     {address}   (what --peer takes)\n"));
@@ -67,19 +30,19 @@ fn render_status(s: &StatusView) -> String {
     } else {
         out.push_str("running:     no (start it with `saldo hub` or `saldo cashpoint`)\n");
     }
-    out.push_str(&format!("hub:         {}\n", if s.hub_online { "online" } else { "offline" }));
+    out.push_str(&format!("hub:         {}\n", if s.online { "online" } else { "offline" }));
     if let Some(at) = s.last_hub_contact_ms {
         let at = chrono::DateTime::from_timestamp_millis(at as i64).map(|t| t.to_rfc3339()).unwrap_or_default();
         out.push_str(&format!("last contact with the hub: {at}\n"));
     }
     out.push_str(&format!("unconfirmed: {} operations, {} EUR\n", s.unconfirmed_operations, s.unconfirmed_total));
-    if let Some(own_log) = &s.own_log {
-        out.push_str(&format!("recording:   held: {own_log}\n"));
+    if let Some(held) = s.forked.as_ref().or(s.recording_held.as_ref()) {
+        out.push_str(&format!("recording:   held: {held}\n"));
     }
     for p in &s.peers {
         out.push_str(&format!(
             "peer {} {} {}  sent {} received {} refused {}  on the wire {} B out, {} B in{}\n",
-            &p.id[..16],
+            &p.id.to_hex()[..16],
             match (&p.addr, p.found_on_lan) {
                 (Some(addr), true) => format!("{addr} (found on the LAN)"),
                 (Some(addr), false) => addr.clone(),
@@ -102,37 +65,43 @@ fn render_status(s: &StatusView) -> String {
 }
 
 pub(super) fn status(args: StatusArgs) -> Result<()> {
-    let mut node = open(&args.data.data)?;
-    let status = status_of(&mut node, &args.data.data)?;
+    let session = Session::open(&args.data.data)?;
+    // The addresses and peers of a node running on this directory, from
+    // the status file it keeps (a mirror of its service's status).
+    let run = crate::net::RunStatus::read(&args.data.data);
+    let running = run.is_some();
+    if let Some(run) = run {
+        *session.service.run_status().lock().unwrap_or_else(std::sync::PoisonError::into_inner) = run;
+    }
+    let status = session.call(async |s| s.status().await)?;
     if args.json.json {
         print_json(&status)?;
     } else {
-        out!("{}", render_status(&status));
+        out!("{}", render_status(&status, running));
     }
     Ok(())
 }
 
 pub(super) fn verify_log(data: DataArg, json: JsonArg) -> Result<()> {
-    let mut node = open(&data.data)?;
-    let report = node.verify_log()?;
-    let integrity = node.store().integrity_check()?;
+    let session = Session::open(&data.data)?;
+    let report = session.call(async |s| s.verify_log().await)?;
     if json.json {
-        print_json(&serde_json::json!({ "report": report, "integrity_check": integrity }))?;
+        print_json(&report)?;
     } else {
-        out!("{}", render_verify(&report, &integrity));
+        out!("{}", render_verify(&report));
     }
-    if !report.ok() || integrity != "ok" {
+    if !report.problems.is_empty() || report.integrity_check != "ok" {
         bail!("the log of {} does not verify", data.data.display());
     }
     Ok(())
 }
 
-fn render_verify(report: &VerifyReport, integrity: &str) -> String {
+fn render_verify(report: &LogVerifyReport) -> String {
     let mut out = format!(
-        "{} operations from {} devices, {} wallets, {} equivocations; database integrity: {integrity}\n",
-        report.operations, report.authors, report.wallets, report.equivocations
+        "{} operations from {} devices, {} wallets, {} equivocations; database integrity: {}\n",
+        report.operations, report.authors, report.wallets, report.equivocations, report.integrity_check
     );
-    if report.ok() {
+    if report.problems.is_empty() {
         out.push_str("every signature, chain link and balance verifies\n");
     } else {
         for problem in &report.problems {

@@ -134,8 +134,8 @@ impl From<NodeError> for OperatorError {
     }
 }
 
-impl From<rusqlite::Error> for OperatorError {
-    fn from(error: rusqlite::Error) -> OperatorError {
+impl From<crate::store::StoreError> for OperatorError {
+    fn from(error: crate::store::StoreError) -> OperatorError {
         NodeError::from(error).into()
     }
 }
@@ -164,8 +164,8 @@ impl From<NodeError> for AuthError {
     }
 }
 
-impl From<rusqlite::Error> for AuthError {
-    fn from(error: rusqlite::Error) -> AuthError {
+impl From<crate::store::StoreError> for AuthError {
+    fn from(error: crate::store::StoreError) -> AuthError {
         NodeError::from(error).into()
     }
 }

@@ -195,7 +195,7 @@ impl Node {
         let tx = self.store.write()?;
         tx.set_meta(META_OWN_LOG_CHECK_UNTIL, &until.to_le_bytes())?;
         tx.delete_meta(META_RESTORED)?;
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(())
     }
 
@@ -206,7 +206,7 @@ impl Node {
         }
         let tx = self.store.write()?;
         tx.set_meta(META_RESTORED, &[1])?;
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(())
     }
 
@@ -246,7 +246,7 @@ impl Node {
             }
             tx.delete_meta(META_OWN_LOG_CHECK_UNTIL)?;
             tx.delete_meta(META_RESTORED)?;
-            tx.commit()?;
+            self.me.commit(tx)?;
         }
         Ok(behind.then_some((held, theirs)))
     }
@@ -255,7 +255,7 @@ impl Node {
     pub fn set_receipts_after(&mut self, after: u64) -> Result<()> {
         let tx = self.store.write()?;
         tx.set_meta(META_RECEIPTS_AFTER, &after.to_le_bytes())?;
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(())
     }
 

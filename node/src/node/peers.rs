@@ -294,7 +294,7 @@ impl Node {
         for which in [SENT_TO, RECEIVED_FROM, RECEIVED_BEFORE_FROM] {
             tx.delete_meta(&format!("{which}:{}", peer.to_hex()))?;
         }
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(())
     }
     pub(super) fn peer_frontier(&mut self, which: &str, peer: &AuthorId) -> Result<Option<Frontier>> {
@@ -304,7 +304,7 @@ impl Node {
     fn remember_peer_frontier(&mut self, which: &str, peer: &AuthorId, frontier: &Frontier) -> Result<()> {
         let tx = self.store.write()?;
         tx.set_meta(&format!("{which}:{}", peer.to_hex()), &postcard::to_stdvec(frontier).expect("encoding to a Vec"))?;
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(())
     }
     /// Whether `peer` may sync with this node: the hub, or a device this
@@ -336,7 +336,7 @@ impl Node {
         let pending = PendingEnrolment { name: name.clone(), limits, created_ms: self.me.clock.now_ms() };
         let tx = self.store.write()?;
         tx.set_meta(&token_key(&secret), &postcard::to_stdvec(&pending).expect("encoding to a Vec"))?;
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(secret)
     }
     /// Enrols `device` with the enrolment token `secret`, which is used up.
@@ -365,14 +365,14 @@ impl Node {
             signer,
             Body::Enrol { device, role: Role::CashPoint, name: pending.name.clone(), limits: pending.limits },
         )?;
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(pending.name.to_string())
     }
     /// Remembers where this node listens (for enrolment tokens) or where its hub is.
     pub fn set_addresses(&mut self, which: &str, addresses: &[String]) -> Result<()> {
         let tx = self.store.write()?;
         tx.set_meta(which, addresses.join(" ").as_bytes())?;
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(())
     }
     pub fn addresses(&mut self, which: &str) -> Result<Vec<String>> {

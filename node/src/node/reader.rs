@@ -68,7 +68,7 @@ impl Node {
     pub fn set_meta_text(&mut self, key: &str, value: &str) -> Result<()> {
         let tx = self.store.write()?;
         tx.set_meta(key, value.as_bytes())?;
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(())
     }
 }

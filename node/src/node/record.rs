@@ -12,6 +12,15 @@ use saldo_sync::{
     PaymentMethod, Role, Seq, ServiceId, SignedOp, TopUp, TopUpLine, Verdict, WalletBalance, WalletKey,
 };
 
+/// The proof [`crate::store::Tx::commit`] takes that the hub's checkpoints
+/// of the balances a transaction changed are signed. Only [`Me::commit`]
+/// makes one (its field is private to this module), after signing them:
+/// every commit goes through it.
+#[derive(Debug)]
+pub struct CheckpointsSigned {
+    _only_me_commit_makes_it: (),
+}
+
 /// A wallet that accepting an operation in review takes below its floor,
 /// named for the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,13 +154,13 @@ impl Node {
     pub fn put_family(&mut self, family: &FamilyRecord, contacts: &ContactRecord) -> Result<usize> {
         let mut tx = self.store.write()?;
         let written = self.me.put_family_in(&mut tx, family, contacts)?;
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(written)
     }
     pub fn put_service(&mut self, service: &ServiceRecord) -> Result<bool> {
         let mut tx = self.store.write()?;
         let changed = self.me.put_service_in(&mut tx, service)?;
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(changed)
     }
     /// Creates a service or changes its name, floor or tariff (hub only);
@@ -175,7 +184,7 @@ impl Node {
             tariff: tariff.unwrap_or(current.and_then(|c| c.tariff)),
         };
         self.me.put_service_in(&mut tx, &record)?;
-        tx.commit()?;
+        self.me.commit(tx)?;
         Ok(record)
     }
     /// Enrols a device (hub only).
@@ -513,7 +522,7 @@ impl Me {
     /// the wallets whose confirmed balance the transaction changed, as of its
     /// log so far: devices take these as the confirmed balances of wallets
     /// whose other operations they do not hold.
-    pub(super) fn commit(&self, mut tx: Tx<'_>) -> Result<()> {
+    pub(crate) fn commit(&self, mut tx: Tx<'_>) -> Result<()> {
         if let Some(key) = self.key.as_ref().filter(|_| self.ctx.is_hub()) {
             let dirty = tx.take_dirty_wallets();
             for chunk in dirty.chunks(saldo_sync::op::CHECKPOINT_WALLETS_MAX) {
@@ -529,7 +538,7 @@ impl Me {
                 self.author(&mut tx, key, Body::BalanceCheckpoint { as_of, balances })?;
             }
         }
-        tx.commit()?;
+        tx.commit(CheckpointsSigned { _only_me_commit_makes_it: () })?;
         Ok(())
     }
     pub(super) fn hub_key(&self, what: &'static str) -> Result<&DeviceKey> {

@@ -40,7 +40,17 @@ impl Service {
         let name = Label::parse_as(&operator.name, "operator")
             .map_err(|e| ServiceError::invalid("operator", e.to_string()))?;
         let once = key.map(|key| Once { scope: operator.login.to_string(), key });
-        let call = TopUpCall { request, operator: Some(name), once };
+        self.record_top_up(TopUpCall { request, operator: Some(name), once }).await
+    }
+
+    /// Records a top-up as [`Service::top_up`] does, for a front end
+    /// without logins (the command line): the operator's name as given,
+    /// if any, and no idempotency key (each call is a new payment).
+    pub async fn top_up_by(&self, operator_name: Option<Label>, request: TopUpRequest) -> Result<Receipt> {
+        self.record_top_up(TopUpCall { request, operator: operator_name, once: None }).await
+    }
+
+    async fn record_top_up(&self, call: TopUpCall) -> Result<Receipt> {
         let (answer, receive) = tokio::sync::oneshot::channel();
         let schedule = {
             let mut pending = self.inner.top_ups.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -19,6 +19,10 @@ pub struct ServiceError {
 
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
+/// What a write says when the disk is full (SQLITE_FULL or ENOSPC); the CLI
+/// names the directory instead.
+const DISK_FULL: &str = "the disk of this node is full: free some space; nothing was recorded";
+
 impl ServiceError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ServiceError {
         ServiceError { kind, message: message.into(), field: None }
@@ -48,6 +52,11 @@ impl ServiceError {
     pub fn at(mut self, field: impl Into<String>) -> ServiceError {
         self.field = Some(field.into());
         self
+    }
+
+    /// Whether the node's disk is full: front ends say where, and what to do.
+    pub fn is_disk_full(&self) -> bool {
+        self.kind == ErrorKind::Internal && self.message == DISK_FULL
     }
 
     pub fn to_api(&self) -> saldo_api::ApiError {
@@ -91,13 +100,17 @@ impl From<NodeError> for ServiceError {
         };
         let field = match &error {
             NodeError::Query(_) => Some("q".to_string()),
+            NodeError::ServiceNeeded { .. } | NodeError::NotEnrolled { .. } => Some("service".to_string()),
+            NodeError::BelowFloorInReview { .. } => Some("confirm_below_floor".to_string()),
             NodeError::InvalidField { field, .. } => Some(field.clone()),
             _ => None,
         };
         let message = if let NodeError::InvalidField { message, .. } = &error {
             message.clone()
-        } else if crate::node::is_disk_full(&error) {
-            "the disk of this node is full: free some space; nothing was recorded".to_string()
+        } else if std::iter::successors(Some(&error as &(dyn std::error::Error + 'static)), |e| e.source())
+            .any(crate::node::is_disk_full)
+        {
+            DISK_FULL.to_string()
         } else {
             error.to_string()
         };

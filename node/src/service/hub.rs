@@ -58,8 +58,18 @@ impl Service {
     /// each bad one is reported with its line and column and changes
     /// nothing. A file refused whole (no header, a missing column) writes nothing.
     pub async fn import_families(&self, csv: Vec<u8>) -> Result<ImportReport> {
+        self.import_families_telling(csv, |_, _| {}).await
+    }
+
+    /// [`Service::import_families`], telling `progress` (families done,
+    /// families in all) as it goes: the command line shows a bar.
+    pub async fn import_families_telling(
+        &self,
+        csv: Vec<u8>,
+        progress: impl Fn(u64, u64) + Send + 'static,
+    ) -> Result<ImportReport> {
         self.require_hub("import families")?;
-        let report = self.node().call(move |node| import_csv(node, csv.as_slice(), &|_, _| {})).await;
+        let report = self.node().call(move |node| import_csv(node, csv.as_slice(), &progress)).await;
         let report = report.map_err(|error| match error {
             ImportError::Node(e) => ServiceError::from(*e),
             // Whole families stay written; the message says that importing again completes it.
@@ -205,7 +215,7 @@ impl Service {
             None => Label::parse("accepted in review").expect("a fixed note is a label"),
         };
         let accept = request.accept;
-        let (decision, _) = self
+        let (decision, below) = self
             .write(move |node| {
                 node.review_checked(&target, accept, &name, &note, request.confirm_below_floor).map_err(|e| match e {
                     NodeError::BelowFloorInReview { .. } => ServiceError::from(e).at("confirm_below_floor"),
@@ -213,7 +223,19 @@ impl Service {
                 })
             })
             .await?;
-        Ok(ReviewOutcome { operation: target, accepted: accept, decision: decision.id })
+        let below_floor = below
+            .into_iter()
+            .map(|w| saldo_api::review::WalletBelowFloor {
+                consumer: w.consumer_id,
+                consumer_name: w.consumer,
+                service: w.service,
+                after: w.after,
+                reserved: w.reserved,
+                floor: w.floor,
+                short: w.short,
+            })
+            .collect();
+        Ok(ReviewOutcome { operation: target, accepted: accept, decision: decision.id, below_floor })
     }
 
     /// A bundle of what a sync session would send `device` (hub only).

@@ -39,13 +39,24 @@ impl Jobs {
     }
 }
 
-/// Closes the queues when the last handle goes.
-struct CloseOnDrop(Arc<Jobs>);
+/// Closes the queues when the last handle goes, and waits for the thread
+/// to finish the jobs queued and close the database: a command that ends
+/// right after leaves it closed cleanly (no `-shm` file left behind).
+struct CloseOnDrop {
+    jobs: Arc<Jobs>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
-        self.0.lock().closed = true;
-        self.0.ready.notify_all();
+        self.jobs.lock().closed = true;
+        self.jobs.ready.notify_all();
+        let thread = self.thread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        // Not when a job of the thread itself dropped the last handle.
+        if let Some(thread) = thread.filter(|t| t.thread().id() != std::thread::current().id()) {
+            // A job that panicked already said so.
+            let _ = thread.join();
+        }
     }
 }
 
@@ -81,7 +92,7 @@ impl NodeHandle {
         let (wallets, _) = broadcast::channel(WALLET_EVENTS_QUEUED_MAX);
         let jobs = Arc::new(Jobs { queues: Mutex::new(Queues::default()), ready: Condvar::new() });
         let (thread_jobs, moved) = (jobs.clone(), wallets.clone());
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("saldo-node".into())
             .spawn(move || {
                 loop {
@@ -106,7 +117,8 @@ impl NodeHandle {
                 }
             })
             .map_err(|source| NodeError::Io { path: "the node's thread".into(), source })?;
-        Ok(NodeHandle { _close: Arc::new(CloseOnDrop(jobs.clone())), jobs, frontier, forks, wallets })
+        let close = CloseOnDrop { jobs: jobs.clone(), thread: Mutex::new(Some(thread)) };
+        Ok(NodeHandle { _close: Arc::new(close), jobs, frontier, forks, wallets })
     }
 
     fn queue<R: Send + 'static>(

@@ -39,7 +39,7 @@ impl Tx<'_> {
                 counts_here: r.get(4)?,
             })
         })?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
 
     /// What the reversals `author` recorded in `[from_hlc, to_hlc)` undid,
@@ -52,7 +52,7 @@ impl Tx<'_> {
              ORDER BY row",
         )?;
         let rows = stmt.query_map(params![&author.0[..], from_hlc as i64, to_hlc as i64], |r| op_id(r.get(0)?))?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
 
     /// The operations of `author` of `kind` that count here (its daily
@@ -64,7 +64,7 @@ impl Tx<'_> {
              ORDER BY seq",
         )?;
         let rows = stmt.query_map(params![&author.0[..], kind], |r| Ok((op_id(r.get(0)?)?, r.get(1)?)))?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
 
     /// The highest receipt an operation of `author` of `kind` that counts
@@ -77,6 +77,7 @@ impl Tx<'_> {
             )?
             .query_row(params![&author.0[..], kind], |r| r.get::<_, Option<i64>>(0))
             .map(|last| last.map(|n| ReceiptNo(n as u64)))
+            .map_err(crate::store::StoreError::from)
     }
 
     /// Whether a daily close of `author` that counts here covers `receipt`.
@@ -87,6 +88,7 @@ impl Tx<'_> {
                  AND counts_provisional AND range_first <= ?2 AND range_last >= ?2",
             )?
             .exists(params![&author.0[..], receipt.0 as i64])
+            .map_err(crate::store::StoreError::from)
     }
 
     /// The receipts of `author` numbered `first..=last` that count here:
@@ -100,6 +102,6 @@ impl Tx<'_> {
             )?
             .query_row(params![&author.0[..], first.0 as i64, last.0 as i64], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
-            })
+            }).map_err(crate::store::StoreError::from)
     }
 }

@@ -31,7 +31,7 @@ impl<'a> Tx<'a> {
             .tx
             .prepare_cached("SELECT o.bytes FROM dir_changes d JOIN ops o ON o.row = d.op_row WHERE d.doc = ?1")?;
         let rows = stmt.query_map([doc], |r| r.get(0))?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
     pub fn put_service(&self, service: &crate::directory::ServiceRecord) -> Result<()> {
         self.tx
@@ -53,12 +53,13 @@ impl<'a> Tx<'a> {
             .prepare_cached("SELECT service, name, floor_minor, tariff_minor FROM services WHERE service = ?1")?
             .query_row([service.as_str()], service_row)
             .optional()
+            .map_err(crate::store::StoreError::from)
     }
     pub fn services(&self) -> Result<Vec<crate::directory::ServiceRecord>> {
         let mut stmt =
             self.tx.prepare_cached("SELECT service, name, floor_minor, tariff_minor FROM services ORDER BY service")?;
         let rows = stmt.query_map([], service_row)?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
     /// Replaces the materialised rows of one family.
     pub fn put_family(&self, family: &crate::directory::FamilyRecord) -> Result<()> {
@@ -80,7 +81,7 @@ impl<'a> Tx<'a> {
             .tx
             .prepare_cached("SELECT consumer FROM consumers WHERE family = ?1")?
             .query_map([&family_blob], |r| r.get(0))?
-            .collect::<Result<_>>()?;
+            .collect::<rusqlite::Result<_>>()?;
         for consumer in old {
             self.tx.prepare_cached("DELETE FROM search_keys WHERE consumer = ?1")?.execute([&consumer])?;
             self.tx.prepare_cached("DELETE FROM consumer_services WHERE consumer = ?1")?.execute([&consumer])?;
@@ -135,18 +136,21 @@ impl<'a> Tx<'a> {
             .prepare_cached("SELECT email, phone FROM contacts WHERE family = ?1")?
             .query_row([&family.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
+            .map_err(crate::store::StoreError::from)
     }
     pub fn consumer(&self, consumer: &ConsumerId) -> Result<Option<ConsumerRow>> {
         self.tx
             .prepare_cached(&format!("{CONSUMER_SELECT} WHERE consumer = ?1"))?
             .query_row([&consumer.0[..]], consumer_row)
             .optional()
+            .map_err(crate::store::StoreError::from)
     }
     pub fn consumer_by_pan(&self, pan: &Pan) -> Result<Option<ConsumerRow>> {
         self.tx
             .prepare_cached(&format!("{CONSUMER_SELECT} WHERE pan = ?1"))?
             .query_row([pan.as_str()], consumer_row)
             .optional()
+            .map_err(crate::store::StoreError::from)
     }
     /// Consumers whose own codice fiscale, or whose payer's, is `fiscal_code`.
     pub fn consumers_by_fiscal_code(&self, fiscal_code: &str) -> Result<Vec<ConsumerRow>> {
@@ -156,7 +160,7 @@ impl<'a> Tx<'a> {
              ORDER BY surname, name"
         ))?;
         let rows = stmt.query_map([fiscal_code], consumer_row)?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
     /// Consumers with a search key starting with `prefix`, in key order.
     pub fn consumers_by_key_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<ConsumerRow>> {
@@ -165,7 +169,7 @@ impl<'a> Tx<'a> {
             .tx
             .prepare_cached("SELECT consumer FROM search_keys WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3")?
             .query_map(params![prefix, upper, limit * 4], |r| r.get(0))?
-            .collect::<Result<_>>()?;
+            .collect::<rusqlite::Result<_>>()?;
         let mut out: Vec<ConsumerRow> = Vec::new();
         for id in ids {
             if out.len() as u32 >= limit {
@@ -209,10 +213,16 @@ impl<'a> Tx<'a> {
         Ok(enrolled)
     }
     pub fn consumer_count(&self) -> Result<u64> {
-        self.tx.query_row("SELECT COUNT(*) FROM consumers", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+        self.tx
+            .query_row("SELECT COUNT(*) FROM consumers", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(crate::store::StoreError::from)
     }
     pub fn family_count(&self) -> Result<u64> {
-        self.tx.query_row("SELECT COUNT(*) FROM families", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+        self.tx
+            .query_row("SELECT COUNT(*) FROM families", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(crate::store::StoreError::from)
     }
     /// A materialised view of the directory for comparisons: one line per consumer.
     pub fn directory_digest(&self) -> Result<Vec<String>> {
@@ -229,13 +239,13 @@ impl<'a> Tx<'a> {
             }
             Ok(line)
         })?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
 }
 
 const CONSUMER_SELECT: &str = "SELECT consumer, family, pan, fiscal_code, surname, name, school, class FROM consumers";
 
-fn consumer_row(r: &rusqlite::Row<'_>) -> Result<ConsumerRow> {
+fn consumer_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConsumerRow> {
     Ok(ConsumerRow {
         consumer: consumer_id(r.get(0)?)?,
         family: FamilyId::from_slice(&r.get::<_, Vec<u8>>(1)?)
@@ -249,7 +259,7 @@ fn consumer_row(r: &rusqlite::Row<'_>) -> Result<ConsumerRow> {
     })
 }
 
-fn service_row(r: &rusqlite::Row<'_>) -> Result<crate::directory::ServiceRecord> {
+fn service_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::directory::ServiceRecord> {
     let bad = |what: &str| rusqlite::Error::InvalidColumnType(1, what.into(), rusqlite::types::Type::Text);
     Ok(crate::directory::ServiceRecord {
         id: service_id(&r.get::<_, String>(0)?)?,
@@ -259,7 +269,7 @@ fn service_row(r: &rusqlite::Row<'_>) -> Result<crate::directory::ServiceRecord>
     })
 }
 
-pub(super) fn service_id(text: &str) -> Result<ServiceId> {
+pub(super) fn service_id(text: &str) -> rusqlite::Result<ServiceId> {
     ServiceId::parse(text)
         .map_err(|_| rusqlite::Error::InvalidColumnType(1, "service".into(), rusqlite::types::Type::Text))
 }

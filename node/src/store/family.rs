@@ -13,8 +13,9 @@ impl Tx<'_> {
         let mut stmt = self
             .tx
             .prepare_cached("SELECT consumer FROM consumers WHERE family = ?1 ORDER BY surname, name LIMIT ?2")?;
-        let ids: Vec<Vec<u8>> =
-            stmt.query_map(params![&family.0[..], FAMILY_MEMBERS_MAX], |r| r.get(0))?.collect::<Result<_>>()?;
+        let ids: Vec<Vec<u8>> = stmt
+            .query_map(params![&family.0[..], FAMILY_MEMBERS_MAX], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         let mut out = Vec::new();
         for id in ids {
             if let Some(id) = saldo_sync::ConsumerId::from_slice(&id)

@@ -19,7 +19,7 @@ const FAMILY_SELECT: &str = "SELECT f.family, f.payer_fiscal_code, f.payer_surna
         (SELECT COUNT(*) FROM consumers c WHERE c.family = f.family)
      FROM families f";
 
-fn family_row(r: &rusqlite::Row<'_>) -> Result<FamilyRow> {
+fn family_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FamilyRow> {
     let bytes: Vec<u8> = r.get(0)?;
     let family = FamilyId::from_slice(&bytes).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, "a family id of 16 bytes".into())
@@ -40,7 +40,7 @@ impl Tx<'_> {
             "{FAMILY_SELECT} ORDER BY f.payer_surname, f.payer_name, f.family LIMIT ?1 OFFSET ?2"
         ))?;
         let rows = stmt.query_map(params![limit, i64::try_from(offset).unwrap_or(i64::MAX)], family_row)?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
 
     /// One family's payer, if the directory holds the family.
@@ -49,5 +49,6 @@ impl Tx<'_> {
             .prepare_cached(&format!("{FAMILY_SELECT} WHERE f.family = ?1"))?
             .query_row([&family.0[..]], family_row)
             .optional()
+            .map_err(crate::store::StoreError::from)
     }
 }

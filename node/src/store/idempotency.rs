@@ -42,6 +42,7 @@ impl Tx<'_> {
                     Some(Remembered { request: request.try_into().ok()?, op: OpId::from_slice(&op)? })
                 })
             })
+            .map_err(crate::store::StoreError::from)
     }
 
     pub fn remember_request(&self, scope: &str, key: &str, request: &[u8; 32], op: &OpId, now_ms: u64) -> Result<()> {

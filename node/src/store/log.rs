@@ -67,7 +67,7 @@ impl<'a> Tx<'a> {
             .tx
             .prepare_cached("SELECT author FROM authors ORDER BY author")?
             .query_map([], |r| r.get(0))?
-            .collect::<Result<_>>()?;
+            .collect::<rusqlite::Result<_>>()?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(row) = self.author(&author_id(id)?)? {
@@ -127,7 +127,7 @@ impl<'a> Tx<'a> {
     /// Moves `author`'s head (written to the table at commit).
     pub fn set_head(&self, author: &AuthorId, seq: Seq, id: &OpId) -> Result<()> {
         if self.author(author)?.is_none() {
-            return Err(rusqlite::Error::QueryReturnedNoRows);
+            return Err(crate::store::StoreError::from(rusqlite::Error::QueryReturnedNoRows));
         }
         self.edit_cached(author, |row| {
             row.head_seq = seq;
@@ -144,6 +144,7 @@ impl<'a> Tx<'a> {
             .prepare_cached("SELECT row FROM ops WHERE id_key = ?1 AND id = ?2")?
             .query_row(params![id_key(id), &id.0[..]], |r| r.get(0))
             .optional()
+            .map_err(crate::store::StoreError::from)
     }
     pub fn has_op(&self, id: &OpId) -> Result<bool> {
         Ok(self.op_row(id)?.is_some())
@@ -224,13 +225,14 @@ impl<'a> Tx<'a> {
             .prepare_cached("SELECT bytes FROM ops WHERE id_key = ?1 AND id = ?2")?
             .query_row(params![id_key(id), &id.0[..]], |r| r.get(0))
             .optional()
+            .map_err(crate::store::StoreError::from)
     }
     /// The chain operation of `author` at `seq`.
     pub fn chain_op_at(&self, author: &AuthorId, seq: Seq) -> Result<Option<OpId>> {
         self.tx
             .prepare_cached("SELECT id FROM ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND seq = ?2 AND in_chain = 1")?
             .query_row(params![&author.0[..], seq.0 as i64], |r| op_id(r.get(0)?))
-            .optional()
+            .optional().map_err(crate::store::StoreError::from)
     }
     pub fn insert_equivocation(&self, author: &AuthorId, seq: Seq, first: &OpId, second: &OpId) -> Result<()> {
         self.tx
@@ -246,9 +248,13 @@ impl<'a> Tx<'a> {
             .prepare_cached("SELECT COUNT(*) FROM equivocations WHERE author = ?1")?
             .query_row([&author.0[..]], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
+            .map_err(crate::store::StoreError::from)
     }
     pub fn equivocation_count(&self) -> Result<u64> {
-        self.tx.query_row("SELECT COUNT(*) FROM equivocations", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+        self.tx
+            .query_row("SELECT COUNT(*) FROM equivocations", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(crate::store::StoreError::from)
     }
     /// Visits every stored operation's bytes, author by author in chain order.
     pub fn for_each_op(
@@ -314,7 +320,7 @@ impl<'a> Tx<'a> {
             let rows = stmt.query_map(params![num, seq, limit], |r| {
                 Ok(saldo_sync::reconcile::ChainOp { seq: seq_of(r.get(0)?), id: op_id(r.get(1)?)?, bytes: r.get(2)? })
             })?;
-            rows.collect()
+            rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
         };
         let mut out = read(
             "SELECT seq, id, bytes FROM ops WHERE author = ?1 AND seq >= ?2 ORDER BY seq, in_chain DESC, row LIMIT ?3",
@@ -352,8 +358,9 @@ impl<'a> Tx<'a> {
         let mut stmt = self
             .tx
             .prepare_cached("SELECT author, num, frozen_at FROM authors WHERE frozen_at IS NOT NULL ORDER BY author")?;
-        let forked: Vec<(AuthorId, i64, i64)> =
-            stmt.query_map([], |r| Ok((author_id(r.get(0)?)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_>>()?;
+        let forked: Vec<(AuthorId, i64, i64)> = stmt
+            .query_map([], |r| Ok((author_id(r.get(0)?)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         let mut out = Vec::with_capacity(forked.len());
         for (author, num, from) in forked {
             let ids = self
@@ -362,13 +369,16 @@ impl<'a> Tx<'a> {
                     "SELECT id FROM ops WHERE author = ?1 AND seq >= ?2 ORDER BY seq, in_chain DESC, row LIMIT ?3",
                 )?
                 .query_map(params![num, from, ids_max as i64], |r| op_id(r.get(0)?))?
-                .collect::<Result<Vec<_>>>()?;
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             out.push((author, seq_of(from), ids));
         }
         Ok(out)
     }
     pub fn op_count(&self) -> Result<u64> {
-        self.tx.query_row("SELECT COUNT(*) FROM ops", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+        self.tx
+            .query_row("SELECT COUNT(*) FROM ops", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(crate::store::StoreError::from)
     }
     // ---- money ------------------------------------------------------------
 

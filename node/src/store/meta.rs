@@ -7,7 +7,11 @@ impl<'a> Tx<'a> {
     // ---- meta -------------------------------------------------------------
 
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.tx.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()
+        self.tx
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()
+            .map_err(crate::store::StoreError::from)
     }
     pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<()> {
         self.tx

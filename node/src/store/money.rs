@@ -85,6 +85,7 @@ impl<'a> Tx<'a> {
             .prepare_cached(&format!("{MONEY_SELECT} AND o.id_key = ?1 AND o.id = ?2"))?
             .query_row(params![id_key(id), &id.0[..]], money_op_row)
             .optional()
+            .map_err(crate::store::StoreError::from)
     }
     /// The wallet lines of the operation in `op_row`, read from the
     /// operation (verified when it was stored), in order.
@@ -111,7 +112,7 @@ impl<'a> Tx<'a> {
         let mut stmt =
             self.tx.prepare_cached("SELECT op_row, counts, counts_provisional FROM money_ops WHERE reverses = ?1")?;
         let rows = stmt.query_map([&target.0[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
     pub fn add_to_wallet(
         &self,
@@ -244,17 +245,21 @@ impl<'a> Tx<'a> {
     }
     /// Sums of counted credits and debits over all operations, in cents.
     pub fn counted_credits_and_debits(&self) -> Result<(i64, i64)> {
-        self.with_lines()?.query_row(
-            "SELECT COALESCE(SUM(CASE WHEN l.delta_minor > 0 THEN l.delta_minor END), 0),
+        self.with_lines()?
+            .query_row(
+                "SELECT COALESCE(SUM(CASE WHEN l.delta_minor > 0 THEN l.delta_minor END), 0),
                     COALESCE(SUM(CASE WHEN l.delta_minor < 0 THEN -l.delta_minor END), 0)
              FROM money_lines l JOIN money_ops m ON m.op_row = l.op_row WHERE m.counts",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(crate::store::StoreError::from)
     }
     pub fn wallet_balance_sum(&self) -> Result<i64> {
         self.flush_wallets()?;
-        self.tx.query_row("SELECT COALESCE(SUM(confirmed_minor), 0) FROM wallets", [], |r| r.get(0))
+        self.tx
+            .query_row("SELECT COALESCE(SUM(confirmed_minor), 0) FROM wallets", [], |r| r.get(0))
+            .map_err(crate::store::StoreError::from)
     }
     /// Whether `receipt` is not above the highest receipt of an operation
     /// of `author` held: used already, or out of the order a device
@@ -284,7 +289,8 @@ impl<'a> Tx<'a> {
             )?
             .query_map([], |r| r.get::<_, Vec<u8>>(0))?
             .map(|id| author_id(id?))
-            .collect()
+            .collect::<rusqlite::Result<_>>()
+            .map_err(crate::store::StoreError::from)
     }
     pub(super) fn flush_receipts(&self) -> Result<()> {
         let maxima = self.receipts_max.borrow();
@@ -303,7 +309,7 @@ impl<'a> Tx<'a> {
              AND kind IN ('top-up', 'due-payment', 'service-charge', 'transfer', 'refund')",
             [&author.0[..]],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
-        )
+        ).map_err(crate::store::StoreError::from)
     }
     /// The highest receipt number `author` used.
     pub fn last_receipt(&self, author: &AuthorId) -> Result<Option<ReceiptNo>> {
@@ -343,6 +349,7 @@ impl<'a> Tx<'a> {
                    AND (m.counts OR m.verdict IS NULL)",
             )?
             .exists(params![kind.name(), reference, &consumer.0[..], service.as_str()])
+            .map_err(crate::store::StoreError::from)
     }
     /// Counted operations of `author` with receipts in `first..=last`: (count, total cents, cash cents).
     pub fn receipt_range_totals(
@@ -358,7 +365,7 @@ impl<'a> Tx<'a> {
             )?
             .query_row(params![&author.0[..], first.0 as i64, last.0 as i64], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
-            })
+            }).map_err(crate::store::StoreError::from)
     }
     /// Whether a counted daily close of `author` covers `receipt`.
     pub fn receipt_closed(&self, author: &AuthorId, receipt: ReceiptNo) -> Result<bool> {
@@ -367,7 +374,7 @@ impl<'a> Tx<'a> {
                 "SELECT 1 FROM money_ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = 'daily-close' AND counts
                  AND range_first <= ?2 AND range_last >= ?2",
             )?
-            .exists(params![&author.0[..], receipt.0 as i64])
+            .exists(params![&author.0[..], receipt.0 as i64]).map_err(crate::store::StoreError::from)
     }
     /// The last movements on one wallet, newest first.
     pub fn movements(&self, consumer: &ConsumerId, service: &ServiceId, limit: u32) -> Result<Vec<MovementRow>> {
@@ -393,7 +400,7 @@ impl<'a> Tx<'a> {
                 reason: r.get(10)?,
             })
         })?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
     // ---- escrow and checkpoints --------------------------------------------
 
@@ -441,7 +448,7 @@ impl<'a> Tx<'a> {
             .tx
             .prepare_cached("SELECT device FROM escrow WHERE consumer = ?1 AND service = ?2")?
             .query_map(params![&consumer.0[..], service.as_str()], |r| r.get(0))?
-            .collect::<Result<_>>()?;
+            .collect::<rusqlite::Result<_>>()?;
         let mut outstanding = 0;
         for device in devices {
             let (granted, used) = self.escrow_of(&author_id(device)?, consumer, service)?;
@@ -484,6 +491,7 @@ impl<'a> Tx<'a> {
             .prepare_cached("SELECT as_of, balance_minor FROM checkpoints WHERE consumer = ?1 AND service = ?2")?
             .query_row(params![&consumer.0[..], service.as_str()], |r| Ok((seq_of(r.get(0)?), r.get(1)?)))
             .optional()
+            .map_err(crate::store::StoreError::from)
     }
     /// Every line on a wallet with what a device needs to place it against a
     /// checkpoint: (delta, counts now, counts provisionally now, counted by
@@ -514,7 +522,7 @@ impl<'a> Tx<'a> {
         let rows = stmt.query_map(params![&consumer.0[..], service.as_str(), &hub.0[..], as_of.0 as i64], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
     /// Sets a wallet's balances outright.
     pub fn set_wallet(
@@ -543,7 +551,7 @@ const MONEY_SELECT: &str = "SELECT o.row, o.id, (SELECT author FROM authors WHER
     o.reason, o.detail, o.reviewer
     FROM ops o WHERE o.counts IS NOT NULL";
 
-fn money_op_row(r: &rusqlite::Row<'_>) -> Result<MoneyOpRow> {
+fn money_op_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MoneyOpRow> {
     let reverses: Option<Vec<u8>> = r.get(6)?;
     let verdict = match r.get::<_, Option<i64>>(12)? {
         Some(seq) => Some(StoredVerdict {

@@ -42,7 +42,7 @@ fn bad_column(index: usize, what: String) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnType(index, what, rusqlite::types::Type::Text)
 }
 
-fn operator_row(row: &Row<'_>) -> Result<OperatorRow> {
+fn operator_row(row: &Row<'_>) -> rusqlite::Result<OperatorRow> {
     let login: String = row.get(0)?;
     let name: String = row.get(1)?;
     let role: String = row.get(2)?;
@@ -50,7 +50,7 @@ fn operator_row(row: &Row<'_>) -> Result<OperatorRow> {
     let hash: String = row.get(4)?;
     let author: Vec<u8> = row.get(7)?;
     let op: Vec<u8> = row.get(9)?;
-    let key = |index: usize, bytes: &[u8]| -> Result<[u8; 32]> {
+    let key = |index: usize, bytes: &[u8]| -> rusqlite::Result<[u8; 32]> {
         bytes.try_into().map_err(|_| bad_column(index, "a 32-byte key".into()))
     };
     Ok(OperatorRow {
@@ -114,10 +114,15 @@ impl Tx<'_> {
             .prepare_cached(&format!("{OPERATOR_SELECT} WHERE login = ?1"))?
             .query_row([login.as_str()], operator_row)
             .optional()
+            .map_err(crate::store::StoreError::from)
     }
 
     /// Every account held, by login.
     pub fn operators(&self) -> Result<Vec<OperatorRow>> {
-        self.tx.prepare_cached(&format!("{OPERATOR_SELECT} ORDER BY login"))?.query_map([], operator_row)?.collect()
+        self.tx
+            .prepare_cached(&format!("{OPERATOR_SELECT} ORDER BY login"))?
+            .query_map([], operator_row)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(crate::store::StoreError::from)
     }
 }

@@ -18,6 +18,7 @@ impl Tx<'_> {
                  WHERE l.wallet = (SELECT num FROM wallets WHERE consumer = ?1 AND service = ?2) AND l.op_row > ?3",
             )?
             .query_row(params![&consumer.0[..], service.as_str(), op_row], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(crate::store::StoreError::from)
     }
 
     /// The operations on money whose id begins with `prefix` (at least 8 bytes).
@@ -25,7 +26,7 @@ impl Tx<'_> {
         let Some(key) = prefix.get(..8) else { return Ok(Vec::new()) };
         let key = i64::from_le_bytes(key.try_into().expect("8 bytes"));
         let mut stmt = self.tx.prepare_cached("SELECT id FROM ops WHERE id_key = ?1 AND counts IS NOT NULL")?;
-        let ids: Vec<Vec<u8>> = stmt.query_map([key], |r| r.get(0))?.collect::<Result<_>>()?;
+        let ids: Vec<Vec<u8>> = stmt.query_map([key], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
         Ok(ids.into_iter().filter(|id| id.starts_with(prefix)).filter_map(|id| OpId::from_slice(&id)).collect())
     }
 }
@@ -45,5 +46,6 @@ impl Tx<'_> {
             })
             .optional()
             .map(|found| found.and_then(|(id, hlc)| Some((OpId::from_slice(&id)?, hlc))))
+            .map_err(crate::store::StoreError::from)
     }
 }

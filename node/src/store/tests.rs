@@ -65,15 +65,15 @@ fn enrolment_remembered_across_transactions_follows_another_connection() {
     let tx = node.write().expect("write");
     tx.put_family(&family(&[&mensa])).expect("family");
     assert!(tx.is_enrolled(&CONSUMER, &mensa).expect("read"));
-    tx.commit().expect("commit");
+    tx.commit_in_store_test().expect("commit");
     let tx = node.write().expect("write");
     assert!(tx.is_enrolled(&CONSUMER, &mensa).expect("read"));
-    tx.commit().expect("commit");
+    tx.commit_in_store_test().expect("commit");
 
     let mut command = Store::open(&path).expect("second connection");
     let tx = command.write().expect("write");
     tx.put_family(&family(&[&bus])).expect("family changed");
-    tx.commit().expect("commit");
+    tx.commit_in_store_test().expect("commit");
 
     let tx = node.write().expect("write");
     assert!(!tx.is_enrolled(&CONSUMER, &mensa).expect("read"), "the other connection's change is seen");
@@ -101,7 +101,7 @@ fn wallets_of_services_past_the_slots_are_found_in_the_database() {
     assert_eq!(distinct.len(), numbers.len(), "one number per wallet");
     assert!(tx.is_enrolled(&CONSUMER, &bus).expect("read"), "past the slots, read from the directory");
     assert!(!tx.is_enrolled(&CONSUMER, &mensa).expect("read"));
-    tx.commit().expect("commit");
+    tx.commit_in_store_test().expect("commit");
     let tx = store.write().expect("write");
     assert_eq!(tx.wallet_num(&CONSUMER, &many[SERVICE_SLOTS_MAX + 5]).expect("number"), numbers[SERVICE_SLOTS_MAX + 5]);
     assert!(tx.is_enrolled(&CONSUMER, &bus).expect("read"));
@@ -145,7 +145,7 @@ fn a_wallet_number_of_a_rolled_back_transaction_is_forgotten() {
     let tx = store.write().expect("write");
     assert_eq!(tx.wallet_num(&CONSUMER, &bus).expect("number"), given, "the number is free again");
     assert_ne!(tx.wallet_num(&CONSUMER, &mensa).expect("number"), given);
-    tx.commit().expect("commit");
+    tx.commit_in_store_test().expect("commit");
     let tx = store.write().expect("write");
     assert_eq!(tx.wallet_num(&CONSUMER, &bus).expect("number"), given, "a committed number is remembered");
 }
@@ -219,7 +219,7 @@ fn a_device_s_highest_receipt_is_kept_with_it() {
     assert_eq!(tx.last_receipt(&author).expect("last"), None);
     insert(&tx, 1, 3, 100);
     insert(&tx, 2, 5, 200);
-    tx.commit().expect("commit");
+    tx.commit_in_store_test().expect("commit");
 
     let tx = store.write().expect("write");
     assert_eq!(tx.last_receipt(&author).expect("last"), Some(ReceiptNo(5)));
@@ -236,7 +236,7 @@ fn a_device_s_highest_receipt_is_kept_with_it() {
     insert(&tx, 4, 7, 1600);
     assert_eq!(tx.last_receipt(&author).expect("last"), Some(ReceiptNo(7)), "a lower receipt leaves it");
     assert_eq!(tx.receipt_max_mismatches().expect("check"), vec![], "pending maxima are written first");
-    tx.commit().expect("commit");
+    tx.commit_in_store_test().expect("commit");
     drop(store);
 
     let store = Store::open(&path).expect("reopen");
@@ -283,7 +283,7 @@ fn operations_and_lines_are_seen_by_the_transaction_that_adds_them() {
     assert_eq!(tx.op_row(&OpId([2; 32])).expect("row"), Some(2));
     assert_eq!(tx.counted_credits_and_debits().expect("sums"), (2500, 0));
     assert_eq!(tx.movements(&CONSUMER, &mensa, 10).expect("movements").len(), 2);
-    tx.commit().expect("commit");
+    tx.commit_in_store_test().expect("commit");
     let tx = store.read().expect("read");
     assert_eq!(tx.counted_credits_and_debits().expect("sums"), (2500, 0));
 }

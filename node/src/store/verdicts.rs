@@ -54,7 +54,7 @@ impl<'a> Tx<'a> {
                 total_minor: r.get(5)?,
             })
         })?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
     // ---- verdicts ---------------------------------------------------------
 
@@ -67,6 +67,7 @@ impl<'a> Tx<'a> {
             .prepare_cached("SELECT hub_seq, verdict, reason, detail, reviewer FROM early_verdicts WHERE target = ?1")?
             .query_row([&target.0[..]], stored_verdict)
             .optional()
+            .map_err(crate::store::StoreError::from)
     }
     /// Records the hub's verdict unless a later one (higher hub seq) is held.
     /// Returns whether the effective verdict of a held operation changed.
@@ -120,11 +121,11 @@ impl<'a> Tx<'a> {
              UNION ALL SELECT target, verdict, reason FROM early_verdicts ORDER BY 1",
         )?;
         let rows = stmt.query_map([], |r| Ok((op_id(r.get(0)?)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect()
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
 }
 
-fn stored_verdict(r: &rusqlite::Row<'_>) -> Result<StoredVerdict> {
+fn stored_verdict(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVerdict> {
     Ok(StoredVerdict { hub_seq: seq_of(r.get(0)?), verdict: verdict_of(r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?) })
 }
 
