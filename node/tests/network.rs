@@ -315,6 +315,10 @@ fn forged_replayed_and_equivocating_operations_over_the_wire_are_refused_and_rep
         });
         write_frame(&mut raw.send, &hello).await?;
         let read = read_frame(&mut raw.recv).await.map(|_| ());
+        if read.is_err() {
+            // The stream can end before the close that says why arrives.
+            let _ = tokio::time::timeout(Duration::from_secs(5), raw.conn.closed()).await;
+        }
         read.map_err(|e| match saldo_node::net::refusal_reason(&raw.conn) {
             Some(reason) => anyhow::anyhow!("refused: {reason}"),
             None => e,
