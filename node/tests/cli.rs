@@ -1454,7 +1454,18 @@ fn a_log_written_to_a_file_has_no_colour_codes() {
     // A peer that is not there: the hub logs its attempts to reach it.
     let absent = format!("{}@127.0.0.1:9", saldo_sync::DeviceKey::generate().author().to_hex());
     let mut hub = Command::new(SALDO)
-        .args(["hub", "--data", realm.data(), "--p2p", "127.0.0.1:0", "--no-lan", "--http", "127.0.0.1:0", "--peer", &absent])
+        .args([
+            "hub",
+            "--data",
+            realm.data(),
+            "--p2p",
+            "127.0.0.1:0",
+            "--no-lan",
+            "--http",
+            "127.0.0.1:0",
+            "--peer",
+            &absent,
+        ])
         .env_remove("SALDO_DATA")
         .env("SALDO_LOG", "saldo_node=debug")
         .stdout(Stdio::null())
