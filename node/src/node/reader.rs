@@ -88,6 +88,11 @@ impl WalletChanges {
 }
 
 impl Node {
+    /// Forgets which wallets moved (nobody listens).
+    pub fn forget_wallet_changes(&mut self) {
+        drop(self.store.take_moved_wallets());
+    }
+
     /// The wallets this node's transactions moved since the last call,
     /// with their balances as committed.
     pub fn take_wallet_changes(&mut self) -> WalletChanges {
