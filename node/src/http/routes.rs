@@ -16,7 +16,6 @@ use axum::{Json, Router};
 use saldo_api::consumers::{ConsumerDetail, SearchParams, SearchResults};
 use saldo_api::payments::TopUpRequest;
 use saldo_api::receipt::{Paper, Receipt, TextWidth, Verification};
-use saldo_api::session::OperatorRole;
 use saldo_api::session::{LoginRequest, Me, NodeKind};
 use saldo_api::status::{Event, Status};
 use saldo_api::{ApiError, ErrorKind};
@@ -27,12 +26,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::{self, Authed, Caller, ClientAddr, Everyone};
+use super::auth::{self, Caller, ClientAddr, Everyone};
 use super::error::{ApiJson, HttpError, HttpResult};
 use super::openapi::ApiDoc;
-
-pub(super) const ALL: &[OperatorRole] = &[OperatorRole::Administrator, OperatorRole::Clerk, OperatorRole::Cashier];
-pub(super) const COUNTER: &[OperatorRole] = &[OperatorRole::Administrator, OperatorRole::Clerk, OperatorRole::Cashier];
 
 /// Every route under `/api/v1`, with the OpenAPI document served beside them.
 pub fn api(state: AppState) -> Router {
@@ -119,9 +115,8 @@ async fn login(
 /// Logs out: ends the session.
 #[utoipa::path(delete, path = "/session", tag = "session", security(("session" = ["administrator", "clerk", "cashier"])),
     responses((status = 204), (status = 401, body = ApiError)))]
-async fn logout(State(state): State<AppState>, authed: Authed) -> HttpResult<Response> {
-    authed.require(ALL)?;
-    state.sessions.close(&authed.token);
+async fn logout(State(state): State<AppState>, caller: Caller<Everyone>) -> HttpResult<Response> {
+    state.sessions.close(&caller.authed.token);
     let cookie = auth::session_cookie(None, state.secure);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
@@ -129,9 +124,8 @@ async fn logout(State(state): State<AppState>, authed: Authed) -> HttpResult<Res
 /// Who is logged in.
 #[utoipa::path(get, path = "/session", tag = "session", security(("session" = ["administrator", "clerk", "cashier"])),
     responses((status = 200, body = Me), (status = 401, body = ApiError)))]
-async fn me(State(state): State<AppState>, authed: Authed) -> HttpResult<Json<Me>> {
-    authed.require(ALL)?;
-    Ok(Json(me_of(&state, &authed.session)?))
+async fn me(State(state): State<AppState>, caller: Caller<Everyone>) -> HttpResult<Json<Me>> {
+    Ok(Json(me_of(&state, &caller.authed.session)?))
 }
 
 /// Finds consumers by PAN, codice fiscale or the start of a name.
@@ -140,10 +134,9 @@ async fn me(State(state): State<AppState>, authed: Authed) -> HttpResult<Json<Me
     responses((status = 200, body = SearchResults), (status = 400, body = ApiError)))]
 async fn search(
     State(state): State<AppState>,
-    authed: Authed,
+    _caller: Caller<Everyone>,
     query: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
 ) -> HttpResult<Json<SearchResults>> {
-    authed.require(COUNTER)?;
     let Query(params) = query.map_err(|e| HttpError(ApiError::invalid("q", e.body_text())))?;
     Ok(Json(state.service.search(params).await?))
 }
@@ -156,10 +149,9 @@ async fn search(
     responses((status = 200, body = ConsumerDetail), (status = 404, body = ApiError)))]
 async fn consumer(
     State(state): State<AppState>,
-    authed: Authed,
+    _caller: Caller<Everyone>,
     Path(consumer): Path<String>,
 ) -> HttpResult<Json<ConsumerDetail>> {
-    authed.require(COUNTER)?;
     let consumer = parse_consumer(&consumer, "consumer")?;
     Ok(Json(state.service.consumer(consumer).await?))
 }
@@ -177,8 +169,7 @@ pub(super) fn parse_consumer(text: &str, field: &str) -> HttpResult<ConsumerId> 
 /// contact with the hub, peers.
 #[utoipa::path(get, path = "/status", tag = "status", security(("session" = ["administrator", "clerk", "cashier"])),
     responses((status = 200, body = Status)))]
-async fn status(State(state): State<AppState>, authed: Authed) -> HttpResult<Json<Status>> {
-    authed.require(ALL)?;
+async fn status(State(state): State<AppState>, _caller: Caller<Everyone>) -> HttpResult<Json<Status>> {
     Ok(Json(state.service.status().await?))
 }
 
@@ -186,8 +177,7 @@ async fn status(State(state): State<AppState>, authed: Authed) -> HttpResult<Jso
 /// change (a top-up recorded, a balance turning confirmed).
 #[utoipa::path(get, path = "/events", tag = "status", security(("session" = ["administrator", "clerk", "cashier"])),
     responses((status = 200, content_type = "text/event-stream", body = Event)))]
-async fn events(State(state): State<AppState>, authed: Authed) -> HttpResult<Response> {
-    authed.require(ALL)?;
+async fn events(State(state): State<AppState>, _caller: Caller<Everyone>) -> HttpResult<Response> {
     let stream = state.service.events().await?.map(|event| {
         let sse = match &event {
             Some(event) => SseEvent::default().event(event.name()).json_data(event),
@@ -259,11 +249,10 @@ pub struct ReceiptFormat {
     responses((status = 200, body = Receipt), (status = 404, body = ApiError)))]
 async fn receipt(
     State(state): State<AppState>,
-    authed: Authed,
+    _caller: Caller<Everyone>,
     Path(operation): Path<String>,
     Query(format): Query<ReceiptFormat>,
 ) -> HttpResult<Response> {
-    authed.require(COUNTER)?;
     let op = OpId::from_hex(&operation).map_err(|_| {
         HttpError(ApiError::invalid(
             "operation",
