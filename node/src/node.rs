@@ -232,6 +232,9 @@ pub struct Node {
 pub struct Me {
     ctx: Context,
     realm_name: String,
+    /// The realm's name read from its genesis, where `realm_name` is empty
+    /// (a joined device): read once, every receipt shows it.
+    genesis_name: std::sync::OnceLock<String>,
     key: Option<DeviceKey>,
     contacts_key: Option<DeviceKey>,
     clock: Arc<dyn Clock>,
@@ -372,6 +375,7 @@ impl Node {
             me: Me {
                 ctx: Context { realm, own: Some(key.author()) },
                 realm_name: name.to_string(),
+                genesis_name: std::sync::OnceLock::new(),
                 key: Some(key),
                 contacts_key: Some(contacts_key),
                 clock,
@@ -405,6 +409,7 @@ impl Node {
             me: Me {
                 ctx: Context { realm, own: key.as_ref().map(DeviceKey::author) },
                 realm_name: String::new(),
+                genesis_name: std::sync::OnceLock::new(),
                 key,
                 contacts_key: None,
                 clock,
@@ -467,6 +472,7 @@ impl Node {
             me: Me {
                 ctx: Context { realm, own: Some(key.author()) },
                 realm_name,
+                genesis_name: std::sync::OnceLock::new(),
                 key: Some(key),
                 contacts_key,
                 clock: Arc::new(SystemClock),

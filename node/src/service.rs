@@ -147,10 +147,12 @@ impl Service {
         if !self.inner.readers.available() {
             return self.inner.node.call_urgent(f).await;
         }
+        let permit = self.inner.readers.permits.acquire().await;
         let inner = self.inner.clone();
         let read = tokio::task::spawn_blocking(move || inner.readers.with(f))
             .await
             .map_err(|e| ServiceError::internal(format!("a read stopped: {e}")))?;
+        drop(permit);
         read?
     }
 

@@ -73,18 +73,21 @@ impl Node {
         verify_base: &str,
     ) -> Result<Receipt> {
         let call = TopUpCall { request: request.clone(), operator: operator.cloned(), once: once.cloned() };
-        self.record_top_ups(std::slice::from_ref(&call), verify_base)?.pop().expect("one answer per call")
+        let op = self.record_top_ups(std::slice::from_ref(&call))?.pop().expect("one answer per call")?;
+        self.receipt(&op, verify_base)
     }
 
     /// Records several top-ups in one transaction (one commit, one sync of
     /// the disk, for every counter that asked meanwhile): each is checked
     /// before anything of it is written, and one refused leaves the others
-    /// recorded. Only a failure of the database fails them all.
-    pub fn record_top_ups(&mut self, calls: &[TopUpCall], verify_base: &str) -> Result<Vec<Result<Receipt>>> {
+    /// recorded. Only a failure of the database fails them all. Each answer
+    /// is the top-up's operation (for a retried key, the first one's): its
+    /// receipt is read once committed, off the writer ([`Node::receipt`]).
+    pub fn record_top_ups(&mut self, calls: &[TopUpCall]) -> Result<Vec<Result<OpId>>> {
         let mut tx = self.store.write()?;
         let mut out = Vec::with_capacity(calls.len());
         for call in calls {
-            match top_up_in(&self.me, &mut tx, call, verify_base) {
+            match top_up_in(&self.me, &mut tx, call) {
                 Err(e) if fails_the_batch(&e) => return Err(e),
                 answer => out.push(answer),
             }
@@ -94,7 +97,7 @@ impl Node {
     }
 }
 
-fn top_up_in(me: &super::Me, tx: &mut Tx<'_>, call: &TopUpCall, verify_base: &str) -> Result<Receipt> {
+fn top_up_in(me: &super::Me, tx: &mut Tx<'_>, call: &TopUpCall) -> Result<OpId> {
     let TopUpCall { request, operator, once } = call;
     request.validate().map_err(|e| field(e.field.unwrap_or_default(), e.message))?;
     let key = me.key.as_ref().ok_or(NodeError::NoKey)?;
@@ -112,7 +115,7 @@ fn top_up_in(me: &super::Me, tx: &mut Tx<'_>, call: &TopUpCall, verify_base: &st
                 "this Idempotency-Key was used for a different request: send a new key for a new payment".into(),
             ));
         }
-        return receipt_in(me, tx, &earlier.op, verify_base);
+        return Ok(earlier.op);
     }
     let mut family = None;
     for (index, line) in request.lines.iter().enumerate() {
@@ -171,7 +174,7 @@ fn top_up_in(me: &super::Me, tx: &mut Tx<'_>, call: &TopUpCall, verify_base: &st
     if let Some(once) = once {
         tx.remember_request(&once.scope, &once.key, &fingerprint, &signed.id, me.clock.now_ms())?;
     }
-    receipt_in(me, tx, &signed.id, verify_base)
+    Ok(signed.id)
 }
 
 impl Node {

@@ -45,11 +45,14 @@ pub(crate) fn realm_name_in(me: &super::Me, tx: &Tx<'_>) -> Result<String> {
         if !me.realm_name.is_empty() {
             return Ok(me.realm_name.clone());
         }
+        if let Some(name) = me.genesis_name.get() {
+            return Ok(name.clone());
+        }
         let hub = me.ctx.realm.hub();
         let Some(id) = tx.chain_op_at(&hub, Seq(1))? else { return Ok(String::new()) };
         let Some(bytes) = tx.op_bytes(&id)? else { return Ok(String::new()) };
         match SignedOp::decode(&bytes).map(|s| s.op.body) {
-            Ok(Body::Genesis { realm_name }) => Ok(realm_name.to_string()),
+            Ok(Body::Genesis { realm_name }) => Ok(me.genesis_name.get_or_init(|| realm_name.to_string()).clone()),
             Ok(_) => Ok(String::new()),
             Err(e) => Err(NodeError::Refused(format!("the realm's genesis does not decode: {e}"))),
         }

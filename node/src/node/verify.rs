@@ -87,6 +87,9 @@ impl Node {
         for author in tx.receipt_max_mismatches()? {
             problems.push(format!("{author:?}: recorded highest receipt does not match the log"));
         }
+        for author in tx.awaiting_mismatches()? {
+            problems.push(format!("{author:?}: the total awaiting the hub's verdict does not match the log"));
+        }
         let kept: Vec<(ConsumerId, String, i64, i64)> = tx
             .wallets()?
             .into_iter()

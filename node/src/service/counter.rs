@@ -58,10 +58,14 @@ impl Service {
             !std::mem::replace(&mut pending.scheduled, true)
         };
         if schedule {
-            let (inner, base) = (self.inner.clone(), self.verify_base());
-            self.inner.node.queue_urgent(move |node| record_pending(node, &inner, &base));
+            let inner = self.inner.clone();
+            self.inner.node.queue_urgent(move |node| record_pending(node, &inner));
         }
-        receive.await.map_err(|_| ServiceError::internal("the node stopped before recording the top-up"))?
+        let op =
+            receive.await.map_err(|_| ServiceError::internal("the node stopped before recording the top-up"))??;
+        // Committed: the receipt is read on a connection of its own, so the
+        // writer goes on to the next counter's top-up meanwhile.
+        self.receipt(op).await
     }
 
     /// The receipt of a top-up held here.
@@ -82,13 +86,13 @@ const TOP_UPS_PER_TRANSACTION_MAX: usize = 64;
 /// Top-ups waiting for the writer, and whether a job to record them is queued.
 #[derive(Debug, Default)]
 pub(super) struct PendingTopUps {
-    calls: Vec<(TopUpCall, tokio::sync::oneshot::Sender<Result<Receipt>>)>,
+    calls: Vec<(TopUpCall, tokio::sync::oneshot::Sender<Result<OpId>>)>,
     scheduled: bool,
 }
 
 /// On the writer: records every top-up waiting, in transactions of at most
 /// [`TOP_UPS_PER_TRANSACTION_MAX`], and answers each caller.
-fn record_pending(node: &mut Node, inner: &super::Inner, verify_base: &str) {
+fn record_pending(node: &mut Node, inner: &super::Inner) {
     let waiting = {
         let mut pending = inner.top_ups.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         pending.scheduled = false;
@@ -97,11 +101,11 @@ fn record_pending(node: &mut Node, inner: &super::Inner, verify_base: &str) {
     let mut waiting = waiting.into_iter().peekable();
     while waiting.peek().is_some() {
         let (calls, answers): (Vec<TopUpCall>, Vec<_>) = waiting.by_ref().take(TOP_UPS_PER_TRANSACTION_MAX).unzip();
-        match node.record_top_ups(&calls, verify_base) {
-            Ok(receipts) => {
-                for (answer, receipt) in answers.into_iter().zip(receipts) {
+        match node.record_top_ups(&calls) {
+            Ok(recorded) => {
+                for (answer, op) in answers.into_iter().zip(recorded) {
                     // A caller that went away (a closed connection) is no error.
-                    let _ = answer.send(receipt.map_err(ServiceError::from));
+                    let _ = answer.send(op.map_err(ServiceError::from));
                 }
             }
             Err(e) => {

@@ -292,6 +292,27 @@ impl<'a> Tx<'a> {
             .collect::<rusqlite::Result<_>>()
             .map_err(crate::store::StoreError::from)
     }
+    /// Authors whose running count and total awaiting the hub's verdict
+    /// (kept by triggers) differ from a count over the log.
+    pub fn awaiting_mismatches(&self) -> Result<Vec<AuthorId>> {
+        self.tx
+            .prepare(
+                "WITH counted AS (
+                     SELECT author, COUNT(*) AS operations, COALESCE(SUM(total_minor), 0) AS total_minor FROM ops
+                     WHERE verdict IS NULL AND counts IS NOT NULL
+                       AND kind IN ('top-up', 'due-payment', 'service-charge', 'transfer', 'refund')
+                     GROUP BY author)
+                 SELECT a.author FROM authors a
+                 LEFT JOIN counted c ON c.author = a.num LEFT JOIN awaiting_verdict w ON w.author = a.num
+                 WHERE COALESCE(c.operations, 0) != COALESCE(w.operations, 0)
+                    OR COALESCE(c.total_minor, 0) != COALESCE(w.total_minor, 0)
+                 ORDER BY a.author",
+            )?
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))?
+            .map(|id| author_id(id?))
+            .collect::<rusqlite::Result<_>>()
+            .map_err(crate::store::StoreError::from)
+    }
     pub(super) fn flush_receipts(&self) -> Result<()> {
         let maxima = self.receipts_max.borrow();
         for num in self.receipts_dirty.borrow_mut().drain() {
@@ -304,12 +325,16 @@ impl<'a> Tx<'a> {
     /// How many operations of `author` that take or give a wallet's money
     /// ([`crate::ledger::offline_limits_apply`]) await the hub's verdict, and their total.
     pub fn unconfirmed_of(&self, author: &AuthorId) -> Result<(u64, i64)> {
-        self.tx.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(total_minor), 0) FROM money_ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND verdict IS NULL
-             AND kind IN ('top-up', 'due-payment', 'service-charge', 'transfer', 'refund')",
-            [&author.0[..]],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
-        ).map_err(crate::store::StoreError::from)
+        // Kept by triggers on `ops` (see `SCHEMA_AWAITING_TOTALS`).
+        self.tx
+            .prepare_cached(
+                "SELECT operations, total_minor FROM awaiting_verdict
+                 WHERE author = (SELECT num FROM authors WHERE author = ?1)",
+            )?
+            .query_row([&author.0[..]], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+            .optional()
+            .map(Option::unwrap_or_default)
+            .map_err(crate::store::StoreError::from)
     }
     /// The highest receipt number `author` used.
     pub fn last_receipt(&self, author: &AuthorId) -> Result<Option<ReceiptNo>> {
@@ -376,14 +401,18 @@ impl<'a> Tx<'a> {
             )?
             .exists(params![&author.0[..], receipt.0 as i64]).map_err(crate::store::StoreError::from)
     }
-    /// The last movements on one wallet, newest first.
+    /// The last movements to reach this node on one wallet, newest first.
+    /// "Last" is by arrival (the wallet's lines in the order of the log,
+    /// read backwards from the end without sorting: a receipt shows the last
+    /// top-ups, and sorting every line of a wallet by time cost a temporary
+    /// B-tree per receipt); the few found are then shown in time order.
     pub fn movements(&self, consumer: &ConsumerId, service: &ServiceId, limit: u32) -> Result<Vec<MovementRow>> {
         let mut stmt = self.with_lines()?.prepare_cached(
             "SELECT o.id, (SELECT author FROM authors WHERE num = o.author), o.kind, o.receipt, o.method, o.hlc,
                     l.delta_minor, o.counts, o.counts_provisional, o.verdict, o.reason
              FROM money_lines l JOIN ops o ON o.row = l.op_row
              WHERE l.wallet = (SELECT num FROM wallets WHERE consumer = ?1 AND service = ?2)
-             ORDER BY o.hlc DESC, o.row DESC LIMIT ?3",
+             ORDER BY l.op_row DESC, l.line DESC LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![&consumer.0[..], service.as_str(), limit], |r| {
             Ok(MovementRow {
@@ -400,7 +429,10 @@ impl<'a> Tx<'a> {
                 reason: r.get(10)?,
             })
         })?;
-        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
+        let mut rows: Vec<MovementRow> =
+            rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)?;
+        rows.sort_by(|a, b| b.hlc.cmp(&a.hlc));
+        Ok(rows)
     }
     // ---- escrow and checkpoints --------------------------------------------
 

@@ -373,3 +373,56 @@ fn a_v3_database_keeps_its_data_when_authors_and_wallets_become_numbers() {
     drop(tx);
     assert_eq!(store.integrity_check().expect("check"), "ok");
 }
+
+/// The count and total awaiting the hub's verdict follow every insert,
+/// verdict and removal of an operation, and a migrated database starts from
+/// what its log holds.
+#[test]
+fn the_totals_awaiting_a_verdict_follow_the_log() {
+    let mut conn = Connection::open_in_memory().expect("memory");
+    migrations().to_version(&mut conn, 10).expect("before the running totals");
+    let (a, b) = ([1u8; 32], [2u8; 32]);
+    for (num, author) in [(1, &a), (2, &b)] {
+        conn.execute(
+            "INSERT INTO authors (author, role, name, head_seq, num) VALUES (?1, 'cash-point', 'x', 0, ?2)",
+            params![&author[..], num],
+        )
+        .expect("author");
+    }
+    let insert = |conn: &Connection, row: i64, author: i64, kind: &str, total: i64, verdict: Option<&str>| {
+        conn.execute(
+            "INSERT INTO ops (row, id_key, id, author, seq, hlc, kind, in_chain, bytes, total_minor, counts,
+                              counts_provisional, verdict)
+             VALUES (?1, ?1, ?2, ?3, ?1, 0, ?4, 1, x'02', ?5, 1, 1, ?6)",
+            params![row, &[row as u8; 32][..], author, kind, total, verdict],
+        )
+        .expect("op");
+    };
+    // Held before the migration: counted by it.
+    insert(&conn, 1, 1, "top-up", 500, None);
+    insert(&conn, 2, 1, "top-up", 700, Some("accepted"));
+    migrations().to_latest(&mut conn).expect("latest");
+    // After it: kept by the triggers.
+    insert(&conn, 3, 1, "due-payment", 300, None);
+    insert(&conn, 4, 2, "top-up", 1_000, None);
+    insert(&conn, 5, 2, "daily-close", 9_999, None);
+    let mut store = Store {
+        conn,
+        remembered: Remembered::default(),
+        read_only_on_full_disk: false,
+        writers: Writers::alone(),
+        moved: RefCell::default(),
+    };
+    let totals = |store: &mut Store| {
+        let tx = store.read().expect("read");
+        (tx.unconfirmed_of(&AuthorId(a)).expect("a"), tx.unconfirmed_of(&AuthorId(b)).expect("b"))
+    };
+    assert_eq!(totals(&mut store), ((2, 800), (1, 1_000)));
+    store.conn.execute("UPDATE ops SET verdict = 'accepted' WHERE row = 1", []).expect("verdict");
+    store.conn.execute("UPDATE ops SET verdict = 'flagged' WHERE row = 4", []).expect("verdict");
+    assert_eq!(totals(&mut store), ((1, 300), (0, 0)));
+    store.conn.execute("UPDATE ops SET verdict = NULL WHERE row = 4", []).expect("undone");
+    store.conn.execute("DELETE FROM ops WHERE row = 3", []).expect("removed");
+    assert_eq!(totals(&mut store), ((0, 0), (1, 1_000)));
+    assert!(store.read().expect("read").awaiting_mismatches().expect("recount").is_empty());
+}
