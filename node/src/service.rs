@@ -73,6 +73,8 @@ struct Inner {
     verify_base: RwLock<String>,
     /// Top-ups waiting to be recorded together.
     top_ups: std::sync::Mutex<counter::PendingTopUps>,
+    /// Sessions' accounts found enabled lately (see `operator_still_allowed`).
+    allowed: std::sync::Mutex<operators::AllowedLately>,
 }
 
 impl Service {
@@ -99,7 +101,8 @@ impl Service {
         let node = NodeHandle::spawn(node)?;
         let net = status::NetState::default();
         let top_ups = std::sync::Mutex::default();
-        Ok(Service { inner: Arc::new(Inner { about, node, readers, net, verify_base, top_ups }) })
+        let allowed = std::sync::Mutex::default();
+        Ok(Service { inner: Arc::new(Inner { about, node, readers, net, verify_base, top_ups, allowed }) })
     }
 
     /// Where receipts' verification links point (the hub's public URL).

@@ -92,20 +92,25 @@ impl Service {
         let login = node_login(&login)?;
         let password =
             update.password.as_ref().map(|p| Password::parse(p.expose())).transpose().map_err(account_error)?;
-        self.write(move |node| {
-            if node.operator(&login)?.is_none() {
-                return Err(account_error(OperatorError::UnknownLogin(login.to_string())));
-            }
-            let mut row = None;
-            if let Some(password) = &password {
-                row = Some(node.set_operator_password(&login, password).map_err(account_error)?);
-            }
-            if let Some(disabled) = update.disabled {
-                row = Some(node.set_operator_disabled(&login, disabled).map_err(account_error)?);
-            }
-            let row = row.ok_or_else(|| ServiceError::invalid("password", "say what changes"))?;
-            view(node, &row)
-        })
-        .await
+        // A disabled account stops at its session's next request.
+        self.inner.allowed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).forget();
+        let changed = self
+            .write(move |node| {
+                if node.operator(&login)?.is_none() {
+                    return Err(account_error(OperatorError::UnknownLogin(login.to_string())));
+                }
+                let mut row = None;
+                if let Some(password) = &password {
+                    row = Some(node.set_operator_password(&login, password).map_err(account_error)?);
+                }
+                if let Some(disabled) = update.disabled {
+                    row = Some(node.set_operator_disabled(&login, disabled).map_err(account_error)?);
+                }
+                let row = row.ok_or_else(|| ServiceError::invalid("password", "say what changes"))?;
+                view(node, &row)
+            })
+            .await;
+        self.inner.allowed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).forget();
+        changed
     }
 }

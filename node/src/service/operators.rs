@@ -55,7 +55,14 @@ impl Service {
         let Ok(login) = OperatorLogin::parse(&operator.login) else {
             return Err("this account's login is no longer valid".to_string());
         };
+        if self.inner.allowed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recently(login.as_str()) {
+            return Ok(());
+        }
+        let key = login.as_str().to_string();
         let found = self.read(move |node| Ok(node.operator(&login)?)).await;
+        if matches!(&found, Ok(Some(row)) if !row.account.disabled) {
+            self.inner.allowed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).found_enabled(key);
+        }
         match found {
             Ok(Some(row)) if !row.account.disabled => Ok(()),
             Ok(Some(_)) => Err("this account was disabled: ask an administrator".to_string()),
@@ -63,5 +70,34 @@ impl Service {
             // A node that cannot read says so on the request itself.
             Err(_) => Ok(()),
         }
+    }
+}
+
+/// How long an account found enabled is taken as enabled without reading it
+/// again: every request of a session checks its account, and at a counter's
+/// pace that read was a tenth of a top-up's cost. An account disabled here,
+/// synced from the hub or by `saldo operator` in another process stops
+/// working within this time; logging in always reads the account.
+const ALLOWED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Logins found enabled, and when.
+#[derive(Debug, Default)]
+pub(super) struct AllowedLately {
+    found: std::collections::HashMap<String, std::time::Instant>,
+}
+
+impl AllowedLately {
+    fn recently(&self, login: &str) -> bool {
+        self.found.get(login).is_some_and(|at| at.elapsed() < ALLOWED_FOR)
+    }
+    fn found_enabled(&mut self, login: String) {
+        if self.found.len() > 10_000 {
+            self.found.retain(|_, at| at.elapsed() < ALLOWED_FOR);
+        }
+        self.found.insert(login, std::time::Instant::now());
+    }
+    /// Forgets what was found: an account changed here.
+    pub(super) fn forget(&mut self) {
+        self.found.clear();
     }
 }
