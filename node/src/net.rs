@@ -19,7 +19,7 @@ use anyhow::{Result, anyhow};
 use iroh::protocol::Router;
 use saldo_sync::reconcile::ALPN;
 
-use crate::node::{Node, NodeError};
+use crate::node::Node;
 use crate::service::Service;
 
 mod endpoint;
@@ -70,13 +70,12 @@ pub async fn run_service(
     config: NetConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let handle = service.node().clone();
-    let key = handle.call(|node| node.device_key()).await.ok_or(NodeError::NoKey)?;
+    let key = service.device_key().await?;
     // Before anything else, so that a top-up typed right after the start
     // waits until the hub or a peer said how much of this device's log it holds.
-    handle.call(|node| node.begin_own_log_check()).await?;
+    service.begin_own_log_check().await?;
     let me = key.author();
-    let realm = handle.call(|node| node.realm()).await;
+    let realm = service.realm();
     let realm_hub = realm.hub();
     let endpoint = bind_endpoint(&key, ALPN, config.bind).await?;
     // Bound to every interface, the endpoint's own address lists them.
@@ -93,15 +92,14 @@ pub async fn run_service(
         status.id = me.to_hex();
         status.addresses = addresses.clone();
     }
-    let shared = Shared { handle: handle.clone(), realm, status: status.clone() };
+    let shared = Shared { service: service.clone(), realm, status: status.clone() };
     for address in &addresses {
         say(format_args!("sync: listening as {address}"));
     }
     let mut router = Router::builder(endpoint.clone()).accept(ALPN, Accept { shared: shared.clone() });
     if me == realm_hub {
         router = router.accept(JOIN_ALPN, Join { shared: shared.clone() });
-        let listen = addresses.clone();
-        handle.call(move |node| node.set_addresses(crate::node::META_LISTEN, &listen)).await?;
+        service.set_listen_addresses(addresses.clone()).await?;
     }
     let router = router.spawn();
     let mut tasks = tokio::task::JoinSet::new();
@@ -121,21 +119,21 @@ pub async fn run_service(
             Err(e) => say(format_args!("sync: no LAN discovery ({e}); static peers and the hub only")),
         }
     }
-    let poll_handle = handle.clone();
+    let poll = service.clone();
     tasks.spawn(async move {
         loop {
             tokio::time::sleep(LOCAL_POLL).await;
-            if let Err(e) = poll_handle.refresh_frontier().await {
+            if let Err(e) = poll.refresh_frontier().await {
                 tracing::warn!("cannot read the frontier: {e}");
             }
         }
     });
     if me == realm_hub {
-        let heartbeat_handle = handle.clone();
+        let heartbeat = service.clone();
         tasks.spawn(async move {
             loop {
                 // Pushed to the devices by the frontier poll above.
-                if let Err(e) = heartbeat_handle.call(|node| node.heartbeat_if_quiet()).await {
+                if let Err(e) = heartbeat.heartbeat_if_quiet().await {
                     tracing::warn!("cannot write the hub's heartbeat: {e}");
                 }
                 tokio::time::sleep(Duration::from_secs(60)).await;

@@ -135,22 +135,17 @@ impl ProtocolHandler for Join {
         let (mut send, mut recv) = conn.accept_bi().await?;
         let secret = recv.read_to_end(64).await.map_err(AcceptError::from_err)?;
         let answer = match <[u8; 32]>::try_from(secret.as_slice()) {
-            Ok(secret) => self.shared.handle.call(move |node| node.redeem_enrolment_token(&secret, device)).await,
-            Err(_) => Err(NodeError::Refused("a malformed enrolment request".into())),
+            Ok(secret) => self.shared.service.redeem_enrolment_token(secret, device).await,
+            Err(_) => {
+                Err(crate::service::ServiceError::from(NodeError::Refused("a malformed enrolment request".into())))
+            }
         };
         let reply = match answer {
             Ok(name) => {
                 tracing::info!("enrolled {} as cash point {name:?}", device.to_hex());
-                let _ = self.shared.handle.refresh_frontier().await;
-                let public_url = self
-                    .shared
-                    .handle
-                    .call(|node| node.meta_text(crate::node::META_PUBLIC_URL))
-                    .await
-                    .ok()
-                    .flatten()
-                    .filter(|u| !u.is_empty());
-                match self.shared.handle.call(move |node| node.receipt_base_of(&device)).await {
+                let _ = self.shared.service.refresh_frontier().await;
+                let public_url = self.shared.service.public_url().await;
+                match self.shared.service.receipt_base_of(device).await {
                     Ok(receipts_after) => Joined { name, receipts_after, public_url }.encode(),
                     // Enrolled, but its first receipt number unknown: the
                     // device must not guess it (it would reuse the replaced

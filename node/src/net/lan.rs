@@ -47,7 +47,7 @@ pub(super) async fn discover_lan_peers(
             DiscoveryEvent::Discovered { endpoint_info, .. } => {
                 let found = AuthorId(*endpoint_info.endpoint_id.as_bytes());
                 let Some(addr) = lan_address(endpoint_info.data.ip_addrs()) else { continue };
-                let in_realm = shared.handle.call(move |node| node.may_sync_with(&found).is_ok()).await;
+                let in_realm = shared.service.may_sync_with(found).await.is_ok();
                 let dialled = configured.contains(&found) || dialling.contains_key(&found);
                 if should_dial_lan_peer(me, found, in_realm, dialled) {
                     let peer = PeerAddr { id: found, addr };

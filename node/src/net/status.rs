@@ -2,7 +2,6 @@
 
 use super::endpoint::PeerAddr;
 use super::now_ms;
-use crate::service::NodeHandle;
 use anyhow::Result;
 use saldo_sync::AuthorId;
 use serde::{Deserialize, Serialize};
@@ -72,7 +71,7 @@ impl RunStatus {
 
 #[derive(Debug, Clone)]
 pub(super) struct Shared {
-    pub(super) handle: NodeHandle,
+    pub(super) service: crate::service::Service,
     pub(super) realm: saldo_sync::RealmId,
     pub(super) status: Arc<Mutex<RunStatus>>,
 }

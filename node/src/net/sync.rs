@@ -4,8 +4,7 @@
 use super::endpoint::{PeerAddr, bind_endpoint, endpoint_addr};
 use super::status::Shared;
 use super::{RETRY_MAX, now_ms};
-use crate::node::{NodeError, TransactionBound};
-use crate::state::{Applied, IngestError};
+use crate::service::peers::{Applied, IngestError};
 use anyhow::{Result, anyhow, bail};
 use iroh::Endpoint;
 use iroh::endpoint::{Connection, RecvStream, SendStream, VarInt};
@@ -138,7 +137,7 @@ pub(super) struct Accept {
 impl ProtocolHandler for Accept {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let peer = AuthorId(*conn.remote_id().as_bytes());
-        let allowed = self.shared.handle.call(move |node| node.may_sync_with(&peer)).await;
+        let allowed = self.shared.service.may_sync_with(peer).await;
         if let Err(reason) = allowed {
             // A node of another realm hears so, and stops dialing this one.
             let (code, reason) = match hello_realm(&conn).await {
@@ -165,12 +164,7 @@ impl ProtocolHandler for Accept {
 /// One session over one connection, until it breaks.
 async fn run_session(shared: &Shared, conn: Connection, initiator: bool) -> Result<()> {
     let peer = AuthorId(*conn.remote_id().as_bytes());
-    let (session, hello) = if initiator {
-        let (session, hello) = shared.handle.call(move |node| node.initiate(peer)).await?;
-        (session, Some(hello))
-    } else {
-        (shared.handle.call(move |node| node.respond(peer)).await?, None)
-    };
+    let (session, hello) = shared.service.open_session(peer, initiator).await?;
     let session = Arc::new(Mutex::new(session));
     // What the connection cost up to now is its handshake; the session's
     // bytes on the wire are counted from here.
@@ -202,26 +196,10 @@ async fn run_session(shared: &Shared, conn: Connection, initiator: bool) -> Resu
     let wake = Arc::new(Notify::new());
     let reader = read_loop(shared.clone(), peer, session.clone(), recv, wake.clone());
     let writer = async {
-        let mut frontier = shared.handle.frontier.subscribe();
-        let mut forks = shared.handle.forks.subscribe();
+        let mut frontier = shared.service.frontier_changes();
+        let mut forks = shared.service.fork_changes();
         loop {
-            let batch = {
-                let session = session.clone();
-                shared
-                    .handle
-                    .call(move |node| -> Result<Vec<Message>, NodeError> {
-                        let mut session = lock(&session);
-                        let mut out = Vec::new();
-                        while out.len() < 4 {
-                            match session.next_message(node)? {
-                                Some(message) => out.push(message),
-                                None => break,
-                            }
-                        }
-                        Ok(out)
-                    })
-                    .await?
-            };
+            let batch = shared.service.next_messages(session.clone(), 4).await?;
             if batch.is_empty() {
                 tokio::select! {
                     () = wake.notified() => {}
@@ -346,16 +324,8 @@ async fn read_loop(
         match incoming {
             Incoming::Ops(ops) => {
                 let count = ops.len() as u64;
-                let results = shared
-                    .handle
-                    // One transaction per call (at most OPS_PER_CALL_MAX operations,
-                    // about a quarter of a second), letting waiting writers in
-                    // before each: measured with `saldo-bench sync-catch-up`,
-                    // 40 ms transactions made a catch-up of a million
-                    // operations a quarter slower (33 s, 23 s this way).
-                    .call(move |node| node.ingest_within(&ops, TransactionBound::LARGE).map(|r| (ops, r)))
-                    .await?;
-                let (ops, results) = results;
+                // One transaction per call (at most OPS_PER_CALL_MAX operations).
+                let (ops, results) = shared.service.ingest_from_peer(ops).await?;
                 let mut refused = 0u64;
                 for (bytes, result) in ops.iter().zip(&results) {
                     if let Err(e) = result {
@@ -380,11 +350,10 @@ async fn read_loop(
                     p.ops_refused += refused;
                     p.last_contact_ms = Some(now_ms());
                 });
-                shared.handle.refresh_frontier().await?;
+                shared.service.refresh_frontier().await?;
             }
             Incoming::Hello => {
-                let snapshot = session.clone();
-                shared.handle.call(move |node| node.after_hello(peer, &lock(&snapshot))).await?;
+                shared.service.after_hello(peer, session.clone()).await?;
             }
             Incoming::PeerDone | Incoming::Fork => {}
         }

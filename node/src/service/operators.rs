@@ -33,11 +33,14 @@ impl Service {
     /// cash point, a cashier of this cash point.
     pub async fn authenticate(&self, login: &Login, password: &Password) -> Result<Operator> {
         let (login, password) = (login.as_str().to_string(), password.expose().to_string());
+        let allowed = self.inner.clone();
         self.read(move |node| {
             let row = match node.authenticate(&login, &password) {
                 Ok(row) => row,
                 Err(AuthError::Node(e)) => return Err(ServiceError::from(*e)),
                 Err(refused) => {
+                    // A disabled account's open sessions end with it.
+                    allowed.allowed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).forget_login(&login);
                     return Err(ServiceError::new(saldo_api::ErrorKind::Unauthenticated, refused.to_string()));
                 }
             };
@@ -95,6 +98,10 @@ impl AllowedLately {
             self.found.retain(|_, at| at.elapsed() < ALLOWED_FOR);
         }
         self.found.insert(login, std::time::Instant::now());
+    }
+    /// Forgets what was found of one account.
+    fn forget_login(&mut self, login: &str) {
+        self.found.remove(login);
     }
     /// Forgets what was found: an account changed here.
     pub(super) fn forget(&mut self) {
