@@ -18,6 +18,7 @@ mod lookup;
 mod money;
 mod operators;
 mod readers;
+mod reports;
 mod status;
 mod writer;
 

@@ -34,6 +34,7 @@ mod money;
 pub mod operators;
 pub mod outbox;
 mod receipts;
+mod reports;
 mod schema;
 mod verdicts;
 
@@ -42,6 +43,7 @@ pub use directory::ConsumerRow;
 pub use hub_lists::FamilyRow;
 pub use idempotency::Remembered as RememberedRequest;
 pub use log::AuthorRow;
+pub use reports::{ReportOp, YearLine};
 pub use money::{MoneyOpRow, MovementRow, NewMoneyOp, WalletNum, WalletRow};
 use schema::migrations;
 pub use verdicts::{FlaggedRow, StoredVerdict};

@@ -23,6 +23,7 @@ pub mod money;
 pub mod operators;
 pub mod payments;
 pub mod receipt;
+pub mod reports;
 pub mod review;
 pub mod search;
 pub mod session;

@@ -1,0 +1,169 @@
+//! The rows the municipality's accounts add up: operations on money in a
+//! span of hybrid logical time (a day, a month), a cash point's cash owed
+//! before a period, and a year's payments by payer, child and service.
+//! Reports decide nothing here: which rows count is the caller's choice
+//! (`counts` at the hub, `counts_provisional` at a cash point).
+
+use rusqlite::params;
+use saldo_sync::{AuthorId, ConsumerId, OpId};
+
+use super::{Result, Tx, op_id};
+
+/// Operations on money found by time: one index entry per operation on
+/// money (`counts` is NULL for every other operation), so a day's or a
+/// month's reports read that span of the log, not all of it.
+pub(super) const SCHEMA: &str = r#"
+CREATE INDEX ops_money_by_hlc ON ops (hlc) WHERE counts IS NOT NULL;
+"#;
+
+/// One operation on money as reports read it.
+#[derive(Debug, Clone)]
+pub struct ReportOp {
+    pub id: OpId,
+    pub author: AuthorId,
+    pub author_name: String,
+    pub kind: String,
+    pub receipt: Option<u64>,
+    pub method: Option<String>,
+    pub total_minor: i64,
+    pub hlc: u64,
+    pub counts: bool,
+    pub counts_provisional: bool,
+    /// `accepted`, `flagged`, `rejected`; `None` while it awaits the hub
+    /// (and for the hub's own operations, which count as recorded).
+    pub verdict: Option<String>,
+    pub reverses: Option<OpId>,
+    /// The signed operation, for what the columns do not hold (its
+    /// operator, its wallet lines, a remittance's reference).
+    pub bytes: Vec<u8>,
+}
+
+/// What a payer's payments on one child's service by one method came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YearLine {
+    pub payer_fiscal_code: String,
+    pub payer_surname: String,
+    pub payer_name: String,
+    pub consumer: ConsumerId,
+    pub fiscal_code: String,
+    pub surname: String,
+    pub name: String,
+    pub school: Option<String>,
+    pub service: String,
+    pub method: Option<String>,
+    pub payments: u32,
+    pub total_minor: i64,
+}
+
+fn opt_op_id(bytes: Option<Vec<u8>>) -> rusqlite::Result<Option<OpId>> {
+    bytes.map(op_id).transpose()
+}
+
+impl Tx<'_> {
+    /// The operations on money with a hybrid logical time in
+    /// `[from_hlc, to_hlc)`, of one author or all, in time order.
+    pub fn report_ops_between(&self, from_hlc: u64, to_hlc: u64, author: Option<&AuthorId>) -> Result<Vec<ReportOp>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT o.id, a.author, a.name, o.kind, o.receipt, o.method, COALESCE(o.total_minor, 0), o.hlc, o.counts,
+                    o.counts_provisional, o.verdict, o.reverses, o.bytes
+             FROM ops o JOIN authors a ON a.num = o.author
+             WHERE o.counts IS NOT NULL AND o.hlc >= ?1 AND o.hlc < ?2 AND (?3 IS NULL OR a.author = ?3)
+             ORDER BY o.hlc, o.row",
+        )?;
+        let author = author.map(|a| a.0.to_vec());
+        let rows = stmt.query_map(params![from_hlc as i64, to_hlc as i64, author], |r| {
+            let author: Vec<u8> = r.get(1)?;
+            Ok(ReportOp {
+                id: op_id(r.get(0)?)?,
+                author: AuthorId(author.try_into().map_err(|_| {
+                    rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, "author id".into())
+                })?),
+                author_name: r.get(2)?,
+                kind: r.get(3)?,
+                receipt: r.get::<_, Option<i64>>(4)?.map(|n| n as u64),
+                method: r.get(5)?,
+                total_minor: r.get(6)?,
+                hlc: r.get::<_, i64>(7)? as u64,
+                counts: r.get(8)?,
+                counts_provisional: r.get(9)?,
+                verdict: r.get(10)?,
+                reverses: opt_op_id(r.get(11)?)?,
+                bytes: r.get(12)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
+    }
+
+    /// What `author` collected in cash (top-ups and payments of dues) and
+    /// remitted before `before_hlc`, in cents, counting what counts at the
+    /// hub (or here, with `provisional`).
+    pub fn cash_before(&self, author: &AuthorId, before_hlc: u64, provisional: bool) -> Result<(i64, i64)> {
+        self.tx
+            .prepare_cached(
+                "SELECT COALESCE(SUM(CASE WHEN kind IN ('top-up', 'due-payment') AND method = 'cash' THEN total_minor END), 0),
+                        COALESCE(SUM(CASE WHEN kind = 'remittance' THEN total_minor END), 0)
+                 FROM ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND hlc < ?2
+                   AND counts IS NOT NULL AND (CASE WHEN ?3 THEN counts_provisional ELSE counts END)",
+            )?
+            .query_row(params![&author.0[..], before_hlc as i64, provisional], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(crate::store::StoreError::from)
+    }
+
+    /// The operations of `author` of `kind` that count at the hub (or here,
+    /// with `provisional`), oldest first, with their encoded bytes.
+    pub fn counted_ops_of_kind(&self, author: &AuthorId, kind: &str, provisional: bool) -> Result<Vec<(OpId, Vec<u8>)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, bytes FROM ops
+             WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = ?2 AND counts IS NOT NULL
+               AND (CASE WHEN ?3 THEN counts_provisional ELSE counts END)
+             ORDER BY seq",
+        )?;
+        let rows =
+            stmt.query_map(params![&author.0[..], kind, provisional], |r| Ok((op_id(r.get(0)?)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
+    }
+
+    /// Top-ups and payments of dues with a time in `[from_hlc, to_hlc)`
+    /// that count (at the hub, or here with `provisional`), added up by
+    /// payer, child, service and method; of one payer (codice fiscale) or
+    /// all. Read by wallet, so one payer's statement reads their lines only.
+    pub fn year_lines(
+        &self,
+        from_hlc: u64,
+        to_hlc: u64,
+        payer: Option<&str>,
+        provisional: bool,
+    ) -> Result<Vec<YearLine>> {
+        let mut stmt = self.with_lines()?.prepare_cached(
+            "SELECT f.payer_fiscal_code, f.payer_surname, f.payer_name, c.consumer, c.fiscal_code, c.surname, c.name,
+                    c.school, w.service, o.method, COUNT(*), SUM(l.delta_minor)
+             FROM families f JOIN consumers c ON c.family = f.family JOIN wallets w ON w.consumer = c.consumer
+             JOIN money_lines l ON l.wallet = w.num JOIN ops o ON o.row = l.op_row
+             WHERE (?3 IS NULL OR f.payer_fiscal_code = ?3) AND o.kind IN ('top-up', 'due-payment')
+               AND o.hlc >= ?1 AND o.hlc < ?2 AND o.counts IS NOT NULL
+               AND (CASE WHEN ?4 THEN o.counts_provisional ELSE o.counts END)
+             GROUP BY f.family, c.consumer, w.service, o.method
+             ORDER BY f.payer_surname, f.payer_name, f.family, c.surname, c.name, c.consumer, w.service, o.method",
+        )?;
+        let rows = stmt.query_map(params![from_hlc as i64, to_hlc as i64, payer, provisional], |r| {
+            let consumer: Vec<u8> = r.get(3)?;
+            Ok(YearLine {
+                payer_fiscal_code: r.get(0)?,
+                payer_surname: r.get(1)?,
+                payer_name: r.get(2)?,
+                consumer: ConsumerId(consumer.try_into().map_err(|_| {
+                    rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Blob, "consumer id".into())
+                })?),
+                fiscal_code: r.get(4)?,
+                surname: r.get(5)?,
+                name: r.get(6)?,
+                school: r.get(7)?,
+                service: r.get(8)?,
+                method: r.get(9)?,
+                payments: r.get::<_, i64>(10)? as u32,
+                total_minor: r.get(11)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
+    }
+}
