@@ -14,7 +14,10 @@ fn finish(writer: csv::Writer<Vec<u8>>) -> Result<String> {
 }
 
 fn method_total(methods: &[MethodTotal], method: PaymentMethodApi) -> Tally {
-    methods.iter().find(|m| m.method == method).map_or_else(Tally::default, |m| Tally { count: m.count, total: m.total })
+    methods
+        .iter()
+        .find(|m| m.method == method)
+        .map_or_else(Tally::default, |m| Tally { count: m.count, total: m.total })
 }
 
 fn opt<T: ToString>(value: Option<T>) -> String {
@@ -29,10 +32,28 @@ const METHODS: [PaymentMethodApi; 4] =
 pub fn daily_close(report: &DailyCloseReport) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "day", "cash_point", "cash_point_name", "operator", "receipts", "total", "cash_count", "cash_total",
-        "debit_card_count", "debit_card_total", "credit_card_count", "credit_card_total", "other_count",
-        "other_total", "reversals", "reversals_total", "first_receipt", "last_receipt", "closed_by",
-        "awaiting_verdict", "flagged", "provisional",
+        "day",
+        "cash_point",
+        "cash_point_name",
+        "operator",
+        "receipts",
+        "total",
+        "cash_count",
+        "cash_total",
+        "debit_card_count",
+        "debit_card_total",
+        "credit_card_count",
+        "credit_card_total",
+        "other_count",
+        "other_total",
+        "reversals",
+        "reversals_total",
+        "first_receipt",
+        "last_receipt",
+        "closed_by",
+        "awaiting_verdict",
+        "flagged",
+        "provisional",
     ])?;
     for cp in &report.cash_points {
         let mut rows: Vec<(String, Tally, &[MethodTotal], Tally)> =
@@ -72,9 +93,24 @@ pub fn daily_close(report: &DailyCloseReport) -> Result<String> {
 pub fn remittances(report: &RemittanceReport) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "from", "to", "cash_point", "cash_point_name", "owed_before", "cash_receipts", "cash_collected",
-        "card_receipts", "card_collected", "first_receipt", "last_receipt", "remittances", "remitted", "owed",
-        "remitted_ranges", "awaiting_verdict", "flagged", "provisional",
+        "from",
+        "to",
+        "cash_point",
+        "cash_point_name",
+        "owed_before",
+        "cash_receipts",
+        "cash_collected",
+        "card_receipts",
+        "card_collected",
+        "first_receipt",
+        "last_receipt",
+        "remittances",
+        "remitted",
+        "owed",
+        "remitted_ranges",
+        "awaiting_verdict",
+        "flagged",
+        "provisional",
     ])?;
     for s in &report.cash_points {
         let ranges = s
@@ -111,9 +147,21 @@ pub fn remittances(report: &RemittanceReport) -> Result<String> {
 pub fn yearly(report: &YearlyReport) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "year", "payer_fiscal_code", "payer_surname", "payer_name", "child_fiscal_code", "child_surname",
-        "child_name", "school", "service", "traceable_payments", "traceable", "cash_payments", "cash",
-        "other_payments", "other",
+        "year",
+        "payer_fiscal_code",
+        "payer_surname",
+        "payer_name",
+        "child_fiscal_code",
+        "child_surname",
+        "child_name",
+        "school",
+        "service",
+        "traceable_payments",
+        "traceable",
+        "cash_payments",
+        "cash",
+        "other_payments",
+        "other",
     ])?;
     for payer in &report.payers {
         for child in &payer.children {
@@ -145,9 +193,21 @@ pub fn yearly(report: &YearlyReport) -> Result<String> {
 pub fn movements(report: &MovementsReport) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "day", "service", "device", "device_name", "top_ups", "top_ups_total", "due_payments",
-        "due_payments_total", "charges", "charges_total", "reversals", "reversals_total", "refunds",
-        "refunds_total", "provisional",
+        "day",
+        "service",
+        "device",
+        "device_name",
+        "top_ups",
+        "top_ups_total",
+        "due_payments",
+        "due_payments_total",
+        "charges",
+        "charges_total",
+        "reversals",
+        "reversals_total",
+        "refunds",
+        "refunds_total",
+        "provisional",
     ])?;
     for row in &report.rows {
         let mut record =

@@ -43,8 +43,8 @@ pub use directory::ConsumerRow;
 pub use hub_lists::FamilyRow;
 pub use idempotency::Remembered as RememberedRequest;
 pub use log::AuthorRow;
-pub use reports::{ReportOp, YearLine};
 pub use money::{MoneyOpRow, MovementRow, NewMoneyOp, WalletNum, WalletRow};
+pub use reports::{ReportOp, YearLine};
 use schema::migrations;
 pub use verdicts::{FlaggedRow, StoredVerdict};
 

@@ -49,7 +49,10 @@ fn check_hex_author(field: &str, text: &Option<String>) -> Result<(), ApiError> 
     if let Some(text) = text
         && AuthorId::from_hex(text).is_err()
     {
-        return Err(ApiError::invalid(field, format!("'{text}' is not a device id: 64 hex digits, as /cash-points lists")));
+        return Err(ApiError::invalid(
+            field,
+            format!("'{text}' is not a device id: 64 hex digits, as /cash-points lists"),
+        ));
     }
     Ok(())
 }
@@ -113,7 +116,10 @@ impl PeriodParams {
         if let (Some(from), Some(to)) = (self.from, self.to)
             && from > to
         {
-            return Err(ApiError::invalid("to", format!("{to} is before {from}: the period ends on or after it starts")));
+            return Err(ApiError::invalid(
+                "to",
+                format!("{to} is before {from}: the period ends on or after it starts"),
+            ));
         }
         check_hex_author("cash_point", &self.cash_point)?;
         if self.format == ReportFormat::Html {

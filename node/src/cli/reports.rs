@@ -90,11 +90,7 @@ pub(super) struct FormatArgs {
 
 impl FormatArgs {
     fn format(&self) -> ReportFormat {
-        if self.csv {
-            ReportFormat::Csv
-        } else {
-            ReportFormat::Json
-        }
+        if self.csv { ReportFormat::Csv } else { ReportFormat::Json }
     }
 }
 
@@ -163,7 +159,14 @@ pub(super) fn run(command: ReportCommand) -> Result<()> {
                         s.owed
                     );
                     for r in &s.remittances {
-                        outln!("  {} receipts {} to {}: {} EUR ({})", r.day, r.first_receipt, r.last_receipt, r.amount, r.reference);
+                        outln!(
+                            "  {} receipts {} to {}: {} EUR ({})",
+                            r.day,
+                            r.first_receipt,
+                            r.last_receipt,
+                            r.amount,
+                            r.reference
+                        );
                     }
                     pending(&s.pending)?;
                 }
@@ -188,9 +191,25 @@ pub(super) fn run(command: ReportCommand) -> Result<()> {
             } else {
                 outln!("payments of {} (traceable / cash / other)", report.year);
                 for p in &report.payers {
-                    outln!("{} {} ({}): {} / {} / {} EUR", p.payer_surname, p.payer_name, p.payer_fiscal_code, p.traceable, p.cash, p.other);
+                    outln!(
+                        "{} {} ({}): {} / {} / {} EUR",
+                        p.payer_surname,
+                        p.payer_name,
+                        p.payer_fiscal_code,
+                        p.traceable,
+                        p.cash,
+                        p.other
+                    );
                     for c in &p.children {
-                        outln!("  {} {} ({}): {} / {} / {} EUR", c.surname, c.name, c.fiscal_code, c.traceable, c.cash, c.other);
+                        outln!(
+                            "  {} {} ({}): {} / {} / {} EUR",
+                            c.surname,
+                            c.name,
+                            c.fiscal_code,
+                            c.traceable,
+                            c.cash,
+                            c.other
+                        );
                     }
                 }
                 outln!("only traceable payments count for the 730 (since 2020), at most 800 EUR a child");

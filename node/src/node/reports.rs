@@ -64,16 +64,27 @@ fn operator_of(body: &Body) -> String {
     }
 }
 
-/// The target of a reversal: its operator, total and wallet lines.
-fn reversed(tx: &Tx<'_>, target: &OpId) -> Result<(String, i64, Vec<(saldo_sync::WalletKey, i64)>)> {
+/// What a reversal undid: its target's operator, total and wallet lines.
+struct Reversed {
+    operator: String,
+    total_minor: i64,
+    lines: Vec<(saldo_sync::WalletKey, i64)>,
+}
+
+fn reversed(tx: &Tx<'_>, target: &OpId) -> Result<Reversed> {
     let bytes = tx.op_bytes(target)?.ok_or_else(|| NodeError::UnknownOperation(target.to_hex()))?;
     let body = decode(&bytes)?.op.body;
-    Ok((operator_of(&body), crate::state::money_total(&body), body.wallet_deltas()))
+    Ok(Reversed {
+        operator: operator_of(&body),
+        total_minor: crate::state::money_total(&body),
+        lines: body.wallet_deltas(),
+    })
 }
 
 /// `[start, end)` in hybrid logical time of the days `from..=to`.
 fn span_hlc(from: u32, to: u32) -> Result<(u64, u64)> {
-    let (start, _) = day_span_ms(from).ok_or_else(|| field("from".into(), format!("{from}: the calendar has no such day")))?;
+    let (start, _) =
+        day_span_ms(from).ok_or_else(|| field("from".into(), format!("{from}: the calendar has no such day")))?;
     let (_, end) = day_span_ms(to).ok_or_else(|| field("to".into(), format!("{to}: the calendar has no such day")))?;
     Ok((start << 16, end << 16))
 }
@@ -112,12 +123,16 @@ impl Node {
     pub fn report_daily_close(&mut self, day: Option<u32>, cash_point: Option<AuthorId>) -> Result<DailyCloseReport> {
         let day = day.unwrap_or_else(|| self.today());
         let provisional = self.provisional_here();
-        let (from, to) = span_hlc(day, day).map_err(|_| field("day".into(), format!("{day}: the calendar has no such day")))?;
+        let (from, to) =
+            span_hlc(day, day).map_err(|_| field("day".into(), format!("{day}: the calendar has no such day")))?;
         let tx = self.store.read()?;
         let mut days: BTreeMap<AuthorId, CashPointDay> = BTreeMap::new();
         if let Some(author) = cash_point {
             let name = tx.author(&author)?.map(|a| a.name).ok_or_else(|| {
-                field("cash_point".into(), format!("no device {} is known here: /cash-points lists them", author.to_hex()))
+                field(
+                    "cash_point".into(),
+                    format!("no device {} is known here: /cash-points lists them", author.to_hex()),
+                )
             })?;
             days.insert(author, empty_day(author, name));
         }
@@ -144,9 +159,9 @@ impl Node {
                 line.receipts.add(op.total_minor);
                 add_method(&mut line.per_method, op.method.as_deref(), op.total_minor);
             } else if let Some(target) = op.reverses {
-                let (operator, total_minor, _) = reversed(&tx, &target)?;
-                entry.reversals.add(total_minor);
-                operator_day(&mut entry.operators, operator).reversals.add(total_minor);
+                let undone = reversed(&tx, &target)?;
+                entry.reversals.add(undone.total_minor);
+                operator_day(&mut entry.operators, undone.operator).reversals.add(undone.total_minor);
             }
         }
         for (author, entry) in days.iter_mut() {
@@ -174,7 +189,10 @@ impl Node {
         let mut statements: BTreeMap<AuthorId, RemittanceStatement> = BTreeMap::new();
         if let Some(author) = cash_point {
             let name = tx.author(&author)?.map(|a| a.name).ok_or_else(|| {
-                field("cash_point".into(), format!("no device {} is known here: /cash-points lists them", author.to_hex()))
+                field(
+                    "cash_point".into(),
+                    format!("no device {} is known here: /cash-points lists them", author.to_hex()),
+                )
             })?;
             statements.insert(author, empty_statement(author, name));
         }
@@ -184,7 +202,8 @@ impl Node {
             if !receipt && !remittance {
                 continue;
             }
-            let entry = statements.entry(op.author).or_insert_with(|| empty_statement(op.author, op.author_name.clone()));
+            let entry =
+                statements.entry(op.author).or_insert_with(|| empty_statement(op.author, op.author_name.clone()));
             if receipt && let Some(number) = op.receipt.map(ReceiptNo) {
                 entry.first_receipt = Some(entry.first_receipt.map_or(number, |f| f.min(number)));
                 entry.last_receipt = Some(entry.last_receipt.map_or(number, |l| l.max(number)));
@@ -264,7 +283,9 @@ impl Node {
             let service = child.services.last_mut().expect("pushed above");
             let (tally, child_sum, payer_sum) = match line.method.as_deref() {
                 Some("cash") => (&mut service.cash, &mut child.cash, &mut payer.cash),
-                Some("debit-card" | "credit-card") => (&mut service.traceable, &mut child.traceable, &mut payer.traceable),
+                Some("debit-card" | "credit-card") => {
+                    (&mut service.traceable, &mut child.traceable, &mut payer.traceable)
+                }
                 _ => (&mut service.other, &mut child.other, &mut payer.other),
             };
             tally.count += line.payments;
@@ -302,7 +323,7 @@ impl Node {
             }
             let day = day_of_ms(op.hlc >> 16);
             let lines = match op.reverses {
-                Some(target) if kind == OpKind::Reversal.name() => reversed(&tx, &target)?.2,
+                Some(target) if kind == OpKind::Reversal.name() => reversed(&tx, &target)?.lines,
                 _ => decode(&op.bytes)?.op.body.wallet_deltas(),
             };
             for (wallet, delta) in lines {

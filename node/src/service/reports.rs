@@ -15,9 +15,8 @@ use super::{Operator, Result, Service, ServiceError};
 fn cash_point_of(text: &Option<String>) -> Result<Option<AuthorId>> {
     text.as_deref()
         .map(|hex| {
-            AuthorId::from_hex(hex).map_err(|_| {
-                ServiceError::invalid("cash_point", format!("'{hex}' is not a device id: 64 hex digits"))
-            })
+            AuthorId::from_hex(hex)
+                .map_err(|_| ServiceError::invalid("cash_point", format!("'{hex}' is not a device id: 64 hex digits")))
         })
         .transpose()
 }

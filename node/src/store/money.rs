@@ -431,7 +431,7 @@ impl<'a> Tx<'a> {
         })?;
         let mut rows: Vec<MovementRow> =
             rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)?;
-        rows.sort_by(|a, b| b.hlc.cmp(&a.hlc));
+        rows.sort_by_key(|row| std::cmp::Reverse(row.hlc));
         Ok(rows)
     }
     // ---- escrow and checkpoints --------------------------------------------

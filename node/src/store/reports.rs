@@ -111,15 +111,19 @@ impl Tx<'_> {
 
     /// The operations of `author` of `kind` that count at the hub (or here,
     /// with `provisional`), oldest first, with their encoded bytes.
-    pub fn counted_ops_of_kind(&self, author: &AuthorId, kind: &str, provisional: bool) -> Result<Vec<(OpId, Vec<u8>)>> {
+    pub fn counted_ops_of_kind(
+        &self,
+        author: &AuthorId,
+        kind: &str,
+        provisional: bool,
+    ) -> Result<Vec<(OpId, Vec<u8>)>> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT id, bytes FROM ops
              WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = ?2 AND counts IS NOT NULL
                AND (CASE WHEN ?3 THEN counts_provisional ELSE counts END)
              ORDER BY seq",
         )?;
-        let rows =
-            stmt.query_map(params![&author.0[..], kind, provisional], |r| Ok((op_id(r.get(0)?)?, r.get(1)?)))?;
+        let rows = stmt.query_map(params![&author.0[..], kind, provisional], |r| Ok((op_id(r.get(0)?)?, r.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
 

@@ -52,7 +52,8 @@ async fn a_cashier_reads_their_own_day_and_the_office_reads_every_report_once_th
     hub.log_in("clerk.c").await;
     let close = hub.get(&format!("/reports/daily-close?day={day}")).await.json();
     assert_eq!(close["provisional"], false);
-    let day_at_hub = close["cash_points"].as_array().unwrap().iter().find(|c| c["cash_point_name"] == me["cash_point"]).unwrap();
+    let day_at_hub =
+        close["cash_points"].as_array().unwrap().iter().find(|c| c["cash_point_name"] == me["cash_point"]).unwrap();
     assert_eq!(day_at_hub["receipts"], days[0]["receipts"]);
     assert_eq!(day_at_hub["per_method"], days[0]["per_method"]);
     let remittances = hub.get(&format!("/reports/remittances?from={day}&to={day}")).await.json();

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::TimeZone as _;
-use saldo_api::payments::{DuePaymentRequest, PaymentMethodApi, RemittanceRequest, ReversalRequest, TopUpLineRequest, TopUpRequest, WalletRef};
+use saldo_api::payments::{
+    DuePaymentRequest, PaymentMethodApi, RemittanceRequest, ReversalRequest, TopUpLineRequest, TopUpRequest, WalletRef,
+};
 use saldo_node::directory::ServiceRecord;
 use saldo_node::node::Node;
 use saldo_node::store::Store;
@@ -135,8 +137,8 @@ fn over_a_month_the_daily_closes_movements_remittances_and_yearly_statements_rec
         for (n, cp) in cash_points.iter_mut().enumerate() {
             for _ in 0..rng.usize(2..6) {
                 let (consumer, service) = consumers[rng.usize(..consumers.len())].clone();
-                let method = [PaymentMethodApi::Cash, PaymentMethodApi::DebitCard, PaymentMethodApi::CreditCard]
-                    [rng.usize(..3)];
+                let method =
+                    [PaymentMethodApi::Cash, PaymentMethodApi::DebitCard, PaymentMethodApi::CreditCard][rng.usize(..3)];
                 let minor = rng.i64(5..60) * 100 + rng.i64(0..100);
                 let operator = cp.operators[rng.usize(..2)].clone();
                 let request = TopUpRequest {
@@ -148,7 +150,16 @@ fn over_a_month_the_daily_closes_movements_remittances_and_yearly_statements_rec
                     method,
                 };
                 let receipt = cp.node.record_top_up_request(&request, Some(&operator), None, "https://x").unwrap();
-                paid.push(Paid { cash_point: n, day, consumer, service, method, minor, reversed: false, remitted: false });
+                paid.push(Paid {
+                    cash_point: n,
+                    day,
+                    consumer,
+                    service,
+                    method,
+                    minor,
+                    reversed: false,
+                    remitted: false,
+                });
                 if rng.usize(..8) == 0 {
                     cp.node
                         .record_reversal_request(
@@ -172,7 +183,16 @@ fn over_a_month_the_daily_closes_movements_remittances_and_yearly_statements_rec
                     method,
                 };
                 cp.node.record_due_payment_request(&request, Some(&cp.operators[0]), None, "https://x").unwrap();
-                paid.push(Paid { cash_point: n, day, consumer, service, method, minor, reversed: false, remitted: false });
+                paid.push(Paid {
+                    cash_point: n,
+                    day,
+                    consumer,
+                    service,
+                    method,
+                    minor,
+                    reversed: false,
+                    remitted: false,
+                });
             }
         }
         clock.set(day, 20);
@@ -206,8 +226,12 @@ fn over_a_month_the_daily_closes_movements_remittances_and_yearly_statements_rec
         // The canteen charges a meal to some children topped up today.
         for p in paid.iter().filter(|p| p.day == day && !p.reversed).take(3) {
             let wallet = WalletKey { consumer: p.consumer, service: p.service.clone() };
-            hub.record_service_charge(wallet, Amount::parse("4.50").unwrap(), &label(&format!("pasto-{day}-{}", p.minor)))
-                .unwrap();
+            hub.record_service_charge(
+                wallet,
+                Amount::parse("4.50").unwrap(),
+                &label(&format!("pasto-{day}-{}", p.minor)),
+            )
+            .unwrap();
             charges_minor += 450;
         }
     }
@@ -217,7 +241,12 @@ fn over_a_month_the_daily_closes_movements_remittances_and_yearly_statements_rec
     // The daily closes, per cash point and method, and summed, are the movements of each day.
     let movements = hub.report_movements(Some(*DAYS.start()), Some(*DAYS.end()), None).unwrap();
     assert!(!movements.provisional);
-    assert_eq!(movements.pending.awaiting_verdict.count + movements.pending.flagged.count, 0, "{:?}", movements.pending);
+    assert_eq!(
+        movements.pending.awaiting_verdict.count + movements.pending.flagged.count,
+        0,
+        "{:?}",
+        movements.pending
+    );
     for day in DAYS {
         let closes = hub.report_daily_close(Some(day), None).unwrap();
         assert!(!closes.provisional);
@@ -295,7 +324,10 @@ fn over_a_month_the_daily_closes_movements_remittances_and_yearly_statements_rec
         let (mut traceable, mut cash) = (0, 0);
         for child in &payer.children {
             children += 1;
-            assert_eq!(by_child.get(&child.consumer).copied().unwrap_or_default(), (child.traceable.minor(), child.cash.minor()));
+            assert_eq!(
+                by_child.get(&child.consumer).copied().unwrap_or_default(),
+                (child.traceable.minor(), child.cash.minor())
+            );
             assert_eq!(child.other, Balance::ZERO);
             let services: i64 = child.services.iter().map(|s| s.traceable.total.minor() + s.cash.total.minor()).sum();
             assert_eq!(services, child.traceable.minor() + child.cash.minor());
