@@ -55,6 +55,33 @@ pub struct YearLine {
     pub total_minor: i64,
 }
 
+/// Operations on money in a span of time, by `ops_money_by_hlc`.
+const OPS_BETWEEN_SQL: &str =
+    "SELECT o.id, a.author, a.name, o.kind, o.receipt, o.method, COALESCE(o.total_minor, 0), o.hlc,
+        o.counts, o.counts_provisional, o.verdict, o.reverses, o.bytes
+     FROM ops o JOIN authors a ON a.num = o.author
+     WHERE o.counts IS NOT NULL AND o.hlc >= ?1 AND o.hlc < ?2 AND (?3 IS NULL OR a.author = ?3)
+     ORDER BY o.hlc, o.row";
+
+/// A year's payments by payer, child, service and method. Two statements,
+/// not `(?3 IS NULL OR ...)`: with it SQLite reads every line of the hub
+/// even for one payer; without it, one payer's statement starts from
+/// `families_by_payer` and reads their wallets' lines only.
+fn year_lines_sql(one_payer: bool) -> String {
+    let payer_filter = if one_payer { "f.payer_fiscal_code = ?3" } else { "?3 IS NULL" };
+    format!(
+        "SELECT f.payer_fiscal_code, f.payer_surname, f.payer_name, c.consumer, c.fiscal_code, c.surname, c.name,
+                c.school, w.service, o.method, COUNT(*), SUM(l.delta_minor)
+         FROM families f JOIN consumers c ON c.family = f.family JOIN wallets w ON w.consumer = c.consumer
+         JOIN money_lines l ON l.wallet = w.num JOIN ops o ON o.row = l.op_row
+         WHERE {payer_filter} AND o.kind IN ('top-up', 'due-payment')
+           AND o.hlc >= ?1 AND o.hlc < ?2 AND o.counts IS NOT NULL
+           AND (CASE WHEN ?4 THEN o.counts_provisional ELSE o.counts END)
+         GROUP BY f.family, c.consumer, w.service, o.method
+         ORDER BY f.payer_surname, f.payer_name, f.family, c.surname, c.name, c.consumer, w.service, o.method"
+    )
+}
+
 fn opt_op_id(bytes: Option<Vec<u8>>) -> rusqlite::Result<Option<OpId>> {
     bytes.map(op_id).transpose()
 }
@@ -63,13 +90,7 @@ impl Tx<'_> {
     /// The operations on money with a hybrid logical time in
     /// `[from_hlc, to_hlc)`, of one author or all, in time order.
     pub fn report_ops_between(&self, from_hlc: u64, to_hlc: u64, author: Option<&AuthorId>) -> Result<Vec<ReportOp>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT o.id, a.author, a.name, o.kind, o.receipt, o.method, COALESCE(o.total_minor, 0), o.hlc, o.counts,
-                    o.counts_provisional, o.verdict, o.reverses, o.bytes
-             FROM ops o JOIN authors a ON a.num = o.author
-             WHERE o.counts IS NOT NULL AND o.hlc >= ?1 AND o.hlc < ?2 AND (?3 IS NULL OR a.author = ?3)
-             ORDER BY o.hlc, o.row",
-        )?;
+        let mut stmt = self.tx.prepare_cached(OPS_BETWEEN_SQL)?;
         let author = author.map(|a| a.0.to_vec());
         let rows = stmt.query_map(params![from_hlc as i64, to_hlc as i64, author], |r| {
             let author: Vec<u8> = r.get(1)?;
@@ -138,17 +159,7 @@ impl Tx<'_> {
         payer: Option<&str>,
         provisional: bool,
     ) -> Result<Vec<YearLine>> {
-        let mut stmt = self.with_lines()?.prepare_cached(
-            "SELECT f.payer_fiscal_code, f.payer_surname, f.payer_name, c.consumer, c.fiscal_code, c.surname, c.name,
-                    c.school, w.service, o.method, COUNT(*), SUM(l.delta_minor)
-             FROM families f JOIN consumers c ON c.family = f.family JOIN wallets w ON w.consumer = c.consumer
-             JOIN money_lines l ON l.wallet = w.num JOIN ops o ON o.row = l.op_row
-             WHERE (?3 IS NULL OR f.payer_fiscal_code = ?3) AND o.kind IN ('top-up', 'due-payment')
-               AND o.hlc >= ?1 AND o.hlc < ?2 AND o.counts IS NOT NULL
-               AND (CASE WHEN ?4 THEN o.counts_provisional ELSE o.counts END)
-             GROUP BY f.family, c.consumer, w.service, o.method
-             ORDER BY f.payer_surname, f.payer_name, f.family, c.surname, c.name, c.consumer, w.service, o.method",
-        )?;
+        let mut stmt = self.with_lines()?.prepare_cached(&year_lines_sql(payer.is_some()))?;
         let rows = stmt.query_map(params![from_hlc as i64, to_hlc as i64, payer, provisional], |r| {
             let consumer: Vec<u8> = r.get(3)?;
             Ok(YearLine {
@@ -169,5 +180,29 @@ impl Tx<'_> {
             })
         })?;
         rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn plan(store: &Store, sql: &str, values: impl rusqlite::Params) -> String {
+        let mut stmt = store.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("a statement");
+        let rows = stmt.query_map(values, |r| r.get::<_, String>(3)).expect("plan");
+        rows.collect::<rusqlite::Result<Vec<_>>>().expect("plan").join("\n")
+    }
+
+    /// What a hub with a million operations relies on: a day's report reads
+    /// that day of the log, and one payer's statement their wallets only.
+    #[test]
+    fn a_days_report_reads_that_day_and_a_payers_statement_their_wallets_only() {
+        let store = Store::open_in_memory().expect("store");
+        let ops = plan(&store, OPS_BETWEEN_SQL, params![1, 2, None::<Vec<u8>>]);
+        assert!(ops.contains("USING INDEX ops_money_by_hlc"), "{ops}");
+        let payer = plan(&store, &year_lines_sql(true), params![1, 2, "RSSMRA80A01H501U", false]);
+        assert!(payer.starts_with("SEARCH f USING INDEX families_by_payer"), "{payer}");
+        assert!(!payer.contains("SCAN"), "{payer}");
     }
 }
