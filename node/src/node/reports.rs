@@ -38,6 +38,9 @@ fn counted(op: &ReportOp, provisional: bool) -> bool {
 
 /// Notes an operation that does not count: awaiting the hub, or flagged.
 fn note_pending(pending: &mut Pending, op: &ReportOp) {
+    if op.reversed {
+        return; // settled at the counter: its reversal is in the report
+    }
     match op.verdict.as_deref() {
         None => pending.awaiting_verdict.add(op.total_minor),
         Some("flagged") => pending.flagged.add(op.total_minor),

@@ -33,6 +33,8 @@ pub struct ReportOp {
     /// (and for the hub's own operations, which count as recorded).
     pub verdict: Option<String>,
     pub reverses: Option<OpId>,
+    /// A reversal that counts (here or at the hub) undid it: settled, not pending.
+    pub reversed: bool,
     /// The signed operation, for what the columns do not hold (its
     /// operator, its wallet lines, a remittance's reference).
     pub bytes: Vec<u8>,
@@ -58,7 +60,8 @@ pub struct YearLine {
 /// Operations on money in a span of time, by `ops_money_by_hlc`.
 const OPS_BETWEEN_SQL: &str =
     "SELECT o.id, a.author, a.name, o.kind, o.receipt, o.method, COALESCE(o.total_minor, 0), o.hlc,
-        o.counts, o.counts_provisional, o.verdict, o.reverses, o.bytes
+        o.counts, o.counts_provisional, o.verdict, o.reverses, o.bytes,
+        EXISTS (SELECT 1 FROM ops r WHERE r.reverses = o.id AND (r.counts OR r.counts_provisional))
      FROM ops o JOIN authors a ON a.num = o.author
      WHERE o.counts IS NOT NULL AND o.hlc >= ?1 AND o.hlc < ?2 AND (?3 IS NULL OR a.author = ?3)
      ORDER BY o.hlc, o.row";
@@ -110,6 +113,7 @@ impl Tx<'_> {
                 verdict: r.get(10)?,
                 reverses: opt_op_id(r.get(11)?)?,
                 bytes: r.get(12)?,
+                reversed: r.get(13)?,
             })
         })?;
         rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)

@@ -205,6 +205,11 @@ fn over_a_month_the_daily_closes_movements_remittances_and_yearly_statements_rec
                 paid.iter().filter(|p| p.cash_point == n && p.day == day && !p.reversed).map(|p| p.minor).sum();
             let mine = own.cash_points.iter().find(|c| c.cash_point == cp.key.author());
             assert_eq!(mine.map_or(0, |c| c.receipts.total.minor()), expected, "cash point {n} on {day}, its own view");
+            assert_eq!(
+                mine.map_or(0, |c| c.pending.awaiting_verdict.count + c.pending.flagged.count),
+                0,
+                "its own operations count here, and a reversed receipt is settled, not pending"
+            );
             if day % 7 == 0 {
                 let owed: i64 = paid
                     .iter()
