@@ -421,4 +421,8 @@ fn a_flagged_top_up_is_listed_apart_and_not_counted() {
     let movements = hub.report_movements(Some(20261101), Some(20261104), None).unwrap();
     assert_eq!(movements.pending.flagged.count, 1);
     assert!(movements.rows.iter().all(|r| r.device != cp.key.author()));
+    // A report spans at most REPORT_DAYS_MAX days: the limit, and one past it.
+    assert!(hub.report_movements(Some(20250101), Some(20260101), None).is_ok());
+    let refused = hub.report_remittances(Some(20250101), Some(20260102), None).unwrap_err();
+    assert!(refused.to_string().contains("at most 366 days"), "{refused}");
 }
