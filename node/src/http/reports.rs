@@ -66,7 +66,8 @@ fn answer<T: Serialize>(
 /// hub or is flagged. A cashier gets their own cash point's only.
 #[utoipa::path(get, path = "/reports/daily-close", tag = "reports", params(DailyCloseParams),
     security(("session" = ["administrator", "clerk", "cashier"])),
-    responses((status = 200, body = DailyCloseReport), (status = 200, content_type = "text/csv", body = String),
+    responses((status = 200, description = "the report (JSON, or CSV with format=csv)",
+            content((DailyCloseReport = "application/json"), (String = "text/csv"))),
         (status = 400, body = ApiError), (status = 403, body = ApiError)))]
 async fn daily_close_report(
     State(state): State<AppState>,
@@ -85,7 +86,8 @@ async fn daily_close_report(
 /// ranges, still owed: what the *agente contabile* signs.
 #[utoipa::path(get, path = "/reports/remittances", tag = "reports", params(PeriodParams),
     security(("session" = ["administrator", "clerk"])),
-    responses((status = 200, body = RemittanceReport), (status = 200, content_type = "text/csv", body = String),
+    responses((status = 200, description = "the report (JSON, or CSV with format=csv)",
+            content((RemittanceReport = "application/json"), (String = "text/csv"))),
         (status = 400, body = ApiError)))]
 async fn remittance_report(
     State(state): State<AppState>,
@@ -104,8 +106,9 @@ async fn remittance_report(
 /// `payer` prints the attestation for the CAF (730, quadro E, code 12).
 #[utoipa::path(get, path = "/reports/yearly", tag = "reports", params(YearlyParams),
     security(("session" = ["administrator", "clerk"])),
-    responses((status = 200, body = YearlyReport), (status = 200, content_type = "text/csv", body = String),
-        (status = 200, content_type = "text/html", body = String), (status = 400, body = ApiError),
+    responses((status = 200, description = "the report (JSON, CSV with format=csv, one payer's attestation with format=html)",
+            content((YearlyReport = "application/json"), (String = "text/csv"), (String = "text/html"))),
+        (status = 400, body = ApiError),
         (status = 404, body = ApiError)))]
 async fn yearly_report(
     State(state): State<AppState>,
@@ -133,7 +136,8 @@ async fn yearly_report(
 /// charges, reversals, refunds: counts and totals): what the web UI charts.
 #[utoipa::path(get, path = "/reports/movements", tag = "reports", params(PeriodParams),
     security(("session" = ["administrator", "clerk"])),
-    responses((status = 200, body = MovementsReport), (status = 200, content_type = "text/csv", body = String),
+    responses((status = 200, description = "the report (JSON, or CSV with format=csv)",
+            content((MovementsReport = "application/json"), (String = "text/csv"))),
         (status = 400, body = ApiError)))]
 async fn movements_report(
     State(state): State<AppState>,

@@ -97,3 +97,24 @@ async fn a_cashier_reads_their_own_day_and_the_office_reads_every_report_once_th
         assert_eq!(answer.json()["field"], field, "{query}: {}", answer.text());
     }
 }
+
+/// What the web UI's client generator relies on: each report's document
+/// lists its JSON schema and its CSV (and HTML) forms under 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_each_reports_json_and_csv() {
+    let realm = Realm::new();
+    let doc = realm.hub().get("/openapi.json").await.json();
+    for (path, schema) in [
+        ("/reports/daily-close", "DailyCloseReport"),
+        ("/reports/remittances", "RemittanceReport"),
+        ("/reports/yearly", "YearlyReport"),
+        ("/reports/movements", "MovementsReport"),
+    ] {
+        let content = &doc["paths"][path]["get"]["responses"]["200"]["content"];
+        let json = content["application/json"]["schema"]["$ref"].as_str().unwrap_or_default();
+        assert!(json.ends_with(schema), "{path}: {content}");
+        assert_eq!(content["text/csv"]["schema"]["type"], "string", "{path}: {content}");
+    }
+    let yearly = &doc["paths"]["/reports/yearly"]["get"]["responses"]["200"]["content"];
+    assert_eq!(yearly["text/html"]["schema"]["type"], "string", "{yearly}");
+}
