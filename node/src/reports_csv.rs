@@ -143,7 +143,7 @@ pub fn remittances(report: &RemittanceReport) -> Result<String> {
     finish(w)
 }
 
-/// One row per payer, child and service: traceable, cash and other apart.
+/// One row per payer, child and service: traceable, cash and other apart, and refunds.
 pub fn yearly(report: &YearlyReport) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
@@ -162,6 +162,8 @@ pub fn yearly(report: &YearlyReport) -> Result<String> {
         "cash",
         "other_payments",
         "other",
+        "refunds",
+        "refunded",
     ])?;
     for payer in &report.payers {
         for child in &payer.children {
@@ -182,6 +184,8 @@ pub fn yearly(report: &YearlyReport) -> Result<String> {
                     service.cash.total.to_string(),
                     service.other.count.to_string(),
                     service.other.total.to_string(),
+                    service.refunded.count.to_string(),
+                    service.refunded.total.to_string(),
                 ])?;
             }
         }

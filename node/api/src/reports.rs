@@ -298,6 +298,8 @@ pub struct ServicePaid {
     pub cash: Tally,
     /// Recorded as `other` (command-line imports): not known as traceable.
     pub other: Tally,
+    /// Handed back to the family by the office (refunds), whatever the method.
+    pub refunded: Tally,
 }
 
 /// One child's year.
@@ -317,6 +319,17 @@ pub struct ChildYear {
     pub cash: Balance,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub other: Balance,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub refunded: Balance,
+}
+
+impl ChildYear {
+    /// What the 730 may count for this child: traceable payments net of
+    /// refunds, at most [`CODE_12_CAP_MINOR`].
+    pub fn deductible(&self) -> Balance {
+        let net = (self.traceable.minor() - self.refunded.minor()).max(0);
+        Balance::from_minor(net.min(CODE_12_CAP_MINOR)).unwrap_or(Balance::ZERO)
+    }
 }
 
 /// A payer's (*adulto pagante*) year: the attestation for the CAF.
@@ -336,7 +349,8 @@ pub struct PayerYear {
 }
 
 /// `GET /reports/yearly`: top-ups and payments of dues that count, by
-/// payer, child and service. Refunds and transfers are not payments.
+/// payer, child and service, and the refunds apart. Transfers between
+/// siblings are not payments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct YearlyReport {
@@ -411,7 +425,7 @@ pub fn render_yearly_html(payer: &PayerYear, year: u32, realm_name: &str) -> Str
         let _ = write!(
             out,
             "<h3>{} {} &mdash; codice fiscale {}{}</h3><table><tr><th>Servizio</th><th>Tracciabili (carte)</th>\
-             <th>Contanti</th><th>Altro</th></tr>",
+             <th>Contanti</th><th>Altro</th><th>Rimborsati</th></tr>",
             e(&child.surname),
             e(&child.name),
             e(&child.fiscal_code),
@@ -420,22 +434,23 @@ pub fn render_yearly_html(payer: &PayerYear, year: u32, realm_name: &str) -> Str
         for service in &child.services {
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 e(&service.service),
                 format_eur(service.traceable.total),
                 format_eur(service.cash.total),
-                format_eur(service.other.total)
+                format_eur(service.other.total),
+                format_eur(service.refunded.total)
             );
         }
-        let deductible = Balance::from_minor(child.traceable.minor().min(CODE_12_CAP_MINOR)).unwrap_or(Balance::ZERO);
         let _ = write!(
             out,
-            "<tr><th>Totale</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></table>\
-             <p>Importo tracciabile entro il limite di 800,00 € per figlio: <strong>{}</strong></p>",
+            "<tr><th>Totale</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></table>\
+             <p>Importo tracciabile, al netto dei rimborsi, entro il limite di 800,00 € per figlio: <strong>{}</strong></p>",
             format_eur(child.traceable),
             format_eur(child.cash),
             format_eur(child.other),
-            format_eur(deductible)
+            format_eur(child.refunded),
+            format_eur(child.deductible())
         );
     }
     let _ = write!(
@@ -484,7 +499,9 @@ mod tests {
             traceable: Balance::from_minor(90_000).unwrap(),
             cash: Balance::from_minor(1_000).unwrap(),
             other: Balance::ZERO,
+            refunded: Balance::from_minor(5_000).unwrap(),
         };
+        assert_eq!(child.deductible(), Balance::from_minor(80_000).unwrap(), "capped");
         let payer = PayerYear {
             payer_fiscal_code: "RSSPLA80A01H501X".into(),
             payer_surname: "Rossi".into(),
@@ -496,7 +513,7 @@ mod tests {
         };
         let html = render_yearly_html(&payer, 2026, "Comune di Prova");
         assert!(html.contains("&lt;Rossi&gt;") && html.contains("Scuola &amp; Co"), "{html}");
-        assert!(html.contains("800,00") && html.contains("contanti"), "{html}");
+        assert!(html.contains("800,00") && html.contains("contanti") && html.contains("50,00"), "{html}");
         assert!(!html.contains("<Rossi>"));
     }
 }

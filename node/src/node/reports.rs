@@ -272,6 +272,7 @@ impl Node {
                     traceable: Balance::ZERO,
                     cash: Balance::ZERO,
                     other: Balance::ZERO,
+                    refunded: Balance::ZERO,
                 });
             }
             let child = payer.children.last_mut().expect("pushed above");
@@ -281,9 +282,16 @@ impl Node {
                     traceable: Tally::default(),
                     cash: Tally::default(),
                     other: Tally::default(),
+                    refunded: Tally::default(),
                 });
             }
             let service = child.services.last_mut().expect("pushed above");
+            if line.refund {
+                service.refunded.count += line.payments;
+                service.refunded.total = balance(service.refunded.total.minor() - line.total_minor);
+                child.refunded = balance(child.refunded.minor() - line.total_minor);
+                continue;
+            }
             let (tally, child_sum, payer_sum) = match line.method.as_deref() {
                 Some("cash") => (&mut service.cash, &mut child.cash, &mut payer.cash),
                 Some("debit-card" | "credit-card") => {

@@ -54,7 +54,10 @@ pub struct YearLine {
     pub service: String,
     pub method: Option<String>,
     pub payments: u32,
+    /// Cents; negative for refunds.
     pub total_minor: i64,
+    /// Refunds (money handed back), not payments.
+    pub refund: bool,
 }
 
 /// Operations on money in a span of time, by `ops_money_by_hlc`.
@@ -74,14 +77,14 @@ fn year_lines_sql(one_payer: bool) -> String {
     let payer_filter = if one_payer { "f.payer_fiscal_code = ?3" } else { "?3 IS NULL" };
     format!(
         "SELECT f.payer_fiscal_code, f.payer_surname, f.payer_name, c.consumer, c.fiscal_code, c.surname, c.name,
-                c.school, w.service, o.method, COUNT(*), SUM(l.delta_minor)
+                c.school, w.service, o.method, COUNT(*), SUM(l.delta_minor), o.kind = 'refund' 
          FROM families f JOIN consumers c ON c.family = f.family JOIN wallets w ON w.consumer = c.consumer
          JOIN money_lines l ON l.wallet = w.num JOIN ops o ON o.row = l.op_row
-         WHERE {payer_filter} AND o.kind IN ('top-up', 'due-payment')
+         WHERE {payer_filter} AND o.kind IN ('top-up', 'due-payment', 'refund')
            AND o.hlc >= ?1 AND o.hlc < ?2 AND o.counts IS NOT NULL
            AND (CASE WHEN ?4 THEN o.counts_provisional ELSE o.counts END)
-         GROUP BY f.family, c.consumer, w.service, o.method
-         ORDER BY f.payer_surname, f.payer_name, f.family, c.surname, c.name, c.consumer, w.service, o.method"
+         GROUP BY f.family, c.consumer, w.service, o.kind = 'refund', o.method
+         ORDER BY f.payer_surname, f.payer_name, f.family, c.surname, c.name, c.consumer, w.service, 13, o.method"
     )
 }
 
@@ -152,7 +155,7 @@ impl Tx<'_> {
         rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
 
-    /// Top-ups and payments of dues with a time in `[from_hlc, to_hlc)`
+    /// Top-ups, payments of dues and refunds with a time in `[from_hlc, to_hlc)`
     /// that count (at the hub, or here with `provisional`), added up by
     /// payer, child, service and method; of one payer (codice fiscale) or
     /// all. Read by wallet, so one payer's statement reads their lines only.
@@ -181,6 +184,7 @@ impl Tx<'_> {
                 method: r.get(9)?,
                 payments: r.get::<_, i64>(10)? as u32,
                 total_minor: r.get(11)?,
+                refund: r.get(12)?,
             })
         })?;
         rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)

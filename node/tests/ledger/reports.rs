@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::TimeZone as _;
 use saldo_api::payments::{
-    DuePaymentRequest, PaymentMethodApi, RemittanceRequest, ReversalRequest, TopUpLineRequest, TopUpRequest, WalletRef,
+    DuePaymentRequest, PaymentMethodApi, RefundRequest, RemittanceRequest, ReversalRequest, TopUpLineRequest,
+    TopUpRequest, WalletRef,
 };
 use saldo_node::directory::ServiceRecord;
 use saldo_node::node::Node;
@@ -240,6 +241,15 @@ fn over_a_month_the_daily_closes_movements_remittances_and_yearly_statements_rec
             charges_minor += 450;
         }
     }
+    // The office refunds part of one child's credit: apart from what was paid.
+    let refunded = paid.iter().find(|p| !p.reversed && p.minor > 1_000).unwrap().clone();
+    let refund = RefundRequest {
+        wallet: WalletRef { consumer: refunded.consumer, service: refunded.service.clone() },
+        amount: Amount::parse("5.00").unwrap(),
+        method: PaymentMethodApi::Cash,
+        reason: label("moved away"),
+    };
+    hub.record_refund_request(&refund, None).unwrap();
     let counted: Vec<&Paid> = paid.iter().filter(|p| !p.reversed).collect();
     assert!(paid.iter().any(|p| p.reversed), "the month has reversals");
 
@@ -334,6 +344,8 @@ fn over_a_month_the_daily_closes_movements_remittances_and_yearly_statements_rec
                 (child.traceable.minor(), child.cash.minor())
             );
             assert_eq!(child.other, Balance::ZERO);
+            let refund = if child.consumer == refunded.consumer { 500 } else { 0 };
+            assert_eq!(child.refunded.minor(), refund, "refunds apart");
             let services: i64 = child.services.iter().map(|s| s.traceable.total.minor() + s.cash.total.minor()).sum();
             assert_eq!(services, child.traceable.minor() + child.cash.minor());
             traceable += child.traceable.minor();
