@@ -457,7 +457,8 @@ pub fn render_yearly_html(payer: &PayerYear, year: u32, realm_name: &str) -> Str
         out,
         "<p>Modello 730, quadro E, righi E8–E12, codice 12 (spese di istruzione: mensa scolastica), al massimo \
          800,00 € per figlio. Dal 2020 sono detraibili solo i pagamenti con mezzi tracciabili: i pagamenti in \
-         contanti sono indicati a parte e non sono detraibili.</p><p>Pagamenti registrati al {}.</p></body></html>",
+         contanti sono indicati a parte e non sono detraibili.</p><p>Periodo: dal {} al {}.</p></body></html>",
+        day_text(year * 10_000 + 101),
         day_text(year * 10_000 + 1231)
     );
     out
