@@ -40,6 +40,7 @@ mod money;
 mod operator;
 mod realm;
 mod render;
+mod reports;
 mod review;
 mod run;
 mod services;
@@ -211,6 +212,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Generate(args) => generate_csv(args)?,
         Command::Demo(args) => demo(&args)?,
         Command::Operator(command) => operator::run(command)?,
+        Command::Report(command) => reports::run(command)?,
     }
     Ok(())
 }

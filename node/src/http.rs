@@ -19,6 +19,7 @@ mod metrics;
 mod money;
 mod openapi;
 mod raw;
+mod reports;
 mod routes;
 
 use std::net::SocketAddr;

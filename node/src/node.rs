@@ -30,6 +30,7 @@ mod peers;
 mod query;
 mod reader;
 mod record;
+mod reports;
 mod verify;
 mod views;
 

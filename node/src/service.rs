@@ -19,6 +19,7 @@ mod money;
 mod operators;
 pub mod peers;
 mod readers;
+mod reports;
 mod status;
 mod writer;
 

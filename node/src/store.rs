@@ -34,6 +34,7 @@ mod money;
 pub mod operators;
 pub mod outbox;
 mod receipts;
+mod reports;
 mod schema;
 mod verdicts;
 
@@ -43,6 +44,7 @@ pub use hub_lists::FamilyRow;
 pub use idempotency::Remembered as RememberedRequest;
 pub use log::AuthorRow;
 pub use money::{MoneyOpRow, MovementRow, NewMoneyOp, WalletNum, WalletRow};
+pub use reports::{ReportOp, YearLine};
 use schema::migrations;
 pub use verdicts::{FlaggedRow, StoredVerdict};
 

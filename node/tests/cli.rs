@@ -12,6 +12,8 @@ use saldo_sync::OpId;
 
 mod common;
 use common::{SALDO, ok, saldo};
+#[path = "cli/reports.rs"]
+mod reports;
 
 fn dump(dir: &Path) -> Vec<String> {
     Store::open(&dir.join("saldo.db")).unwrap().dump().unwrap()
@@ -58,6 +60,41 @@ fn realm(consumers: u64) -> Realm {
     ok(&["generate", "--consumers", &consumers.to_string(), "--out", csv.to_str().unwrap(), "--seed", "5"]);
     ok(&["families", "import", "--data", dir.to_str().unwrap(), csv.to_str().unwrap()]);
     Realm { _tmp: tmp, dir }
+}
+
+/// A realm from a generated file of 3 consumers whose first row `edit` changes.
+struct EditedRealm {
+    realm: Realm,
+    first_row: Vec<String>,
+}
+
+impl std::ops::Deref for EditedRealm {
+    type Target = Realm;
+    fn deref(&self) -> &Realm {
+        &self.realm
+    }
+}
+
+fn realm_from_rows(edit: impl FnOnce(&mut Vec<String>)) -> EditedRealm {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("hub");
+    ok(&["realm", "init", "--data", dir.to_str().unwrap(), "--name", "Comune di Prova"]);
+    let mut csv = Vec::new();
+    saldo_node::generate::write_csv(&mut csv, 3, 5).unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_slice());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    let mut rows: Vec<Vec<String>> =
+        reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
+    edit(&mut rows[0]);
+    let file = tmp.path().join("families.csv");
+    let mut writer = csv::Writer::from_path(&file).unwrap();
+    writer.write_record(&header).unwrap();
+    for row in &rows {
+        writer.write_record(row).unwrap();
+    }
+    writer.flush().unwrap();
+    ok(&["families", "import", "--data", dir.to_str().unwrap(), file.to_str().unwrap()]);
+    EditedRealm { realm: Realm { _tmp: tmp, dir }, first_row: rows.swap_remove(0) }
 }
 
 /// Runs a command that must fail, and checks its message and that the data

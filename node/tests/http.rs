@@ -19,6 +19,9 @@ use saldo_sync::{
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
+#[path = "http/reports.rs"]
+mod reports;
+
 /// A realm on disk: the hub with 30 generated children and its operators,
 /// and one cash point holding the hub's log, with its cashier.
 struct Realm {

@@ -17,6 +17,9 @@ use saldo_sync::{
     TopUpLine, Transfer, Verdict, WalletKey,
 };
 
+#[path = "ledger/reports.rs"]
+mod reports;
+
 /// A clock that moves one millisecond per reading: deterministic runs.
 #[derive(Debug, Default)]
 struct StepClock(AtomicU64);

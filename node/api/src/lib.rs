@@ -23,6 +23,7 @@ pub mod money;
 pub mod operators;
 pub mod payments;
 pub mod receipt;
+pub mod reports;
 pub mod review;
 pub mod search;
 pub mod session;
@@ -103,6 +104,10 @@ mod openapi_tests {
         crate::review::ReviewRequest,
         crate::operators::OperatorCreate,
         crate::bundles::BundleReport,
+        crate::reports::DailyCloseReport,
+        crate::reports::RemittanceReport,
+        crate::reports::YearlyReport,
+        crate::reports::MovementsReport,
     )))]
     struct Doc;
 
@@ -126,6 +131,9 @@ mod openapi_tests {
         assert_eq!(property("LoginRequest", "login")["type"], "string");
         let method = serde_json::to_string(&schemas["PaymentMethodApi"]).unwrap();
         assert!(method.contains("debit_card"), "{method}");
+        assert_eq!(property("Tally", "total")["type"], "string");
+        assert_eq!(property("RemittanceStatement", "owed")["type"], "string");
+        assert_eq!(property("ChildYear", "consumer")["type"], "string");
         let event = serde_json::to_string(&schemas["Event"]).unwrap();
         assert!(event.contains("\"balance\"") && event.contains("\"status\""), "{event}");
     }

@@ -64,6 +64,9 @@ pub(super) enum Command {
     /// Operators' accounts: add, change a password, disable or enable, list.
     #[command(subcommand)]
     Operator(super::operator::OperatorCommand),
+    /// The municipality's accounts: daily closes, remittance statements, yearly statements, movements.
+    #[command(subcommand)]
+    Report(super::reports::ReportCommand),
 }
 
 impl Command {
@@ -102,6 +105,7 @@ impl Command {
             }
             Command::Demo(args) => return Some(args.data.clone()),
             Command::Operator(command) => return Some(command.data_dir()),
+            Command::Report(command) => return Some(command.data_dir()),
         };
         Some(dir.data.clone())
     }

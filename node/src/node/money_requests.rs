@@ -29,7 +29,7 @@ pub fn day_of_ms(ms: u64) -> u32 {
 
 /// The span of a local day (YYYYMMDD) in ms, `[start, end)`; `None` for a
 /// day the calendar does not have (20260231).
-fn day_span_ms(day: u32) -> Option<(u64, u64)> {
+pub(crate) fn day_span_ms(day: u32) -> Option<(u64, u64)> {
     use chrono::TimeZone as _;
     let date = chrono::NaiveDate::from_ymd_opt((day / 10_000) as i32, day / 100 % 100, day % 100)?;
     let start_of = |date: chrono::NaiveDate| {
