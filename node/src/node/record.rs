@@ -181,7 +181,8 @@ impl Node {
             id,
             name: name.clone(),
             floor: floor.or(current.as_ref().map(|c| c.floor)).unwrap_or(Balance::ZERO),
-            tariff: tariff.unwrap_or(current.and_then(|c| c.tariff)),
+            tariff: tariff.unwrap_or(current.as_ref().and_then(|c| c.tariff)),
+            reminders: current.map(|c| c.reminders).unwrap_or_default(),
         };
         self.me.put_service_in(&mut tx, &record)?;
         self.me.commit(tx)?;
@@ -571,7 +572,10 @@ impl Me {
         }
         let contacts_key = self.contacts_key.as_ref().ok_or(NodeError::HubOnly("edit contact data"))?;
         let doc = DocId::Contacts(family.id);
-        if (contacts.email.is_some() || contacts.phone.is_some())
+        if (contacts.email.is_some()
+            || contacts.phone.is_some()
+            || contacts.notify.is_some()
+            || contacts.language.is_some())
             && let Some(edited) =
                 directory::change_contacts(state::load_doc(tx, &doc)?, &contacts_key.author(), contacts)?
         {
