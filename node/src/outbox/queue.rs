@@ -38,7 +38,7 @@ pub fn receipt_counted(tx: &Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<
     if !ctx.is_hub() || !has_receipt(&signed.op.body) {
         return Ok(());
     }
-    let Some((contacts, notice)) = receipt_notice(tx, ctx, signed)? else {
+    let Some((contacts, notice)) = receipt_notice(tx, ctx, signed, &|c| !c.channels().is_empty())? else {
         return Ok(());
     };
     for (channel, recipient) in contacts.channels() {
@@ -137,16 +137,18 @@ pub fn family_contacts(tx: &Tx<'_>, family: &FamilyId) -> Result<Option<ContactR
 }
 
 /// The receipt of `signed` and the contacts of its family, or `None` when
-/// the family has nobody to write to (or the operation no receipt).
+/// the operation has no receipt or its family's contacts are not `wanted`
+/// (checked before the receipt is built: most operations stop there).
 pub fn receipt_notice(
     tx: &Tx<'_>,
     ctx: &Context,
     signed: &SignedOp,
+    wanted: &dyn Fn(&ContactRecord) -> bool,
 ) -> Result<Option<(ContactRecord, ReceiptNotice)>, IngestError> {
     let Some(shape) = shape(tx, &signed.op.body)? else { return Ok(None) };
     let Some((first, _)) = shape.lines.first() else { return Ok(None) };
     let Some(consumer) = tx.consumer(&first.consumer)? else { return Ok(None) };
-    let Some(contacts) = family_contacts(tx, &consumer.family)? else { return Ok(None) };
+    let Some(contacts) = tx.contact_record(&consumer.family)?.filter(|c| wanted(c)) else { return Ok(None) };
     let mut lines = Vec::with_capacity(shape.lines.len());
     for (wallet, amount) in &shape.lines {
         let child = match tx.consumer(&wallet.consumer)? {

@@ -64,4 +64,13 @@ impl Tx<'_> {
             _ => None,
         })
     }
+
+    /// How many times the message about `about` on `channel` was sent again.
+    pub fn resends_of(&self, about: &[u8], channel: crate::store::outbox::Channel) -> Result<u64> {
+        self.tx
+            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE about = ?1 AND purpose = 'resend' AND channel = ?2")?
+            .query_row(params![about, channel.name()], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(crate::store::StoreError::from)
+    }
 }
