@@ -431,7 +431,7 @@ impl<'a> Tx<'a> {
         })?;
         let mut rows: Vec<MovementRow> =
             rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)?;
-        rows.sort_by(|a, b| b.hlc.cmp(&a.hlc));
+        rows.sort_by_key(|b| std::cmp::Reverse(b.hlc));
         Ok(rows)
     }
     // ---- escrow and checkpoints --------------------------------------------
