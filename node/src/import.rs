@@ -162,7 +162,7 @@ fn optional_label(text: &str, what: &'static str) -> Result<Option<Label>, Strin
     if text.trim().is_empty() { Ok(None) } else { Label::parse_as(text, what).map(Some).map_err(|e| e.to_string()) }
 }
 
-fn parse_email(text: &str) -> Result<Option<Label>, String> {
+pub(crate) fn parse_email(text: &str) -> Result<Option<Label>, String> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
@@ -179,7 +179,7 @@ fn parse_email(text: &str) -> Result<Option<Label>, String> {
     optional_label(text, "email")
 }
 
-fn parse_phone(text: &str) -> Result<Option<Label>, String> {
+pub(crate) fn parse_phone(text: &str) -> Result<Option<Label>, String> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);

@@ -285,6 +285,34 @@ fn a_cash_point_queues_nothing() {
 }
 
 #[test]
+fn the_import_takes_each_familys_channels_and_language_and_names_a_bad_row() {
+    let mut generated = Vec::new();
+    generate::write_csv(&mut generated, 3, 4).unwrap();
+    let text = String::from_utf8(generated).unwrap();
+    let mut lines = text.lines();
+    let header = format!("{},notify,language", lines.next().unwrap());
+    let rows: Vec<&str> = lines.collect();
+    let choices = [("email+sms", "en"), ("pigeon", ""), ("", "de")];
+    let mut csv = header;
+    for (row, (notify, language)) in rows.iter().zip(choices) {
+        csv.push_str(&format!("\n{row},{notify},{language}"));
+    }
+    let mut hub = Node::create_hub(
+        Store::open_in_memory().unwrap(),
+        key(0),
+        key(1),
+        &label("Comune di Prova"),
+        Arc::new(StepClock::default()),
+    )
+    .unwrap();
+    let report = import::import_csv(&mut hub, csv.as_bytes(), &|_, _| {}).unwrap();
+    let refused: Vec<(u64, Option<&str>)> = report.rejected.iter().map(|r| (r.line, r.field)).collect();
+    assert_eq!(refused, vec![(3, Some("notify")), (4, Some("language"))], "{:?}", report.rejected);
+    assert!(report.rejected[0].reason.contains("email, sms, email+sms or none"), "{:?}", report.rejected);
+    assert_eq!(report.accepted_rows, 1);
+}
+
+#[test]
 fn reminders_go_out_once_per_downward_crossing() {
     let mut r = realm();
     let w = wallet(r.families.both);

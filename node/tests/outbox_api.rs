@@ -219,6 +219,37 @@ async fn hub_staff_list_open_retry_and_resend_messages_and_are_told_what_to_fix(
     assert_eq!(service.body["reminders"], json!([3, 0, -3]));
     let too_far = client.call(Method::PUT, "/services/mensa", Some(json!({"name": "Mensa", "reminders": [500]}))).await;
     assert_eq!((too_far.status, too_far.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("reminders")));
+    let families = client.call(Method::GET, "/families?limit=50", None).await.body;
+    let id = families["families"][0]["id"].as_str().unwrap().to_string();
+    let contacts =
+        json!({"email": "genitore@example.org", "phone": "+39 333 1234567", "notify": "sms", "language": "en"});
+    let changed = client.call(Method::PUT, &format!("/families/{id}/contacts"), Some(contacts)).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(
+        (&changed.body["payer"]["email"], &changed.body["payer"]["notify"], &changed.body["payer"]["language"]),
+        (&json!("genitore@example.org"), &json!("sms"), &json!("en"))
+    );
+    let reread = client.call(Method::GET, &format!("/families/{id}"), None).await.body;
+    assert_eq!(reread["payer"]["notify"], "sms");
+    let bad = client
+        .call(
+            Method::PUT,
+            &format!("/families/{id}/contacts"),
+            Some(json!({"email": "not an address", "notify": "sms"})),
+        )
+        .await;
+    assert_eq!((bad.status, bad.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("email")), "{}", bad.body);
+    let bad_choice =
+        client.call(Method::PUT, &format!("/families/{id}/contacts"), Some(json!({"notify": "pigeon"}))).await;
+    assert_eq!(bad_choice.status, StatusCode::BAD_REQUEST, "{}", bad_choice.body);
+    assert_eq!(
+        client.call(Method::GET, &format!("/families/{id}"), None).await.body["payer"]["notify"],
+        "sms",
+        "nothing half-written"
+    );
+    let nobody = client.call(Method::PUT, &format!("/families/{}/contacts", "ab".repeat(16)), Some(json!({}))).await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND, "{}", nobody.body);
+
     let listed = client.call(Method::GET, "/services", None).await.body;
     let mensa = listed["services"].as_array().unwrap().iter().find(|s| s["id"] == "mensa").unwrap().clone();
     assert_eq!(mensa["reminders"], json!([3, 0, -3]));

@@ -21,6 +21,41 @@ pub struct Payer {
     pub email: Option<Label>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub phone: Option<Label>,
+    /// Which channels receive receipts and reminders; absent: every
+    /// contact given.
+    #[serde(default)]
+    pub notify: Option<NotifyApi>,
+    /// The language of the messages (Italian unless the family asked for English).
+    #[serde(default)]
+    pub language: crate::Lang,
+}
+
+/// Which channels a family chose for receipts and reminders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyApi {
+    Email,
+    Sms,
+    EmailAndSms,
+    None,
+}
+
+/// `PUT /families/{family}/contacts`: the payer's contacts and choices,
+/// replaced whole (a field left out is removed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContactsUpdate {
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Absent: every contact given.
+    #[serde(default)]
+    pub notify: Option<NotifyApi>,
+    /// Absent: Italian.
+    #[serde(default)]
+    pub language: Option<crate::Lang>,
 }
 
 /// `GET /families/{family}`: a family account with its children.

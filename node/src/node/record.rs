@@ -157,6 +157,17 @@ impl Node {
         self.me.commit(tx)?;
         Ok(written)
     }
+    /// Replaces a family's contacts and choices (hub only); `None` when the
+    /// directory has no such family.
+    pub fn set_contacts(&mut self, family: &saldo_sync::FamilyId, contacts: &ContactRecord) -> Result<Option<bool>> {
+        let mut tx = self.store.write()?;
+        if tx.family(family)?.is_none() {
+            return Ok(None);
+        }
+        let changed = self.me.put_contacts_in(&mut tx, family, contacts)?;
+        self.me.commit(tx)?;
+        Ok(Some(changed))
+    }
     pub fn put_service(&mut self, service: &ServiceRecord) -> Result<bool> {
         let mut tx = self.store.write()?;
         let changed = self.me.put_service_in(&mut tx, service)?;
@@ -591,19 +602,28 @@ impl Me {
             self.author_directory(tx, key, doc, edited)?;
             written += 1;
         }
-        let contacts_key = self.contacts_key.as_ref().ok_or(NodeError::HubOnly("edit contact data"))?;
-        let doc = DocId::Contacts(family.id);
-        if (contacts.email.is_some()
-            || contacts.phone.is_some()
-            || contacts.notify.is_some()
-            || contacts.language.is_some())
-            && let Some(edited) =
-                directory::change_contacts(state::load_doc(tx, &doc)?, &contacts_key.author(), contacts)?
-        {
-            self.author_directory(tx, contacts_key, doc, edited)?;
+        if contacts != &ContactRecord::default() && self.put_contacts_in(tx, &family.id, contacts)? {
             written += 1;
         }
         Ok(written)
+    }
+    /// Writes a family's contacts (and choices) as the hub's contacts key;
+    /// whether anything changed.
+    pub fn put_contacts_in(
+        &self,
+        tx: &mut Tx<'_>,
+        family: &saldo_sync::FamilyId,
+        contacts: &ContactRecord,
+    ) -> Result<bool> {
+        let contacts_key = self.contacts_key.as_ref().ok_or(NodeError::HubOnly("edit contact data"))?;
+        let doc = DocId::Contacts(*family);
+        match directory::change_contacts(state::load_doc(tx, &doc)?, &contacts_key.author(), contacts)? {
+            Some(edited) => {
+                self.author_directory(tx, contacts_key, doc, edited)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
     /// Creates or updates a service as the hub.
     pub fn put_service_in(&self, tx: &mut Tx<'_>, service: &ServiceRecord) -> Result<bool> {

@@ -228,3 +228,27 @@ fn shape(tx: &Tx<'_>, body: &Body) -> Result<Option<Shape>, IngestError> {
         _ => None,
     })
 }
+
+/// A family's choice of channels as the API names it.
+pub fn notify_api(notify: crate::directory::Notify) -> saldo_api::directory::NotifyApi {
+    use crate::directory::Notify;
+    use saldo_api::directory::NotifyApi;
+    match notify {
+        Notify::Email => NotifyApi::Email,
+        Notify::Sms => NotifyApi::Sms,
+        Notify::EmailAndSms => NotifyApi::EmailAndSms,
+        Notify::Nothing => NotifyApi::None,
+    }
+}
+
+/// [`notify_api`] the other way.
+pub fn notify_of(notify: saldo_api::directory::NotifyApi) -> crate::directory::Notify {
+    use crate::directory::Notify;
+    use saldo_api::directory::NotifyApi;
+    match notify {
+        NotifyApi::Email => Notify::Email,
+        NotifyApi::Sms => Notify::Sms,
+        NotifyApi::EmailAndSms => Notify::EmailAndSms,
+        NotifyApi::None => Notify::Nothing,
+    }
+}
