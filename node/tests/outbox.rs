@@ -341,3 +341,50 @@ fn reminders_go_out_once_per_downward_crossing() {
     }
     assert_eq!(reminders(&mut r.hub), 6, "a second crossing sends again");
 }
+
+#[test]
+fn a_reversal_a_due_payment_and_a_refund_each_queue_their_receipt() {
+    use saldo_api::payments::{DuePaymentRequest, PaymentMethodApi, RefundRequest, ReversalRequest, WalletRef};
+    let mut r = realm();
+    let child = r.families.both;
+    let wallet = || WalletRef { consumer: child, service: mensa() };
+    let top_up = top_up_at_hub(&mut r.hub, child, "20.00");
+    let reversal = r
+        .hub
+        .record_reversal_request(
+            &ReversalRequest { operation: top_up, reason: label("importo errato") },
+            None,
+            None,
+            "",
+        )
+        .unwrap()
+        .operation;
+    let messages = about(&mut r.hub, &reversal);
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    let text = &messages[0].body_text;
+    assert!(text.starts_with("Storno") && text.contains("20,00 €") && text.contains("Saldo dopo: 0,00 €"), "{text}");
+    assert!(text.contains("Ricevuta n.: 1"), "the number of the receipt it undoes: {text}");
+
+    let due = DuePaymentRequest {
+        due: label("Trasporto 1o trimestre"),
+        wallet: wallet(),
+        amount: amount("120.00"),
+        method: PaymentMethodApi::DebitCard,
+    };
+    let payment = r.hub.record_due_payment_request(&due, None, None, "").unwrap().operation;
+    let text = about(&mut r.hub, &payment)[0].body_text.clone();
+    assert!(text.starts_with("Pagamento") && text.contains("120,00 €") && text.contains("bancomat"), "{text}");
+
+    let refund = RefundRequest {
+        wallet: wallet(),
+        amount: amount("20.00"),
+        method: PaymentMethodApi::Cash,
+        reason: label("trasferimento ad altro comune"),
+    };
+    let refunded = r.hub.record_refund_request(&refund, None).unwrap().operation;
+    let messages = about(&mut r.hub, &refunded);
+    assert_eq!(messages.len(), 2);
+    let text = &messages[0].body_text;
+    assert!(text.starts_with("Rimborso") && text.contains("Saldo dopo: 100,00 €"), "{text}");
+    assert!(!text.contains("/v/"), "a refund has no public verification: {text}");
+}
