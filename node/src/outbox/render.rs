@@ -134,7 +134,7 @@ pub fn receipt_email(notice: &ReceiptNotice, lang: Lang) -> Email {
     text.push_str(&format!(
         "\n{}\n",
         lang.pick(
-            "Messaggio automatico: il saldo e' quello confermato dall'ente.",
+            "Messaggio automatico: il saldo è quello confermato dall'ente.",
             "Automatic message: the balance is the one the municipality confirmed."
         )
     ));
