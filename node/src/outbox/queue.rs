@@ -120,15 +120,24 @@ fn public_host(tx: &Tx<'_>) -> Result<String, IngestError> {
     Ok(host.unwrap_or_else(|| "saldo.invalid".into()))
 }
 
-/// The realm's name, from the hub's genesis.
+/// The realm's name, from the hub's genesis (read once per realm and
+/// process: a genesis never changes, and every message names the realm).
 pub fn realm_name(tx: &Tx<'_>, ctx: &Context) -> Result<String, IngestError> {
+    static NAMES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<AuthorId, String>>> =
+        std::sync::OnceLock::new();
     let hub = ctx.realm.hub();
+    let names = NAMES.get_or_init(Default::default);
+    if let Some(name) = names.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&hub) {
+        return Ok(name.clone());
+    }
     let Some(id) = tx.chain_op_at(&hub, Seq(1))? else { return Ok(String::new()) };
     let Some(bytes) = tx.op_bytes(&id)? else { return Ok(String::new()) };
-    Ok(match SignedOp::decode(&bytes)?.op.body {
+    let name = match SignedOp::decode(&bytes)?.op.body {
         Body::Genesis { realm_name } => realm_name.to_string(),
-        _ => String::new(),
-    })
+        _ => return Ok(String::new()),
+    };
+    names.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(hub, name.clone());
+    Ok(name)
 }
 
 /// A family's contacts, when it has any channel to write to.

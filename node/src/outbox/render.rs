@@ -317,6 +317,15 @@ const GSM_EXTENSION: &str = "\u{c}^{}\\[~]|€";
 
 /// Septets `c` takes in GSM 03.38, `None` when it has no GSM form.
 pub fn gsm_char_len(c: char) -> Option<usize> {
+    // Most of a message is printable ASCII: all of it is in the basic set
+    // but for the extension's brackets and the backquote.
+    if c.is_ascii_graphic() || c == ' ' {
+        return match c {
+            '^' | '{' | '}' | '\\' | '[' | '~' | ']' | '|' => Some(2),
+            '`' => None,
+            _ => Some(1),
+        };
+    }
     if GSM_BASIC.contains(c) {
         Some(1)
     } else if GSM_EXTENSION.contains(c) {
@@ -427,6 +436,20 @@ mod tests {
         );
         let hostile = receipt_email(&notice("O'Brien <script>alert(1)</script>"), Lang::It);
         assert!(!hostile.html.contains("<script>") && hostile.html.contains("&lt;script&gt;"), "{}", hostile.html);
+    }
+
+    #[test]
+    fn the_ascii_shortcut_agrees_with_the_gsm_tables() {
+        for c in (0u8..128).map(char::from) {
+            let table = if GSM_BASIC.contains(c) {
+                Some(1)
+            } else if GSM_EXTENSION.contains(c) {
+                Some(2)
+            } else {
+                None
+            };
+            assert_eq!(gsm_char_len(c), table, "{c:?}");
+        }
     }
 
     #[test]
