@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod net;
 pub mod node;
 pub mod out_file;
+pub mod outbox;
 pub mod reports_csv;
 pub mod search;
 pub mod service;

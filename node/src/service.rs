@@ -17,6 +17,7 @@ mod hub;
 mod lookup;
 mod money;
 mod operators;
+mod outbox;
 pub mod peers;
 mod readers;
 mod reports;

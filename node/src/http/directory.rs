@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use saldo_api::ApiError;
 use saldo_api::directory::{
-    Family, FamilyList, FamilyListParams, ImportReport, ServiceList, ServiceUpdate, ServiceView,
+    ContactsUpdate, Family, FamilyList, FamilyListParams, ImportReport, ServiceList, ServiceUpdate, ServiceView,
 };
 use saldo_sync::{FamilyId, ServiceId};
 use utoipa_axum::router::OpenApiRouter;
@@ -23,6 +23,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(families))
         .routes(routes!(family))
+        .routes(routes!(set_contacts))
         .routes(routes!(import_families))
         .routes(routes!(services))
         .routes(routes!(set_service))
@@ -55,6 +56,22 @@ async fn family(
 ) -> HttpResult<Json<Family>> {
     let family = path_id(&id, "family", "a family id: 32 hexadecimal digits, as a search gives", FamilyId::from_hex)?;
     Ok(Json(state.service.family(family).await?))
+}
+
+/// Replaces the payer's contacts and the family's choice of channels
+/// (receipts and reminders by e-mail, SMS, both or none) and language.
+#[utoipa::path(put, path = "/families/{family}/contacts", tag = "directory", request_body = ContactsUpdate,
+    params(("family" = String, Path, description = "the family's id (hex)")),
+    security(("session" = ["administrator", "clerk"])),
+    responses((status = 200, body = Family), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+async fn set_contacts(
+    State(state): State<AppState>,
+    _caller: Caller<HubStaff>,
+    Path(id): Path<String>,
+    ApiJson(update): ApiJson<ContactsUpdate>,
+) -> HttpResult<Json<Family>> {
+    let family = path_id(&id, "family", "a family id: 32 hexadecimal digits, as a search gives", FamilyId::from_hex)?;
+    Ok(Json(state.service.set_contacts(family, update).await?))
 }
 
 /// Imports families from a CSV file (the body, `text/csv`): one row per

@@ -6,7 +6,7 @@ use saldo_api::cash_points::{CashPoint, CashPointList, DeviceRole, Limits, Revoc
 use saldo_api::directory::{Family, FamilyList, FamilySummary, Payer, ServiceList, ServiceView};
 use saldo_api::review::{FlagReasonApi, FlaggedList, FlaggedOperation, WalletBelowFloor};
 use saldo_api::search::Query;
-use saldo_sync::{Balance, CodiceFiscale, FamilyId, FlagReason, Label, Role};
+use saldo_sync::{Balance, CodiceFiscale, FamilyId, FlagReason, Role};
 
 use super::api_views::{consumer_summary, person_name};
 use super::record::wallets_below_floor_if_accepted;
@@ -70,15 +70,16 @@ impl Node {
     pub fn family_detail(&mut self, family: &FamilyId) -> Result<Option<Family>> {
         let tx = self.store.read()?;
         let Some(row) = tx.family(family)? else { return Ok(None) };
-        let (email, phone) = tx.contacts(family)?.unwrap_or_default();
-        let label = |value: Option<String>| value.and_then(|v| Label::parse(&v).ok());
+        let contacts = tx.contact_record(family)?.unwrap_or_default();
         let payer = Payer {
             surname: person_name(&row.payer_surname, "payer surname")?,
             name: person_name(&row.payer_name, "payer name")?,
             fiscal_code: CodiceFiscale::parse(&row.payer_fiscal_code)
                 .map_err(|_| damaged("codice fiscale", &row.payer_fiscal_code))?,
-            email: label(email),
-            phone: label(phone),
+            email: contacts.email.clone(),
+            phone: contacts.phone.clone(),
+            notify: contacts.notify.map(crate::outbox::queue::notify_api),
+            language: contacts.language(),
         };
         let consumers = tx
             .consumers_of_family(family)?
@@ -95,7 +96,7 @@ impl Node {
             .read()?
             .services()?
             .into_iter()
-            .map(|s| ServiceView { id: s.id, name: s.name, tariff: s.tariff, floor: s.floor })
+            .map(|s| ServiceView { id: s.id, name: s.name, tariff: s.tariff, floor: s.floor, reminders: s.reminders })
             .collect();
         Ok(ServiceList { services })
     }

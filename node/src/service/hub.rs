@@ -9,7 +9,8 @@ use saldo_api::cash_points::{
     RevocationRecorded, RevokeRequest,
 };
 use saldo_api::directory::{
-    Family, FamilyList, FamilyListParams, ImportReport, RefusedRow, ServiceList, ServiceUpdate, ServiceView,
+    ContactsUpdate, Family, FamilyList, FamilyListParams, ImportReport, RefusedRow, ServiceList, ServiceUpdate,
+    ServiceView,
 };
 use saldo_api::review::{FlaggedList, ReviewOutcome, ReviewRequest};
 use saldo_sync::{AuthorId, Body, FamilyId, Label, OpId, ServiceId, WalletKey};
@@ -52,6 +53,27 @@ impl Service {
             })
         })
         .await
+    }
+
+    /// Replaces a family's contacts and its choice of channels and language
+    /// (hub only). A bad address or number is refused naming its field.
+    pub async fn set_contacts(&self, family: FamilyId, update: ContactsUpdate) -> Result<Family> {
+        self.require_hub("edit a family's contacts")?;
+        let email = crate::import::parse_email(update.email.as_deref().unwrap_or_default())
+            .map_err(|e| ServiceError::invalid("email", e))?;
+        let phone = crate::import::parse_phone(update.phone.as_deref().unwrap_or_default())
+            .map_err(|e| ServiceError::invalid("phone", e))?;
+        let contacts = crate::directory::ContactRecord {
+            email,
+            phone,
+            notify: update.notify.map(crate::outbox::queue::notify_of),
+            language: update.language,
+        };
+        let missing = move || {
+            ServiceError::not_found(format!("no family {} in the directory: search for it first", family.to_hex()))
+        };
+        self.write(move |node| node.set_contacts(&family, &contacts)?.ok_or_else(missing).map(|_| ())).await?;
+        self.family(family).await
     }
 
     /// Imports a CSV of families (hub only): each good row goes in whole,
@@ -112,8 +134,17 @@ impl Service {
             ));
         }
         let tariff = if update.remove_tariff { Some(None) } else { update.tariff.map(Some) };
-        let record = self.write(move |node| Ok(node.set_service(&update.name, update.floor, tariff)?)).await?;
-        Ok(ServiceView { id: record.id, name: record.name, tariff: record.tariff, floor: record.floor })
+        let reminders = update.reminders.clone();
+        let record = self
+            .write(move |node| Ok(node.set_service_reminding(&update.name, update.floor, tariff, reminders)?))
+            .await?;
+        Ok(ServiceView {
+            id: record.id,
+            name: record.name,
+            tariff: record.tariff,
+            floor: record.floor,
+            reminders: record.reminders,
+        })
     }
 
     /// The enrolled cash points and school devices.

@@ -379,5 +379,6 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(SCHEMA_AWAITING_TOTALS),
         M::up(super::outbox::SCHEMA),
         M::up(super::reports::SCHEMA),
+        M::up(super::notify::SCHEMA),
     ])
 }
