@@ -19,6 +19,9 @@ use saldo_sync::{
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
+mod common;
+#[path = "http/outbox.rs"]
+mod outbox;
 #[path = "http/reports.rs"]
 mod reports;
 

@@ -17,6 +17,8 @@ use saldo_sync::{
     TopUpLine, Transfer, Verdict, WalletKey,
 };
 
+#[path = "ledger/outbox.rs"]
+mod outbox;
 #[path = "ledger/reports.rs"]
 mod reports;
 

@@ -98,6 +98,7 @@ fn over_a_month_the_daily_closes_movements_remittances_and_yearly_statements_rec
         name: label("Mensa"),
         floor: Balance::parse("-20").unwrap(),
         tariff: Some(Amount::parse("4.50").unwrap()),
+        reminders: Vec::new(),
     })
     .unwrap();
     let text = String::from_utf8(csv).unwrap();

@@ -4,7 +4,7 @@
 //! on the channels they name, each refusal saying what to fix; services
 //! take reminder thresholds.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
