@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -20,7 +21,9 @@ pub const SMTP_CONNECTIONS_MAX_DEFAULT: u32 = 4;
 /// A configured SMTP server.
 #[derive(Clone)]
 pub struct EmailSender {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    builder: AsyncSmtpTransportBuilder,
+    /// Built in the runtime on first use (its pool runs a task there).
+    transport: std::sync::Arc<std::sync::OnceLock<AsyncSmtpTransport<Tokio1Executor>>>,
     from: Mailbox,
     /// `host:port (security)`, for messages to the operator.
     server: String,
@@ -117,7 +120,17 @@ impl EmailSender {
             Security::Tls => "tls",
             Security::Plain => "plain",
         };
-        Ok(EmailSender { transport: builder.build(), from, server: format!("{host}:{port} ({security})") })
+        Ok(EmailSender {
+            builder,
+            transport: std::sync::Arc::default(),
+            from,
+            server: format!("{host}:{port} ({security})"),
+        })
+    }
+
+    /// The transport (with its pool of connections), inside a runtime.
+    fn transport(&self) -> &AsyncSmtpTransport<Tokio1Executor> {
+        self.transport.get_or_init(|| self.builder.clone().build())
     }
 
     /// The server, as the operator configured it.
@@ -128,7 +141,7 @@ impl EmailSender {
     /// Connects and says hello, to report a wrong host or port when the
     /// hub starts rather than at the first receipt.
     pub async fn check(&self) -> Result<(), String> {
-        match self.transport.test_connection().await {
+        match self.transport().test_connection().await {
             Ok(true) => Ok(()),
             Ok(false) => Err(format!("the SMTP server {} does not answer as one should", self.server)),
             Err(e) => Err(explain(&self.server, &e)),
@@ -138,7 +151,7 @@ impl EmailSender {
     /// Hands `row` to the server.
     pub async fn send(&self, row: &OutboxRow) -> Result<(), Failure> {
         let message = self.message(row)?;
-        match self.transport.send(message).await {
+        match self.transport().send(message).await {
             Ok(_) => Ok(()),
             // A refusal of the recipient (550 no such user) will not change
             // by waiting; anything else (auth, a full mailbox, a network

@@ -1,0 +1,188 @@
+//! The hub's outbox reaches real servers: an SMTP server (aiosmtpd) and an
+//! HTTP SMS gateway on 127.0.0.1, with the hub run as its own process,
+//! stopped, killed and restarted.
+
+mod common;
+mod delivery;
+
+use std::collections::BTreeSet;
+
+use delivery::{Smtp, count_in_state, free_port, gateway, hub_dir, queue, spawn_hub, state, wait_until};
+
+const FAST_RETRIES: &str = "[outbox]\nretry_first_ms = 200\nretry_max_ms = 800\npoll_ms = 100\n";
+
+fn email_config(port: u16) -> String {
+    format!(
+        "[email]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"plain\"\nfrom = \"Comune di Prova <servizi@comune.test>\"\ntimeout_ms = 2000\n{FAST_RETRIES}"
+    )
+}
+
+#[test]
+fn a_receipt_queued_while_the_smtp_server_is_down_is_retried_and_arrives_once_when_it_is_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut smtp = Smtp::new(free_port(), tmp.path().join("maildir"));
+    let dir = hub_dir(tmp.path(), &email_config(smtp.port));
+    let _hub = spawn_hub(&dir, &tmp.path().join("hub.log"));
+    let reference = queue(&dir, 1, "email", "famiglia.rossi@example.org");
+
+    let (_, _, error) = wait_until("a failed attempt", || {
+        let s = state(&dir, &reference);
+        (s.0 == "failing" && s.1 >= 2).then_some(s)
+    });
+    let error = error.expect("the last error is kept");
+    assert!(error.contains(&format!("127.0.0.1:{}", smtp.port)), "the error names the server: {error}");
+
+    smtp.start();
+    wait_until("the receipt to be sent", || (state(&dir, &reference).0 == "sent").then_some(()));
+    let (state_now, _, last_error) = state(&dir, &reference);
+    assert_eq!((state_now.as_str(), last_error), ("sent", None));
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "delivered once");
+    let (headers, text) = &messages[0];
+    assert_eq!(headers["message-id"], reference);
+    assert_eq!(headers["to"], "famiglia.rossi@example.org");
+    assert!(headers["from"].contains("servizi@comune.test"), "{headers:?}");
+    assert!(headers["content-type"].starts_with("multipart/alternative"), "plain text and HTML: {headers:?}");
+    assert!(text.contains("text/plain") && text.contains("text/html"), "{text}");
+    // Nothing more once sent, however long the hub runs.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+#[test]
+fn a_hub_killed_while_sending_resends_after_restart_only_with_the_same_message_ids_and_loses_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut smtp = Smtp::new(free_port(), tmp.path().join("maildir"));
+    smtp.start();
+    let dir = hub_dir(tmp.path(), &email_config(smtp.port));
+    // Queued while the hub is down: it delivers them when it starts.
+    let references: BTreeSet<String> =
+        (0..300).map(|n| queue(&dir, n, "email", &format!("genitore{n}@example.org"))).collect();
+    let log = tmp.path().join("hub.log");
+    let hub = spawn_hub(&dir, &log);
+    wait_until("the first deliveries", || (smtp.messages().len() >= 5).then_some(()));
+    drop(hub); // SIGKILL, in the middle of the run
+    let sent_before_restart = count_in_state(&dir, "sent");
+    assert!(sent_before_restart < 300, "the kill came too late to test anything ({sent_before_restart} sent)");
+    let _hub = spawn_hub(&dir, &log);
+    wait_until("every message sent", || (count_in_state(&dir, "sent") == 300).then_some(()));
+
+    let ids = smtp.message_ids();
+    let distinct: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(distinct, references, "every message arrived, each with its own Message-ID");
+    // Only what was accepted and not yet recorded when the hub died is sent
+    // twice, and it carries the same Message-ID (one batch at most).
+    let duplicates = ids.len() - distinct.len();
+    assert!(duplicates <= 256, "{duplicates} duplicates");
+    println!("{duplicates} sent twice after the kill (same Message-ID)");
+}
+
+#[test]
+fn an_sms_goes_to_the_gateway_with_the_text_and_reference_after_the_gateway_s_failures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (address, received, _runtime) = gateway(2);
+    let config = format!(
+        "[sms]\nurl = \"http://{address}/send\"\nheaders = {{ Authorization = \"Bearer {{token}}\" }}\n\
+         body = '{{\"to\": \"{{to}}\", \"text\": \"{{text}}\", \"ref\": \"{{reference}}\"}}'\n\
+         success_contains = '\"ok\"'\n{FAST_RETRIES}"
+    );
+    let dir = hub_dir(tmp.path(), &config);
+    let log = tmp.path().join("hub.log");
+    let log_file = std::fs::File::create(&log).unwrap();
+    let _hub = delivery::Running(
+        std::process::Command::new(common::SALDO)
+            .args(["hub", "--data", dir.to_str().unwrap(), "--p2p", "127.0.0.1:0", "--http", "127.0.0.1:0", "--no-lan"])
+            .env_remove("SALDO_DATA")
+            .env("SALDO_SMS_TOKEN", "gateway-secret")
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .unwrap(),
+    );
+    let reference = queue(&dir, 7, "sms", "+393331234567");
+    wait_until("the SMS to be sent", || (state(&dir, &reference).0 == "sent").then_some(()));
+    let (_, attempts, _) = state(&dir, &reference);
+    assert_eq!(attempts, 3, "two 503s, then accepted");
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 3);
+    let (headers, body) = &received[2];
+    assert_eq!(headers["authorization"], "Bearer gateway-secret");
+    assert_eq!(headers["content-type"], "application/json");
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["to"], "+393331234567");
+    assert_eq!(body["ref"], reference);
+    assert_eq!(body["text"], "Ricarica n. 7 di 20,00 € per Nicolò D'Angelo; saldo 35,50 €");
+}
+
+#[test]
+fn bad_outbox_settings_stop_the_hub_at_start_naming_the_key_and_what_to_write() {
+    let cases = [
+        ("[email]\nhost = \"smtp.example\"\n", "[email] from", "missing"),
+        ("[email]\nhost = \"smtp.example\"\nfrom = \"not an address\"\n", "[email] from", "not an e-mail address"),
+        (
+            "[email]\nhost = \"smtp.example\"\nsecurity = \"plain\"\nusername = \"u\"\npassword = \"p\"\nfrom = \"a@b.example\"\n",
+            "[email] security",
+            "unencrypted",
+        ),
+        (
+            "[sms]\nurl = \"http://127.0.0.1:9/send\"\nbody = '{\"to\": \"{to}\", \"text\": \"{txt}\"}'\n",
+            "[sms] body",
+            "{txt}",
+        ),
+        (
+            "[sms]\nurl = \"http://127.0.0.1:9/send\"\nbody = '{\"to\": {to}, \"text\": \"{text}\"}'\n",
+            "[sms] body",
+            "not JSON",
+        ),
+        ("[outbox]\nretry_first_ms = 0\n", "[outbox] retry_first_ms", "at least"),
+        ("[email]\nhots = \"x\"\n", "hots", "unknown field"),
+    ];
+    for (n, (config, key, says)) in cases.iter().enumerate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = hub_dir(tmp.path(), config);
+        let out =
+            common::saldo(&["hub", "--data", dir.to_str().unwrap(), "--p2p", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "case {n}: the hub started with {config:?}");
+        assert!(
+            stderr.contains(key) && stderr.contains(says),
+            "case {n}: {stderr:?} should name {key:?} and say {says:?}"
+        );
+        assert!(stderr.contains("saldo.toml"), "case {n}: names the file: {stderr}");
+    }
+}
+
+#[test]
+fn an_unreachable_smtp_server_is_reported_when_the_hub_starts_and_never_blocks_a_top_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let dir = hub_dir(tmp.path(), &email_config(port));
+    let csv = tmp.path().join("families.csv");
+    common::ok(&["generate", "--consumers", "5", "--out", csv.to_str().unwrap(), "--seed", "3"]);
+    common::ok(&["families", "import", "--data", dir.to_str().unwrap(), csv.to_str().unwrap()]);
+    let log = tmp.path().join("hub.log");
+    let _hub = spawn_hub(&dir, &log);
+    let reference = queue(&dir, 1, "email", "famiglia@example.org");
+    wait_until("the hub to report the SMTP server", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains(&format!("SMTP 127.0.0.1:{port}")).then_some(())
+    });
+    wait_until("a failed attempt", || (state(&dir, &reference).0 == "failing").then_some(()));
+    // A top-up at the hub is recorded while the outbox keeps failing.
+    let pan = ["ro", "ma", "ri", "co", "ga", "fe", "ba", "be", "gi", "de", "sa", "pa", "mo", "ca", "lo"]
+        .iter()
+        .find_map(|prefix| {
+            let found: serde_json::Value =
+                serde_json::from_str(&common::ok(&["search", "--data", dir.to_str().unwrap(), prefix, "--json"]))
+                    .ok()?;
+            let one = found["consumers"]
+                .as_array()?
+                .iter()
+                .find(|c| c["wallets"].as_array().is_some_and(|w| w.len() == 1))?;
+            Some(one["pan"].as_str()?.to_string())
+        })
+        .expect("a consumer with one service");
+    let started = std::time::Instant::now();
+    common::ok(&["topup", "--data", dir.to_str().unwrap(), "--pan", &pan, "--amount", "5.00", "--method", "cash"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "the top-up waited {:?}", started.elapsed());
+}
