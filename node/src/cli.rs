@@ -38,6 +38,7 @@ mod devices;
 mod families;
 mod money;
 mod operator;
+mod outbox;
 mod realm;
 mod render;
 mod review;
@@ -203,14 +204,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Log(LogCommand::Verify { data, json }) => verify_log(data, json)?,
         Command::Review(ReviewCommand::List { data, json }) => list_flagged(data, json)?,
         Command::Services(ServicesCommand::List { data, json }) => list_services(data, json)?,
-        Command::Services(ServicesCommand::Set { data, name, floor, tariff, json }) => {
-            set_service(data, name, floor, tariff, json)?
+        Command::Services(ServicesCommand::Set { data, name, floor, tariff, reminders, json }) => {
+            set_service(data, name, floor, tariff, reminders, json)?
         }
         Command::Review(ReviewCommand::Accept(args)) => review(args.review, true, args.confirm_below_floor)?,
         Command::Review(ReviewCommand::Reject(args)) => review(args, false, false)?,
         Command::Generate(args) => generate_csv(args)?,
         Command::Demo(args) => demo(&args)?,
         Command::Operator(command) => operator::run(command)?,
+        Command::Outbox(command) => outbox::run(command)?,
     }
     Ok(())
 }

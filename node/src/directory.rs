@@ -50,7 +50,85 @@ pub struct FamilyRecord {
 pub struct ContactRecord {
     pub email: Option<Label>,
     pub phone: Option<Label>,
+    /// Which channels receive receipts and reminders; `None`: every
+    /// channel with a contact given.
+    pub notify: Option<Notify>,
+    /// The language of the messages; `None`: Italian.
+    pub language: Option<saldo_api::Lang>,
 }
+
+impl ContactRecord {
+    /// The channels a family's messages go to, with the address of each.
+    pub fn channels(&self) -> Vec<(crate::store::outbox::Channel, &str)> {
+        let notify = self.notify.unwrap_or(Notify::EmailAndSms);
+        let mut channels = Vec::new();
+        if let (true, Some(email)) = (notify.email(), &self.email) {
+            channels.push((crate::store::outbox::Channel::Email, email.as_str()));
+        }
+        if let (true, Some(phone)) = (notify.sms(), &self.phone) {
+            channels.push((crate::store::outbox::Channel::Sms, phone.as_str()));
+        }
+        channels
+    }
+
+    pub fn language(&self) -> saldo_api::Lang {
+        self.language.unwrap_or_default()
+    }
+}
+
+/// Which channels a family chose for receipts and reminders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Notify {
+    Email,
+    Sms,
+    EmailAndSms,
+    Nothing,
+}
+
+impl Notify {
+    /// As imported and stored: `email`, `sms`, `email+sms`, `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Notify::Email => "email",
+            Notify::Sms => "sms",
+            Notify::EmailAndSms => "email+sms",
+            Notify::Nothing => "none",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Notify> {
+        match text.trim().to_ascii_lowercase().replace(' ', "").as_str() {
+            "email" | "e-mail" => Some(Notify::Email),
+            "sms" => Some(Notify::Sms),
+            "email+sms" | "sms+email" | "both" => Some(Notify::EmailAndSms),
+            "none" | "nessuno" => Some(Notify::Nothing),
+            _ => None,
+        }
+    }
+    pub fn email(self) -> bool {
+        matches!(self, Notify::Email | Notify::EmailAndSms)
+    }
+    pub fn sms(self) -> bool {
+        matches!(self, Notify::Sms | Notify::EmailAndSms)
+    }
+}
+
+/// Parses a language as imported and stored: `it` or `en`.
+pub fn parse_language(text: &str) -> Option<saldo_api::Lang> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "it" => Some(saldo_api::Lang::It),
+        "en" => Some(saldo_api::Lang::En),
+        _ => None,
+    }
+}
+
+pub fn language_name(lang: saldo_api::Lang) -> &'static str {
+    lang.pick("it", "en")
+}
+
+/// Most reminder thresholds a service has.
+pub const REMINDERS_PER_SERVICE_MAX: usize = 5;
+/// The deepest threshold, in charges (meals) either side of zero.
+pub const REMINDER_CHARGES_MAX: i32 = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceRecord {
@@ -60,6 +138,36 @@ pub struct ServiceRecord {
     pub floor: Balance,
     /// The price of one charge (a meal, a ride), when the service has one.
     pub tariff: Option<Amount>,
+    /// Reminder thresholds in charges left (3: three meals left, 0: none
+    /// left, -3: a debt of three meals), highest first; they need a tariff.
+    pub reminders: Vec<i32>,
+}
+
+/// Parses reminder thresholds as typed or stored: `3,0,-3` (charges left;
+/// empty: none). Sorted highest first, without repeats.
+pub fn parse_reminders(text: &str) -> Result<Vec<i32>, String> {
+    let mut reminders = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let n: i32 = part.parse().map_err(|_| {
+            format!("{part:?} is not a whole number of charges: write thresholds like 3,0,-3 (3 left, none left, a debt of 3)")
+        })?;
+        if n.abs() > REMINDER_CHARGES_MAX {
+            return Err(format!(
+                "{n} charges is too far: thresholds go from -{REMINDER_CHARGES_MAX} to {REMINDER_CHARGES_MAX}"
+            ));
+        }
+        reminders.push(n);
+    }
+    reminders.sort_unstable_by(|a, b| b.cmp(a));
+    reminders.dedup();
+    if reminders.len() > REMINDERS_PER_SERVICE_MAX {
+        return Err(format!("{} thresholds given: at most {REMINDERS_PER_SERVICE_MAX}", reminders.len()));
+    }
+    Ok(reminders)
+}
+
+pub fn reminders_text(reminders: &[i32]) -> String {
+    reminders.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// Rebuilds a document from its changes, in any order.
@@ -172,6 +280,8 @@ pub fn change_contacts(
     let mut doc = doc.with_actor(actor_for(author));
     put_if_changed(&mut doc, &ROOT, "email", record.email.as_ref().map(Label::as_str))?;
     put_if_changed(&mut doc, &ROOT, "phone", record.phone.as_ref().map(Label::as_str))?;
+    put_if_changed(&mut doc, &ROOT, "notify", record.notify.map(Notify::name))?;
+    put_if_changed(&mut doc, &ROOT, "language", record.language.map(language_name))?;
     Ok(finish(doc))
 }
 
@@ -185,6 +295,8 @@ pub fn change_service(
     put_if_changed(&mut doc, &ROOT, "name", Some(record.name.as_str()))?;
     put_if_changed(&mut doc, &ROOT, "floor", Some(&record.floor.to_string()))?;
     put_if_changed(&mut doc, &ROOT, "tariff", record.tariff.map(|t| t.to_string()).as_deref())?;
+    let reminders = (!record.reminders.is_empty()).then(|| reminders_text(&record.reminders));
+    put_if_changed(&mut doc, &ROOT, "reminders", reminders.as_deref())?;
     Ok(finish(doc))
 }
 
@@ -237,6 +349,8 @@ pub fn read_contacts(doc: &AutoCommit) -> ContactRecord {
     ContactRecord {
         email: get_str(doc, &ROOT, "email").and_then(|s| Label::parse(&s).ok()),
         phone: get_str(doc, &ROOT, "phone").and_then(|s| Label::parse(&s).ok()),
+        notify: get_str(doc, &ROOT, "notify").and_then(|s| Notify::parse(&s)),
+        language: get_str(doc, &ROOT, "language").and_then(|s| parse_language(&s)),
     }
 }
 
@@ -246,6 +360,7 @@ pub fn read_service(doc: &AutoCommit) -> Option<ServiceRecord> {
         name: Label::parse(&get_str(doc, &ROOT, "name")?).ok()?,
         floor: Balance::parse(&get_str(doc, &ROOT, "floor")?).ok()?,
         tariff: get_str(doc, &ROOT, "tariff").and_then(|t| Amount::parse(&t).ok()),
+        reminders: get_str(doc, &ROOT, "reminders").and_then(|r| parse_reminders(&r).ok()).unwrap_or_default(),
     })
 }
 

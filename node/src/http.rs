@@ -18,6 +18,7 @@ mod error;
 mod metrics;
 mod money;
 mod openapi;
+mod outbox;
 mod raw;
 mod routes;
 

@@ -36,7 +36,7 @@ const REQUIRED: [&str; 7] = [
     "consumer_name",
     "services",
 ];
-const OPTIONAL: [&str; 5] = ["email", "phone", "pan", "school", "class"];
+const OPTIONAL: [&str; 7] = ["email", "phone", "pan", "school", "class", "notify", "language"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -149,6 +149,8 @@ struct Row {
     payer: Person,
     email: Option<Label>,
     phone: Option<Label>,
+    notify: Option<crate::directory::Notify>,
+    language: Option<saldo_api::Lang>,
     consumer: Person,
     pan: Option<Pan>,
     school: Option<Label>,
@@ -192,6 +194,27 @@ fn parse_phone(text: &str) -> Result<Option<Label>, String> {
         ));
     }
     optional_label(text, "phone")
+}
+
+fn parse_notify(text: &str) -> Result<Option<crate::directory::Notify>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    crate::directory::Notify::parse(text).map(Some).ok_or_else(|| {
+        format!(
+            "notify {:?} is not a choice: write email, sms, email+sms or none (empty: every contact given)",
+            excerpt(text)
+        )
+    })
+}
+
+fn parse_language(text: &str) -> Result<Option<saldo_api::Lang>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    crate::directory::parse_language(text)
+        .map(Some)
+        .ok_or_else(|| format!("language {:?} is not offered: write it (Italian) or en (English)", excerpt(text)))
 }
 
 /// A row's refusal: the column at fault (when one is) and why.
@@ -243,6 +266,8 @@ fn parse_row(line: u64, get: &dyn Fn(&str) -> String) -> Result<Row, RowError> {
         payer,
         email: parse_email(&get("email")).map_err(|e| (Some("email"), e))?,
         phone: parse_phone(&get("phone")).map_err(|e| (Some("phone"), e))?,
+        notify: parse_notify(&get("notify")).map_err(|e| (Some("notify"), e))?,
+        language: parse_language(&get("language")).map_err(|e| (Some("language"), e))?,
         consumer,
         pan,
         school: optional_label(&get("school"), "school").map_err(|e| (Some("school"), e))?,
@@ -463,7 +488,7 @@ fn write_families(
             if tx.service(&id).map_err(NodeError::from)?.is_none() {
                 me.put_service_in(
                     &mut tx,
-                    &ServiceRecord { id: id.clone(), name, floor: Balance::ZERO, tariff: None },
+                    &ServiceRecord { id: id.clone(), name, floor: Balance::ZERO, tariff: None, reminders: Vec::new() },
                 )?;
                 report.services_created.push(id.to_string());
             }
@@ -553,6 +578,8 @@ fn write_families(
             let contacts = ContactRecord {
                 email: rows.iter().find_map(|r| r.email.clone()),
                 phone: rows.iter().find_map(|r| r.phone.clone()),
+                notify: rows.iter().find_map(|r| r.notify),
+                language: rows.iter().find_map(|r| r.language),
             };
             let written = me.put_family_in(&mut tx, &record, &contacts)?;
             report.directory_operations += written as u64;

@@ -25,6 +25,7 @@ pub mod ledger;
 pub mod net;
 pub mod node;
 pub mod out_file;
+pub mod outbox;
 pub mod search;
 pub mod service;
 pub mod state;

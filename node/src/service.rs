@@ -18,6 +18,7 @@ mod hub;
 mod lookup;
 mod money;
 mod operators;
+mod outbox;
 mod readers;
 mod status;
 mod writer;

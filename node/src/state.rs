@@ -14,6 +14,7 @@ use saldo_sync::{
 
 use crate::directory::{self, DirectoryError};
 use crate::ledger::{self, CloseFacts, Facts, LineFacts, ReversalFacts, StatusInput};
+use crate::outbox;
 use crate::store::{AuthorRow, NewMoneyOp, StoredVerdict, Tx};
 
 /// Most operations kept as evidence of a fork per device (the first ones:
@@ -492,6 +493,14 @@ fn money_effects(
     for (wallet, _) in &deltas {
         place_on_checkpoint(tx, ctx, &wallet.consumer, &wallet.service)?;
     }
+    // At the hub, what counts is announced to the family (its receipt, a
+    // reminder when a balance crossed a threshold) in this transaction.
+    if counts && ctx.is_hub() {
+        for (wallet, _) in &deltas {
+            outbox::reminders::balance_changed(tx, ctx, &wallet.consumer, &wallet.service, &signed.id)?;
+        }
+        outbox::queue::receipt_counted(tx, ctx, signed)?;
+    }
     Ok(())
 }
 
@@ -571,12 +580,23 @@ pub fn refresh(tx: &mut Tx<'_>, ctx: &Context, id: &OpId) -> Result<(), IngestEr
     tx.set_money_status(row.row, counts, counts_provisional)?;
     let confirmed_sign = i64::from(counts) - i64::from(row.counts);
     let provisional_sign = i64::from(counts_provisional) - i64::from(row.counts_provisional);
-    for (consumer, service, delta) in tx.money_lines(row.row)? {
-        tx.add_to_wallet(&consumer, &service, confirmed_sign * delta, provisional_sign * delta)?;
-        place_on_checkpoint(tx, ctx, &consumer, &service)?;
+    let lines = tx.money_lines(row.row)?;
+    for (consumer, service, delta) in &lines {
+        tx.add_to_wallet(consumer, service, confirmed_sign * delta, provisional_sign * delta)?;
+        place_on_checkpoint(tx, ctx, consumer, service)?;
     }
     if let Some(target) = row.reverses.filter(|_| is_reversal) {
         refresh(tx, ctx, &target)?;
+    }
+    // At the hub: an operation accepted in review (or no longer reversed)
+    // is announced now; every confirmed move may cross a reminder threshold.
+    if ctx.is_hub() && confirmed_sign != 0 {
+        for (consumer, service, _) in &lines {
+            outbox::reminders::balance_changed(tx, ctx, consumer, service, id)?;
+        }
+        if counts && crate::outbox::queue::kind_has_receipt(&row.kind) {
+            outbox::queue::receipt_counted_by_id(tx, ctx, id)?;
+        }
     }
     Ok(())
 }

@@ -31,6 +31,7 @@ mod idempotency;
 mod log;
 mod meta;
 mod money;
+mod notify;
 pub mod operators;
 pub mod outbox;
 mod receipts;

@@ -143,6 +143,7 @@ fn hub_with_directory(seed: u64, consumers: u64) -> (Node, Vec<Consumer>) {
         name: label("Mensa"),
         floor: Balance::parse("-20").unwrap(),
         tariff: Some(Amount::parse("4.50").unwrap()),
+        reminders: Vec::new(),
     })
     .unwrap();
     let text = String::from_utf8(csv).unwrap();

@@ -158,6 +158,7 @@ impl Sim {
             name: label("Mensa"),
             floor: Balance::parse("-20").expect("floor"),
             tariff: None,
+            reminders: Vec::new(),
         })
         .expect("service");
         let mut consumers = Vec::new();

@@ -69,7 +69,17 @@ pub struct ServiceView {
     /// How far below zero a service charge may take a wallet (zero or negative).
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub floor: Balance,
+    /// Reminder thresholds in charges left, highest first (3: three meals
+    /// left, 0: none left, -3: a debt of three): the family hears once when
+    /// the confirmed balance falls to tariff x charges.
+    #[serde(default)]
+    pub reminders: Vec<i32>,
 }
+
+/// Most reminder thresholds per service.
+pub const REMINDERS_PER_SERVICE_MAX: usize = 5;
+/// The deepest reminder threshold, in charges either side of zero.
+pub const REMINDER_CHARGES_MAX: i32 = 100;
 
 /// `GET /services`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -96,6 +106,10 @@ pub struct ServiceUpdate {
     /// Removes the tariff (the service charges no fixed price).
     #[serde(default)]
     pub remove_tariff: bool,
+    /// New reminder thresholds in charges left (`[3, 0, -3]`; `[]` removes
+    /// them); unchanged when absent. They need a tariff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminders: Option<Vec<i32>>,
 }
 
 impl ServiceUpdate {
@@ -111,6 +125,25 @@ impl ServiceUpdate {
         }
         if self.remove_tariff && self.tariff.is_some() {
             return Err(ApiError::invalid("tariff", "either set a tariff or remove it, not both"));
+        }
+        if let Some(reminders) = &self.reminders {
+            if reminders.len() > REMINDERS_PER_SERVICE_MAX {
+                return Err(ApiError::invalid(
+                    "reminders",
+                    format!("{} thresholds given: at most {REMINDERS_PER_SERVICE_MAX}", reminders.len()),
+                ));
+            }
+            if let Some(n) = reminders.iter().find(|n| n.abs() > REMINDER_CHARGES_MAX) {
+                return Err(ApiError::invalid(
+                    "reminders",
+                    format!(
+                        "{n} charges is too far: thresholds go from -{REMINDER_CHARGES_MAX} to {REMINDER_CHARGES_MAX}"
+                    ),
+                ));
+            }
+            if !reminders.is_empty() && self.remove_tariff {
+                return Err(ApiError::invalid("reminders", "reminders count charges at the tariff: keep a tariff"));
+            }
         }
         Ok(id)
     }

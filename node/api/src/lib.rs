@@ -21,6 +21,7 @@ pub mod error;
 pub mod lang;
 pub mod money;
 pub mod operators;
+pub mod outbox;
 pub mod payments;
 pub mod receipt;
 pub mod review;

@@ -64,6 +64,9 @@ pub(super) enum Command {
     /// Operators' accounts: add, change a password, disable or enable, list.
     #[command(subcommand)]
     Operator(super::operator::OperatorCommand),
+    /// On the hub: messages to families (receipts, reminders) and their delivery.
+    #[command(subcommand)]
+    Outbox(super::outbox::OutboxCommand),
 }
 
 impl Command {
@@ -102,6 +105,7 @@ impl Command {
             }
             Command::Demo(args) => return Some(args.data.clone()),
             Command::Operator(command) => return Some(command.data_dir()),
+            Command::Outbox(command) => return Some(command.data_dir()),
         };
         Some(dir.data.clone())
     }
@@ -491,6 +495,10 @@ pub(super) enum ServicesCommand {
         /// The price of one charge (a meal, a ride), for example 4.50; "none" removes it.
         #[arg(long)]
         tariff: Option<String>,
+        /// Reminder thresholds in charges left, for example 3,0,-3 (three meals
+        /// left, none left, a debt of three); "none" removes them.
+        #[arg(long, allow_hyphen_values = true)]
+        reminders: Option<String>,
         #[command(flatten)]
         json: JsonArg,
     },

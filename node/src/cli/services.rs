@@ -26,6 +26,7 @@ pub(super) fn set_service(
     name: String,
     floor: Option<String>,
     tariff: Option<String>,
+    reminders: Option<String>,
     json: JsonArg,
 ) -> Result<()> {
     let name = Label::parse_as(&name, "service name")?;
@@ -35,9 +36,14 @@ pub(super) fn set_service(
         Some("none") => (None, true),
         Some(text) => (Some(Amount::parse(text)?), false),
     };
+    let reminders = match reminders.as_deref() {
+        None => None,
+        Some("none") => Some(Vec::new()),
+        Some(text) => Some(crate::directory::parse_reminders(text).map_err(anyhow::Error::msg)?),
+    };
     let session = Session::open(&data.data)?;
     let id = ServiceId::from_name(name.as_str())?;
-    let update = ServiceUpdate { name, floor, tariff, remove_tariff };
+    let update = ServiceUpdate { name, floor, tariff, remove_tariff, reminders };
     let service = session.call(async |s| s.set_service(id, update).await)?;
     if json.json {
         print_json(&service)?;
@@ -49,10 +55,15 @@ pub(super) fn set_service(
 
 fn render_service(s: &ServiceView) -> String {
     format!(
-        "{:<16} {:<24} floor {:>8} EUR  tariff {}",
+        "{:<16} {:<24} floor {:>8} EUR  tariff {}{}",
         s.id.as_str(),
         s.name.as_str(),
         s.floor.to_string(),
-        s.tariff.map_or("-".to_string(), |t| format!("{t} EUR"))
+        s.tariff.map_or("-".to_string(), |t| format!("{t} EUR")),
+        if s.reminders.is_empty() {
+            String::new()
+        } else {
+            format!("  reminders at {} left", crate::directory::reminders_text(&s.reminders))
+        }
     )
 }

@@ -45,6 +45,7 @@ pub fn api(state: AppState) -> Router {
         .merge(super::directory::routes())
         .merge(super::devices::routes())
         .merge(super::accounts::routes())
+        .merge(super::outbox::routes())
         .split_for_parts();
     let doc = std::sync::Arc::new(doc);
     Router::new()

@@ -95,7 +95,7 @@ impl Node {
             .read()?
             .services()?
             .into_iter()
-            .map(|s| ServiceView { id: s.id, name: s.name, tariff: s.tariff, floor: s.floor })
+            .map(|s| ServiceView { id: s.id, name: s.name, tariff: s.tariff, floor: s.floor, reminders: s.reminders })
             .collect();
         Ok(ServiceList { services })
     }

@@ -171,6 +171,17 @@ impl Node {
         floor: Option<Balance>,
         tariff: Option<Option<Amount>>,
     ) -> Result<ServiceRecord> {
+        self.set_service_reminding(name, floor, tariff, None)
+    }
+    /// [`Node::set_service`] with its reminder thresholds (charges left;
+    /// `None` keeps them, an empty list removes them; they need a tariff).
+    pub fn set_service_reminding(
+        &mut self,
+        name: &Label,
+        floor: Option<Balance>,
+        tariff: Option<Option<Amount>>,
+        reminders: Option<Vec<i32>>,
+    ) -> Result<ServiceRecord> {
         let id = ServiceId::from_name(name.as_str()).map_err(|e| NodeError::Refused(e.to_string()))?;
         if floor.is_some_and(|f| f.minor() > 0) {
             return Err(NodeError::Refused("a floor is zero or below zero, like -50.00".into()));
@@ -181,8 +192,19 @@ impl Node {
             id,
             name: name.clone(),
             floor: floor.or(current.as_ref().map(|c| c.floor)).unwrap_or(Balance::ZERO),
-            tariff: tariff.unwrap_or(current.and_then(|c| c.tariff)),
+            tariff: tariff.unwrap_or(current.as_ref().and_then(|c| c.tariff)),
+            reminders: match reminders {
+                Some(reminders) => directory::parse_reminders(&directory::reminders_text(&reminders))
+                    .map_err(|message| NodeError::InvalidField { field: "reminders".into(), message })?,
+                None => current.map(|c| c.reminders).unwrap_or_default(),
+            },
         };
+        if record.tariff.is_none() && !record.reminders.is_empty() {
+            return Err(NodeError::InvalidField {
+                field: "reminders".into(),
+                message: "reminders count charges at the service's tariff: set a tariff (like 4.50) first".into(),
+            });
+        }
         self.me.put_service_in(&mut tx, &record)?;
         self.me.commit(tx)?;
         Ok(record)
@@ -571,7 +593,10 @@ impl Me {
         }
         let contacts_key = self.contacts_key.as_ref().ok_or(NodeError::HubOnly("edit contact data"))?;
         let doc = DocId::Contacts(family.id);
-        if (contacts.email.is_some() || contacts.phone.is_some())
+        if (contacts.email.is_some()
+            || contacts.phone.is_some()
+            || contacts.notify.is_some()
+            || contacts.language.is_some())
             && let Some(edited) =
                 directory::change_contacts(state::load_doc(tx, &doc)?, &contacts_key.author(), contacts)?
         {

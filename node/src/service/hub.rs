@@ -112,8 +112,17 @@ impl Service {
             ));
         }
         let tariff = if update.remove_tariff { Some(None) } else { update.tariff.map(Some) };
-        let record = self.write(move |node| Ok(node.set_service(&update.name, update.floor, tariff)?)).await?;
-        Ok(ServiceView { id: record.id, name: record.name, tariff: record.tariff, floor: record.floor })
+        let reminders = update.reminders.clone();
+        let record = self
+            .write(move |node| Ok(node.set_service_reminding(&update.name, update.floor, tariff, reminders)?))
+            .await?;
+        Ok(ServiceView {
+            id: record.id,
+            name: record.name,
+            tariff: record.tariff,
+            floor: record.floor,
+            reminders: record.reminders,
+        })
     }
 
     /// The enrolled cash points and school devices.

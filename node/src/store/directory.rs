@@ -36,28 +36,32 @@ impl<'a> Tx<'a> {
     pub fn put_service(&self, service: &crate::directory::ServiceRecord) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO services (service, name, floor_minor, tariff_minor) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO services (service, name, floor_minor, tariff_minor, reminders) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (service) DO UPDATE SET name = excluded.name, floor_minor = excluded.floor_minor,
-                    tariff_minor = excluded.tariff_minor",
+                    tariff_minor = excluded.tariff_minor, reminders = excluded.reminders",
             )?
             .execute(params![
                 service.id.as_str(),
                 service.name.as_str(),
                 service.floor.minor(),
-                service.tariff.map(|t| t.minor())
+                service.tariff.map(|t| t.minor()),
+                crate::directory::reminders_text(&service.reminders),
             ])?;
         Ok(())
     }
     pub fn service(&self, service: &ServiceId) -> Result<Option<crate::directory::ServiceRecord>> {
         self.tx
-            .prepare_cached("SELECT service, name, floor_minor, tariff_minor FROM services WHERE service = ?1")?
+            .prepare_cached(
+                "SELECT service, name, floor_minor, tariff_minor, reminders FROM services WHERE service = ?1",
+            )?
             .query_row([service.as_str()], service_row)
             .optional()
             .map_err(crate::store::StoreError::from)
     }
     pub fn services(&self) -> Result<Vec<crate::directory::ServiceRecord>> {
-        let mut stmt =
-            self.tx.prepare_cached("SELECT service, name, floor_minor, tariff_minor FROM services ORDER BY service")?;
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT service, name, floor_minor, tariff_minor, reminders FROM services ORDER BY service",
+        )?;
         let rows = stmt.query_map([], service_row)?;
         rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
@@ -120,15 +124,34 @@ impl<'a> Tx<'a> {
     pub fn put_contacts(&self, family: &FamilyId, contacts: &crate::directory::ContactRecord) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO contacts (family, email, phone) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (family) DO UPDATE SET email = excluded.email, phone = excluded.phone",
+                "INSERT INTO contacts (family, email, phone, notify, language) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (family) DO UPDATE SET email = excluded.email, phone = excluded.phone,
+                    notify = excluded.notify, language = excluded.language",
             )?
             .execute(params![
                 &family.0[..],
                 contacts.email.as_ref().map(|e| e.as_str()),
-                contacts.phone.as_ref().map(|p| p.as_str())
+                contacts.phone.as_ref().map(|p| p.as_str()),
+                contacts.notify.map(crate::directory::Notify::name),
+                contacts.language.map(crate::directory::language_name),
             ])?;
         Ok(())
+    }
+    /// A family's whole contact record (channels and language included).
+    pub fn contact_record(&self, family: &FamilyId) -> Result<Option<crate::directory::ContactRecord>> {
+        self.tx
+            .prepare_cached("SELECT email, phone, notify, language FROM contacts WHERE family = ?1")?
+            .query_row([&family.0[..]], |r| {
+                let label = |text: Option<String>| text.and_then(|t| Label::parse(&t).ok());
+                Ok(crate::directory::ContactRecord {
+                    email: label(r.get(0)?),
+                    phone: label(r.get(1)?),
+                    notify: r.get::<_, Option<String>>(2)?.and_then(|n| crate::directory::Notify::parse(&n)),
+                    language: r.get::<_, Option<String>>(3)?.and_then(|l| crate::directory::parse_language(&l)),
+                })
+            })
+            .optional()
+            .map_err(crate::store::StoreError::from)
     }
     /// (email, phone) of a family.
     pub fn contacts(&self, family: &FamilyId) -> Result<Option<(Option<String>, Option<String>)>> {
@@ -266,6 +289,8 @@ fn service_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::directory::Serv
         name: Label::parse(&r.get::<_, String>(1)?).map_err(|_| bad("service name"))?,
         floor: Balance::from_minor(r.get(2)?).ok_or_else(|| bad("floor"))?,
         tariff: r.get::<_, Option<i64>>(3)?.and_then(|m| saldo_sync::Amount::from_minor(m).ok()),
+        reminders: crate::directory::parse_reminders(&r.get::<_, Option<String>>(4)?.unwrap_or_default())
+            .map_err(|_| bad("reminders"))?,
     })
 }
 

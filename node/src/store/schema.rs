@@ -378,5 +378,6 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(SCHEMA_AWAITING_VERDICT),
         M::up(SCHEMA_AWAITING_TOTALS),
         M::up(super::outbox::SCHEMA),
+        M::up(super::notify::SCHEMA),
     ])
 }

@@ -1,0 +1,230 @@
+//! Receipts queued for the family at the hub, in the transaction in which an
+//! operation on money starts to count there.
+//!
+//! `state` calls [`receipt_counted`] when a top-up, a payment of a due, a
+//! reversal or a refund counts at the hub: as it is stored, when the hub
+//! recorded it or accepted it on arrival from a cash point, or later, when an
+//! operator accepts it in review. A flagged operation is therefore not
+//! announced until it is accepted (a family is never told of money that may
+//! not count). The outbox keeps one message per operation, purpose and
+//! channel, so an operation ingested twice, or counted again after a
+//! reversal is itself rejected, queues nothing new.
+//!
+//! Only the hub queues: it alone holds the families' contacts.
+
+use saldo_sync::{AuthorId, Body, FamilyId, OpId, Seq, SignedOp, WalletKey};
+
+use super::render::{self, NoticeKind, NoticeLine, ReceiptNotice};
+use crate::directory::ContactRecord;
+use crate::state::{Context, IngestError};
+use crate::store::Tx;
+use crate::store::outbox::{Channel, NewMessage, Purpose};
+
+/// The kinds of operation whose receipt a family gets.
+pub fn has_receipt(body: &Body) -> bool {
+    matches!(body, Body::TopUp(_) | Body::DuePayment(_) | Body::Reversal { .. } | Body::Refund(_))
+}
+
+/// [`has_receipt`] by the kind's name, as the store keeps it.
+pub fn kind_has_receipt(kind: &str) -> bool {
+    ["top-up", "due-payment", "reversal", "refund"].contains(&kind)
+}
+
+/// Queues the receipt of `signed`, which has just started to count at the
+/// hub, one message per channel its family chose. Nothing for an
+/// operation with no receipt, a family without contacts, or one that chose
+/// none.
+pub fn receipt_counted(tx: &Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<(), IngestError> {
+    if !ctx.is_hub() || !has_receipt(&signed.op.body) {
+        return Ok(());
+    }
+    let Some((contacts, notice)) = receipt_notice(tx, ctx, signed, &|c| !c.channels().is_empty())? else {
+        return Ok(());
+    };
+    for (channel, recipient) in contacts.channels() {
+        let message =
+            receipt_message(&signed.id, Purpose::Receipt, channel, recipient, contacts.language(), &notice, tx)?;
+        tx.queue_message(&message, crate::node::wall_now_ms())?;
+    }
+    Ok(())
+}
+
+/// [`receipt_counted`] for an operation held, by id (a verdict changed).
+pub fn receipt_counted_by_id(tx: &Tx<'_>, ctx: &Context, id: &OpId) -> Result<(), IngestError> {
+    if !ctx.is_hub() {
+        return Ok(());
+    }
+    let Some(bytes) = tx.op_bytes(id)? else { return Ok(()) };
+    let signed = SignedOp::decode(&bytes)?;
+    receipt_counted(tx, ctx, &signed)
+}
+
+/// The receipt of `signed` as a message on `channel` to `recipient`.
+pub fn receipt_message(
+    id: &OpId,
+    purpose: Purpose,
+    channel: Channel,
+    recipient: &str,
+    lang: saldo_api::Lang,
+    notice: &ReceiptNotice,
+    tx: &Tx<'_>,
+) -> Result<NewMessage, IngestError> {
+    let (subject, body_text, body_html) = match channel {
+        Channel::Email => {
+            let email = render::receipt_email(notice, lang);
+            (email.subject, email.text, Some(email.html))
+        }
+        Channel::Sms => (String::new(), render::receipt_sms(notice, lang), None),
+    };
+    Ok(NewMessage {
+        about: id.0.to_vec(),
+        purpose,
+        channel,
+        recipient: recipient.to_string(),
+        language: crate::directory::language_name(lang).to_string(),
+        subject,
+        body_text,
+        body_html,
+        reference: reference(tx, &id.0, purpose, channel, 0)?,
+        recorded_ms: notice.recorded_ms,
+    })
+}
+
+/// The reference of a message: the e-mail's Message-ID
+/// (`<hex.purpose.channel@host>`, host from the hub's public address) or
+/// the SMS reference, derived from what the message is about, its purpose
+/// and channel (and, for the `n`th resend, `n`), so it is the same however
+/// often it is computed.
+pub fn reference(tx: &Tx<'_>, about: &[u8], purpose: Purpose, channel: Channel, n: u64) -> Result<String, IngestError> {
+    let about = hex::encode(&about[..about.len().min(16)]);
+    let nth = if n > 0 { format!(".{n}") } else { String::new() };
+    Ok(match channel {
+        Channel::Email => format!("<{about}.{}{nth}.email@{}>", purpose.name(), public_host(tx)?),
+        Channel::Sms => format!("saldo-{about}-{}{nth}", purpose.name()),
+    })
+}
+
+fn public_url(tx: &Tx<'_>) -> Result<Option<String>, IngestError> {
+    let url = tx.meta(crate::node::META_PUBLIC_URL)?.and_then(|b| String::from_utf8(b).ok());
+    Ok(url.map(|u| u.trim().trim_end_matches('/').to_string()).filter(|u| !u.is_empty()))
+}
+
+/// The host of the hub's public address (`saldo.invalid` without one).
+fn public_host(tx: &Tx<'_>) -> Result<String, IngestError> {
+    let host = public_url(tx)?.and_then(|url| {
+        let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+        let host = rest.split(['/', ':', '?', '#']).next().unwrap_or_default();
+        (!host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+            .then(|| host.to_ascii_lowercase())
+    });
+    Ok(host.unwrap_or_else(|| "saldo.invalid".into()))
+}
+
+/// The realm's name, from the hub's genesis.
+pub fn realm_name(tx: &Tx<'_>, ctx: &Context) -> Result<String, IngestError> {
+    let hub = ctx.realm.hub();
+    let Some(id) = tx.chain_op_at(&hub, Seq(1))? else { return Ok(String::new()) };
+    let Some(bytes) = tx.op_bytes(&id)? else { return Ok(String::new()) };
+    Ok(match SignedOp::decode(&bytes)?.op.body {
+        Body::Genesis { realm_name } => realm_name.to_string(),
+        _ => String::new(),
+    })
+}
+
+/// A family's contacts, when it has any channel to write to.
+pub fn family_contacts(tx: &Tx<'_>, family: &FamilyId) -> Result<Option<ContactRecord>, IngestError> {
+    Ok(tx.contact_record(family)?.filter(|c| !c.channels().is_empty()))
+}
+
+/// The receipt of `signed` and the contacts of its family, or `None` when
+/// the operation has no receipt or its family's contacts are not `wanted`
+/// (checked before the receipt is built: most operations stop there).
+pub fn receipt_notice(
+    tx: &Tx<'_>,
+    ctx: &Context,
+    signed: &SignedOp,
+    wanted: &dyn Fn(&ContactRecord) -> bool,
+) -> Result<Option<(ContactRecord, ReceiptNotice)>, IngestError> {
+    let Some(shape) = shape(tx, &signed.op.body)? else { return Ok(None) };
+    let Some((first, _)) = shape.lines.first() else { return Ok(None) };
+    let Some(consumer) = tx.consumer(&first.consumer)? else { return Ok(None) };
+    let Some(contacts) = tx.contact_record(&consumer.family)?.filter(|c| wanted(c)) else { return Ok(None) };
+    let mut lines = Vec::with_capacity(shape.lines.len());
+    for (wallet, amount) in &shape.lines {
+        let child = match tx.consumer(&wallet.consumer)? {
+            Some(row) => format!("{} {}", row.surname, row.name),
+            None => wallet.consumer.short(),
+        };
+        let service = tx.service(&wallet.service)?.map_or_else(|| wallet.service.to_string(), |s| s.name.to_string());
+        lines.push(NoticeLine {
+            child,
+            service,
+            amount: *amount,
+            balance_after: tx.wallet(&wallet.consumer, &wallet.service)?.confirmed,
+        });
+    }
+    let recorded_ms = signed.op.hlc.wall_ms();
+    let verification_url = match (shape.kind, public_url(tx)?) {
+        (NoticeKind::Refund, _) | (_, None) => None,
+        (_, Some(url)) => Some(format!("{url}/v/{}", crate::node::verification_code(&signed.id))),
+    };
+    let notice = ReceiptNotice {
+        kind: shape.kind,
+        realm: realm_name(tx, ctx)?,
+        cash_point: cash_point_name(tx, &signed.op.author)?,
+        lines,
+        method: shape.method.into(),
+        receipt_number: shape.receipt,
+        recorded_ms,
+        recorded_local: crate::node::local_time(recorded_ms),
+        verification_url,
+    };
+    Ok(Some((contacts, notice)))
+}
+
+fn cash_point_name(tx: &Tx<'_>, author: &AuthorId) -> Result<String, IngestError> {
+    Ok(tx.author(author)?.map(|a| a.name).unwrap_or_default())
+}
+
+struct Shape {
+    kind: NoticeKind,
+    lines: Vec<(WalletKey, saldo_sync::Amount)>,
+    method: saldo_sync::PaymentMethod,
+    receipt: Option<u64>,
+}
+
+/// What a receipt of `body` shows; a reversal shows what it undid (the
+/// reversed receipt's lines, method and number). `None`: no receipt (a
+/// reversal of a charge, say).
+fn shape(tx: &Tx<'_>, body: &Body) -> Result<Option<Shape>, IngestError> {
+    Ok(match body {
+        Body::TopUp(t) => Some(Shape {
+            kind: NoticeKind::TopUp,
+            lines: t.lines.iter().map(|l| (l.wallet.clone(), l.amount)).collect(),
+            method: t.method,
+            receipt: Some(t.receipt.0),
+        }),
+        Body::DuePayment(p) => Some(Shape {
+            kind: NoticeKind::DuePayment,
+            lines: vec![(p.wallet.clone(), p.amount)],
+            method: p.method,
+            receipt: Some(p.receipt.0),
+        }),
+        Body::Refund(r) => Some(Shape {
+            kind: NoticeKind::Refund,
+            lines: vec![(r.wallet.clone(), r.amount)],
+            method: r.method,
+            receipt: None,
+        }),
+        Body::Reversal { target, .. } => {
+            let Some(bytes) = tx.op_bytes(target)? else { return Ok(None) };
+            match SignedOp::decode(&bytes)?.op.body {
+                body @ (Body::TopUp(_) | Body::DuePayment(_)) => {
+                    shape(tx, &body)?.map(|s| Shape { kind: NoticeKind::Reversal, ..s })
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    })
+}
