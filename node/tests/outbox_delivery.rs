@@ -5,7 +5,7 @@
 mod common;
 mod delivery;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use delivery::{Smtp, count_in_state, free_port, gateway, hub_dir, queue, spawn_hub, state, wait_until};
 
@@ -169,20 +169,57 @@ fn an_unreachable_smtp_server_is_reported_when_the_hub_starts_and_never_blocks_a
     });
     wait_until("a failed attempt", || (state(&dir, &reference).0 == "failing").then_some(()));
     // A top-up at the hub is recorded while the outbox keeps failing.
-    let pan = ["ro", "ma", "ri", "co", "ga", "fe", "ba", "be", "gi", "de", "sa", "pa", "mo", "ca", "lo"]
-        .iter()
-        .find_map(|prefix| {
-            let found: serde_json::Value =
-                serde_json::from_str(&common::ok(&["search", "--data", dir.to_str().unwrap(), prefix, "--json"]))
-                    .ok()?;
-            let one = found["consumers"]
-                .as_array()?
-                .iter()
-                .find(|c| c["wallets"].as_array().is_some_and(|w| w.len() == 1))?;
-            Some(one["pan"].as_str()?.to_string())
-        })
-        .expect("a consumer with one service");
+    let (pan, _) = delivery::some_consumer(&dir);
     let started = std::time::Instant::now();
     common::ok(&["topup", "--data", dir.to_str().unwrap(), "--pan", &pan, "--amount", "5.00", "--method", "cash"]);
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "the top-up waited {:?}", started.elapsed());
+}
+
+#[test]
+fn a_top_up_at_the_hub_reaches_the_family_once_by_e_mail_and_sms_with_the_child_amount_and_balance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut smtp = Smtp::new(free_port(), tmp.path().join("maildir"));
+    smtp.start();
+    let (address, received, _runtime) = gateway(0);
+    let config = format!(
+        "{}[sms]\nurl = \"http://{address}/send\"\nbody = 'to={{to}}&text={{text}}&ref={{reference}}'\nencoding = \"form\"\n",
+        email_config(smtp.port)
+    );
+    let dir = hub_dir(tmp.path(), &config);
+    let csv = tmp.path().join("families.csv");
+    common::ok(&["generate", "--consumers", "5", "--out", csv.to_str().unwrap(), "--seed", "5"]);
+    common::ok(&["families", "import", "--data", dir.to_str().unwrap(), csv.to_str().unwrap()]);
+    let _hub = spawn_hub(&dir, &tmp.path().join("hub.log"));
+    let (pan, consumer) = delivery::some_consumer(&dir);
+    common::ok(&["topup", "--data", dir.to_str().unwrap(), "--pan", &pan, "--amount", "12.50", "--method", "cash"]);
+    common::ok(&["topup", "--data", dir.to_str().unwrap(), "--pan", &pan, "--amount", "7.00", "--method", "cash"]);
+
+    wait_until("two e-mails and two SMS", || {
+        (smtp.messages().len() >= 2 && received.lock().unwrap().len() >= 2).then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut messages = smtp.messages();
+    assert_eq!(messages.len(), 2, "one e-mail per top-up");
+    messages.sort_by_key(|(h, _)| h["subject"].clone());
+    let texts: Vec<String> = messages.iter().map(|(_, raw)| delivery::plain_text(raw)).collect();
+    let child = consumer["name"].as_str().unwrap().to_string();
+    let surname = consumer["surname"].as_str().unwrap();
+    let both = texts.join("\n----\n");
+    for needed in [child.as_str(), surname, "12,50 €", "7,00 €", "Saldo dopo: 12,50 €", "Saldo dopo: 19,50 €"] {
+        assert!(both.contains(needed), "{needed:?} missing from the e-mails: {both}");
+    }
+    let references: BTreeSet<String> = delivery::db(&dir)
+        .prepare("SELECT reference FROM outbox WHERE channel = 'email' AND state = 'sent'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(smtp.message_ids().into_iter().collect::<BTreeSet<_>>(), references);
+    let sms = received.lock().unwrap().clone();
+    assert_eq!(sms.len(), 2, "one SMS per top-up");
+    let bodies: Vec<BTreeMap<String, String>> =
+        sms.iter().map(|(_, body)| form_urlencoded::parse(body.as_bytes()).into_owned().collect()).collect();
+    assert!(bodies.iter().any(|b| b["text"].contains("12,50")), "{bodies:?}");
+    assert!(bodies.iter().all(|b| b["to"].starts_with("+39") && b["ref"].len() > 8), "{bodies:?}");
 }

@@ -214,3 +214,47 @@ pub fn gateway(failures: usize) -> (SocketAddr, Received, tokio::runtime::Runtim
     runtime.spawn(async move { axum::serve(listener, app).await });
     (address, received, runtime)
 }
+
+/// The plain-text part of a delivered message, decoded (Python's email package).
+pub fn plain_text(raw: &str) -> String {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import email, email.policy, sys\n\
+             m = email.message_from_string(sys.stdin.read(), policy=email.policy.default)\n\
+             print(m.get_body(('plain',)).get_content())",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(raw.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("python decodes the message");
+    assert!(out.status.success(), "the message is not MIME Python can read");
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// A consumer with one service at the node in `dir`: (PAN, "Name Surname" as searched).
+pub fn some_consumer(dir: &Path) -> (String, serde_json::Value) {
+    ["ro", "ma", "ri", "co", "ga", "fe", "ba", "be", "gi", "de", "sa", "pa", "mo", "ca", "lo"]
+        .iter()
+        .find_map(|prefix| {
+            let found: serde_json::Value = serde_json::from_str(&super::common::ok(&[
+                "search",
+                "--data",
+                dir.to_str().unwrap(),
+                prefix,
+                "--json",
+            ]))
+            .ok()?;
+            let one = found["consumers"]
+                .as_array()?
+                .iter()
+                .find(|c| c["wallets"].as_array().is_some_and(|w| w.len() == 1))?;
+            Some((one["pan"].as_str()?.to_string(), one.clone()))
+        })
+        .expect("a consumer with one service")
+}
