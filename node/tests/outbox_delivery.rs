@@ -223,3 +223,40 @@ fn a_top_up_at_the_hub_reaches_the_family_once_by_e_mail_and_sms_with_the_child_
     assert!(bodies.iter().any(|b| b["text"].contains("12,50")), "{bodies:?}");
     assert!(bodies.iter().all(|b| b["to"].starts_with("+39") && b["ref"].len() > 8), "{bodies:?}");
 }
+
+#[test]
+fn a_top_up_recorded_at_an_offline_cash_point_is_delivered_once_the_cash_point_syncs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut smtp = Smtp::new(free_port(), tmp.path().join("maildir"));
+    smtp.start();
+    let dir = hub_dir(tmp.path(), &email_config(smtp.port));
+    let hub_data = dir.to_str().unwrap();
+    let csv = tmp.path().join("families.csv");
+    common::ok(&["generate", "--consumers", "5", "--out", csv.to_str().unwrap(), "--seed", "9"]);
+    common::ok(&["families", "import", "--data", hub_data, csv.to_str().unwrap()]);
+    let _hub = delivery::spawn_node(&["hub", "--data", hub_data], &tmp.path().join("hub.log"));
+    wait_until("the hub to listen", || delivery::status(&dir)?["addresses"][0].as_str().map(str::to_string));
+    let token: serde_json::Value =
+        serde_json::from_str(&common::ok(&["enroll", "--data", hub_data, "--name", "Edicola", "--json"])).unwrap();
+    let cp = tmp.path().join("edicola");
+    let cp_data = cp.to_str().unwrap();
+    let cp_log = tmp.path().join("edicola.log");
+    let cash_point =
+        delivery::spawn_node(&["cashpoint", "--data", cp_data, "--join", token["token"].as_str().unwrap()], &cp_log);
+    let (pan, consumer) = wait_until("the directory at the cash point", || delivery::try_some_consumer(&cp));
+    // The cash point goes offline and records a top-up.
+    drop(cash_point);
+    common::ok(&["topup", "--data", cp_data, "--pan", &pan, "--amount", "9.50", "--method", "cash"]);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert!(smtp.messages().is_empty(), "nothing is sent before the hub holds the top-up");
+    // Back online: it syncs, the hub queues the receipt, the sender delivers it.
+    let _cash_point = delivery::spawn_node(&["cashpoint", "--data", cp_data], &cp_log);
+    wait_until("the receipt by e-mail", || (!smtp.messages().is_empty()).then_some(()));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "delivered once");
+    let text = delivery::plain_text(&messages[0].1);
+    for needed in [consumer["name"].as_str().unwrap(), consumer["surname"].as_str().unwrap(), "9,50 €", "Edicola"] {
+        assert!(text.contains(needed), "{needed:?} missing: {text}");
+    }
+}

@@ -237,24 +237,41 @@ pub fn plain_text(raw: &str) -> String {
     String::from_utf8(out.stdout).expect("UTF-8")
 }
 
-/// A consumer with one service at the node in `dir`: (PAN, "Name Surname" as searched).
+/// A consumer with one service at the node in `dir`: (PAN, the consumer as searched).
 pub fn some_consumer(dir: &Path) -> (String, serde_json::Value) {
-    ["ro", "ma", "ri", "co", "ga", "fe", "ba", "be", "gi", "de", "sa", "pa", "mo", "ca", "lo"]
-        .iter()
-        .find_map(|prefix| {
-            let found: serde_json::Value = serde_json::from_str(&super::common::ok(&[
-                "search",
-                "--data",
-                dir.to_str().unwrap(),
-                prefix,
-                "--json",
-            ]))
-            .ok()?;
+    try_some_consumer(dir).expect("a consumer with one service")
+}
+
+pub fn try_some_consumer(dir: &Path) -> Option<(String, serde_json::Value)> {
+    ["ro", "ma", "ri", "co", "ga", "fe", "ba", "be", "gi", "de", "sa", "pa", "mo", "ca", "lo"].iter().find_map(
+        |prefix| {
+            let out = super::common::saldo(&["search", "--data", dir.to_str().unwrap(), prefix, "--json"]);
+            let found: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
             let one = found["consumers"]
                 .as_array()?
                 .iter()
                 .find(|c| c["wallets"].as_array().is_some_and(|w| w.len() == 1))?;
             Some((one["pan"].as_str()?.to_string(), one.clone()))
-        })
-        .expect("a consumer with one service")
+        },
+    )
+}
+
+pub fn spawn_node(args: &[&str], log: &Path) -> Running {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("a log file");
+    let child = Command::new(SALDO)
+        .args(args)
+        .args(["--p2p", "127.0.0.1:0", "--http", "127.0.0.1:0", "--no-lan"])
+        .env_remove("SALDO_DATA")
+        .env("SALDO_LOG", "saldo_node=debug")
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("saldo starts");
+    Running(child)
+}
+
+pub fn status(dir: &Path) -> Option<serde_json::Value> {
+    let out = super::common::saldo(&["status", "--data", dir.to_str().unwrap(), "--json"]);
+    serde_json::from_slice(&out.stdout).ok()
 }
