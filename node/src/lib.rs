@@ -10,11 +10,13 @@
 //! - [`import`], [`generate`]: CSV import and synthetic realms;
 //! - [`backup`]: a data directory in one file, and back;
 //! - [`service`]: the one handle every front end calls (one writer, reads on their own connections, events);
+//! - [`delivery`]: the hub's sender: the outbox's messages by e-mail (SMTP) and SMS (an HTTP gateway);
 //! - [`http`]: the operators' HTTP API under `/api/v1` (axum), over the service layer;
 //! - [`cli`]: the `saldo` command line; [`out_file`]: the files it writes (`--out`).
 
 pub mod backup;
 pub mod cli;
+pub mod delivery;
 pub mod directory;
 pub mod generate;
 pub mod http;

@@ -23,6 +23,7 @@ pub use own_log::{OWN_LOG_CHECK_MS, OwnLogHold};
 
 mod api_views;
 mod counter;
+mod delivery;
 mod hub_views;
 mod ingest;
 mod money_requests;

@@ -12,6 +12,7 @@
 mod accounts;
 mod bundles;
 mod counter;
+mod delivery;
 mod error;
 mod hub;
 mod lookup;

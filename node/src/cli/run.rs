@@ -19,6 +19,10 @@ use std::path::Path;
 /// tls_key = "/etc/saldo/key.pem"
 /// plain_http = false                       # plain HTTP beyond loopback, behind a proxy
 /// public_url = "https://saldo.comune.example"  # the hub as parents reach it (receipts' links)
+///
+/// [email]                                  # the hub's outbox: see `crate::delivery::config`
+/// [sms]
+/// [outbox]
 /// ```
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +36,9 @@ pub(super) struct NodeConfig {
     pub(super) tls_key: Option<std::path::PathBuf>,
     pub(super) plain_http: Option<bool>,
     pub(super) public_url: Option<String>,
+    pub(super) email: Option<crate::delivery::config::EmailSettings>,
+    pub(super) sms: Option<crate::delivery::config::SmsSettings>,
+    pub(super) outbox: Option<crate::delivery::config::OutboxSettings>,
 }
 
 pub(crate) const CONFIG_FILE: &str = "saldo.toml";
@@ -46,6 +53,16 @@ impl NodeConfig {
         };
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not a valid configuration: {e}", path.display()))
     }
+
+    /// The hub's outbox as configured, checked: a wrong setting stops the
+    /// hub at start, naming the key and what to write.
+    pub(super) fn delivery(dir: &Path) -> Result<crate::delivery::Delivery> {
+        let config = NodeConfig::load(dir)?;
+        let settings =
+            crate::delivery::DeliverySettings { email: config.email, sms: config.sms, outbox: config.outbox };
+        crate::delivery::Delivery::from_settings(&settings, &crate::delivery::config::process_env)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join(CONFIG_FILE).display()))
+    }
 }
 
 /// Runs `node` on the network and serves its HTTP API until Ctrl-C or
@@ -56,6 +73,7 @@ fn serve(
     mut config: crate::net::NetConfig,
     http: crate::http::HttpConfig,
     public_url: Option<String>,
+    delivery: Option<crate::delivery::Delivery>,
 ) -> Result<()> {
     let mut node = node;
     for hub in node.addresses(crate::node::META_HUB_ADDRESSES)? {
@@ -94,6 +112,13 @@ fn serve(
         let api = tokio::spawn(crate::http::serve(service.clone(), http, listener, public_url.is_none(), async move {
             let _ = http_stop.recv().await;
         }));
+        // The hub's sender runs beside the API; it ends with them.
+        let sender = delivery.map(|delivery| {
+            let mut sender_stop = stop.subscribe();
+            tokio::spawn(crate::delivery::run(service.clone(), delivery, async move {
+                let _ = sender_stop.recv().await;
+            }))
+        });
         let mut net_stop = stop.subscribe();
         let net = crate::net::run_service(service, dir, config, async move {
             let _ = net_stop.recv().await;
@@ -104,6 +129,10 @@ fn serve(
             // The sync endpoint stops with it: a node without its API is no use to its operators.
             let _ = stop.send(());
             return Err(e);
+        }
+        let _ = stop.send(());
+        if let Some(sender) = sender {
+            let _ = sender.await;
         }
         net
     })
@@ -181,7 +210,8 @@ pub(super) fn hub(args: RunArgs) -> Result<()> {
     );
     let config = args.network(7400)?;
     let (http, public_url) = args.http(8400)?;
-    serve(node, &args.data.data, config, http, public_url)?;
+    let delivery = NodeConfig::delivery(&args.data.data)?;
+    serve(node, &args.data.data, config, http, public_url, Some(delivery))?;
     Ok(())
 }
 
@@ -204,6 +234,6 @@ pub(super) fn cashpoint(args: CashpointArgs) -> Result<()> {
         let hub: Vec<String> = args.hub.iter().map(ToString::to_string).collect();
         node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
     }
-    serve(node, dir, config, http, public_url)?;
+    serve(node, dir, config, http, public_url, None)?;
     Ok(())
 }

@@ -41,6 +41,8 @@
 
 #[path = "saldo-bench/http.rs"]
 mod http;
+#[path = "saldo-bench/outbox.rs"]
+mod outbox;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -115,6 +117,7 @@ fn main() -> Result<()> {
         "sync-catch-up" => sync_catch_up(&options),
         "topup-under-import" => topup_under_import(&options),
         "http" => http::http(&options),
+        "outbox" => outbox::outbox(&options),
         other => bail!("unknown benchmark {other}: try `foundation` or `sync-protocol`"),
     }
 }

@@ -1,0 +1,35 @@
+//! What the hub's sender reads of its outbox and records there (the sender
+//! itself is `crate::delivery`).
+
+use super::{Node, Result};
+use crate::delivery::Outcome;
+use crate::store::outbox::OutboxRow;
+
+impl Node {
+    /// Messages due for an attempt at `now_ms`, oldest due first.
+    pub fn outbox_due(&mut self, now_ms: u64, limit: u32) -> Result<Vec<OutboxRow>> {
+        let tx = self.store.read()?;
+        Ok(tx.due_messages(now_ms, limit)?)
+    }
+
+    /// When the next message waiting is due, if any.
+    pub fn outbox_next_due(&mut self) -> Result<Option<u64>> {
+        let tx = self.store.read()?;
+        Ok(tx.next_message_due_ms()?)
+    }
+
+    /// Records what became of attempts, all in one transaction.
+    pub fn record_outcomes(&mut self, outcomes: &[Outcome]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let tx = self.store.write()?;
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Sent { id, at_ms } => tx.message_sent(*id, *at_ms)?,
+                Outcome::Failed { id, error, retry_at_ms } => tx.message_failed(*id, error, *retry_at_ms)?,
+            }
+        }
+        self.me.commit(tx)
+    }
+}
