@@ -396,6 +396,7 @@ mod tests {
             next_attempt_ms: 0,
             last_error: None,
             sent_ms: None,
+            notice: None,
         }
     }
 

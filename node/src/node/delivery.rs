@@ -9,7 +9,10 @@ impl Node {
     /// Messages due for an attempt at `now_ms`, oldest due first.
     pub fn outbox_due(&mut self, now_ms: u64, limit: u32) -> Result<Vec<OutboxRow>> {
         let tx = self.store.read()?;
-        Ok(tx.due_messages(now_ms, limit)?)
+        let mut rows = tx.due_messages(now_ms, limit)?;
+        // Receipts are queued as data; written out here, off the writer.
+        rows.iter_mut().for_each(crate::outbox::queue::materialize);
+        Ok(rows)
     }
 
     /// When the next message waiting is due, if any.

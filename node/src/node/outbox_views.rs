@@ -66,7 +66,8 @@ fn state_api(state: DeliveryState) -> DeliveryStateApi {
     }
 }
 
-pub fn message_api(row: OutboxRow) -> OutboxMessage {
+pub fn message_api(mut row: OutboxRow) -> OutboxMessage {
+    crate::outbox::queue::materialize(&mut row);
     OutboxMessage {
         id: row.id,
         about: hex::encode(&row.about),

@@ -41,12 +41,48 @@ pub fn receipt_counted(tx: &Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<
     let Some((contacts, notice)) = receipt_notice(tx, ctx, signed, &|c| !c.channels().is_empty())? else {
         return Ok(());
     };
+    // Queued as data: subject and bodies are written when the message is
+    // read ([`materialize`]), out of the ingest transaction.
+    let data = serde_json::to_string(&notice).expect("a notice of strings, numbers and amounts serialises");
+    let now = crate::node::wall_now_ms();
     for (channel, recipient) in contacts.channels() {
-        let message =
-            receipt_message(&signed.id, Purpose::Receipt, channel, recipient, contacts.language(), &notice, tx)?;
-        tx.queue_message(&message, crate::node::wall_now_ms())?;
+        let message = NewMessage {
+            about: signed.id.0.to_vec(),
+            purpose: Purpose::Receipt,
+            channel,
+            recipient: recipient.to_string(),
+            language: crate::directory::language_name(contacts.language()).to_string(),
+            subject: String::new(),
+            body_text: String::new(),
+            body_html: None,
+            reference: reference(tx, &signed.id.0, Purpose::Receipt, channel, 0)?,
+            recorded_ms: notice.recorded_ms,
+            notice: Some(data.clone()),
+        };
+        tx.queue_message(&message, now)?;
     }
     Ok(())
+}
+
+/// Writes the subject and bodies of a receipt queued as data (see
+/// [`receipt_counted`]), in the message's language and for its channel.
+/// A message already written, or whose data does not read (it is then sent
+/// as it is, and its empty text says so in the outbox), is left as it is.
+pub fn materialize(row: &mut crate::store::outbox::OutboxRow) {
+    if !row.body_text.is_empty() {
+        return;
+    }
+    let Some(notice) = row.notice.as_deref().and_then(|data| serde_json::from_str::<ReceiptNotice>(data).ok()) else {
+        return;
+    };
+    let lang = crate::directory::parse_language(&row.language).unwrap_or_default();
+    match row.channel {
+        Channel::Email => {
+            let email = render::receipt_email(&notice, lang);
+            (row.subject, row.body_text, row.body_html) = (email.subject, email.text, Some(email.html));
+        }
+        Channel::Sms => row.body_text = render::receipt_sms(&notice, lang),
+    }
 }
 
 /// [`receipt_counted`] for an operation held, by id (a verdict changed).
@@ -87,6 +123,7 @@ pub fn receipt_message(
         body_html,
         reference: reference(tx, &id.0, purpose, channel, 0)?,
         recorded_ms: notice.recorded_ms,
+        notice: None,
     })
 }
 

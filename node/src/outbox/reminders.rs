@@ -79,6 +79,7 @@ pub fn balance_changed(
             body_html,
             reference: reference(tx, &about, Purpose::Reminder, channel, 0)?,
             recorded_ms: crate::node::wall_now_ms(),
+            notice: None,
         };
         tx.queue_message(&message, crate::node::wall_now_ms())?;
     }

@@ -14,7 +14,7 @@ use saldo_sync::{Amount, Balance};
 pub const SMS_GSM_CHARS_MAX: usize = 160;
 
 /// What a receipt is of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NoticeKind {
     TopUp,
     DuePayment,
@@ -24,7 +24,7 @@ pub enum NoticeKind {
 
 /// One wallet a receipt moved: whose, which service, how much, and the
 /// hub's confirmed balance after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NoticeLine {
     pub child: String,
     pub service: String,
@@ -33,7 +33,7 @@ pub struct NoticeLine {
 }
 
 /// What the paper receipt says, as a message to the family.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReceiptNotice {
     pub kind: NoticeKind,
     pub realm: String,

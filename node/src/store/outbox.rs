@@ -12,6 +12,14 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Result, Tx};
 
+/// Receipts queued as data, written out when read: rendering an e-mail
+/// with its HTML and an SMS inside the hub's ingest transaction took the
+/// hub's bulk ingest from 0.56 of raw verification to 0.08
+/// (`saldo-bench foundation`: 154 µs of CPU and 6 KB written per operation).
+pub(super) const NOTICE_SCHEMA: &str = r#"
+ALTER TABLE outbox ADD COLUMN notice TEXT;
+"#;
+
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE outbox (
     id INTEGER PRIMARY KEY,
@@ -134,6 +142,9 @@ fn bad_text(what: &str, text: &str) -> rusqlite::Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
     pub about: Vec<u8>,
+    /// What a receipt says, as data (JSON), when subject and bodies are left
+    /// to be written when the message is read (`outbox::materialize`).
+    pub notice: Option<String>,
     pub purpose: Purpose,
     pub channel: Channel,
     pub recipient: String,
@@ -149,6 +160,7 @@ pub struct NewMessage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
     pub id: i64,
+    pub notice: Option<String>,
     pub about: Vec<u8>,
     pub purpose: Purpose,
     pub channel: Channel,
@@ -168,7 +180,7 @@ pub struct OutboxRow {
 }
 
 const ROW: &str = "id, about, purpose, channel, recipient, language, subject, body_text, body_html, reference,
-     recorded_ms, queued_ms, state, attempts, next_attempt_ms, last_error, sent_ms";
+     recorded_ms, queued_ms, state, attempts, next_attempt_ms, last_error, sent_ms, notice";
 
 fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
     let state: String = r.get(12)?;
@@ -190,6 +202,7 @@ fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         next_attempt_ms: r.get::<_, i64>(14)? as u64,
         last_error: r.get(15)?,
         sent_ms: r.get::<_, Option<i64>>(16)?.map(|ms| ms as u64),
+        notice: r.get(17)?,
     })
 }
 
@@ -202,8 +215,8 @@ impl Tx<'_> {
             .tx
             .prepare_cached(
                 "INSERT INTO outbox (about, purpose, channel, recipient, language, subject, body_text, body_html,
-                                     reference, recorded_ms, queued_ms, state, next_attempt_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', ?11)
+                                     reference, recorded_ms, queued_ms, state, next_attempt_ms, notice)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', ?11, ?12)
                  ON CONFLICT DO NOTHING",
             )?
             .execute(params![
@@ -218,6 +231,7 @@ impl Tx<'_> {
                 message.reference,
                 message.recorded_ms as i64,
                 now_ms as i64,
+                message.notice,
             ])?;
         Ok((added > 0).then(|| self.tx.last_insert_rowid()))
     }
@@ -329,6 +343,7 @@ mod tests {
             body_html: None,
             reference: format!("{about}.{}.{}@saldo", purpose.name(), channel.name()),
             recorded_ms: 1_000,
+            notice: None,
         }
     }
 

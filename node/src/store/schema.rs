@@ -380,5 +380,6 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(super::outbox::SCHEMA),
         M::up(super::reports::SCHEMA),
         M::up(super::notify::SCHEMA),
+        M::up(super::outbox::NOTICE_SCHEMA),
     ])
 }

@@ -160,6 +160,8 @@ fn outbox(hub: &mut Node) -> Vec<OutboxRow> {
     let tx = hub.store_mut().read().unwrap();
     let mut rows = tx.outbox_messages(None, None, 1_000).unwrap();
     rows.reverse();
+    // Receipts are queued as data and written out when read.
+    rows.iter_mut().for_each(saldo_node::outbox::queue::materialize);
     rows
 }
 
