@@ -195,6 +195,7 @@ pub async fn run(service: Service, delivery: Delivery, stop: impl std::future::F
         tracing::info!("outbox: SMS through the gateway at {}", sms.gateway());
     }
     let mut wake = service.log_changes();
+    let mut queued = service.outbox_changes();
     tokio::pin!(stop);
     let poll = Duration::from_millis(delivery.policy.poll_ms);
     loop {
@@ -224,6 +225,11 @@ pub async fn run(service: Service, delivery: Delivery, stop: impl std::future::F
             changed = wake.changed() => {
                 if changed.is_err() {
                     // The writer is gone: so is the node.
+                    return;
+                }
+            }
+            changed = queued.changed() => {
+                if changed.is_err() {
                     return;
                 }
             }

@@ -17,7 +17,7 @@ mod error;
 mod hub;
 mod lookup;
 mod money;
-mod operators;
+pub(crate) mod operators;
 mod outbox;
 pub mod peers;
 mod readers;
@@ -172,7 +172,17 @@ impl Service {
 impl Service {
     /// Every row of every table of the node's database, in a stable order:
     /// what tests compare to show that a refused request wrote nothing.
+    ///
+    /// Taken by the writer once the work it does after commits is done
+    /// (receipts due at the hub turned into messages): the same state
+    /// dumps the same, whenever it is taken.
     pub async fn dump(&self) -> Result<Vec<String>> {
-        self.read(|node| Ok(node.store().dump().map_err(NodeError::from)?)).await
+        self.inner
+            .node
+            .call(|node| {
+                while node.expand_receipts_due(crate::outbox::queue::EXPAND_BATCH)? > 0 {}
+                Ok(node.store().dump().map_err(NodeError::from)?)
+            })
+            .await
     }
 }

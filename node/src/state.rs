@@ -499,7 +499,7 @@ fn money_effects(
         for (wallet, _) in &deltas {
             outbox::reminders::balance_changed(tx, ctx, &wallet.consumer, &wallet.service, &signed.id)?;
         }
-        outbox::queue::receipt_counted(tx, ctx, signed)?;
+        outbox::queue::receipt_counted(tx, ctx, signed, row)?;
     }
     Ok(())
 }
@@ -595,7 +595,7 @@ pub fn refresh(tx: &mut Tx<'_>, ctx: &Context, id: &OpId) -> Result<(), IngestEr
             outbox::reminders::balance_changed(tx, ctx, consumer, service, id)?;
         }
         if counts && crate::outbox::queue::kind_has_receipt(&row.kind) {
-            outbox::queue::receipt_counted_by_id(tx, ctx, id)?;
+            outbox::queue::receipt_counted_by_id(tx, ctx, id, row.row)?;
         }
     }
     Ok(())

@@ -124,6 +124,10 @@ pub struct Store {
     writers: Writers,
     /// Wallets whose balances committed transactions moved, until taken.
     moved: RefCell<MovedWallets>,
+    /// Whether a committed transaction may have left receipts due (see
+    /// `outbox::queue::receipt_counted`); true at first, for those a
+    /// previous process left.
+    receipts_due: std::cell::Cell<bool>,
 }
 
 /// Wallets whose balances moved, as committed transactions leave them for
@@ -295,6 +299,7 @@ impl Store {
             read_only_on_full_disk: false,
             writers,
             moved: RefCell::default(),
+            receipts_due: std::cell::Cell::new(true),
         })
     }
 
@@ -307,12 +312,28 @@ impl Store {
         let tx = Tx::new(&self.conn, TransactionBehavior::Immediate);
         drop(waiting);
         let tx = with_remembered(tx?, &mut self.remembered)?;
-        Ok(Tx { moved_home: Some(&self.moved), ..tx })
+        Ok(Tx { moved_home: Some(&self.moved), receipts_due_home: Some(&self.receipts_due), ..tx })
     }
 
     /// The wallets committed transactions moved since the last call.
     pub fn take_moved_wallets(&self) -> MovedWallets {
         std::mem::take(&mut *self.moved.borrow_mut())
+    }
+
+    /// Whether receipts may be due: a transaction committed since
+    /// [`Store::no_receipts_due`] noted one (or this store just opened).
+    pub fn receipts_maybe_due(&self) -> bool {
+        self.receipts_due.get()
+    }
+
+    /// Notes that receipts may be due (another process may have written some).
+    pub fn receipts_may_be_due(&self) {
+        self.receipts_due.set(true);
+    }
+
+    /// Notes that no receipt is due (all were expanded).
+    pub fn no_receipts_due(&self) {
+        self.receipts_due.set(false);
     }
 
     /// Starts a write transaction of bulk work (an import, a catch-up): first
@@ -323,7 +344,12 @@ impl Store {
         self.writers.give_way();
         let tx = Tx::new(&self.conn, TransactionBehavior::Immediate)?;
         let tx = with_remembered(tx, &mut self.remembered)?;
-        Ok(Tx { writers: Some(&self.writers), moved_home: Some(&self.moved), ..tx })
+        Ok(Tx {
+            writers: Some(&self.writers),
+            moved_home: Some(&self.moved),
+            receipts_due_home: Some(&self.receipts_due),
+            ..tx
+        })
     }
 
     /// A store opened for reading on a full disk writes nothing.
@@ -593,6 +619,10 @@ pub struct Tx<'a> {
     /// once it commits.
     moved: RefCell<Vec<(ConsumerId, ServiceId)>>,
     moved_home: Option<&'a RefCell<MovedWallets>>,
+    /// Whether this transaction noted a receipt due, and where that goes
+    /// once it commits.
+    receipts_due: std::cell::Cell<bool>,
+    receipts_due_home: Option<&'a std::cell::Cell<bool>>,
 }
 
 impl<'a> Tx<'a> {
@@ -620,6 +650,8 @@ impl<'a> Tx<'a> {
             writers: None,
             moved: RefCell::default(),
             moved_home: None,
+            receipts_due: std::cell::Cell::default(),
+            receipts_due_home: None,
         })
     }
 
@@ -643,9 +675,25 @@ impl<'a> Tx<'a> {
         self.flush_wallets()?;
         self.flush_running()?;
         self.flush_lines()?;
-        let Tx { hot, tx, home, wallets, wallet_keys, directory_version, services, moved, moved_home, .. } = self;
+        let Tx {
+            hot,
+            tx,
+            home,
+            wallets,
+            wallet_keys,
+            directory_version,
+            services,
+            moved,
+            moved_home,
+            receipts_due,
+            receipts_due_home,
+            ..
+        } = self;
         drop(hot);
         tx.commit()?;
+        if let (Some(home), true) = (receipts_due_home, receipts_due.get()) {
+            home.set(true);
+        }
         if let Some(home) = moved_home {
             home.borrow_mut().add(moved.into_inner());
         }

@@ -21,6 +21,27 @@ impl Node {
         Ok(tx.next_message_due_ms()?)
     }
 
+    /// Queues the messages of up to `limit` receipts due, in one
+    /// transaction (the hub's ingest notes them due, see
+    /// `outbox::queue::receipt_counted`); returns how many it handled, 0
+    /// at once when none can be due.
+    pub fn expand_receipts_due(&mut self, limit: u32) -> Result<usize> {
+        if !self.store.receipts_maybe_due() {
+            return Ok(0);
+        }
+        if !self.is_hub() || self.store.is_exclusive() || !self.store.read()?.any_receipt_due()? {
+            self.store.no_receipts_due();
+            return Ok(0);
+        }
+        let tx = self.store.write()?;
+        let handled = crate::outbox::queue::expand_due(&tx, &self.me.ctx, limit)?;
+        self.me.commit(tx)?;
+        if handled < limit as usize {
+            self.store.no_receipts_due();
+        }
+        Ok(handled)
+    }
+
     /// Records what became of attempts, all in one transaction.
     pub fn record_outcomes(&mut self, outcomes: &[Outcome]) -> Result<()> {
         if outcomes.is_empty() {

@@ -147,7 +147,7 @@ impl Node {
         if !tx.money_op(op)?.is_some_and(|m| m.counts) {
             return Ok(ResendOutcome::NotCounting);
         }
-        let Some((contacts, notice)) = queue::receipt_notice(&tx, &me.ctx, &signed, &|_| true)? else {
+        let Some((contacts, notice)) = queue::receipt_notice(&tx, &me.ctx, &signed, &|_| true, None)? else {
             return Ok(ResendOutcome::NoAddress(channels.first().copied().unwrap_or(ChannelApi::Email)));
         };
         let lang: Lang = contacts.language();

@@ -30,38 +30,63 @@ pub fn kind_has_receipt(kind: &str) -> bool {
     ["top-up", "due-payment", "reversal", "refund"].contains(&kind)
 }
 
-/// Queues the receipt of `signed`, which has just started to count at the
-/// hub, one message per channel its family chose. Nothing for an
-/// operation with no receipt, a family without contacts, or one that chose
-/// none.
-pub fn receipt_counted(tx: &Tx<'_>, ctx: &Context, signed: &SignedOp) -> Result<(), IngestError> {
+/// Notes that the receipt of `signed` (stored at `op_row`), which has just
+/// started to count at the hub, is due, with the confirmed balances its
+/// lines left. Its messages, one per channel the family chose, are queued
+/// after the commit by [`expand_due`]: this transaction is the hub's ingest,
+/// and it writes one small row. Nothing for an operation with no receipt.
+pub fn receipt_counted(tx: &Tx<'_>, ctx: &Context, signed: &SignedOp, op_row: i64) -> Result<(), IngestError> {
     if !ctx.is_hub() || !has_receipt(&signed.op.body) {
         return Ok(());
     }
-    let Some((contacts, notice)) = receipt_notice(tx, ctx, signed, &|c| !c.channels().is_empty())? else {
-        return Ok(());
-    };
-    // Queued as data: subject and bodies are written when the message is
-    // read ([`materialize`]), out of the ingest transaction.
-    let data = serde_json::to_string(&notice).expect("a notice of strings, numbers and amounts serialises");
-    let now = crate::node::wall_now_ms();
-    for (channel, recipient) in contacts.channels() {
-        let message = NewMessage {
-            about: signed.id.0.to_vec(),
-            purpose: Purpose::Receipt,
-            channel,
-            recipient: recipient.to_string(),
-            language: crate::directory::language_name(contacts.language()).to_string(),
-            subject: String::new(),
-            body_text: String::new(),
-            body_html: None,
-            reference: reference(tx, &signed.id.0, Purpose::Receipt, channel, 0)?,
-            recorded_ms: notice.recorded_ms,
-            notice: Some(data.clone()),
-        };
-        tx.queue_message(&message, now)?;
+    let Some(shape) = shape(tx, &signed.op.body)? else { return Ok(()) };
+    let mut balances = Vec::with_capacity(shape.lines.len());
+    for (wallet, _) in &shape.lines {
+        balances.push(tx.wallet(&wallet.consumer, &wallet.service)?.confirmed.minor());
     }
+    tx.receipt_due(op_row, &balances)?;
     Ok(())
+}
+
+/// How many receipts due [`expand_due`] turns into messages per transaction.
+pub const EXPAND_BATCH: u32 = 512;
+
+/// Queues the messages of up to `limit` receipts due (see
+/// [`receipt_counted`]), oldest first, one per channel each family chose,
+/// as data (subject and bodies are written when the message is read, see
+/// [`materialize`]); returns how many receipts it handled. A family without
+/// contacts, or that chose none, gets nothing.
+pub fn expand_due(tx: &Tx<'_>, ctx: &Context, limit: u32) -> Result<usize, IngestError> {
+    let due = tx.receipts_due(limit)?;
+    let now = crate::node::wall_now_ms();
+    for crate::store::outbox::ReceiptDue { op_row, bytes, balances } in &due {
+        tx.receipt_queued(*op_row)?;
+        // (An operation a restore dropped has no receipt to send.)
+        let Some(bytes) = bytes else { continue };
+        let signed = SignedOp::decode(bytes)?;
+        let Some((contacts, notice)) = receipt_notice(tx, ctx, &signed, &|c| !c.channels().is_empty(), Some(balances))?
+        else {
+            continue;
+        };
+        let data = serde_json::to_string(&notice).expect("a notice of strings, numbers and amounts serialises");
+        for (channel, recipient) in contacts.channels() {
+            let message = NewMessage {
+                about: signed.id.0.to_vec(),
+                purpose: Purpose::Receipt,
+                channel,
+                recipient: recipient.to_string(),
+                language: crate::directory::language_name(contacts.language()).to_string(),
+                subject: String::new(),
+                body_text: String::new(),
+                body_html: None,
+                reference: reference(tx, &signed.id.0, Purpose::Receipt, channel, 0)?,
+                recorded_ms: notice.recorded_ms,
+                notice: Some(data.clone()),
+            };
+            tx.queue_message(&message, now)?;
+        }
+    }
+    Ok(due.len())
 }
 
 /// Writes the subject and bodies of a receipt queued as data (see
@@ -86,13 +111,13 @@ pub fn materialize(row: &mut crate::store::outbox::OutboxRow) {
 }
 
 /// [`receipt_counted`] for an operation held, by id (a verdict changed).
-pub fn receipt_counted_by_id(tx: &Tx<'_>, ctx: &Context, id: &OpId) -> Result<(), IngestError> {
+pub fn receipt_counted_by_id(tx: &Tx<'_>, ctx: &Context, id: &OpId, op_row: i64) -> Result<(), IngestError> {
     if !ctx.is_hub() {
         return Ok(());
     }
     let Some(bytes) = tx.op_bytes(id)? else { return Ok(()) };
     let signed = SignedOp::decode(&bytes)?;
-    receipt_counted(tx, ctx, &signed)
+    receipt_counted(tx, ctx, &signed, op_row)
 }
 
 /// The receipt of `signed` as a message on `channel` to `recipient`.
@@ -185,18 +210,22 @@ pub fn family_contacts(tx: &Tx<'_>, family: &FamilyId) -> Result<Option<ContactR
 /// The receipt of `signed` and the contacts of its family, or `None` when
 /// the operation has no receipt or its family's contacts are not `wanted`
 /// (checked before the receipt is built: most operations stop there).
+/// `balances`: the confirmed balance each line left when the operation
+/// started to count; `None` shows the balances as they are now (a receipt
+/// sent again).
 pub fn receipt_notice(
     tx: &Tx<'_>,
     ctx: &Context,
     signed: &SignedOp,
     wanted: &dyn Fn(&ContactRecord) -> bool,
+    balances: Option<&[i64]>,
 ) -> Result<Option<(ContactRecord, ReceiptNotice)>, IngestError> {
     let Some(shape) = shape(tx, &signed.op.body)? else { return Ok(None) };
     let Some((first, _)) = shape.lines.first() else { return Ok(None) };
     let Some(consumer) = tx.consumer(&first.consumer)? else { return Ok(None) };
     let Some(contacts) = tx.contact_record(&consumer.family)?.filter(|c| wanted(c)) else { return Ok(None) };
     let mut lines = Vec::with_capacity(shape.lines.len());
-    for (wallet, amount) in &shape.lines {
+    for (i, (wallet, amount)) in shape.lines.iter().enumerate() {
         let child = match tx.consumer(&wallet.consumer)? {
             Some(row) => format!("{} {}", row.surname, row.name),
             None => wallet.consumer.short(),
@@ -206,7 +235,13 @@ pub fn receipt_notice(
             child,
             service,
             amount: *amount,
-            balance_after: tx.wallet(&wallet.consumer, &wallet.service)?.confirmed,
+            balance_after: match balances
+                .and_then(|b| b.get(i))
+                .and_then(|&minor| saldo_sync::Balance::from_minor(minor))
+            {
+                Some(balance) => balance,
+                None => tx.wallet(&wallet.consumer, &wallet.service)?.confirmed,
+            },
         });
     }
     let recorded_ms = signed.op.hlc.wall_ms();

@@ -30,4 +30,10 @@ impl Service {
     pub fn log_changes(&self) -> tokio::sync::watch::Receiver<saldo_sync::Frontier> {
         self.inner.node.frontier.subscribe()
     }
+
+    /// Changes whenever receipts became messages of the outbox (the sender
+    /// wakes on it).
+    pub fn outbox_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.node.outbox.subscribe()
+    }
 }

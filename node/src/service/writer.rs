@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use saldo_sync::Frontier;
 use saldo_sync::reconcile::ForkSummary;
@@ -72,11 +73,37 @@ pub struct NodeHandle {
     pub(crate) forks: watch::Sender<Vec<ForkSummary>>,
     /// Wallets whose balances a job of this process moved.
     pub(crate) wallets: broadcast::Sender<WalletsMoved>,
+    /// Bumped whenever receipts due became messages of the outbox.
+    pub(crate) outbox: watch::Sender<u64>,
 }
 
 impl fmt::Debug for NodeHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("NodeHandle")
+    }
+}
+
+/// How many receipts due one transaction turns into messages: a top-up
+/// arriving meanwhile waits for one such batch at most.
+const RECEIPTS_PER_BATCH: u32 = 64;
+
+/// How long receipts due wait at most while jobs keep the writer busy.
+const RECEIPTS_WAIT_MAX: Duration = Duration::from_secs(1);
+
+/// Turns one batch of receipts due into messages of the outbox (at the
+/// hub), and says so to the sender. When that failed, when to try again.
+fn expand_receipts_due(node: &mut Node, queued: &watch::Sender<u64>) -> Option<Instant> {
+    match node.expand_receipts_due(RECEIPTS_PER_BATCH) {
+        Ok(0) => None,
+        Ok(_) => {
+            queued.send_modify(|n| *n += 1);
+            None
+        }
+        Err(e) => {
+            // Left due, and tried again shortly.
+            tracing::warn!("outbox: cannot queue the receipts due yet: {e}");
+            Some(Instant::now() + RECEIPTS_WAIT_MAX)
+        }
     }
 }
 
@@ -92,23 +119,54 @@ impl NodeHandle {
         let (wallets, _) = broadcast::channel(WALLET_EVENTS_QUEUED_MAX);
         let jobs = Arc::new(Jobs { queues: Mutex::new(Queues::default()), ready: Condvar::new() });
         let (thread_jobs, moved) = (jobs.clone(), wallets.clone());
+        let outbox = watch::Sender::new(0u64);
+        let queued = outbox.clone();
         let thread = std::thread::Builder::new()
             .name("saldo-node".into())
             .spawn(move || {
+                // When receipts due were last turned into messages, and when
+                // to try again after that failed (the database busy, say).
+                let (mut expanded_at, mut retry_at) = (Instant::now(), None::<Instant>);
                 loop {
                     let job = {
                         let mut queues = thread_jobs.lock();
                         loop {
                             if let Some(job) = queues.urgent.pop_front().or_else(|| queues.bulk.pop_front()) {
-                                break job;
+                                break Some(job);
+                            }
+                            // Idle: receipts due become messages now.
+                            let due = node.store().receipts_maybe_due();
+                            if due && retry_at.is_none_or(|at| Instant::now() >= at) {
+                                break None;
                             }
                             if queues.closed {
                                 return;
                             }
-                            queues = thread_jobs.ready.wait(queues).unwrap_or_else(std::sync::PoisonError::into_inner);
+                            queues = match retry_at.filter(|_| due) {
+                                Some(at) => {
+                                    let wait = at.saturating_duration_since(Instant::now());
+                                    thread_jobs
+                                        .ready
+                                        .wait_timeout(queues, wait)
+                                        .map_or_else(|e| e.into_inner().0, |r| r.0)
+                                }
+                                None => {
+                                    thread_jobs.ready.wait(queues).unwrap_or_else(std::sync::PoisonError::into_inner)
+                                }
+                            };
                         }
                     };
+                    let Some(job) = job else {
+                        retry_at = expand_receipts_due(&mut node, &queued);
+                        expanded_at = Instant::now();
+                        continue;
+                    };
                     job(&mut node);
+                    // Under a steady stream of jobs, receipts wait at most a second.
+                    if expanded_at.elapsed() >= RECEIPTS_WAIT_MAX && retry_at.is_none_or(|at| Instant::now() >= at) {
+                        retry_at = expand_receipts_due(&mut node, &queued);
+                        expanded_at = Instant::now();
+                    }
                     // Balances are read only for someone listening (an open page):
                     // a catch-up moves thousands of wallets per call.
                     if moved.receiver_count() == 0 {
@@ -124,7 +182,7 @@ impl NodeHandle {
             })
             .map_err(|source| NodeError::Io { path: "the node's thread".into(), source })?;
         let close = CloseOnDrop { jobs: jobs.clone(), thread: Mutex::new(Some(thread)) };
-        Ok(NodeHandle { _close: Arc::new(close), jobs, frontier, forks, wallets })
+        Ok(NodeHandle { _close: Arc::new(close), jobs, frontier, forks, wallets, outbox })
     }
 
     fn queue<R: Send + 'static>(
@@ -164,8 +222,14 @@ impl NodeHandle {
     /// Re-reads the frontier and what is held of forked authors, and tells
     /// the sessions if either moved.
     pub async fn refresh_frontier(&self) -> Result<(), NodeError> {
-        let (frontier, forks) =
-            self.call_urgent(|node| Ok::<_, NodeError>((node.frontier()?, node.fork_summaries()?))).await?;
+        let (frontier, forks) = self
+            .call_urgent(|node| {
+                // Another process (`saldo topup` beside a running hub) may
+                // have left receipts due: looked for at every poll.
+                node.store().receipts_may_be_due();
+                Ok::<_, NodeError>((node.frontier()?, node.fork_summaries()?))
+            })
+            .await?;
         self.frontier.send_if_modified(|current| {
             let changed = *current != frontier;
             *current = frontier;

@@ -20,6 +20,19 @@ pub(super) const NOTICE_SCHEMA: &str = r#"
 ALTER TABLE outbox ADD COLUMN notice TEXT;
 "#;
 
+/// Receipts due: one small row per operation that started to count at the
+/// hub, written in the ingest transaction (its row in `ops` and the
+/// confirmed balances its lines left), and expanded into the outbox's
+/// messages after the commit (`outbox::queue::expand_due`). Writing the
+/// messages themselves there took the hub's bulk ingest from 0.56 of raw
+/// verification to 0.10–0.13 (`saldo-bench foundation`).
+pub(super) const RECEIPTS_DUE_SCHEMA: &str = r#"
+CREATE TABLE receipts_due (
+    op_row INTEGER PRIMARY KEY,   -- the operation's row in ops
+    balances TEXT NOT NULL        -- confirmed balance after it of each of its lines, in cents, comma-separated
+) STRICT;
+"#;
+
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE outbox (
     id INTEGER PRIMARY KEY,
@@ -138,6 +151,16 @@ fn bad_text(what: &str, text: &str) -> rusqlite::Error {
     )
 }
 
+/// A receipt due (see `RECEIPTS_DUE_SCHEMA`): the operation's row and
+/// bytes (`None`: no longer held), and the confirmed balance each of its
+/// lines left, in cents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptDue {
+    pub op_row: i64,
+    pub bytes: Option<Vec<u8>>,
+    pub balances: Vec<i64>,
+}
+
 /// A message to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
@@ -207,6 +230,48 @@ fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
 }
 
 impl Tx<'_> {
+    /// Notes that the operation at `op_row` counts at the hub and its
+    /// receipt is due, with the balances its lines left.
+    pub fn receipt_due(&self, op_row: i64, balances: &[i64]) -> Result<()> {
+        let balances = balances.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        self.tx
+            .prepare_cached("INSERT OR IGNORE INTO receipts_due (op_row, balances) VALUES (?1, ?2)")?
+            .execute(params![op_row, balances])?;
+        self.receipts_due.set(true);
+        Ok(())
+    }
+
+    /// The receipts due, oldest first, at most `limit`: each operation's
+    /// bytes and the balances its lines left. A row whose operation is no
+    /// longer held (a restore dropped it) comes with `None`.
+    pub fn receipts_due(&self, limit: u32) -> Result<Vec<ReceiptDue>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT d.op_row, o.bytes, d.balances FROM receipts_due d LEFT JOIN ops o ON o.row = d.op_row
+             ORDER BY d.op_row LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit], |r| {
+            let balances: String = r.get(2)?;
+            let balances = balances
+                .split(',')
+                .filter(|b| !b.is_empty())
+                .map(|b| b.parse::<i64>().map_err(|_| bad_text("balance due", b)))
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            Ok(ReceiptDue { op_row: r.get(0)?, bytes: r.get(1)?, balances })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Forgets the receipt due of the operation at `op_row` (its messages are queued).
+    pub fn receipt_queued(&self, op_row: i64) -> Result<()> {
+        self.tx.prepare_cached("DELETE FROM receipts_due WHERE op_row = ?1")?.execute(params![op_row])?;
+        Ok(())
+    }
+
+    /// Whether any receipt is due.
+    pub fn any_receipt_due(&self) -> Result<bool> {
+        Ok(self.tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM receipts_due)")?.query_row([], |r| r.get(0))?)
+    }
+
     /// Queues `message`, due at once. A message of the same purpose and
     /// channel about the same thing already queued (or sent) is kept and
     /// nothing is added: `None`. (A resend is always added.)

@@ -381,5 +381,6 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(super::reports::SCHEMA),
         M::up(super::notify::SCHEMA),
         M::up(super::outbox::NOTICE_SCHEMA),
+        M::up(super::outbox::RECEIPTS_DUE_SCHEMA),
     ])
 }

@@ -347,6 +347,7 @@ fn a_v3_database_keeps_its_data_when_authors_and_wallets_become_numbers() {
         read_only_on_full_disk: false,
         writers: Writers::alone(),
         moved: RefCell::default(),
+        receipts_due: std::cell::Cell::new(false),
     };
     let tx = store.read().expect("read");
     let (a, b) = (AuthorId(a), AuthorId(b));
@@ -412,6 +413,7 @@ fn the_totals_awaiting_a_verdict_follow_the_log() {
         read_only_on_full_disk: false,
         writers: Writers::alone(),
         moved: RefCell::default(),
+        receipts_due: std::cell::Cell::new(false),
     };
     let totals = |store: &mut Store| {
         let tx = store.read().expect("read");

@@ -63,6 +63,8 @@ fn hub() -> Hub {
         let line = TopUpRequestLine { consumer, service, amount: saldo_sync::Amount::parse("10").unwrap() };
         let receipt = node.record_top_up(&[line], PaymentMethod::Cash, None).unwrap();
         let op = OpId::from_hex(&receipt.verification_code).unwrap();
+        // (The service's writer turns receipts due into messages after the commit.)
+        node.expand_receipts_due(u32::MAX).unwrap();
         let tx = node.store_mut().read().unwrap();
         let queued = tx.outbox_messages(None, None, 100).unwrap().iter().filter(|m| m.about == op.0).count();
         drop(tx);

@@ -157,6 +157,9 @@ fn wallet(consumer: ConsumerId) -> WalletKey {
 }
 
 fn outbox(hub: &mut Node) -> Vec<OutboxRow> {
+    // The ingest notes receipts due; the service's writer expands them
+    // into messages after the commit.
+    hub.expand_receipts_due(u32::MAX).unwrap();
     let tx = hub.store_mut().read().unwrap();
     let mut rows = tx.outbox_messages(None, None, 1_000).unwrap();
     rows.reverse();
@@ -229,6 +232,22 @@ fn a_top_up_at_the_hub_queues_one_receipt_per_channel_the_family_chose() {
         "{}",
         messages[0].body_text
     );
+}
+
+#[test]
+fn receipts_expanded_after_the_commit_show_the_balance_each_top_up_left() {
+    let mut r = realm();
+    // Both counted before either becomes a message (as in a catch-up).
+    let first = top_up_at_hub(&mut r.hub, r.families.both, "20.00");
+    let second = top_up_at_hub(&mut r.hub, r.families.both, "7.50");
+    let texts = |hub: &mut Node, op: &OpId| about(hub, op).into_iter().map(|m| m.body_text).collect::<Vec<_>>();
+    let first = texts(&mut r.hub, &first);
+    assert!(first.len() == 2 && first[0].contains("Saldo dopo: 20,00 €"), "{first:#?}");
+    let second = texts(&mut r.hub, &second);
+    assert!(second[0].contains("Saldo dopo: 27,50 €"), "{second:#?}");
+    // Expanded once: nothing is left due, and nothing is queued twice.
+    assert_eq!(r.hub.expand_receipts_due(u32::MAX).unwrap(), 0);
+    assert_eq!(outbox(&mut r.hub).len(), 4);
 }
 
 #[test]

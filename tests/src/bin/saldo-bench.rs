@@ -140,6 +140,7 @@ fn foundation(options: &Options) -> Result<()> {
     let (c, c_min, c_max) = median(&|r| r.stream / r.verify);
     let (calls, calls_min, calls_max) = median(&|r| r.calls);
     let (cpu_us, _, _) = median(&|r| r.stream_cpu_us);
+    let (receipts, receipts_min, receipts_max) = median(&|r| r.receipts);
     let n = rounds.len();
     println!("    medians of {n} rounds (lowest–highest); each round measures (a) just before and just after its (b):");
     println!(
@@ -159,6 +160,10 @@ fn foundation(options: &Options) -> Result<()> {
         "    (b) with one call per batch of {} (as a sync session hands them over): {calls:.0} operations/s ({calls_min:.0}–{calls_max:.0}), {:.2} of (a)",
         options.batch,
         calls / a
+    );
+
+    println!(
+        "    receipts due turned into the outbox's messages after the commits (two each): {receipts:.0}/s ({receipts_min:.0}–{receipts_max:.0})"
     );
 
     if !options.skip_search {
@@ -329,6 +334,9 @@ struct Round {
     /// (a), verifications per second batched on all cores: the mean of
     /// one measure just before (b) and one just after.
     verify: f64,
+    /// Receipts per second the hub's writer turns into messages after the
+    /// commits (every family has contacts: two messages each).
+    receipts: f64,
     /// (b), operations per second, all of the round's operations handed to
     /// the hub at once: it commits every `OPS_PER_BATCH_MAX`, checking the
     /// signatures of the next batch while it stores one.
@@ -414,12 +422,26 @@ fn ingest_rounds(options: &Options, cores: usize, signatures: &SignedMessages) -
             anyhow::ensure!(hub.ingest(batch)?.iter().all(Result::is_ok), "a benchmark operation was refused");
         }
         let calls = call_ops.len() as f64 / started.elapsed().as_secs_f64();
+
+        // What the service's writer does between jobs: the receipts due
+        // become the outbox's messages.
+        let (started, mut expanded) = (Instant::now(), 0usize);
+        loop {
+            let n = hub.expand_receipts_due(saldo_node::outbox::queue::EXPAND_BATCH)?;
+            if n == 0 {
+                break;
+            }
+            expanded += n;
+        }
+        let receipts = expanded as f64 / started.elapsed().as_secs_f64();
+        anyhow::ensure!(expanded == round_ops.len(), "{expanded} receipts queued for {} top-ups", round_ops.len());
+        println!("    round {}: receipts turned into messages after the commits: {receipts:.0}/s", i + 1);
         println!(
             "    round {}: (a) {verify:.0}/s ({verify_before:.0} before, {verify_after:.0} after), (b) {stream:.0} operations/s ({stream_cpu_us:.1} µs of CPU, {written_per_op} bytes written each), ratio {:.2}; one call per batch {calls:.0}/s",
             i + 1,
             stream / verify
         );
-        rounds.push(Round { verify, stream, stream_cpu_us, calls });
+        rounds.push(Round { verify, stream, stream_cpu_us, calls, receipts });
     }
     let report = hub.verify_log()?;
     anyhow::ensure!(report.ok(), "the benchmark hub does not verify: {:?}", report.problems);
