@@ -1728,7 +1728,7 @@ fn operators_are_added_listed_given_passwords_disabled_and_enabled_from_the_comm
     check_refused(&realm, &add("anna b", "clerk"), "--login \"anna b\"");
     check_refused(&realm, &add("1anna", "clerk"), "must begin with a letter");
     check_refused(&realm, &add("ANNA.B", "clerk"), "the login anna.b is taken");
-    check_refused(&realm, &add("ab", "clerk"), "at least 3 needed");
+    check_refused(&realm, &add("ab", "clerk"), "2 characters long: use 3 to 32");
     check_refused(&realm, &add("mario", "cashier"), "--cash-point");
     check_refused(&realm, &add("mario", "boss"), "administrator, clerk or cashier");
     let mut with_cash_point = add("mario", "cashier");

@@ -1200,6 +1200,23 @@ async fn administrators_manage_operators_and_disabling_one_ends_their_sessions()
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     assert_eq!(answer.json()["login"], "nuovo.clerk");
     assert_eq!(answer.json()["disabled"], false);
+    assert_eq!(answer.json()["must_change_password"], false);
+    assert!(answer.json().get("one_time_password").is_none(), "{}", answer.text());
+    // Without a password the node generates a one-time password, shown once.
+    let generated =
+        admin.post("/operators", &json!({"login": "ufficio.due", "name": "Ada Neri", "role": "clerk"})).await;
+    assert_eq!(generated.status, StatusCode::OK, "{}", generated.text());
+    assert_eq!(generated.json()["must_change_password"], true);
+    let one_time = generated.json()["one_time_password"].as_str().unwrap().to_string();
+    assert!(one_time.len() >= 10, "{one_time}");
+    let listed = admin.get("/operators").await.json();
+    let listed = listed["operators"].as_array().unwrap().iter().find(|o| o["login"] == "ufficio.due").unwrap().clone();
+    assert!(listed.get("one_time_password").is_none() && listed["must_change_password"] == true, "{listed}");
+    let reset = admin.patch("/operators/ufficio.due", &json!({"one_time_password": true})).await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.text());
+    assert!(reset.json()["one_time_password"].as_str().is_some_and(|p| p != one_time), "{}", reset.text());
+    let both = admin.patch("/operators/ufficio.due", &json!({"one_time_password": true, "password": PASSWORD})).await;
+    assert_eq!(both.json()["field"], "one_time_password", "{}", both.text());
     let before = admin.dump().await;
     let taken = admin.post("/operators", &create).await;
     assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.text());

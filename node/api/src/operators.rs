@@ -165,6 +165,14 @@ pub struct OperatorView {
     /// That cash point's name, for people.
     pub cash_point_name: Option<String>,
     pub disabled: bool,
+    /// The account holds a one-time password: its owner chooses their
+    /// own at the next log-in.
+    #[serde(default)]
+    pub must_change_password: bool,
+    /// A one-time password the node generated, shown in this answer only
+    /// (for the administrator to hand over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_time_password: Option<String>,
 }
 
 /// `POST /operators`: a new account.
@@ -181,7 +189,11 @@ pub struct OperatorCreate {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default)]
     pub cash_point: Option<AuthorId>,
-    pub password: Password,
+    /// The account's password; left out, the node generates a one-time
+    /// password (shown once in the answer) that the operator replaces at
+    /// their first log-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Password>,
 }
 
 impl OperatorCreate {
@@ -198,7 +210,10 @@ impl OperatorCreate {
             }
             _ => {}
         }
-        self.password.check_new("password")
+        match &self.password {
+            Some(password) => password.check_new("password"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -211,12 +226,25 @@ pub struct OperatorUpdate {
     pub password: Option<Password>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
+    /// The node generates a one-time password (shown once in the answer),
+    /// replaced by its owner at the next log-in; not with `password`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub one_time_password: bool,
 }
 
 impl OperatorUpdate {
     pub fn validate(&self) -> Result<(), ApiError> {
-        if self.password.is_none() && self.disabled.is_none() {
-            return Err(ApiError::invalid("password", "say what changes: a new password, disabled, or both"));
+        if self.password.is_none() && self.disabled.is_none() && !self.one_time_password {
+            return Err(ApiError::invalid(
+                "password",
+                "say what changes: a new password (or a one-time password), disabled, or both",
+            ));
+        }
+        if self.password.is_some() && self.one_time_password {
+            return Err(ApiError::invalid(
+                "one_time_password",
+                "either set a password or ask for a one-time password, not both",
+            ));
         }
         match &self.password {
             Some(password) => password.check_new("password"),
@@ -261,7 +289,7 @@ mod tests {
             name: PersonName::parse("Anna").unwrap(),
             role: OperatorRole::Cashier,
             cash_point: None,
-            password: Password::new("correct horse battery"),
+            password: Some(Password::new("correct horse battery")),
         };
         assert_eq!(request.validate().unwrap_err().field.as_deref(), Some("cash_point"));
         request.cash_point = Some(AuthorId([1; 32]));
@@ -269,9 +297,18 @@ mod tests {
         request.role = OperatorRole::Administrator;
         assert_eq!(request.validate().unwrap_err().field.as_deref(), Some("cash_point"));
         request.cash_point = None;
-        request.password = Password::new("short");
+        request.password = Some(Password::new("short"));
         assert_eq!(request.validate().unwrap_err().field.as_deref(), Some("password"));
+        request.password = None;
+        assert!(request.validate().is_ok(), "no password: the node generates a one-time password");
         assert!(OperatorUpdate::default().validate().is_err());
-        assert!(OperatorUpdate { disabled: Some(true), password: None }.validate().is_ok());
+        assert!(OperatorUpdate { disabled: Some(true), ..OperatorUpdate::default() }.validate().is_ok());
+        assert!(OperatorUpdate { one_time_password: true, ..OperatorUpdate::default() }.validate().is_ok());
+        let both = OperatorUpdate {
+            password: Some(Password::new("correct horse battery")),
+            one_time_password: true,
+            ..OperatorUpdate::default()
+        };
+        assert_eq!(both.validate().unwrap_err().field.as_deref(), Some("one_time_password"));
     }
 }

@@ -19,6 +19,17 @@ pub enum OperatorRole {
     Cashier,
 }
 
+impl OperatorRole {
+    /// The role's name, as the API writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OperatorRole::Administrator => "administrator",
+            OperatorRole::Clerk => "clerk",
+            OperatorRole::Cashier => "cashier",
+        }
+    }
+}
+
 /// Which kind of node answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

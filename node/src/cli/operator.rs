@@ -12,12 +12,13 @@ use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
 use saldo_sync::{OperatorLogin, OperatorRole, PersonName};
 
-use super::OutputError;
+use saldo_api::operators::{Login, OperatorCreate, OperatorUpdate, OperatorView, Password as ApiPassword};
+
 use super::args::{DataArg, JsonArg};
-use super::open;
 use super::render::print_json;
+use super::{OutputError, Session};
 use crate::node::{Node, Password};
-use crate::store::operators::OperatorRow;
+use crate::service::operators::api_role;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum OperatorCommand {
@@ -94,68 +95,32 @@ impl OperatorCommand {
     }
 }
 
-/// An operator's account as `saldo operator` prints it; never the hash.
-#[derive(Debug, serde::Serialize)]
-pub(super) struct OperatorView {
-    login: String,
-    name: String,
-    role: &'static str,
-    /// The cashier's cash point: device id, and name as enrolled.
-    cash_point: Option<String>,
-    cash_point_name: Option<String>,
-    disabled: bool,
-    must_change_password: bool,
-    /// Shown once, when the node generated it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    one_time_password: Option<String>,
-}
-
-impl OperatorView {
-    fn of(node: &mut Node, row: &OperatorRow, password: Option<&Password>) -> Result<OperatorView> {
-        let account = &row.account;
-        let cash_point_name = match &account.cash_point {
-            Some(device) => node.device_name(device)?,
-            None => None,
-        };
-        Ok(OperatorView {
-            login: account.login.to_string(),
-            name: account.name.to_string(),
-            role: account.role.name(),
-            cash_point: account.cash_point.map(|c| c.to_hex()),
-            cash_point_name,
-            disabled: account.disabled,
-            must_change_password: account.must_change_password,
-            one_time_password: password.filter(|p| p.is_one_time()).map(|p| p.as_str().to_string()),
-        })
-    }
-
-    /// Where the operator works, for people.
-    fn place(&self) -> String {
-        match (&self.cash_point_name, &self.cash_point) {
-            (Some(name), _) => name.clone(),
-            (None, Some(id)) => id[..16].to_string(),
-            (None, None) => "hub".to_string(),
-        }
-    }
-
-    fn state(&self) -> &'static str {
-        match (self.disabled, self.must_change_password) {
-            (true, _) => "disabled",
-            (false, true) => "enabled, one-time password",
-            (false, false) => "enabled",
-        }
+/// Where an operator works, for people.
+fn place(view: &OperatorView) -> String {
+    match (&view.cash_point_name, &view.cash_point) {
+        (Some(name), _) => name.clone(),
+        (None, Some(id)) => id.to_hex()[..16].to_string(),
+        (None, None) => "hub".to_string(),
     }
 }
 
-fn login_arg(text: &str) -> Result<OperatorLogin> {
-    OperatorLogin::parse(text).with_context(|| format!("--login {text:?}"))
+fn state(view: &OperatorView) -> &'static str {
+    match (view.disabled, view.must_change_password) {
+        (true, _) => "disabled",
+        (false, true) => "enabled, one-time password",
+        (false, false) => "enabled",
+    }
 }
 
-/// The password from standard input (one line, its line end dropped), or a
-/// generated one-time password.
-fn password(from_stdin: bool) -> Result<Password> {
+fn login_arg(text: &str) -> Result<Login> {
+    Login::parse(text).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("--login {text:?}"))
+}
+
+/// The password from standard input (one line, its line end dropped), or
+/// `None`: the node generates a one-time password.
+fn password(from_stdin: bool) -> Result<Option<ApiPassword>> {
     if !from_stdin {
-        return Ok(Password::generate());
+        return Ok(None);
     }
     let mut text = String::new();
     std::io::stdin()
@@ -169,14 +134,16 @@ fn password(from_stdin: bool) -> Result<Password> {
             "--password-stdin: standard input held no password: pipe it in, for example `printf '%s' \"$PASSWORD\" | saldo operator …`"
         );
     }
-    Password::parse(line).context("--password-stdin")
+    // Checked as the node checks it, said as a flag's error.
+    Password::parse(line).context("--password-stdin")?;
+    Ok(Some(ApiPassword::new(line)))
 }
 
 fn print_one(view: &OperatorView, what: &str, json: bool) -> Result<()> {
     if json {
         return print_json(view);
     }
-    outln!("{what} {} {} ({}) at {}", view.role, view.login, view.name, view.place());
+    outln!("{what} {} {} ({}) at {}", view.role.name(), view.login.as_str(), view.name, place(view));
     if let Some(password) = &view.one_time_password {
         outln!("one-time password: {password}");
         outln!("(shown only now: hand it to {}, who chooses their own at the first login)", view.name);
@@ -203,33 +170,30 @@ pub(super) fn run(command: OperatorCommand) -> Result<()> {
                 }
                 _ => {}
             }
-            let mut node = open(&data.data)?;
+            let password = password(password_stdin)?;
+            let session = Session::open(&data.data)?;
             let cash_point = match cash_point {
-                Some(text) => Some(node.resolve_cash_point(&text).context("--cash-point")?),
+                Some(text) => Some(session.call(async |s| s.resolve_cash_point(text).await).context("--cash-point")?),
                 None => None,
             };
-            let password = password(password_stdin)?;
-            let row = node.add_operator(&login, &name, role, cash_point, &password)?;
-            let view = OperatorView::of(&mut node, &row, Some(&password))?;
+            let request = OperatorCreate { login, name, role: api_role(role), cash_point, password };
+            let view = session.call(async |s| s.create_operator(request).await)?;
             print_one(&view, "added", json.json)?;
         }
         OperatorCommand::Passwd { data, login, password_stdin, json } => {
             let login = login_arg(&login)?;
-            let mut node = open(&data.data)?;
             let password = password(password_stdin)?;
-            let row = node.set_operator_password(&login, &password)?;
-            let view = OperatorView::of(&mut node, &row, Some(&password))?;
+            let one_time_password = password.is_none();
+            let update = OperatorUpdate { password, disabled: None, one_time_password };
+            let session = Session::open(&data.data)?;
+            let view = session.call(async |s| s.update_operator(login, update).await)?;
             print_one(&view, "new password for", json.json)?;
         }
         OperatorCommand::Disable { data, login, json } => set_disabled(&data, &login, true, json.json)?,
         OperatorCommand::Enable { data, login, json } => set_disabled(&data, &login, false, json.json)?,
         OperatorCommand::List { data, json } => {
-            let mut node = open(&data.data)?;
-            let rows = node.operators()?;
-            let mut views = Vec::with_capacity(rows.len());
-            for row in &rows {
-                views.push(OperatorView::of(&mut node, row, None)?);
-            }
+            let session = Session::open(&data.data)?;
+            let views = session.call(async |s| s.operator_accounts().await)?.operators;
             if json.json {
                 print_json(&views)?;
             } else if views.is_empty() {
@@ -237,7 +201,14 @@ pub(super) fn run(command: OperatorCommand) -> Result<()> {
             } else {
                 outln!("{:<20} {:<14} {:<28} {:<24} STATE", "LOGIN", "ROLE", "NAME", "WORKS AT");
                 for v in &views {
-                    outln!("{:<20} {:<14} {:<28} {:<24} {}", v.login, v.role, v.name, v.place(), v.state());
+                    outln!(
+                        "{:<20} {:<14} {:<28} {:<24} {}",
+                        v.login.as_str(),
+                        v.role.name(),
+                        v.name.to_string(),
+                        place(v),
+                        state(v)
+                    );
                 }
             }
         }
@@ -247,9 +218,9 @@ pub(super) fn run(command: OperatorCommand) -> Result<()> {
 
 fn set_disabled(data: &DataArg, login: &str, disabled: bool, json: bool) -> Result<()> {
     let login = login_arg(login)?;
-    let mut node = open(&data.data)?;
-    let row = node.set_operator_disabled(&login, disabled)?;
-    let view = OperatorView::of(&mut node, &row, None)?;
+    let update = OperatorUpdate { password: None, disabled: Some(disabled), one_time_password: false };
+    let session = Session::open(&data.data)?;
+    let view = session.call(async |s| s.update_operator(login, update).await)?;
     print_one(&view, if disabled { "disabled" } else { "enabled" }, json)
 }
 

@@ -42,7 +42,8 @@ fn node_login(login: &Login) -> Result<OperatorLogin> {
     OperatorLogin::parse(login.as_str()).map_err(|e| ServiceError::invalid("login", e.to_string()))
 }
 
-fn view(node: &mut Node, row: &OperatorRow) -> Result<OperatorView> {
+/// `row` as administrators see it, with `password` when the node generated it.
+fn view(node: &mut Node, row: &OperatorRow, password: Option<&Password>) -> Result<OperatorView> {
     let account = &row.account;
     let cash_point_name = match account.cash_point {
         Some(device) => node.device_name(&device)?,
@@ -56,6 +57,8 @@ fn view(node: &mut Node, row: &OperatorRow) -> Result<OperatorView> {
         cash_point: account.cash_point,
         cash_point_name,
         disabled: account.disabled,
+        must_change_password: account.must_change_password,
+        one_time_password: password.filter(|p| p.is_one_time()).map(|p| p.as_str().to_string()),
     })
 }
 
@@ -64,24 +67,34 @@ impl Service {
     pub async fn operator_accounts(&self) -> Result<OperatorList> {
         self.read(|node| {
             let rows = node.operators()?;
-            let operators = rows.iter().map(|row| view(node, row)).collect::<Result<_>>()?;
+            let operators = rows.iter().map(|row| view(node, row, None)).collect::<Result<_>>()?;
             Ok(OperatorList { operators })
         })
         .await
     }
 
-    /// Creates an account (hub only).
+    /// Creates an account (hub only), with a one-time password when the
+    /// request has none.
     pub async fn create_operator(&self, request: OperatorCreate) -> Result<OperatorView> {
         request.validate().map_err(ServiceError::from)?;
         let login = node_login(&request.login)?;
-        let password = Password::parse(request.password.expose()).map_err(account_error)?;
+        let password = match &request.password {
+            Some(password) => Password::parse(password.expose()).map_err(account_error)?,
+            None => Password::generate(),
+        };
         self.write(move |node| {
             let row = node
                 .add_operator(&login, &request.name, sync_role(request.role), request.cash_point, &password)
                 .map_err(account_error)?;
-            view(node, &row)
+            view(node, &row, Some(&password))
         })
         .await
+    }
+
+    /// The enrolled cash point `text` names: its device id, or its name
+    /// (case and spaces aside), for a cashier's account.
+    pub async fn resolve_cash_point(&self, text: String) -> Result<saldo_sync::AuthorId> {
+        self.read(move |node| node.resolve_cash_point(&text).map_err(account_error)).await
     }
 
     /// Sets an account's password and/or disables or enables it (hub
@@ -90,8 +103,10 @@ impl Service {
     pub async fn update_operator(&self, login: Login, update: OperatorUpdate) -> Result<OperatorView> {
         update.validate().map_err(ServiceError::from)?;
         let login = node_login(&login)?;
-        let password =
-            update.password.as_ref().map(|p| Password::parse(p.expose())).transpose().map_err(account_error)?;
+        let password = match &update.password {
+            Some(password) => Some(Password::parse(password.expose()).map_err(account_error)?),
+            None => update.one_time_password.then(Password::generate),
+        };
         // A disabled account stops at its session's next request.
         self.inner.allowed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).forget();
         let changed = self
@@ -107,7 +122,7 @@ impl Service {
                     row = Some(node.set_operator_disabled(&login, disabled).map_err(account_error)?);
                 }
                 let row = row.ok_or_else(|| ServiceError::invalid("password", "say what changes"))?;
-                view(node, &row)
+                view(node, &row, password.as_ref())
             })
             .await;
         self.inner.allowed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).forget();
