@@ -1,6 +1,7 @@
 //! Real `saldo` processes syncing over iroh QUIC on 127.0.0.1: a hub and two
 //! cash points, one cut from the hub by a UDP relay the test controls; and
-//! forged, replayed and equivocating operations sent over the wire.
+//! forged, replayed and equivocating operations sent over the wire; and the
+//! hub's outbox delivering to real servers (`network/outbox_delivery.rs`).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,12 @@ use serde_json::Value;
 
 mod common;
 use common::{SALDO, ok, saldo};
+
+/// The hub's outbox against a real SMTP server and SMS gateway on 127.0.0.1.
+#[path = "network/delivery.rs"]
+mod delivery;
+#[path = "network/outbox_delivery.rs"]
+mod outbox_delivery;
 
 fn json(args: &[&str]) -> Value {
     serde_json::from_str(&ok(args)).unwrap()

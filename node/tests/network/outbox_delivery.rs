@@ -2,8 +2,7 @@
 //! HTTP SMS gateway on 127.0.0.1, with the hub run as its own process,
 //! stopped, killed and restarted.
 
-mod common;
-mod delivery;
+use super::{common, delivery};
 
 use std::collections::{BTreeMap, BTreeSet};
 
