@@ -94,6 +94,28 @@ impl Delivery {
         self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
+    /// Each channel as the node's status shows it: configured or not, and
+    /// how it has fared since the sender started.
+    pub fn channel_states(&self) -> Vec<saldo_api::status::ChannelState> {
+        let health = self.health();
+        [(Channel::Email, self.email.is_some()), (Channel::Sms, self.sms.is_some())]
+            .into_iter()
+            .map(|(channel, configured)| {
+                let h = health.get(&channel).cloned().unwrap_or_default();
+                saldo_api::status::ChannelState {
+                    channel: match channel {
+                        Channel::Email => saldo_api::outbox::ChannelApi::Email,
+                        Channel::Sms => saldo_api::outbox::ChannelApi::Sms,
+                    },
+                    configured,
+                    sent: h.sent,
+                    failed: h.failed,
+                    last_error: h.last_error,
+                }
+            })
+            .collect()
+    }
+
     /// One attempt at `row`.
     pub async fn attempt(&self, row: &OutboxRow) -> Result<(), Failure> {
         match row.channel {
@@ -196,6 +218,12 @@ pub async fn run(service: Service, delivery: Delivery, stop: impl std::future::F
     }
     let mut wake = service.log_changes();
     let mut queued = service.outbox_changes();
+    // What the node's status (and `status.json`) shows of each channel.
+    let show_health = |delivery: &Delivery| {
+        service.run_status().lock().unwrap_or_else(std::sync::PoisonError::into_inner).delivery =
+            delivery.channel_states();
+    };
+    show_health(&delivery);
     tokio::pin!(stop);
     let poll = Duration::from_millis(delivery.policy.poll_ms);
     loop {
@@ -209,6 +237,7 @@ pub async fn run(service: Service, delivery: Delivery, stop: impl std::future::F
         };
         if !due.is_empty() {
             let outcomes = delivery.attempt_all(due).await;
+            show_health(&delivery);
             if let Err(e) = service.record_outcomes(outcomes).await {
                 // Not recorded: those messages are due still, and sent
                 // again with the same reference.

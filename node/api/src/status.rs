@@ -66,6 +66,25 @@ pub struct Status {
     pub forked: Option<String>,
     /// When this status was taken, by the node's clock.
     pub at_ms: u64,
+    /// At the hub: how each channel of the outbox (e-mail, SMS) has fared
+    /// since the hub started.
+    #[serde(default)]
+    pub delivery: Vec<ChannelState>,
+}
+
+/// How one channel of the hub's outbox has fared since the hub started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChannelState {
+    pub channel: crate::outbox::ChannelApi,
+    /// Its section (`[email]`, `[sms]`) is in the hub's `saldo.toml`.
+    pub configured: bool,
+    /// Messages the server (SMTP, SMS gateway) accepted.
+    pub sent: u64,
+    /// Attempts that failed.
+    pub failed: u64,
+    /// The last failure, while the channel has not delivered since.
+    pub last_error: Option<String>,
 }
 
 /// A wallet's balances changed (recorded here, or confirmed by the hub).

@@ -39,6 +39,22 @@ fn render_status(s: &Status, running: bool) -> String {
     if let Some(held) = s.forked.as_ref().or(s.recording_held.as_ref()) {
         out.push_str(&format!("recording:   held: {held}\n"));
     }
+    for c in &s.delivery {
+        let channel = match c.channel {
+            saldo_api::outbox::ChannelApi::Email => "e-mail",
+            saldo_api::outbox::ChannelApi::Sms => "SMS",
+        };
+        if c.configured {
+            out.push_str(&format!(
+                "outbox {channel:<6} sent {} failed {} since the start{}\n",
+                c.sent,
+                c.failed,
+                c.last_error.as_ref().map(|e| format!("  last error: {e}")).unwrap_or_default()
+            ));
+        } else {
+            out.push_str(&format!("outbox {channel:<6} not configured (see `[email]` / `[sms]` in saldo.toml)\n"));
+        }
+    }
     for p in &s.peers {
         out.push_str(&format!(
             "peer {} {} {}  sent {} received {} refused {}  on the wire {} B out, {} B in{}\n",

@@ -50,6 +50,9 @@ pub struct RunStatus {
     /// Where the operators' HTTP API listens (`http://127.0.0.1:8400`).
     #[serde(default)]
     pub http: Option<String>,
+    /// At the hub: how each channel of the outbox has fared (kept by the sender).
+    #[serde(default)]
+    pub delivery: Vec<saldo_api::status::ChannelState>,
 }
 
 pub const STATUS_FILE: &str = "status.json";

@@ -112,6 +112,7 @@ impl Service {
             recording_held: recording_held.filter(|_| forked.is_none()),
             forked,
             at_ms: crate::node::wall_now_ms(),
+            delivery: run.delivery.clone(),
         })
     }
 

@@ -30,6 +30,16 @@ fn a_receipt_queued_while_the_smtp_server_is_down_is_retried_and_arrives_once_wh
     });
     let error = error.expect("the last error is kept");
     assert!(error.contains(&format!("127.0.0.1:{}", smtp.port)), "the error names the server: {error}");
+    // The hub's status says how each channel fares.
+    let email = |dir: &std::path::Path| {
+        let status = delivery::status(dir)?;
+        status["delivery"].as_array()?.iter().find(|c| c["channel"] == "email").cloned()
+    };
+    let failing = wait_until("the status to show e-mail failing", || email(&dir).filter(|c| c["failed"] != 0));
+    assert_eq!((failing["configured"].as_bool(), failing["sent"].as_u64()), (Some(true), Some(0)), "{failing}");
+    assert!(failing["last_error"].as_str().is_some_and(|e| e.contains("127.0.0.1")), "{failing}");
+    let sms = delivery::status(&dir).unwrap()["delivery"][1].clone();
+    assert_eq!((sms["channel"].as_str(), sms["configured"].as_bool()), (Some("sms"), Some(false)), "{sms}");
 
     smtp.start();
     wait_until("the receipt to be sent", || (state(&dir, &reference).0 == "sent").then_some(()));
@@ -43,6 +53,8 @@ fn a_receipt_queued_while_the_smtp_server_is_down_is_retried_and_arrives_once_wh
     assert!(headers["from"].contains("servizi@comune.test"), "{headers:?}");
     assert!(headers["content-type"].starts_with("multipart/alternative"), "plain text and HTML: {headers:?}");
     assert!(text.contains("text/plain") && text.contains("text/html"), "{text}");
+    let delivered = wait_until("the status to show e-mail delivering", || email(&dir).filter(|c| c["sent"] == 1));
+    assert!(delivered["last_error"].is_null(), "{delivered}");
     // Nothing more once sent, however long the hub runs.
     std::thread::sleep(std::time::Duration::from_millis(600));
     assert_eq!(smtp.messages().len(), 1);
