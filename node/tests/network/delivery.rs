@@ -125,17 +125,7 @@ pub fn hub_dir(tmp: &Path, config: &str) -> PathBuf {
 }
 
 pub fn spawn_hub(dir: &Path, log: &Path) -> Running {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("a log file");
-    let child = Command::new(SALDO)
-        .args(["hub", "--data", dir.to_str().unwrap(), "--p2p", "127.0.0.1:0", "--http", "127.0.0.1:0", "--no-lan"])
-        .env_remove("SALDO_DATA")
-        .env("SALDO_LOG", "saldo_node=debug")
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("saldo hub starts");
-    Running(child)
+    spawn_node(&["hub", "--data", dir.to_str().unwrap()], log)
 }
 
 /// The hub's database, as a test reads it (and queues in it before the
