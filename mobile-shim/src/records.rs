@@ -152,7 +152,7 @@ pub struct Consumer {
     pub fiscal_code: String,
     pub family: String,
     pub school: Option<String>,
-    pub class: Option<String>,
+    pub school_class: Option<String>,
     pub wallets: Vec<Wallet>,
 }
 
@@ -167,7 +167,7 @@ impl From<ConsumerSummary> for Consumer {
             fiscal_code: c.fiscal_code.to_string(),
             family: c.family.to_hex(),
             school: c.school.map(|s| s.to_string()),
-            class: c.class.map(|s| s.to_string()),
+            school_class: c.class.map(|s| s.to_string()),
             wallets: c.wallets.into_iter().map(Wallet::from).collect(),
         }
     }
@@ -509,5 +509,50 @@ impl From<saldo_node::service::Operator> for OperatorInfo {
             OperatorRole::Cashier => Role::Cashier,
         };
         OperatorInfo { login: o.login, name: o.name, role, cash_point_name: o.cash_point_name }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(amount: &str) -> TopUpLine {
+        TopUpLine { consumer: "ab".repeat(16), service: "mensa".into(), amount: amount.into() }
+    }
+
+    #[test]
+    fn a_top_up_is_taken_field_by_field_and_a_bad_value_names_its_field() {
+        let request = top_up_request(vec![line("20.50"), line("1")], PaymentMethod::DebitCard).unwrap();
+        assert_eq!(request.method, PaymentMethodApi::DebitCard);
+        assert_eq!(request.lines[0].amount, Amount::parse("20.50").unwrap());
+        assert_eq!(request.lines[0].consumer, ConsumerId([0xab; 16]));
+        assert_eq!(request.lines[1].service.to_string(), "mensa");
+
+        let field_of = |error: SaldoError| match error {
+            SaldoError::InvalidInput { field, message } => (field.unwrap(), message),
+            other => panic!("not an invalid input: {other:?}"),
+        };
+        let (field, message) =
+            field_of(top_up_request(vec![line("1"), line("12.345")], PaymentMethod::Cash).unwrap_err());
+        assert_eq!(field, "lines[1].amount");
+        assert!(message.contains("12.345"), "{message}");
+        let mut bad = line("1");
+        bad.consumer = "nobody".into();
+        let (field, message) = field_of(top_up_request(vec![bad], PaymentMethod::Cash).unwrap_err());
+        assert_eq!(field, "lines[0].consumer");
+        assert!(message.contains("32 hexadecimal digits"), "{message}");
+        let (field, _) = field_of(operation_id("12", "operation").unwrap_err());
+        assert_eq!(field, "operation");
+    }
+
+    #[test]
+    fn enums_map_one_to_one() {
+        for method in [PaymentMethod::Cash, PaymentMethod::DebitCard, PaymentMethod::CreditCard, PaymentMethod::Other] {
+            assert_eq!(PaymentMethod::from(PaymentMethodApi::from(method)), method);
+        }
+        assert_eq!(MovementType::from(MovementKind::DailyClose), MovementType::DailyClose);
+        assert_eq!(MovementState::from(MovementStatus::Pending), MovementState::Pending);
+        assert_eq!(ReceiptType::from(ReceiptKind::Reversal), ReceiptType::Reversal);
+        assert_eq!(saldo_api::Lang::from(Language::English), saldo_api::Lang::En);
     }
 }
