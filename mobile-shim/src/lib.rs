@@ -4,7 +4,9 @@
 //! The shim adds no logic of its own: every call is one call of
 //! [`saldo_node::service::Service`] (or of `saldo_node::net` to join and to
 //! run the sync transport), with the types converted field by field
-//! ([`records`]). Every call is `async`: it runs on the node's own tokio
+//! ([`records`]); a logged-in [`Counter`] first asks the service whether
+//! the operator's account still allows it, as the HTTP API does for every
+//! request of a session. Every call is `async`: it runs on the node's own tokio
 //! runtime, never on the caller's thread (the app's UI thread), and the
 //! app awaits it (a Kotlin `suspend fun`, a Swift `async` function, a
 //! Python coroutine).
@@ -243,6 +245,27 @@ pub struct Counter {
     language: Language,
 }
 
+impl Counter {
+    /// Runs one call of the service for the operator logged in, once the
+    /// service says their account still lets them act here (as the HTTP API
+    /// asks for every request of a session): an account disabled at the hub
+    /// stops working here as soon as that is synced.
+    async fn call<T, F>(&self, call: impl FnOnce(Service, Operator) -> F + Send + 'static) -> Result<T, SaldoError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, ServiceError>> + Send + 'static,
+    {
+        let (service, operator) = (self.node.service()?, self.operator.clone());
+        let future = async move {
+            if let Err(reason) = service.operator_still_allowed(&operator).await {
+                return Err(ServiceError::new(saldo_api::ErrorKind::Unauthenticated, reason));
+            }
+            call(service, operator).await
+        };
+        self.node.runtime.spawn(future).await.map_err(stopped)?.map_err(SaldoError::from)
+    }
+}
+
 #[uniffi::export]
 impl Counter {
     /// Who is logged in.
@@ -253,19 +276,19 @@ impl Counter {
     /// Children by PAN, codice fiscale or the start of a name.
     pub async fn search(&self, query: String, limit: Option<u32>) -> Result<SearchResult, SaldoError> {
         let params = saldo_api::consumers::SearchParams { q: query, limit };
-        self.node.call(|s| async move { s.search(params).await }).await.map(SearchResult::from)
+        self.call(|s, _| async move { s.search(params).await }).await.map(SearchResult::from)
     }
 
     /// The child whose card has this PAN.
     pub async fn find_by_pan(&self, pan: String) -> Result<Consumer, SaldoError> {
         let pan = Pan::parse(&pan).map_err(|e| error::invalid("pan", e))?;
-        self.node.call(|s| async move { s.consumer_by_pan(&pan).await }).await.map(Consumer::from)
+        self.call(|s, _| async move { s.consumer_by_pan(&pan).await }).await.map(Consumer::from)
     }
 
     /// A child's wallets (confirmed and provisional), last movements and siblings.
     pub async fn balances(&self, consumer: String) -> Result<Balances, SaldoError> {
         let consumer = records::consumer_id(&consumer, "consumer")?;
-        self.node.call(|s| async move { s.consumer(consumer).await }).await.map(Balances::from)
+        self.call(move |s, _| async move { s.consumer(consumer).await }).await.map(Balances::from)
     }
 
     /// Records a top-up of one or more wallets of one family on one receipt.
@@ -282,8 +305,8 @@ impl Counter {
         if let Some(key) = &idempotency_key {
             saldo_api::check_idempotency_key(key)?;
         }
-        let operator = self.operator.clone();
-        let receipt = self.node.call(|s| async move { s.top_up(&operator, request, idempotency_key).await }).await?;
+        let receipt =
+            self.call(|s, operator| async move { s.top_up(&operator, request, idempotency_key).await }).await?;
         Ok(records::receipt(receipt, self.language))
     }
 
@@ -301,15 +324,15 @@ impl Counter {
         if let Some(key) = &idempotency_key {
             saldo_api::check_idempotency_key(key)?;
         }
-        let operator = self.operator.clone();
-        let receipt = self.node.call(|s| async move { s.reversal(&operator, request, idempotency_key).await }).await?;
+        let receipt =
+            self.call(|s, operator| async move { s.reversal(&operator, request, idempotency_key).await }).await?;
         Ok(records::receipt(receipt, self.language))
     }
 
     /// A receipt recorded or held here, by its operation id: to print it again.
     pub async fn receipt(&self, operation: String) -> Result<Receipt, SaldoError> {
         let op = records::operation_id(&operation, "operation")?;
-        let receipt = self.node.call(|s| async move { s.receipt(op).await }).await?;
+        let receipt = self.call(move |s, _| async move { s.receipt(op).await }).await?;
         Ok(records::receipt(receipt, self.language))
     }
 }

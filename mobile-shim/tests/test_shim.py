@@ -175,9 +175,18 @@ class MobileShimTest(unittest.TestCase):
         with tempfile.TemporaryDirectory(prefix="saldo-mobile-") as tmp:
             hub = Hub(tmp)
             try:
-                asyncio.run(self.scenario(tmp, hub))
+                asyncio.run(self.closing(tmp, hub))
             finally:
                 hub.stop()
+
+    async def closing(self, tmp, hub):
+        """The scenario; the nodes it opened are closed whatever happens."""
+        self.opened = []
+        try:
+            await self.scenario(tmp, hub)
+        finally:
+            for node in self.opened:
+                await node.close()
 
     async def scenario(self, tmp, hub):
         address = await asyncio.to_thread(hub.start)
@@ -193,6 +202,7 @@ class MobileShimTest(unittest.TestCase):
         self.assertFalse(os.path.exists(data_dir))
 
         node = await shim.join_realm(data_dir, token, "127.0.0.1:0")
+        self.opened.append(node)
         saldo(
             "operator", "add", "--data", hub.dir, "--login", LOGIN, "--name", "Mario Rossi", "--role", "cashier",
             "--cash-point", CASH_POINT, "--password-stdin", stdin=PASSWORD + "\n",
@@ -285,6 +295,20 @@ class MobileShimTest(unittest.TestCase):
         with self.assertRaises(shim.SaldoError.Conflict):
             await counter.reverse(receipt.operation, "di nuovo", str(uuid.uuid4()))
 
+        # The cashier's account disabled at the hub: the logged-in counter stops once that is synced.
+        saldo("operator", "disable", "--data", hub.dir, "--login", LOGIN)
+
+        async def refused():
+            try:
+                await counter.search("ro", None)
+                return False
+            except shim.SaldoError.Unauthenticated as e:
+                return "disabled" in e.message
+
+        await eventually("the disabled account refused", refused)
+        saldo("operator", "enable", "--data", hub.dir, "--login", LOGIN)
+        counter = await eventually("the account enabled again", lambda: node.log_in(LOGIN, PASSWORD, shim.Language.ITALIAN))
+
         # Closed, the node answers nothing more; the database reopens.
         await node.close()
         with self.assertRaises(shim.SaldoError.Unavailable):
@@ -294,16 +318,14 @@ class MobileShimTest(unittest.TestCase):
         acknowledged = await asyncio.to_thread(self.kill_during_top_ups, data_dir)
         self.assertGreaterEqual(len(acknowledged), 5)
         node = await shim.open_cash_point(data_dir, "127.0.0.1:0")
-        try:
-            counter = await node.log_in(LOGIN, PASSWORD, shim.Language.ENGLISH)
-            for operation, number in acknowledged:
-                kept = await counter.receipt(operation)
-                self.assertEqual(kept.receipt_number, number)
-                self.assertIn("RECEIPT", kept.text_48.upper())
-            numbers = [number for _, number in acknowledged]
-            self.assertEqual(numbers, sorted(set(numbers)), "receipt numbers go up, none twice")
-        finally:
-            await node.close()
+        self.opened.append(node)
+        counter = await node.log_in(LOGIN, PASSWORD, shim.Language.ENGLISH)
+        for operation, number in acknowledged:
+            kept = await counter.receipt(operation)
+            self.assertEqual(kept.receipt_number, number)
+            self.assertIn("RECEIPT", kept.text_48.upper())
+        numbers = [number for _, number in acknowledged]
+        self.assertEqual(numbers, sorted(set(numbers)), "receipt numbers go up, none twice")
 
     @staticmethod
     async def settled(node):
