@@ -77,6 +77,11 @@ async fn a_node_in_this_process_joins_syncs_stops_and_syncs_again_when_the_hub_i
 
     let cash_point = Service::start(new.node, Some(dir.clone())).unwrap();
     assert_eq!(cash_point.about().me, me);
+    // Where the hub listens already: the transport says it cannot start.
+    let taken = NetConfig { bind: hub_address, ..local() };
+    let error = SyncTask::start(cash_point.clone(), dir.clone(), taken).await.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Unavailable, "{error:?}");
+    assert!(error.message.starts_with("the sync endpoint did not start: "), "{}", error.message);
     let cash_task = SyncTask::start(cash_point.clone(), dir.clone(), local()).await.unwrap();
     wait_until("the hub online", || async { cash_point.status().await.unwrap().online }).await;
 

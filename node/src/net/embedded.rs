@@ -95,18 +95,31 @@ impl SyncTask {
         config.peers.sort();
         config.peers.dedup();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        let status = service.run_status();
+        let mut task = tokio::spawn(async move {
             run_service(service, &dir, config, async move {
                 let _ = stopped.await;
             })
             .await
         });
-        Ok(SyncTask { stop, task })
-    }
-
-    /// Whether the transport stopped by itself (it could not bind its endpoint).
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        // Started once its endpoint listens; one that cannot bind says why.
+        loop {
+            if !status.lock().unwrap_or_else(std::sync::PoisonError::into_inner).addresses.is_empty() {
+                return Ok(SyncTask { stop, task });
+            }
+            if task.is_finished() {
+                let why = match (&mut task).await {
+                    Ok(Ok(())) => "it stopped".to_string(),
+                    Ok(Err(e)) => format!("{e:#}"),
+                    Err(e) => e.to_string(),
+                };
+                return Err(ServiceError::new(
+                    ErrorKind::Unavailable,
+                    format!("the sync endpoint did not start: {why}"),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     /// Ends the sessions, closes the endpoint and waits until it is done.
