@@ -22,6 +22,7 @@ use saldo_sync::reconcile::ALPN;
 use crate::node::Node;
 use crate::service::Service;
 
+mod embedded;
 mod endpoint;
 mod join;
 mod lan;
@@ -29,6 +30,7 @@ mod status;
 mod sync;
 
 pub use crate::service::NodeHandle;
+pub use embedded::{NewCashPoint, SyncTask, join_realm};
 use endpoint::bind_endpoint;
 pub use endpoint::{NetConfig, PeerAddr};
 use join::Join;

@@ -144,51 +144,13 @@ pub(super) fn join(dir: &Path, token: &str, p2p: std::net::SocketAddr) -> Result
     if dir.join(crate::node::DATABASE_FILE).exists() {
         bail!("{} holds a node already: run `saldo cashpoint --data {}` without --join", dir.display(), dir.display());
     }
-    let token = crate::net::EnrolmentToken::decode(token)?;
-    let key = saldo_sync::DeviceKey::generate();
-    let existed = dir.exists();
-    let mut node = Node::join(dir, token.realm, saldo_sync::DeviceKey::from_secret_bytes(&key.secret_bytes()))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let bind = std::net::SocketAddr::new(p2p.ip(), 0);
-    match runtime.block_on(crate::net::redeem(&token, &key, bind)) {
-        Ok(joined) => {
-            let hub: Vec<String> = token.hub.iter().map(ToString::to_string).collect();
-            node.set_addresses(crate::node::META_HUB_ADDRESSES, &hub)?;
-            if let Some(after) = joined.receipts_after {
-                node.set_receipts_after(after)?;
-            }
-            if let Some(url) = &joined.public_url {
-                node.set_meta_text(crate::node::META_PUBLIC_URL, url)?;
-            }
-            outln!(
-                "joined the realm {} as {:?}; this node's id is {}",
-                token.realm.to_hex(),
-                joined.name,
-                key.author().to_hex()
-            );
-            if let Some(after) = joined.receipts_after {
-                outln!(
-                    "it replaces a device whose highest receipt was no. {after}: its receipts start at no. {}",
-                    after + 1
-                );
-            }
-            Ok(node)
-        }
-        Err(e) => {
-            drop(node);
-            if existed {
-                for file in [crate::node::DATABASE_FILE, crate::node::KEY_FILE] {
-                    let _ = std::fs::remove_file(dir.join(file));
-                }
-                for suffix in ["-wal", "-shm", crate::writers::WAITING_FILE_SUFFIX] {
-                    let _ = std::fs::remove_file(dir.join(format!("{}{suffix}", crate::node::DATABASE_FILE)));
-                }
-            } else {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Err(e.context("could not join the realm; nothing was created"))
-        }
+    let new = runtime.block_on(crate::net::join_realm(dir, token, p2p)).map_err(|e| anyhow::anyhow!(e.message))?;
+    outln!("joined the realm {} as {:?}; this node's id is {}", new.realm.to_hex(), new.joined.name, new.me.to_hex());
+    if let Some(after) = new.joined.receipts_after {
+        outln!("it replaces a device whose highest receipt was no. {after}: its receipts start at no. {}", after + 1);
     }
+    Ok(new.node)
 }
 
 pub(super) fn hub(args: RunArgs) -> Result<()> {

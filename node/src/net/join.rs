@@ -87,6 +87,11 @@ impl Joined {
     }
 }
 
+/// The hub refused an enrolment token (unknown, used already), in its words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the hub refused: {0}")]
+pub struct HubRefused(pub String);
+
 /// Presents `token` to the hub with the device's new `key`; on success the
 /// hub has enrolled the key as a cash point, whose name it returns.
 pub async fn redeem(token: &EnrolmentToken, key: &saldo_sync::DeviceKey, bind: SocketAddr) -> Result<Joined> {
@@ -108,7 +113,9 @@ pub async fn redeem(token: &EnrolmentToken, key: &saldo_sync::DeviceKey, bind: S
             match Joined::parse(&answer) {
                 Some(joined) => Ok(joined),
                 // The hub's answer is a refusal that says so already.
-                None => Err(anyhow!("the hub refused: {}", answer.strip_prefix("refused: ").unwrap_or(&answer))),
+                None => {
+                    Err(anyhow::Error::new(HubRefused(answer.strip_prefix("refused: ").unwrap_or(&answer).to_string())))
+                }
             }
         };
         match tokio::time::timeout(Duration::from_secs(10), attempt).await {

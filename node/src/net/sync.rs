@@ -111,8 +111,12 @@ pub(super) async fn keep_dialing(endpoint: Endpoint, shared: Shared, peer: PeerA
             return;
         }
         tracing::info!("sync with {peer}: {reason}; again in {:.1} s", pause.as_secs_f64());
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(RETRY_MAX);
+        let wake = shared.service.sync_wake();
+        tokio::select! {
+            () = tokio::time::sleep(pause) => pause = (pause * 2).min(RETRY_MAX),
+            // Asked to sync now: dial at once, and soon again if that fails.
+            () = wake.notified() => pause = Duration::from_millis(250),
+        }
         if outcome.is_ok() {
             pause = Duration::from_millis(250);
         }

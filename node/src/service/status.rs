@@ -23,6 +23,8 @@ const EVENTS_QUEUED_MAX: usize = 1024;
 #[derive(Debug, Default)]
 pub(crate) struct NetState {
     pub(crate) run: Arc<Mutex<RunStatus>>,
+    /// Wakes the transport's dialers waiting to try a peer again ([`Service::sync_now`]).
+    pub(crate) wake: Arc<tokio::sync::Notify>,
 }
 
 impl NetState {
@@ -36,6 +38,19 @@ impl Service {
     /// mirrors, and part of [`Service::status`]).
     pub(crate) fn run_status(&self) -> Arc<Mutex<RunStatus>> {
         self.inner.net.run.clone()
+    }
+
+    /// What wakes the sync transport's dialers before their pause ends.
+    pub(crate) fn sync_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.net.wake.clone()
+    }
+
+    /// Syncs now: every peer not reached is dialled again at once instead
+    /// of after its pause (the network came back, the operator asks), and
+    /// the sessions open are told of what this node recorded meanwhile.
+    pub async fn sync_now(&self) -> Result<()> {
+        self.inner.net.wake.notify_waiters();
+        self.refresh_frontier().await
     }
 }
 
