@@ -28,6 +28,9 @@ mod delivery;
 #[path = "network/outbox_delivery.rs"]
 mod outbox_delivery;
 use delivery::{Running, wait_until};
+/// A node run inside another program's process (the mobile shim's way).
+#[path = "network/embedded.rs"]
+mod embedded;
 
 fn json(args: &[&str]) -> Value {
     serde_json::from_str(&ok(args)).unwrap()
