@@ -128,7 +128,10 @@ mod openapi_tests {
         assert_eq!(property("Receipt", "operation")["type"], "string");
         assert_eq!(property("Receipt", "receipt_number")["type"], "integer");
         assert_eq!(property("TopUpLineRequest", "amount")["type"], "string");
-        assert_eq!(property("OperatorCreate", "password")["format"], "password");
+        assert_eq!(property("LoginRequest", "password")["format"], "password");
+        // Optional (the node then generates a one-time password): a password or null.
+        let optional = serde_json::to_string(&schemas["OperatorCreate"]["properties"]["password"]).unwrap();
+        assert!(optional.contains("\"null\"") && optional.contains("Password"), "{optional}");
         assert_eq!(property("LoginRequest", "login")["type"], "string");
         let method = serde_json::to_string(&schemas["PaymentMethodApi"]).unwrap();
         assert!(method.contains("debit_card"), "{method}");
