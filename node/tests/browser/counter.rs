@@ -130,7 +130,7 @@ async fn a_cashier_tops_up_two_siblings_on_one_receipt_by_keyboard_online_and_wi
     assert!(described.as_str().unwrap().split(' ').any(|id| id == "amount-error"), "{described}");
     assert_eq!(browser.focused_id().await, "amount", "the focus stays in the amount box");
     browser.screenshot("bad-amount").await;
-    browser.type_keys(&format!("{}", key(ENTER))).await;
+    browser.type_keys(&key(ENTER)).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(api.rossi_canteen(), after, "a refused amount records nothing");
     browser.type_keys(&key(super::harness::ESCAPE)).await;
