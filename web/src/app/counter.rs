@@ -72,6 +72,8 @@ pub fn CounterScreen() -> impl IntoView {
     let consumers = RwSignal::new(Vec::<ConsumerSummary>::new());
     let services = RwSignal::new(ServiceList { services: Vec::new() });
     let receipt = RwSignal::new(None::<Receipt>);
+    // Balance events numbered above this one came after the top-up was sent.
+    let sent_at_seq = RwSignal::new(0u64);
     let failure = RwSignal::new(None::<String>);
     let searched = RwSignal::new(false);
     let search_ref = NodeRef::<html::Input>::new();
@@ -87,7 +89,7 @@ pub fn CounterScreen() -> impl IntoView {
     leptos::prelude::Effect::new(move |_| {
         let changes = ctx.balances.get();
         counter.update(|c| {
-            for b in &changes {
+            for (_, b) in &changes {
                 c.balance(b.consumer, &b.service, b.confirmed, b.provisional);
             }
         });
@@ -148,6 +150,7 @@ pub fn CounterScreen() -> impl IntoView {
             let csrf = ctx.csrf();
             let key = api::new_key();
             failure.set(None);
+            sent_at_seq.set(ctx.balance_seq.get_untracked());
             spawn_local(async move {
                 match api::post::<_, Receipt>("/topups", &request, &csrf, Some(&key)).await {
                     Ok(recorded) => {
@@ -248,7 +251,13 @@ pub fn CounterScreen() -> impl IntoView {
             let balances = ctx.balances.get();
             let text = render_text(&r, TextWidth::Columns42, lang());
             let lines = r.lines.iter().enumerate().map(|(index, line)| {
-                let event = balances.iter().find(|b| b.consumer == line.consumer && b.service == line.service);
+                // Confirmed once an event that came after the top-up was sent
+                // says the wallet holds nothing unconfirmed.
+                let since = sent_at_seq.get_untracked();
+                let event = balances
+                    .iter()
+                    .find(|(seq, b)| *seq > since && b.consumer == line.consumer && b.service == line.service)
+                    .map(|(_, b)| b);
                 let provisional = line.provisional && event.is_none_or(|b| b.confirmed != b.provisional);
                 view! {
                     <li id=format!("receipt-line-{index}") data-provisional=provisional.to_string()>
