@@ -126,7 +126,7 @@ mod tests {
         routes().oneshot(request).await.unwrap()
     }
 
-    fn header<'a>(response: &'a Response, name: header::HeaderName) -> &'a str {
+    fn header(response: &Response, name: header::HeaderName) -> &str {
         response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
