@@ -142,6 +142,7 @@ pub fn CounterScreen() -> impl IntoView {
                             focus_later(amount_ref);
                         }
                     }
+                    Err(e) if e.kind == saldo_api::ErrorKind::Unauthenticated => ctx.me.set(None),
                     Err(e) => failure.set(Some(e.message)),
                 }
             });
@@ -159,6 +160,7 @@ pub fn CounterScreen() -> impl IntoView {
                         counter.update(Counter::recorded);
                         focus_element_later(receipt_ref);
                     }
+                    Err(e) if e.kind == saldo_api::ErrorKind::Unauthenticated => ctx.me.set(None),
                     Err(e) => {
                         failure.set(Some(e.message));
                         counter.update(Counter::failed);
