@@ -15,8 +15,8 @@ use super::{api, ctx};
 use crate::counter::{Counter, Effect, Key, Row, Step};
 use crate::i18n::{self, Text};
 
-/// The rows of a search: each child's wallets, then the services the child
-/// has no wallet for yet (at zero).
+/// The rows of a search: each child's wallets (the services the child is
+/// enrolled in); every service, at zero, for a child with none yet.
 fn rows_of(consumers: &[ConsumerSummary], services: &ServiceList) -> Vec<Row> {
     let mut rows = Vec::new();
     for c in consumers {
@@ -32,8 +32,9 @@ fn rows_of(consumers: &[ConsumerSummary], services: &ServiceList) -> Vec<Row> {
         for w in &c.wallets {
             rows.push(row(w.service.clone(), w.confirmed, w.provisional));
         }
-        for s in &services.services {
-            if !c.wallets.iter().any(|w| w.service == s.id) {
+        // A child enrolled in no service yet may start any of them.
+        if c.wallets.is_empty() {
+            for s in &services.services {
                 rows.push(row(s.id.clone(), Balance::ZERO, Balance::ZERO));
             }
         }
