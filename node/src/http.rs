@@ -22,6 +22,7 @@ mod outbox;
 mod raw;
 mod reports;
 mod routes;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -108,7 +109,7 @@ pub fn router(service: Service, secure: bool) -> Router {
         secure,
     };
     let request_id = HeaderName::from_static("x-request-id");
-    routes::api(state.clone()).merge(routes::outside_the_api(state.clone())).layer(
+    routes::api(state.clone()).merge(routes::outside_the_api(state.clone())).merge(web::routes()).layer(
         tower::ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
