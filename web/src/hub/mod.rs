@@ -6,6 +6,10 @@
 use saldo_api::Lang;
 use saldo_api::session::{NodeKind, OperatorRole};
 
+pub mod charts;
+pub mod i18n;
+pub mod logic;
+
 /// One entry of the hub's navigation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubScreen {
