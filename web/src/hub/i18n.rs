@@ -114,6 +114,8 @@ pub enum H {
     To,
     Year,
     DayHelp,
+    FromHelp,
+    YearHelp,
     Show,
     DownloadCsv,
     ProvisionalReport,
@@ -272,6 +274,8 @@ pub fn ht(lang: Lang, text: H) -> &'static str {
         To => ("Al", "To"),
         Year => ("Anno", "Year"),
         DayHelp => ("gg/mm/aaaa, vuoto: oggi", "dd/mm/yyyy, empty: today"),
+        FromHelp => ("gg/mm/aaaa, vuoto: il primo del mese", "dd/mm/yyyy, empty: the first of this month"),
+        YearHelp => ("per esempio 2026, vuoto: l'anno scorso", "like 2026, empty: last year"),
         Show => ("Mostra", "Show"),
         DownloadCsv => ("Scarica CSV", "Download CSV"),
         ProvisionalReport => (

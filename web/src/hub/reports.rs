@@ -187,11 +187,11 @@ pub fn Reports() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </div>
-            {date_field(kind, errors, "day", H::Day, day, |k| k == Kind::Daily)}
-            {date_field(kind, errors, "from", H::From, from, |k| matches!(k, Kind::Remittances | Kind::Movements))}
-            {date_field(kind, errors, "to", H::To, to, |k| matches!(k, Kind::Remittances | Kind::Movements))}
-            {text_field(kind, errors, "year", H::Year, year)}
-            {text_field(kind, errors, "payer", H::FiscalCode, payer)}
+            {date_field(kind, errors, "day", H::Day, day, |k| k == Kind::Daily, H::DayHelp)}
+            {date_field(kind, errors, "from", H::From, from, |k| matches!(k, Kind::Remittances | Kind::Movements), H::FromHelp)}
+            {date_field(kind, errors, "to", H::To, to, |k| matches!(k, Kind::Remittances | Kind::Movements), H::DayHelp)}
+            {text_field(kind, errors, "year", H::Year, year, Some(H::YearHelp))}
+            {text_field(kind, errors, "payer", H::FiscalCode, payer, None)}
             {outcome(errors)}
             <button type="submit">{t(H::Show)}</button>
         </form>
@@ -212,6 +212,7 @@ fn date_field(
     label: H,
     value: RwSignal<String>,
     visible: fn(Kind) -> bool,
+    help: H,
 ) -> impl IntoView {
     let error = errors.of(id);
     let (error_id, help_id) = (format!("report-{id}-error"), format!("report-{id}-help"));
@@ -221,7 +222,7 @@ fn date_field(
             <label for=format!("report-{id}")>{t(label)}</label>
             <input id=format!("report-{id}") type="date" prop:value=value on:input=move |ev| value.set(event_target_value(&ev))
                 aria-describedby=described aria-invalid=move || if error().is_some() { "true" } else { "false" } />
-            <p class="help" id=help_id>{t(H::DayHelp)}</p>
+            <p class="help" id=help_id>{t(help)}</p>
             <p class="error" id=error_id>{error}</p>
         </div>
     }
@@ -233,15 +234,17 @@ fn text_field(
     id: &'static str,
     label: H,
     value: RwSignal<String>,
+    help: Option<H>,
 ) -> impl IntoView {
     let error = errors.of(id);
-    let error_id = format!("report-{id}-error");
-    let described = error_id.clone();
+    let (error_id, help_id) = (format!("report-{id}-error"), format!("report-{id}-help"));
+    let described = if help.is_some() { format!("{help_id} {error_id}") } else { error_id.clone() };
     view! {
         <div class="field" hidden=move || kind.get() != Kind::Yearly>
             <label for=format!("report-{id}")>{t(label)}</label>
             <input id=format!("report-{id}") type="text" autocomplete="off" prop:value=value on:input=move |ev| value.set(event_target_value(&ev))
                 aria-describedby=described aria-invalid=move || if error().is_some() { "true" } else { "false" } />
+            {help.map(|h| view! { <p class="help" id=help_id>{t(h)}</p> })}
             <p class="error" id=error_id>{error}</p>
         </div>
     }
