@@ -14,7 +14,7 @@ use saldo_api::receipt::qr_svg;
 use super::i18n::{H, ht};
 use super::logic::{self, LimitsForm, time_text};
 use super::net::{self, Method};
-use super::ui::{Errors, field, outcome, t};
+use super::ui::{Errors, actions_header, field, outcome, t};
 use crate::app::ctx;
 
 const LIMIT_FIELDS: &[&str] = &["per_operation", "unconfirmed_total", "offline_hours", "name"];
@@ -78,7 +78,7 @@ pub fn CashPoints() -> impl IntoView {
             <thead><tr>
                 <th scope="col">{t(H::CashPoint)}</th><th scope="col">{t(H::State)}</th>
                 <th scope="col">{move || format!("{} ({} · {} · {})", ht(ctx.lang.get(), H::Limits), ht(ctx.lang.get(), H::PerOperation), ht(ctx.lang.get(), H::UnconfirmedTotal), ht(ctx.lang.get(), H::OfflineHours))}</th>
-                <th scope="col">{t(H::LastSeen)}</th><th scope="col">{t(H::Unconfirmed)}</th><th scope="col"></th>
+                <th scope="col">{t(H::LastSeen)}</th><th scope="col">{t(H::Unconfirmed)}</th>{actions_header()}
             </tr></thead>
             <tbody>{rows}</tbody>
         </table></div>

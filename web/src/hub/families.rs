@@ -10,7 +10,7 @@ use saldo_api::directory::{Family, FamilyList, ImportReport};
 use super::i18n::{self as hi, H, ht};
 use super::logic::{self, families_url, refused_row};
 use super::net::{self, Method};
-use super::ui::{Errors, field, outcome, t};
+use super::ui::{Errors, actions_header, field, outcome, t};
 use crate::app::ctx;
 use crate::i18n::lang_code;
 
@@ -68,7 +68,7 @@ pub fn Families() -> impl IntoView {
             view! {
                 <p>{format!("{} {}", list.total, ht(lang, H::AllFamilies))}</p>
                 <div class="scroll"><table class="families">
-                    <thead><tr><th scope="col">{ht(lang, H::Payer)}</th><th scope="col">{ht(lang, H::Children)}</th><th scope="col"></th></tr></thead>
+                    <thead><tr><th scope="col">{ht(lang, H::Payer)}</th><th scope="col">{ht(lang, H::Children)}</th>{actions_header()}</tr></thead>
                     <tbody>{rows}</tbody>
                 </table></div>
             }

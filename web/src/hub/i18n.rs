@@ -141,6 +141,7 @@ pub enum H {
     NoData,
     Total,
     Loading,
+    Actions,
 }
 
 /// The text in `lang`.
@@ -307,6 +308,7 @@ pub fn ht(lang: Lang, text: H) -> &'static str {
         NoData => ("Nessun dato nel periodo", "No data in the period"),
         Total => ("Totale", "Total"),
         Loading => ("Caricamento…", "Loading…"),
+        Actions => ("Azioni", "Actions"),
     };
     lang.pick(it, en)
 }

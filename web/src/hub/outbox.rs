@@ -8,7 +8,7 @@ use saldo_api::outbox::{DeliveryStateApi, OutboxList, OutboxListParams, OutboxMe
 use super::i18n::{self as hi, H, ht};
 use super::logic::{api_url, time_text};
 use super::net;
-use super::ui::{Errors, outcome, t};
+use super::ui::{Errors, actions_header, outcome, t};
 use crate::app::ctx;
 
 const STATES: [DeliveryStateApi; 4] =
@@ -104,7 +104,7 @@ pub fn Outbox() -> impl IntoView {
             <thead><tr>
                 <th scope="col">"N."</th><th scope="col">{t(H::Recorded)}</th><th scope="col">{t(H::Purpose)}</th>
                 <th scope="col">{t(H::Channel)}</th><th scope="col">{t(H::Recipient)}</th><th scope="col">{t(H::Subject)}</th>
-                <th scope="col">{t(H::State)}</th><th scope="col">{t(H::Attempts)}</th><th scope="col"></th>
+                <th scope="col">{t(H::State)}</th><th scope="col">{t(H::Attempts)}</th>{actions_header()}
             </tr></thead>
             <tbody>{rows}</tbody>
         </table></div>
@@ -144,7 +144,7 @@ fn MessageCard(message: OutboxMessage, open: RwSignal<Option<OutboxMessage>>, re
                 <dt>{t(H::LastError)}</dt><dd>{message.last_error.clone().unwrap_or_else(|| "—".into())}</dd>
                 <dt>{move || ctx.lang.get().pick("Riferimento", "Reference")}</dt><dd>{message.reference.clone()}</dd>
             </dl>
-            <pre class="receipt-text">{message.body_text.clone()}</pre>
+            <pre class="message-text" tabindex="0">{message.body_text.clone()}</pre>
             {outcome(errors)}
             <div class="buttons">
                 <button type="button" hidden=!given_up on:click=retry>{t(H::Retry)}</button>

@@ -39,6 +39,11 @@ pub fn t(text: H) -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
     move || ht(ctx.lang.get(), text)
 }
 
+/// The header of a table's column of buttons: named for screen readers.
+pub fn actions_header() -> impl IntoView {
+    view! { <th scope="col"><span class="visually-hidden">{t(H::Actions)}</span></th> }
+}
+
 /// A form's mistakes: per field, and the rest for the whole form.
 #[derive(Debug, Clone, Copy)]
 pub struct Errors {
