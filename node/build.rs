@@ -90,6 +90,8 @@ fn build(workspace: &Path, out: &Path) -> Result<(), String> {
         .web(true)
         .map_err(|e| e.to_string())?
         .typescript(false)
+        .remove_name_section(true)
+        .remove_producers_section(true)
         .out_name("saldo_web")
         .generate(out)
         .map_err(|e| format!("wasm-bindgen on {}: {e}", wasm.display()))?;

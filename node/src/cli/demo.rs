@@ -160,9 +160,11 @@ fn run_demo_network(
         outln!();
         outln!("Running on 127.0.0.1 (logs in {}/*.log); Ctrl-C stops everything:", dir.display());
         outln!("  hub                   {hub_address}");
+        outln!("                        web UI {hub_http}/  (log in as admin / saldo-demo-admin)");
         outln!("                        API {hub_http}/api/v1 (OpenAPI: {hub_http}/api/v1/openapi.json)");
         for ((_, label, address), http) in cash_points.iter().zip(&https) {
             outln!("  {label:<21} {address}");
+            outln!("                        web UI {http}/");
             outln!("                        API {http}/api/v1");
         }
         operator::print_demo_logins(&logins)?;
