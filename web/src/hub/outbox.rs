@@ -99,7 +99,7 @@ pub fn Outbox() -> impl IntoView {
             <button type="submit">{t(H::Show)}</button>
         </form>
         {outcome(errors)}
-        <p role="status">{counts}</p>
+        <p role="status" id="outbox-counts">{counts}</p>
         <div class="scroll"><table class="outbox">
             <thead><tr>
                 <th scope="col">"N."</th><th scope="col">{t(H::Recorded)}</th><th scope="col">{t(H::Purpose)}</th>
