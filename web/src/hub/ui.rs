@@ -52,6 +52,12 @@ pub struct Errors {
     pub done: RwSignal<Option<String>>,
 }
 
+impl Default for Errors {
+    fn default() -> Self {
+        Errors::new()
+    }
+}
+
 impl Errors {
     pub fn new() -> Errors {
         Errors { fields: RwSignal::new(Vec::new()), form: RwSignal::new(None), done: RwSignal::new(None) }
