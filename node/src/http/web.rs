@@ -117,6 +117,42 @@ mod tests {
         let wasm = ASSETS.iter().find(|a| a.name == "saldo_web_bg.wasm").unwrap();
         assert_eq!(&wasm.bytes[..4], b"\0asm");
         let glue = ASSETS.iter().find(|a| a.name == "saldo_web.js").unwrap();
-        assert!(std::str::from_utf8(glue.bytes).unwrap().contains("export default"));
+        assert!(std::str::from_utf8(glue.bytes).unwrap().contains("as default"));
+    }
+
+    async fn get(path: &str) -> Response {
+        use tower::ServiceExt as _;
+        let request = axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+        routes().oneshot(request).await.unwrap()
+    }
+
+    fn header(response: &Response, name: header::HeaderName) -> &str {
+        response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    #[tokio::test]
+    async fn the_page_and_its_assets_are_served_with_their_types_and_caching() {
+        let page = get("/").await;
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(header(&page, header::CONTENT_TYPE).starts_with("text/html"));
+        assert_eq!(header(&page, header::CACHE_CONTROL), "no-cache");
+        assert!(header(&page, header::CONTENT_SECURITY_POLICY).contains("script-src 'self' 'wasm-unsafe-eval'"));
+        let v = version();
+        for (file, content_type) in [
+            ("saldo_web_bg.wasm", "application/wasm"),
+            ("saldo_web.js", "text/javascript; charset=utf-8"),
+            ("boot.js", "text/javascript; charset=utf-8"),
+            ("app.css", "text/css; charset=utf-8"),
+        ] {
+            let asset = get(&format!("/app/{v}/{file}")).await;
+            assert_eq!(asset.status(), StatusCode::OK, "{file}");
+            assert_eq!(header(&asset, header::CONTENT_TYPE), content_type, "{file}");
+            assert!(header(&asset, header::CACHE_CONTROL).contains("immutable"), "{file}");
+        }
+        // An old page's version: today's files, not kept.
+        let old = get("/app/0000000000000000/app.css").await;
+        assert_eq!(header(&old, header::CACHE_CONTROL), "no-cache");
+        assert_eq!(get(&format!("/app/{v}/secret.txt")).await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(get(&format!("/app/{v}/..%2F..%2FCargo.toml")).await.status(), StatusCode::NOT_FOUND);
     }
 }

@@ -130,7 +130,7 @@ async fn a_cashier_tops_up_two_siblings_on_one_receipt_by_keyboard_online_and_wi
     assert!(described.as_str().unwrap().split(' ').any(|id| id == "amount-error"), "{described}");
     assert_eq!(browser.focused_id().await, "amount", "the focus stays in the amount box");
     browser.screenshot("bad-amount").await;
-    browser.type_keys(&format!("{}", key(ENTER))).await;
+    browser.type_keys(&key(ENTER)).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(api.rossi_canteen(), after, "a refused amount records nothing");
     browser.type_keys(&key(super::harness::ESCAPE)).await;
@@ -186,6 +186,17 @@ async fn a_cashier_cannot_open_the_hub_screens_and_a_clerk_sees_them() {
     browser.type_keys(&key(ENTER)).await; // log out
     log_in(&mut browser, &realm.cp_http, CASHIER, CASHIER_PASSWORD).await;
     assert_eq!(browser.js("return document.querySelectorAll('nav .hub-link').length").await, 0);
+    // At a phone's width the counter fits: nothing wider than the screen.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.type_keys(&format!("rossi{}", key(ENTER))).await;
+    browser.wait_js("the results", "return document.querySelectorAll('.results tbody tr').length").await;
+    let overflow =
+        browser.js("return document.documentElement.scrollWidth - document.documentElement.clientWidth").await;
+    assert!(overflow.as_i64().unwrap() <= 0, "the page is {overflow} px wider than a phone");
+    browser.screenshot("counter-phone").await;
+    let violations = browser.accessibility_violations().await;
+    assert!(violations.is_empty(), "counter at a phone's width: {violations:#?}");
+    browser.client.set_window_size(1280, 900).await.unwrap();
     browser.client.goto(&format!("{}/#/hub/families", realm.cp_http)).await.unwrap();
     let refused = browser
         .wait_js(

@@ -15,8 +15,8 @@ use super::{api, ctx};
 use crate::counter::{Counter, Effect, Key, Row, Step};
 use crate::i18n::{self, Text};
 
-/// The rows of a search: each child's wallets, then the services the child
-/// has no wallet for yet (at zero).
+/// The rows of a search: each child's wallets (the services the child is
+/// enrolled in); every service, at zero, for a child with none yet.
 fn rows_of(consumers: &[ConsumerSummary], services: &ServiceList) -> Vec<Row> {
     let mut rows = Vec::new();
     for c in consumers {
@@ -32,8 +32,9 @@ fn rows_of(consumers: &[ConsumerSummary], services: &ServiceList) -> Vec<Row> {
         for w in &c.wallets {
             rows.push(row(w.service.clone(), w.confirmed, w.provisional));
         }
-        for s in &services.services {
-            if !c.wallets.iter().any(|w| w.service == s.id) {
+        // A child enrolled in no service yet may start any of them.
+        if c.wallets.is_empty() {
+            for s in &services.services {
                 rows.push(row(s.id.clone(), Balance::ZERO, Balance::ZERO));
             }
         }
@@ -72,6 +73,8 @@ pub fn CounterScreen() -> impl IntoView {
     let consumers = RwSignal::new(Vec::<ConsumerSummary>::new());
     let services = RwSignal::new(ServiceList { services: Vec::new() });
     let receipt = RwSignal::new(None::<Receipt>);
+    // Balance events numbered above this one came after the top-up was sent.
+    let sent_at_seq = RwSignal::new(0u64);
     let failure = RwSignal::new(None::<String>);
     let searched = RwSignal::new(false);
     let search_ref = NodeRef::<html::Input>::new();
@@ -87,7 +90,7 @@ pub fn CounterScreen() -> impl IntoView {
     leptos::prelude::Effect::new(move |_| {
         let changes = ctx.balances.get();
         counter.update(|c| {
-            for b in &changes {
+            for (_, b) in &changes {
                 c.balance(b.consumer, &b.service, b.confirmed, b.provisional);
             }
         });
@@ -140,6 +143,7 @@ pub fn CounterScreen() -> impl IntoView {
                             focus_later(amount_ref);
                         }
                     }
+                    Err(e) if e.kind == saldo_api::ErrorKind::Unauthenticated => ctx.me.set(None),
                     Err(e) => failure.set(Some(e.message)),
                 }
             });
@@ -148,6 +152,7 @@ pub fn CounterScreen() -> impl IntoView {
             let csrf = ctx.csrf();
             let key = api::new_key();
             failure.set(None);
+            sent_at_seq.set(ctx.balance_seq.get_untracked());
             spawn_local(async move {
                 match api::post::<_, Receipt>("/topups", &request, &csrf, Some(&key)).await {
                     Ok(recorded) => {
@@ -156,6 +161,7 @@ pub fn CounterScreen() -> impl IntoView {
                         counter.update(Counter::recorded);
                         focus_element_later(receipt_ref);
                     }
+                    Err(e) if e.kind == saldo_api::ErrorKind::Unauthenticated => ctx.me.set(None),
                     Err(e) => {
                         failure.set(Some(e.message));
                         counter.update(Counter::failed);
@@ -248,7 +254,13 @@ pub fn CounterScreen() -> impl IntoView {
             let balances = ctx.balances.get();
             let text = render_text(&r, TextWidth::Columns42, lang());
             let lines = r.lines.iter().enumerate().map(|(index, line)| {
-                let event = balances.iter().find(|b| b.consumer == line.consumer && b.service == line.service);
+                // Confirmed once an event that came after the top-up was sent
+                // says the wallet holds nothing unconfirmed.
+                let since = sent_at_seq.get_untracked();
+                let event = balances
+                    .iter()
+                    .find(|(seq, b)| *seq > since && b.consumer == line.consumer && b.service == line.service)
+                    .map(|(_, b)| b);
                 let provisional = line.provisional && event.is_none_or(|b| b.confirmed != b.provisional);
                 view! {
                     <li id=format!("receipt-line-{index}") data-provisional=provisional.to_string()>

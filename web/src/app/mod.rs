@@ -24,8 +24,10 @@ pub(crate) struct Ctx {
     pub lang: RwSignal<Lang>,
     pub me: RwSignal<Option<Me>>,
     pub route: RwSignal<String>,
-    /// The last balance event per wallet: (consumer, service, confirmed, provisional).
-    pub balances: RwSignal<Vec<saldo_api::status::BalanceChanged>>,
+    /// The last balance event per wallet, numbered in the order they came.
+    pub balances: RwSignal<Vec<(u64, saldo_api::status::BalanceChanged)>>,
+    /// The number of the last balance event.
+    pub balance_seq: RwSignal<u64>,
     pub receipts: RwSignal<Vec<Receipt>>,
 }
 
@@ -65,6 +67,7 @@ fn App() -> impl IntoView {
         me: RwSignal::new(None),
         route: RwSignal::new(current_route()),
         balances: RwSignal::new(Vec::new()),
+        balance_seq: RwSignal::new(0),
         receipts: RwSignal::new(Vec::new()),
     };
     provide_context(ctx);

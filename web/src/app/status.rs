@@ -39,10 +39,14 @@ pub fn listen(ctx: Ctx) {
                 live.connected.set(true);
                 live.status.set(Some(*status));
             }
-            Ok(Event::Balance(change)) => ctx.balances.update(|all| {
-                all.retain(|b| !(b.consumer == change.consumer && b.service == change.service));
-                all.push(change);
-            }),
+            Ok(Event::Balance(change)) => {
+                let seq = ctx.balance_seq.get_untracked() + 1;
+                ctx.balance_seq.set(seq);
+                ctx.balances.update(|all| {
+                    all.retain(|(_, b)| !(b.consumer == change.consumer && b.service == change.service));
+                    all.push((seq, change));
+                });
+            }
             Err(_) => {}
         }
     });
