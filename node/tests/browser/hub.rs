@@ -70,6 +70,27 @@ async fn an_administrator_uses_each_hub_screen_imports_families_and_enrols_a_dev
         assert!(violations.is_empty(), "{route}: {violations:#?}");
     }
 
+    // At a tablet's and a phone's width each screen fits: wide tables
+    // scroll inside their box, the page itself never sideways.
+    for (width, height, name) in [(800, 1280, "tablet"), (390, 844, "phone")] {
+        browser.client.set_window_size(width, height).await.unwrap();
+        for (route, _, loaded) in SCREENS {
+            open(&browser, &hub, route, loaded).await;
+            let overflow =
+                browser.js("return document.documentElement.scrollWidth - document.documentElement.clientWidth").await;
+            if overflow.as_i64().unwrap() > 0 {
+                let wide = browser
+                    .js("const w = document.documentElement.clientWidth; \
+                         return [...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > w) \
+                           .slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right))")
+                    .await;
+                panic!("{route} is {overflow} px wider than a {name}: {wide}");
+            }
+        }
+        browser.screenshot(&format!("hub-reports-{name}")).await;
+    }
+    browser.client.set_window_size(1280, 900).await.unwrap();
+
     // A CSV file with one good row and one bad one: the bad one is named
     // with its line and column, the good one goes in.
     let csv = realm.tmp.path().join("two-rows.csv");
