@@ -120,6 +120,49 @@ async fn an_administrator_uses_each_hub_screen_imports_families_and_enrols_a_dev
     let violations = browser.accessibility_violations().await;
     assert!(violations.is_empty(), "import report: {violations:#?}");
 
+    // The new family opened and its e-mail changed.
+    fill(&browser, "#families-q", "zanzottera").await;
+    click(&browser, "form[role=search] button[type=submit]").await;
+    browser
+        .wait_js("the family found", "return document.querySelectorAll('table.families tbody tr').length === 1")
+        .await;
+    click(&browser, "table.families tbody button").await;
+    browser.wait_js("the family", "return document.getElementById('family-email')").await;
+    fill(&browser, "#family-email", "nuova@example.org").await;
+    click(&browser, "article.family button[type=submit]").await;
+    browser
+        .wait_js(
+            "the family saved",
+            "const d = document.querySelector('article.family .done'); return d && d.innerText",
+        )
+        .await;
+    let family = api.get("/consumers?q=MRTMTT25D09F205Z")["consumers"][0]["family"].as_str().unwrap().to_owned();
+    assert_eq!(api.get(&format!("/families/{family}"))["payer"]["email"], "nuova@example.org");
+
+    // A clerk added, then disabled.
+    open(&browser, &hub, "operators", SCREENS[3].2).await;
+    fill(&browser, "#operator-login", "anna.verdi").await;
+    fill(&browser, "#operator-name", "Anna Verdi").await;
+    browser.client.find(Locator::Id("operator-role")).await.unwrap().select_by_value("clerk").await.unwrap();
+    fill(&browser, "#operator-password", "anna verdi password").await;
+    click(&browser, "section[aria-labelledby=new-operator-title] button[type=submit]").await;
+    browser
+        .wait_js(
+            "the new clerk",
+            "return [...document.querySelectorAll('table.operators td')].some(td => td.innerText === 'anna.verdi')",
+        )
+        .await;
+    let operator = |login: &str| {
+        let list = api.get("/operators");
+        list["operators"].as_array().unwrap().iter().find(|o| o["login"] == login).cloned().unwrap()
+    };
+    assert_eq!(operator("anna.verdi")["role"], "clerk");
+    click(&browser, "button[aria-label='Disattiva anna.verdi']").await;
+    browser
+        .wait_js("the clerk disabled", "return document.querySelector(\"button[aria-label='Riattiva anna.verdi']\")")
+        .await;
+    assert_eq!(operator("anna.verdi")["disabled"], true);
+
     // A mistake is named beside its field, and nothing is saved.
     open(&browser, &hub, "services", SCREENS[1].2).await;
     let service: Value = api.get("/services")["services"][0].clone();

@@ -107,10 +107,8 @@ fn FamilyCard(family: Family, open: RwSignal<Option<Family>>) -> impl IntoView {
         let (path, csrf) = (format!("/families/{id}/contacts"), ctx.csrf());
         spawn_local(async move {
             match net::send::<_, Family>(Method::Put, &path, &update, &csrf).await {
-                Ok(saved) => {
-                    errors.ok(ht(ctx.lang.get_untracked(), H::Saved));
-                    open.set(Some(saved));
-                }
+                // The boxes already show what was saved; the card stays, with its message.
+                Ok(_) => errors.ok(ht(ctx.lang.get_untracked(), H::Saved)),
                 Err(e) => errors.api(e, &["email", "phone", "notify", "language"]),
             }
         });
