@@ -1,8 +1,11 @@
 //! The hub's screens in a real browser: an administrator at a real hub opens
 //! each one (a screenshot of each, axe-core finds no serious or critical
-//! violation), imports a CSV file with one bad row and sees it named with
-//! its line and column, sees a mistake named beside its field with nothing
-//! saved, and creates an enrolment token shown with its QR code.
+//! violation, nothing wider than a tablet or a phone), imports a CSV file
+//! with one bad row and sees it named with its line and column, edits a
+//! family's e-mail, adds and disables a clerk, sees a mistake named beside
+//! its field with nothing saved, creates an enrolment token shown with its
+//! QR code, and revokes a device with a reason; each change checked
+//! through the API.
 
 use fantoccini::Locator;
 use serde_json::Value;
@@ -200,4 +203,19 @@ async fn an_administrator_uses_each_hub_screen_imports_families_and_enrols_a_dev
     browser.screenshot("hub-enrolment-token").await;
     let violations = browser.accessibility_violations().await;
     assert!(violations.is_empty(), "enrolment token: {violations:#?}");
+
+    // A device revoked, with its reason.
+    click(&browser, "button[aria-label='Apri Edicola']").await;
+    browser.wait_js("the device", "return document.getElementById('revoke-reason')").await;
+    fill(&browser, "#revoke-reason", "tablet rubato").await;
+    click(&browser, "form[aria-labelledby=revoke-title] button[type=submit]").await;
+    browser
+        .wait_js(
+            "the revocation",
+            "const d = document.querySelector('form[aria-labelledby=revoke-title] .done'); return d && d.innerText",
+        )
+        .await;
+    let points = api.get("/cash-points");
+    let edicola = points["cash_points"].as_array().unwrap().iter().find(|c| c["name"] == "Edicola").unwrap();
+    assert!(edicola["revoked"].is_object(), "{edicola}");
 }
