@@ -10,3 +10,5 @@ mod common;
 mod counter;
 #[path = "browser/harness.rs"]
 mod harness;
+#[path = "browser/hub.rs"]
+mod hub;

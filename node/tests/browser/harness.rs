@@ -152,7 +152,7 @@ impl Realm {
     }
 }
 
-fn add_operator(data: &str, login: &str, password: &str, role: &str, cash_point: Option<&str>) {
+pub fn add_operator(data: &str, login: &str, password: &str, role: &str, cash_point: Option<&str>) {
     let mut args = vec!["operator", "add", "--data", data, "--login", login, "--name", login, "--role", role];
     args.extend(cash_point.map(|c| ["--cash-point", c]).into_iter().flatten());
     args.push("--password-stdin");

@@ -238,5 +238,5 @@ fn hub_screen(route: &str) -> impl IntoView {
     if !allowed {
         return view! { <section class="refused"><h1>{title}</h1><p role="alert" id="hub-refused">{ctx.t(Text::NotForCashiers)}</p></section> }.into_any();
     }
-    view! { <section class="hub"><h1>{title}</h1></section> }.into_any()
+    hub::ui::screen(route)
 }

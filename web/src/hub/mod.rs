@@ -6,9 +6,45 @@
 use saldo_api::Lang;
 use saldo_api::session::{NodeKind, OperatorRole};
 
+pub mod charts;
+pub mod i18n;
+pub mod logic;
+
+#[cfg(target_arch = "wasm32")]
+mod cash_points;
+#[cfg(target_arch = "wasm32")]
+mod families;
+#[cfg(target_arch = "wasm32")]
+mod flagged;
+#[cfg(target_arch = "wasm32")]
+mod net;
+#[cfg(target_arch = "wasm32")]
+mod operators;
+#[cfg(target_arch = "wasm32")]
+mod outbox;
+#[cfg(target_arch = "wasm32")]
+mod reports;
+#[cfg(target_arch = "wasm32")]
+mod services;
+#[cfg(target_arch = "wasm32")]
+pub mod ui;
+
+/// Which screen an entry of [`SCREENS`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Families,
+    Services,
+    CashPoints,
+    Operators,
+    Flagged,
+    Outbox,
+    Reports,
+}
+
 /// One entry of the hub's navigation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubScreen {
+    pub id: Screen,
     /// The route, after `#/`.
     pub route: &'static str,
     pub it: &'static str,
@@ -26,13 +62,13 @@ impl HubScreen {
 
 /// The hub's screens, in navigation order.
 pub const SCREENS: &[HubScreen] = &[
-    HubScreen { route: "hub/families", it: "Famiglie e utenti", en: "Families and consumers" },
-    HubScreen { route: "hub/services", it: "Servizi", en: "Services" },
-    HubScreen { route: "hub/cash-points", it: "Punti di ricarica", en: "Cash points" },
-    HubScreen { route: "hub/operators", it: "Operatori", en: "Operators" },
-    HubScreen { route: "hub/flagged", it: "Operazioni segnalate", en: "Flagged operations" },
-    HubScreen { route: "hub/outbox", it: "Invii ai genitori", en: "Outbox" },
-    HubScreen { route: "hub/reports", it: "Rapporti", en: "Reports" },
+    HubScreen { id: Screen::Families, route: "hub/families", it: "Famiglie e utenti", en: "Families and consumers" },
+    HubScreen { id: Screen::Services, route: "hub/services", it: "Servizi", en: "Services" },
+    HubScreen { id: Screen::CashPoints, route: "hub/cash-points", it: "Punti di ricarica", en: "Cash points" },
+    HubScreen { id: Screen::Operators, route: "hub/operators", it: "Operatori", en: "Operators" },
+    HubScreen { id: Screen::Flagged, route: "hub/flagged", it: "Operazioni segnalate", en: "Flagged operations" },
+    HubScreen { id: Screen::Outbox, route: "hub/outbox", it: "Invii ai genitori", en: "Outbox" },
+    HubScreen { id: Screen::Reports, route: "hub/reports", it: "Rapporti", en: "Reports" },
 ];
 
 /// Whether this operator, on this node, sees the hub's screens: administrators
