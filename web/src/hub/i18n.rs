@@ -71,6 +71,7 @@ pub enum H {
     NewOperator,
     Add,
     NewPassword,
+    OneTimePassword,
     SetPassword,
     Disable,
     Enable,
@@ -228,7 +229,14 @@ pub fn ht(lang: Lang, text: H) -> &'static str {
         Login => ("Utente", "Login"),
         NewOperator => ("Nuovo operatore", "New operator"),
         Add => ("Aggiungi", "Add"),
-        NewPassword => ("Nuova password (almeno 10 caratteri)", "New password (at least 10 characters)"),
+        NewPassword => (
+            "Nuova password (almeno 10 caratteri; vuota: una password provvisoria)",
+            "New password (at least 10 characters; empty: a one-time password)",
+        ),
+        OneTimePassword => (
+            "password provvisoria, mostrata solo ora: consegnala all'operatore",
+            "one-time password, shown only now: hand it to the operator",
+        ),
         SetPassword => ("Cambia password", "Set password"),
         Disable => ("Disattiva", "Disable"),
         Enable => ("Riattiva", "Enable"),

@@ -279,15 +279,20 @@ impl OperatorForm {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let request =
-            OperatorCreate { login, name, role: self.role, cash_point, password: Password::new(self.password.clone()) };
+        // Left empty, the node generates a one-time password (shown once).
+        let password = Some(self.password.clone()).filter(|p| !p.is_empty()).map(Password::new);
+        let request = OperatorCreate { login, name, role: self.role, cash_point, password };
         request.validate().map(|()| request).map_err(|e| vec![e.into()])
     }
 }
 
-/// A new password for an operator.
+/// A new password for an operator; left empty, a one-time password the
+/// node generates.
 pub fn new_password(password: &str) -> Result<OperatorUpdate, FieldError> {
-    let update = OperatorUpdate { password: Some(Password::new(password)), disabled: None };
+    let update = match password {
+        "" => OperatorUpdate { one_time_password: true, ..OperatorUpdate::default() },
+        typed => OperatorUpdate { password: Some(Password::new(typed)), ..OperatorUpdate::default() },
+    };
     update.validate().map(|()| update).map_err(FieldError::from)
 }
 
@@ -514,6 +519,10 @@ mod tests {
         assert_eq!(form.request().unwrap_err()[0].field, "login");
         assert_eq!(new_password("short").unwrap_err().field, "password");
         assert!(new_password("a long enough one").is_ok());
+        assert!(new_password("").unwrap().one_time_password, "empty: the node generates a one-time password");
+        form.login = "anna.b".into();
+        form.password = String::new();
+        assert_eq!(form.request().unwrap().password, None, "empty: a one-time password");
         assert_eq!(review(false, "", false).unwrap_err().field, "note");
         let rejected = review(false, "duplicate", true).unwrap();
         assert!(!rejected.confirm_below_floor);

@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use saldo_api::Lang;
 use saldo_api::cash_points::CashPointList;
 use saldo_api::operators::{OperatorList, OperatorUpdate, OperatorView};
 use saldo_api::session::OperatorRole;
@@ -59,8 +60,8 @@ fn OperatorRow(operator: OperatorView, list: RwSignal<Option<OperatorList>>) -> 
         let (path, csrf, lang) = (format!("/operators/{login}"), ctx.csrf(), ctx.lang.get_untracked());
         spawn_local(async move {
             match net::send::<_, OperatorView>(Method::Patch, &path, &update, &csrf).await {
-                Ok(_) => {
-                    errors.ok(ht(lang, H::Saved));
+                Ok(view) => {
+                    errors.ok(with_one_time_password(lang, ht(lang, H::Saved).to_owned(), &view));
                     password.set(String::new());
                     load(list, errors);
                 }
@@ -80,7 +81,7 @@ fn OperatorRow(operator: OperatorView, list: RwSignal<Option<OperatorList>>) -> 
     };
     let toggle = {
         let login = login.clone();
-        move |_| change(login.clone(), OperatorUpdate { password: None, disabled: Some(!disabled) })
+        move |_| change(login.clone(), OperatorUpdate { disabled: Some(!disabled), ..OperatorUpdate::default() })
     };
     let id = format!("password-{login}");
     let toggle_label = move || {
@@ -107,6 +108,15 @@ fn OperatorRow(operator: OperatorView, list: RwSignal<Option<OperatorList>>) -> 
                 </form>
             </td>
         </tr>
+    }
+}
+
+/// `saved`, and the one-time password the node generated, if it did (shown
+/// only in this answer).
+fn with_one_time_password(lang: Lang, saved: String, view: &OperatorView) -> String {
+    match &view.one_time_password {
+        Some(password) => format!("{saved} — {}: {password}", ht(lang, H::OneTimePassword)),
+        None => saved,
     }
 }
 
@@ -167,7 +177,8 @@ fn NewOperator(list: RwSignal<Option<OperatorList>>) -> impl IntoView {
         spawn_local(async move {
             match net::send::<_, OperatorView>(Method::Post, "/operators", &request, &csrf).await {
                 Ok(made) => {
-                    errors.ok(format!("{}: {}", ht(lang, H::Saved), made.login.as_str()));
+                    let saved = format!("{}: {}", ht(lang, H::Saved), made.login.as_str());
+                    errors.ok(with_one_time_password(lang, saved, &made));
                     login.set(String::new());
                     name.set(String::new());
                     password.set(String::new());
