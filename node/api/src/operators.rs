@@ -165,8 +165,9 @@ pub struct OperatorView {
     /// That cash point's name, for people.
     pub cash_point_name: Option<String>,
     pub disabled: bool,
-    /// The account holds a one-time password: its owner chooses their
-    /// own at the next log-in.
+    /// The account holds a password the node generated, to be replaced by
+    /// one its owner chooses (nothing forces that yet: an administrator
+    /// sets it).
     #[serde(default)]
     pub must_change_password: bool,
     /// A one-time password the node generated, shown in this answer only
@@ -189,9 +190,8 @@ pub struct OperatorCreate {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default)]
     pub cash_point: Option<AuthorId>,
-    /// The account's password; left out, the node generates a one-time
-    /// password (shown once in the answer) that the operator replaces at
-    /// their first log-in.
+    /// The account's password; left out, the node generates one (shown
+    /// once in the answer) for the administrator to hand over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<Password>,
 }
@@ -226,8 +226,8 @@ pub struct OperatorUpdate {
     pub password: Option<Password>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
-    /// The node generates a one-time password (shown once in the answer),
-    /// replaced by its owner at the next log-in; not with `password`.
+    /// The node generates a password (shown once in the answer) for the
+    /// administrator to hand over; not with `password`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub one_time_password: bool,
 }

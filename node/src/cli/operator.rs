@@ -146,7 +146,7 @@ fn print_one(view: &OperatorView, what: &str, json: bool) -> Result<()> {
     outln!("{what} {} {} ({}) at {}", view.role.name(), view.login.as_str(), view.name, place(view));
     if let Some(password) = &view.one_time_password {
         outln!("one-time password: {password}");
-        outln!("(shown only now: hand it to {}, who chooses their own at the first login)", view.name);
+        outln!("(shown only now: hand it to {}; `saldo operator passwd --password-stdin` sets another)", view.name);
     }
     if view.cash_point.is_some() {
         outln!("the cash point learns it at its next sync with the hub");

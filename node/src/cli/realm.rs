@@ -65,7 +65,9 @@ pub(super) fn init_realm(data: DataArg, name: String, json: JsonArg) -> Result<(
         outln!("realm id (hub key): {}", node.realm().to_hex());
         outln!();
         outln!("first administrator: login {admin}, one-time password {}", password.as_str());
-        outln!("(shown only now: choose your own at the first login; more with `saldo operator add`)");
+        outln!(
+            "(shown only now: keep it safe, or set your own with `saldo operator passwd --password-stdin`; more accounts with `saldo operator add`)"
+        );
     }
     Ok(())
 }
