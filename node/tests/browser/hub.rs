@@ -51,7 +51,12 @@ async fn fill(browser: &Browser, css: &str, text: &str) {
 }
 
 async fn click(browser: &Browser, css: &str) {
-    browser.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+    let element = browser.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    // Scrolled to the middle first: the page's sticky bar covers an element
+    // the browser scrolls only just into view, and would take the click.
+    let reference = serde_json::to_value(&element).unwrap();
+    browser.client.execute("arguments[0].scrollIntoView({block: 'center'});", vec![reference]).await.unwrap();
+    element.click().await.unwrap_or_else(|e| panic!("{css}: {e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
