@@ -2,24 +2,15 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{Value, json};
 
+pub use super::common::{Running, wait_until};
 use super::common::{SALDO, ok, saldo};
-
-/// A child process, killed when dropped.
-pub struct Running(pub Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 pub fn spawn(args: &[&str], log: &Path) -> Running {
     let log = std::fs::File::create(log).unwrap();
@@ -34,17 +25,6 @@ pub fn spawn(args: &[&str], log: &Path) -> Running {
             .spawn()
             .unwrap(),
     )
-}
-
-pub fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = f() {
-            return value;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn free_port() -> u16 {

@@ -1,6 +1,7 @@
 //! What the tests that run the `saldo` binary share.
 
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 pub const SALDO: &str = env!("CARGO_BIN_EXE_saldo");
 
@@ -14,4 +15,28 @@ pub fn ok(args: &[&str]) -> String {
     let out = saldo(args);
     assert!(out.status.success(), "saldo {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// A `saldo` process (or a driver), killed (SIGKILL) when dropped.
+#[allow(dead_code)] // (not every test binary runs processes)
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What `f` finds, once it finds it; fails the test after a minute.
+#[allow(dead_code)] // (not every test binary waits)
+pub fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

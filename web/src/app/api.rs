@@ -11,7 +11,9 @@ fn url(path: &str) -> String {
     format!("{API_PREFIX}{path}")
 }
 
-async fn answer<T: DeserializeOwned>(response: Result<Response, gloo_net::Error>) -> Result<T, ApiError> {
+/// The API's answer as `T`, or its error (the node's own, or one saying it
+/// did not answer).
+pub(crate) async fn answer<T: DeserializeOwned>(response: Result<Response, gloo_net::Error>) -> Result<T, ApiError> {
     let response =
         response.map_err(|e| ApiError::new(ErrorKind::Unavailable, format!("the node does not answer: {e}")))?;
     if response.ok() {

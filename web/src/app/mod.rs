@@ -12,7 +12,7 @@ use saldo_api::session::{LoginRequest, Me};
 use crate::hub;
 use crate::i18n::{Text, lang_code, lang_from_code, tr};
 
-mod api;
+pub(crate) mod api;
 mod counter;
 mod money;
 mod status;

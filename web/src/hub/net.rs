@@ -3,26 +3,11 @@
 //! counter's `GET` and `POST` these screens need `PUT`, `PATCH` and a CSV
 //! body, so they have their own few lines rather than widening the counter's.
 
-use gloo_net::http::{Request, RequestBuilder, Response};
+use crate::app::api::answer;
+use gloo_net::http::{Request, RequestBuilder};
 use saldo_api::{API_PREFIX, ApiError, CSRF_HEADER, ErrorKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-
-async fn answer<T: DeserializeOwned>(response: Result<Response, gloo_net::Error>) -> Result<T, ApiError> {
-    let response =
-        response.map_err(|e| ApiError::new(ErrorKind::Unavailable, format!("the node does not answer: {e}")))?;
-    if response.ok() {
-        return response
-            .json::<T>()
-            .await
-            .map_err(|e| ApiError::new(ErrorKind::Internal, format!("unexpected answer: {e}")));
-    }
-    let status = response.status();
-    Err(response
-        .json::<ApiError>()
-        .await
-        .unwrap_or_else(|_| ApiError::new(ErrorKind::Internal, format!("the node answered {status}"))))
-}
 
 /// `GET` of a full URL (as `logic::api_url` makes them).
 pub async fn get_url<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
