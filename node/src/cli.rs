@@ -153,8 +153,21 @@ fn with_flag_hint(error: &crate::service::ServiceError) -> String {
 /// The node of a data directory behind its service layer, and a small
 /// runtime to call it on: how every command reads and records.
 struct Session {
-    service: crate::service::Service,
-    runtime: tokio::runtime::Runtime,
+    service: Option<crate::service::Service>,
+    runtime: Option<tokio::runtime::Runtime>,
+    done: crate::service::WriterDone,
+}
+
+impl Drop for Session {
+    /// Waits for the node's thread to finish what it does after a command's
+    /// last call (a top-up's receipt queued for the family, at the hub) and
+    /// close the database, before the process exits.
+    fn drop(&mut self) {
+        drop(self.service.take());
+        // Its tasks go with it, and any handle of the service they held.
+        drop(self.runtime.take());
+        self.done.wait();
+    }
 }
 
 impl Session {
@@ -166,12 +179,18 @@ impl Session {
         // Opened here, where the error says which directory.
         let node = open(data)?;
         let service = crate::service::Service::start(node, Some(data.to_path_buf())).map_err(CommandError)?;
-        Ok(Session { service, runtime })
+        let done = service.writer_done();
+        Ok(Session { service: Some(service), runtime: Some(runtime), done })
+    }
+
+    fn service(&self) -> &crate::service::Service {
+        self.service.as_ref().expect("taken only when the session is dropped")
     }
 
     /// Runs one call of the service to its end.
     fn call<R>(&self, call: impl AsyncFnOnce(&crate::service::Service) -> crate::service::Result<R>) -> Result<R> {
-        Ok(self.runtime.block_on(call(&self.service)).map_err(CommandError)?)
+        let runtime = self.runtime.as_ref().expect("taken only when the session is dropped");
+        Ok(runtime.block_on(call(self.service())).map_err(CommandError)?)
     }
 }
 

@@ -33,7 +33,7 @@ use tokio::sync::broadcast;
 
 pub use bundles::{Bundle, FrontierFileBytes};
 pub use error::{ErrorKind, Result, ServiceError};
-pub use writer::NodeHandle;
+pub use writer::{NodeHandle, WriterDone};
 
 use crate::node::{Node, NodeError};
 use readers::Readers;
@@ -119,6 +119,12 @@ impl Service {
     pub async fn set_public_url(&self, url: String) -> Result<()> {
         *self.inner.verify_base.write().unwrap_or_else(std::sync::PoisonError::into_inner) = url.clone();
         self.write(move |node| Ok(node.set_meta_text(crate::node::META_PUBLIC_URL, &url)?)).await
+    }
+
+    /// Says when the node's thread has ended, once every handle of this
+    /// service is gone: what a process waits for before it exits.
+    pub fn writer_done(&self) -> WriterDone {
+        self.inner.node.done.clone()
     }
 
     pub fn about(&self) -> &About {

@@ -55,7 +55,7 @@ pub(super) fn export_bundle(data: DataArg, out: PathBuf, lacking: Option<PathBuf
                 r.role,
                 format_time(r.frontier_written_ms)
             ),
-            None if session.service.about().is_hub => outln!(
+            None if session.service().about().is_hub => outln!(
                 "everything this hub holds, contact data included: a backup for the hub only (a cash point refuses the contact data)"
             ),
             None => {}

@@ -91,8 +91,10 @@ fn serve(
         .try_init();
     let listener = http.bind()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let mut done = None;
+    let ran = runtime.block_on(async {
         let service = crate::service::Service::start(node, Some(dir.to_path_buf()))?;
+        done = Some(service.writer_done());
         // Receipts' verification links point where parents reach the hub:
         // as configured, else (at the hub) the address the API listens on.
         if let Some(url) = &public_url {
@@ -135,7 +137,14 @@ fn serve(
             let _ = sender.await;
         }
         net
-    })
+    });
+    // The node's thread finishes what it was doing and closes the
+    // database before the process exits.
+    drop(runtime);
+    if let Some(done) = done {
+        done.wait();
+    }
+    ran
 }
 
 /// Creates a cash point in `dir` from an enrolment token: a new key, the hub

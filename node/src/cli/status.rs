@@ -87,7 +87,7 @@ pub(super) fn status(args: StatusArgs) -> Result<()> {
     let run = crate::net::RunStatus::read(&args.data.data);
     let running = run.is_some();
     if let Some(run) = run {
-        *session.service.run_status().lock().unwrap_or_else(std::sync::PoisonError::into_inner) = run;
+        *session.service().run_status().lock().unwrap_or_else(std::sync::PoisonError::into_inner) = run;
     }
     let status = session.call(async |s| s.status().await)?;
     if args.json.json {

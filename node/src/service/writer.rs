@@ -61,11 +61,43 @@ impl Drop for CloseOnDrop {
     }
 }
 
+/// Says when the node's thread has ended: its last jobs done, the work it
+/// does when idle done (receipts due at the hub queued) and the database
+/// closed. The last handle is not always dropped where it can be waited for
+/// (a job's closure may hold it, and the thread cannot join itself), so a
+/// process about to exit waits on this instead.
+#[derive(Debug, Clone, Default)]
+pub struct WriterDone(Arc<(Mutex<bool>, Condvar)>);
+
+impl WriterDone {
+    /// Blocks until the node's thread has ended.
+    pub fn wait(&self) {
+        let (ended, changed) = &*self.0;
+        let mut ended = ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while !*ended {
+            ended = changed.wait(ended).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+}
+
+/// Marks the thread ended when it returns or unwinds.
+struct EndsOnDrop(WriterDone);
+
+impl Drop for EndsOnDrop {
+    fn drop(&mut self) {
+        let (ended, changed) = &*(self.0).0;
+        *ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        changed.notify_all();
+    }
+}
+
 /// Access to the node's thread from async tasks.
 #[derive(Clone)]
 pub struct NodeHandle {
     jobs: Arc<Jobs>,
     _close: Arc<CloseOnDrop>,
+    /// Set once the thread has ended.
+    pub(crate) done: WriterDone,
     /// The node's frontier, updated after every change this process makes
     /// and when a poll sees another process's.
     pub(crate) frontier: watch::Sender<Frontier>,
@@ -121,68 +153,77 @@ impl NodeHandle {
         let (thread_jobs, moved) = (jobs.clone(), wallets.clone());
         let outbox = watch::Sender::new(0u64);
         let queued = outbox.clone();
+        let done = WriterDone::default();
+        let ends = EndsOnDrop(done.clone());
         let thread = std::thread::Builder::new()
             .name("saldo-node".into())
             .spawn(move || {
-                // When receipts due were last turned into messages, and when
-                // to try again after that failed (the database busy, say).
-                let (mut expanded_at, mut retry_at) = (Instant::now(), None::<Instant>);
-                loop {
-                    let job = {
-                        let mut queues = thread_jobs.lock();
-                        loop {
-                            if let Some(job) = queues.urgent.pop_front().or_else(|| queues.bulk.pop_front()) {
-                                break Some(job);
-                            }
-                            // Idle: receipts due become messages now.
-                            let due = node.store().receipts_maybe_due();
-                            if due && retry_at.is_none_or(|at| Instant::now() >= at) {
-                                break None;
-                            }
-                            if queues.closed {
-                                return;
-                            }
-                            queues = match retry_at.filter(|_| due) {
-                                Some(at) => {
-                                    let wait = at.saturating_duration_since(Instant::now());
-                                    thread_jobs
+                'run: {
+                    // When receipts due were last turned into messages, and when
+                    // to try again after that failed (the database busy, say).
+                    let (mut expanded_at, mut retry_at) = (Instant::now(), None::<Instant>);
+                    loop {
+                        let job = {
+                            let mut queues = thread_jobs.lock();
+                            loop {
+                                if let Some(job) = queues.urgent.pop_front().or_else(|| queues.bulk.pop_front()) {
+                                    break Some(job);
+                                }
+                                // Idle: receipts due become messages now.
+                                let due = node.store().receipts_maybe_due();
+                                if due && retry_at.is_none_or(|at| Instant::now() >= at) {
+                                    break None;
+                                }
+                                if queues.closed {
+                                    break 'run;
+                                }
+                                queues = match retry_at.filter(|_| due) {
+                                    Some(at) => {
+                                        let wait = at.saturating_duration_since(Instant::now());
+                                        thread_jobs
+                                            .ready
+                                            .wait_timeout(queues, wait)
+                                            .map_or_else(|e| e.into_inner().0, |r| r.0)
+                                    }
+                                    None => thread_jobs
                                         .ready
-                                        .wait_timeout(queues, wait)
-                                        .map_or_else(|e| e.into_inner().0, |r| r.0)
-                                }
-                                None => {
-                                    thread_jobs.ready.wait(queues).unwrap_or_else(std::sync::PoisonError::into_inner)
-                                }
-                            };
+                                        .wait(queues)
+                                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                                };
+                            }
+                        };
+                        let Some(job) = job else {
+                            retry_at = expand_receipts_due(&mut node, &queued);
+                            expanded_at = Instant::now();
+                            continue;
+                        };
+                        job(&mut node);
+                        // Under a steady stream of jobs, receipts wait at most a second.
+                        if expanded_at.elapsed() >= RECEIPTS_WAIT_MAX && retry_at.is_none_or(|at| Instant::now() >= at)
+                        {
+                            retry_at = expand_receipts_due(&mut node, &queued);
+                            expanded_at = Instant::now();
                         }
-                    };
-                    let Some(job) = job else {
-                        retry_at = expand_receipts_due(&mut node, &queued);
-                        expanded_at = Instant::now();
-                        continue;
-                    };
-                    job(&mut node);
-                    // Under a steady stream of jobs, receipts wait at most a second.
-                    if expanded_at.elapsed() >= RECEIPTS_WAIT_MAX && retry_at.is_none_or(|at| Instant::now() >= at) {
-                        retry_at = expand_receipts_due(&mut node, &queued);
-                        expanded_at = Instant::now();
-                    }
-                    // Balances are read only for someone listening (an open page):
-                    // a catch-up moves thousands of wallets per call.
-                    if moved.receiver_count() == 0 {
-                        node.forget_wallet_changes();
-                        continue;
-                    }
-                    let changes = node.take_wallet_changes();
-                    if !changes.is_empty() {
-                        // A listener that went meanwhile is no error.
-                        let _ = moved.send(Arc::new(changes));
+                        // Balances are read only for someone listening (an open page):
+                        // a catch-up moves thousands of wallets per call.
+                        if moved.receiver_count() == 0 {
+                            node.forget_wallet_changes();
+                            continue;
+                        }
+                        let changes = node.take_wallet_changes();
+                        if !changes.is_empty() {
+                            // A listener that went meanwhile is no error.
+                            let _ = moved.send(Arc::new(changes));
+                        }
                     }
                 }
+                // The database closed first, then the thread is said to have ended.
+                drop(node);
+                drop(ends);
             })
             .map_err(|source| NodeError::Io { path: "the node's thread".into(), source })?;
         let close = CloseOnDrop { jobs: jobs.clone(), thread: Mutex::new(Some(thread)) };
-        Ok(NodeHandle { _close: Arc::new(close), jobs, frontier, forks, wallets, outbox })
+        Ok(NodeHandle { _close: Arc::new(close), jobs, done, frontier, forks, wallets, outbox })
     }
 
     fn queue<R: Send + 'static>(

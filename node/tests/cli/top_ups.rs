@@ -100,6 +100,13 @@ fn a_top_up_prints_its_receipt_and_the_balance_shows_it() {
     let text = ok(&["topup", "--data", d, "--pan", &pan, "--amount", "7.50", "--method", "cash"]);
     assert!(text.contains("RICEVUTA / RECEIPT no. 2"), "{text}");
     assert!(text.contains("20.00 EUR"), "{text}");
+    // Each command queued its receipt for the family before it exited:
+    // nothing left due for the next process to find.
+    let db = rusqlite::Connection::open(realm.dir.join("saldo.db")).unwrap();
+    let count = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM receipts_due"), 0);
+    assert_eq!(count("SELECT COUNT(*) FROM outbox WHERE purpose = 'receipt'"), 4, "two receipts, e-mail and SMS each");
+    drop(db);
     let balance: serde_json::Value =
         serde_json::from_str(&ok(&["balance", "--data", d, "--pan", &pan, "--json"])).unwrap();
     assert_eq!(balance["wallets"][0]["confirmed"], "20.00");
