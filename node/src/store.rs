@@ -623,6 +623,10 @@ pub struct Tx<'a> {
     /// once it commits.
     receipts_due: std::cell::Cell<bool>,
     receipts_due_home: Option<&'a std::cell::Cell<bool>>,
+    /// Services' reminder settings read in this transaction (the hub reads
+    /// them for every wallet a counted operation moves); forgotten when a
+    /// service is written.
+    service_reminders: RefCell<HashMap<ServiceId, Option<(i64, Vec<i32>)>>>,
 }
 
 impl<'a> Tx<'a> {
@@ -652,6 +656,7 @@ impl<'a> Tx<'a> {
             moved_home: None,
             receipts_due: std::cell::Cell::default(),
             receipts_due_home: None,
+            service_reminders: RefCell::default(),
         })
     }
 

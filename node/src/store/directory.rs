@@ -34,6 +34,7 @@ impl<'a> Tx<'a> {
         rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
     pub fn put_service(&self, service: &crate::directory::ServiceRecord) -> Result<()> {
+        self.service_reminders.borrow_mut().clear();
         self.tx
             .prepare_cached(
                 "INSERT INTO services (service, name, floor_minor, tariff_minor, reminders) VALUES (?1, ?2, ?3, ?4, ?5)

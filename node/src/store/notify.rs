@@ -52,17 +52,22 @@ impl Tx<'_> {
     /// without the rest of the service (they are checked on every balance change).
     pub fn service_reminders(&self, service: &ServiceId) -> Result<Option<(i64, Vec<i32>)>> {
         use rusqlite::OptionalExtension as _;
+        if let Some(known) = self.service_reminders.borrow().get(service) {
+            return Ok(known.clone());
+        }
         let row = self
             .tx
             .prepare_cached("SELECT tariff_minor, reminders FROM services WHERE service = ?1")?
             .query_row([service.as_str()], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<String>>(1)?)))
             .optional()?;
-        Ok(match row {
+        let reminders = match row {
             Some((Some(tariff), Some(text))) if !text.is_empty() && tariff > 0 => {
                 Some((tariff, crate::directory::parse_reminders(&text).unwrap_or_default()))
             }
             _ => None,
-        })
+        };
+        self.service_reminders.borrow_mut().insert(service.clone(), reminders.clone());
+        Ok(reminders)
     }
 
     /// How many times the message about `about` on `channel` was sent again.
