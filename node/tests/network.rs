@@ -5,7 +5,6 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 mod common;
-use common::{SALDO, ok, saldo};
+use common::{http_of, ok, saldo, spawn_logged};
 
 /// The hub's outbox against a real SMTP server and SMS gateway on 127.0.0.1.
 #[path = "network/delivery.rs"]
@@ -41,23 +40,12 @@ fn json(args: &[&str]) -> Value {
 }
 
 fn spawn(args: &[&str], log: &Path) -> Running {
-    let log = std::fs::File::create(log).unwrap();
     // Nodes of tests running side by side each take a free port for their API.
     let mut args = args.to_vec();
     if matches!(args.first(), Some(&"hub" | &"cashpoint")) && !args.contains(&"--http") {
         args.extend(["--http", "127.0.0.1:0"]);
     }
-    Running(
-        Command::new(SALDO)
-            .args(args)
-            .env_remove("SALDO_DATA")
-            .env("SALDO_LOG", "saldo_node=debug")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+    spawn_logged(&args, log, "saldo_node=debug")
 }
 
 fn status(dir: &Path) -> Value {
@@ -170,12 +158,4 @@ impl Drop for Relay {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
     }
-}
-
-fn http_of(dir: &Path, node: &Running) -> String {
-    wait_until("the node's HTTP API", || {
-        let written: Value = serde_json::from_slice(&std::fs::read(dir.join("status.json")).ok()?).ok()?;
-        (written["pid"].as_u64() == Some(u64::from(node.0.id()))).then_some(())?;
-        Some(written["http"].as_str()?.to_string())
-    })
 }

@@ -9,35 +9,15 @@ use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{Value, json};
 
-pub use super::common::{Running, wait_until};
-use super::common::{SALDO, ok, saldo};
+pub use super::common::{Running, http_of, wait_until};
+use super::common::{SALDO, ok, saldo, spawn_logged};
 
 pub fn spawn(args: &[&str], log: &Path) -> Running {
-    let log = std::fs::File::create(log).unwrap();
-    Running(
-        Command::new(SALDO)
-            .args(args)
-            .env_remove("SALDO_DATA")
-            .env("SALDO_LOG", "saldo_node=info")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+    spawn_logged(args, log, "saldo_node=info")
 }
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The HTTP base URL of the node `node` running on `dir`.
-pub fn http_of(dir: &Path, node: &Running) -> String {
-    wait_until("the node's HTTP API", || {
-        let written: Value = serde_json::from_slice(&std::fs::read(dir.join("status.json")).ok()?).ok()?;
-        (written["pid"].as_u64() == Some(u64::from(node.0.id()))).then_some(())?;
-        Some(written["http"].as_str()?.to_string())
-    })
 }
 
 fn status(dir: &Path) -> Option<Value> {

@@ -1,6 +1,7 @@
 //! What the tests that run the `saldo` binary share.
 
-use std::process::{Child, Command, Output};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const SALDO: &str = env!("CARGO_BIN_EXE_saldo");
@@ -39,4 +40,33 @@ pub fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         assert!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Starts `saldo` with `args`, logging at `level` (`SALDO_LOG`) into the
+/// file `log` with its output; killed when dropped.
+#[allow(dead_code)] // (not every test binary runs processes)
+pub fn spawn_logged(args: &[&str], log: &Path, level: &str) -> Running {
+    let log = std::fs::File::create(log).expect("a log file");
+    Running(
+        Command::new(SALDO)
+            .args(args)
+            .env_remove("SALDO_DATA")
+            .env("SALDO_LOG", level)
+            .stdout(log.try_clone().expect("the log file, twice"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("saldo starts"),
+    )
+}
+
+/// The HTTP base URL of `node`, running on `dir`, once it listens (as its
+/// status file says, written by that very process).
+#[allow(dead_code)] // (not every test binary runs processes)
+pub fn http_of(dir: &Path, node: &Running) -> String {
+    wait_until("the node's HTTP API", || {
+        let written: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("status.json")).ok()?).ok()?;
+        (written["pid"].as_u64() == Some(u64::from(node.0.id()))).then_some(())?;
+        Some(written["http"].as_str()?.to_string())
+    })
 }
