@@ -245,7 +245,7 @@ fn search_during_catch_up(options: &Options) -> Result<()> {
     let _ = std::fs::remove_dir_all(&copy);
     std::fs::create_dir_all(&copy)?;
     Node::open(&dir)?.store().copy_into(&copy.join("saldo.db"))?;
-    for file in ["node.key", "contacts.key"] {
+    for file in [saldo_node::node::KEY_FILE, saldo_node::node::CONTACTS_KEY_FILE] {
         if dir.join(file).exists() {
             std::fs::copy(dir.join(file), copy.join(file))?;
         }
