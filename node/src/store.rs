@@ -534,6 +534,16 @@ const HOT_STATEMENTS: usize = 5;
 /// for them, and they go in in key order.
 const LINES_PER_INSERT: usize = 64;
 
+/// Receipts due written by one statement (the hub notes one for most
+/// operations it counts).
+pub(crate) const RECEIPTS_DUE_PER_INSERT: usize = 64;
+
+/// `INSERT INTO receipts_due ... VALUES` with [`RECEIPTS_DUE_PER_INSERT`] rows.
+pub(crate) static INSERT_RECEIPTS_DUE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let rows = vec!["(?, ?)"; RECEIPTS_DUE_PER_INSERT].join(", ");
+    format!("INSERT OR IGNORE INTO receipts_due (op_row, balances) VALUES {rows}")
+});
+
 /// `INSERT INTO money_lines ... VALUES` with [`LINES_PER_INSERT`] rows.
 static INSERT_MONEY_LINES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let rows = vec!["(?, ?, ?, ?)"; LINES_PER_INSERT].join(", ");
@@ -592,6 +602,11 @@ pub struct Tx<'a> {
     /// order before anything reads the table whole and at commit: a batch
     /// touches a wallet once however many of its operations do.
     wallet_deltas: RefCell<HashMap<i64, (i64, i64)>>,
+    /// Balances as the `wallets` table holds them (by number), read in this
+    /// transaction since `wallet_deltas` was last written there: the hub
+    /// reads a wallet's balance for each receipt and checkpoint, often
+    /// several times a transaction.
+    wallet_base: RefCell<HashMap<i64, (i64, i64)>>,
     /// The highest receipt number of each author (by number) read in this
     /// transaction and kept up to date as operations are stored, and the
     /// authors whose highest moved (written at commit).
@@ -623,6 +638,9 @@ pub struct Tx<'a> {
     /// once it commits.
     receipts_due: std::cell::Cell<bool>,
     receipts_due_home: Option<&'a std::cell::Cell<bool>>,
+    /// Receipts due to write, as (op_row, balances): written at commit,
+    /// [`RECEIPTS_DUE_PER_INSERT`] at once, and before anything reads them.
+    receipts_due_pending: RefCell<Vec<(i64, String)>>,
     /// Services' reminder settings read in this transaction (the hub reads
     /// them for every wallet a counted operation moves); forgotten when a
     /// service is written.
@@ -643,6 +661,7 @@ impl<'a> Tx<'a> {
             running_pending: RefCell::default(),
             walls: RefCell::default(),
             wallet_deltas: RefCell::default(),
+            wallet_base: RefCell::default(),
             wallets: RefCell::default(),
             wallet_keys: RefCell::default(),
             directory_version: std::cell::Cell::default(),
@@ -656,6 +675,7 @@ impl<'a> Tx<'a> {
             moved_home: None,
             receipts_due: std::cell::Cell::default(),
             receipts_due_home: None,
+            receipts_due_pending: RefCell::default(),
             service_reminders: RefCell::default(),
         })
     }
@@ -680,6 +700,7 @@ impl<'a> Tx<'a> {
         self.flush_wallets()?;
         self.flush_running()?;
         self.flush_lines()?;
+        self.flush_receipts_due()?;
         let Tx {
             hot,
             tx,
@@ -730,6 +751,8 @@ impl<'a> Tx<'a> {
 
     fn flush_wallets(&self) -> Result<()> {
         let deltas = std::mem::take(&mut *self.wallet_deltas.borrow_mut());
+        // The table moves: what was read of it is no longer its content.
+        self.wallet_base.borrow_mut().clear();
         let keys = self.wallet_keys.borrow();
         type Wallet = (ConsumerId, ServiceId);
         let mut deltas: Vec<(&Wallet, (i64, i64))> = deltas

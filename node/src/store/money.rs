@@ -180,18 +180,28 @@ impl<'a> Tx<'a> {
         Ok(num)
     }
     pub fn wallet(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<WalletRow> {
-        let row = self
-            .tx
-            .prepare_cached(
-                "SELECT confirmed_minor, provisional_minor FROM wallets WHERE consumer = ?1 AND service = ?2",
-            )?
-            .query_row(params![&consumer.0[..], service.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-            .optional()?
-            .unwrap_or((0, 0));
-        let pending = self
-            .cached_wallet_num(consumer, service)
-            .and_then(|num| self.wallet_deltas.borrow().get(&num).copied())
-            .unwrap_or((0, 0));
+        let num = self.cached_wallet_num(consumer, service);
+        let known = num.and_then(|num| self.wallet_base.borrow().get(&num).copied());
+        let row = match known {
+            Some(row) => row,
+            None => {
+                let row = self
+                    .tx
+                    .prepare_cached(
+                        "SELECT confirmed_minor, provisional_minor FROM wallets WHERE consumer = ?1 AND service = ?2",
+                    )?
+                    .query_row(params![&consumer.0[..], service.as_str()], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                    })
+                    .optional()?
+                    .unwrap_or((0, 0));
+                if let Some(num) = num {
+                    self.wallet_base.borrow_mut().insert(num, row);
+                }
+                row
+            }
+        };
+        let pending = num.and_then(|num| self.wallet_deltas.borrow().get(&num).copied()).unwrap_or((0, 0));
         let row = (row.0 + pending.0, row.1 + pending.1);
         Ok(WalletRow {
             consumer: *consumer,

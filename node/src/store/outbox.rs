@@ -234,10 +234,28 @@ impl Tx<'_> {
     /// receipt is due, with the balances its lines left.
     pub fn receipt_due(&self, op_row: i64, balances: &[i64]) -> Result<()> {
         let balances = balances.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        self.tx
-            .prepare_cached("INSERT OR IGNORE INTO receipts_due (op_row, balances) VALUES (?1, ?2)")?
-            .execute(params![op_row, balances])?;
+        self.receipts_due_pending.borrow_mut().push((op_row, balances));
         self.receipts_due.set(true);
+        Ok(())
+    }
+
+    /// Writes the receipts due noted in this transaction.
+    pub(super) fn flush_receipts_due(&self) -> Result<()> {
+        let due = std::mem::take(&mut *self.receipts_due_pending.borrow_mut());
+        let mut chunks = due.chunks_exact(super::RECEIPTS_DUE_PER_INSERT);
+        for chunk in chunks.by_ref() {
+            let mut insert = self.tx.prepare_cached(&super::INSERT_RECEIPTS_DUE)?;
+            for (i, (op_row, balances)) in chunk.iter().enumerate() {
+                insert.raw_bind_parameter(2 * i + 1, op_row)?;
+                insert.raw_bind_parameter(2 * i + 2, balances)?;
+            }
+            insert.raw_execute()?;
+        }
+        for (op_row, balances) in chunks.remainder() {
+            self.tx
+                .prepare_cached("INSERT OR IGNORE INTO receipts_due (op_row, balances) VALUES (?1, ?2)")?
+                .execute(params![op_row, balances])?;
+        }
         Ok(())
     }
 
@@ -245,6 +263,7 @@ impl Tx<'_> {
     /// bytes and the balances its lines left. A row whose operation is no
     /// longer held (a restore dropped it) comes with `None`.
     pub fn receipts_due(&self, limit: u32) -> Result<Vec<ReceiptDue>> {
+        self.flush_receipts_due()?;
         let mut stmt = self.tx.prepare_cached(
             "SELECT d.op_row, o.bytes, d.balances FROM receipts_due d LEFT JOIN ops o ON o.row = d.op_row
              ORDER BY d.op_row LIMIT ?1",
@@ -263,12 +282,14 @@ impl Tx<'_> {
 
     /// Forgets the receipt due of the operation at `op_row` (its messages are queued).
     pub fn receipt_queued(&self, op_row: i64) -> Result<()> {
+        self.flush_receipts_due()?;
         self.tx.prepare_cached("DELETE FROM receipts_due WHERE op_row = ?1")?.execute(params![op_row])?;
         Ok(())
     }
 
     /// Whether any receipt is due.
     pub fn any_receipt_due(&self) -> Result<bool> {
+        self.flush_receipts_due()?;
         Ok(self.tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM receipts_due)")?.query_row([], |r| r.get(0))?)
     }
 
