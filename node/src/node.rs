@@ -236,9 +236,6 @@ pub struct Node {
 pub struct Me {
     ctx: Context,
     realm_name: String,
-    /// The realm's name read from its genesis, where `realm_name` is empty
-    /// (a joined device): read once, every receipt shows it.
-    genesis_name: std::sync::OnceLock<String>,
     key: Option<DeviceKey>,
     contacts_key: Option<DeviceKey>,
     clock: Arc<dyn Clock>,
@@ -377,9 +374,8 @@ impl Node {
         let mut node = Node {
             store,
             me: Me {
-                ctx: Context { realm, own: Some(key.author()) },
+                ctx: Context::new(realm, Some(key.author())),
                 realm_name: name.to_string(),
-                genesis_name: std::sync::OnceLock::new(),
                 key: Some(key),
                 contacts_key: Some(contacts_key),
                 clock,
@@ -411,9 +407,8 @@ impl Node {
         let mut node = Node {
             store,
             me: Me {
-                ctx: Context { realm, own: key.as_ref().map(DeviceKey::author) },
+                ctx: Context::new(realm, key.as_ref().map(DeviceKey::author)),
                 realm_name: String::new(),
-                genesis_name: std::sync::OnceLock::new(),
                 key,
                 contacts_key: None,
                 clock,
@@ -474,9 +469,8 @@ impl Node {
         Ok(Node {
             store,
             me: Me {
-                ctx: Context { realm, own: Some(key.author()) },
+                ctx: Context::new(realm, Some(key.author())),
                 realm_name,
-                genesis_name: std::sync::OnceLock::new(),
                 key: Some(key),
                 contacts_key,
                 clock: Arc::new(SystemClock),

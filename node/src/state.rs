@@ -29,9 +29,31 @@ pub const EVIDENCE_PER_AUTHOR_MAX: u64 = 10_000;
 pub struct Context {
     pub realm: RealmId,
     pub own: Option<AuthorId>,
+    /// The realm's name as its genesis says it, once read: a genesis never
+    /// changes, and every receipt and message to a family names the realm.
+    genesis_name: std::sync::OnceLock<String>,
 }
 
 impl Context {
+    pub fn new(realm: RealmId, own: Option<AuthorId>) -> Context {
+        Context { realm, own, genesis_name: std::sync::OnceLock::new() }
+    }
+
+    /// The realm's name, from the hub's genesis (empty while this node
+    /// does not hold it yet).
+    pub fn realm_name(&self, tx: &Tx<'_>) -> Result<String, IngestError> {
+        if let Some(name) = self.genesis_name.get() {
+            return Ok(name.clone());
+        }
+        let hub = self.realm.hub();
+        let Some(id) = tx.chain_op_at(&hub, Seq(1))? else { return Ok(String::new()) };
+        let Some(bytes) = tx.op_bytes(&id)? else { return Ok(String::new()) };
+        Ok(match SignedOp::decode(&bytes)?.op.body {
+            Body::Genesis { realm_name } => self.genesis_name.get_or_init(|| realm_name.to_string()).clone(),
+            _ => String::new(),
+        })
+    }
+
     pub fn is_hub(&self) -> bool {
         self.own == Some(self.realm.hub())
     }

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use saldo_sync::{Body, Seq, SignedOp};
+use saldo_sync::Seq;
 
-use super::{Node, NodeError, Result};
+use super::{Node, Result};
 use crate::store::Tx;
 
 /// Milliseconds since the epoch, by this machine's clock.
@@ -41,22 +41,10 @@ impl Node {
 
 /// The realm's name: as this node was created with it, or from the genesis.
 pub(crate) fn realm_name_in(me: &super::Me, tx: &Tx<'_>) -> Result<String> {
-    {
-        if !me.realm_name.is_empty() {
-            return Ok(me.realm_name.clone());
-        }
-        if let Some(name) = me.genesis_name.get() {
-            return Ok(name.clone());
-        }
-        let hub = me.ctx.realm.hub();
-        let Some(id) = tx.chain_op_at(&hub, Seq(1))? else { return Ok(String::new()) };
-        let Some(bytes) = tx.op_bytes(&id)? else { return Ok(String::new()) };
-        match SignedOp::decode(&bytes).map(|s| s.op.body) {
-            Ok(Body::Genesis { realm_name }) => Ok(me.genesis_name.get_or_init(|| realm_name.to_string()).clone()),
-            Ok(_) => Ok(String::new()),
-            Err(e) => Err(NodeError::Refused(format!("the realm's genesis does not decode: {e}"))),
-        }
+    if !me.realm_name.is_empty() {
+        return Ok(me.realm_name.clone());
     }
+    Ok(me.ctx.realm_name(tx)?)
 }
 
 /// The hub's public URL (`meta`): where receipts' verification links point.

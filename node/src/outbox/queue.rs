@@ -12,7 +12,7 @@
 //!
 //! Only the hub queues: it alone holds the families' contacts.
 
-use saldo_sync::{AuthorId, Body, FamilyId, OpId, Seq, SignedOp, WalletKey};
+use saldo_sync::{AuthorId, Body, FamilyId, OpId, SignedOp, WalletKey};
 
 use super::render::{self, NoticeKind, NoticeLine, ReceiptNotice};
 use crate::directory::ContactRecord;
@@ -182,26 +182,6 @@ fn public_host(tx: &Tx<'_>) -> Result<String, IngestError> {
     Ok(host.unwrap_or_else(|| "saldo.invalid".into()))
 }
 
-/// The realm's name, from the hub's genesis (read once per realm and
-/// process: a genesis never changes, and every message names the realm).
-pub fn realm_name(tx: &Tx<'_>, ctx: &Context) -> Result<String, IngestError> {
-    static NAMES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<AuthorId, String>>> =
-        std::sync::OnceLock::new();
-    let hub = ctx.realm.hub();
-    let names = NAMES.get_or_init(Default::default);
-    if let Some(name) = names.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&hub) {
-        return Ok(name.clone());
-    }
-    let Some(id) = tx.chain_op_at(&hub, Seq(1))? else { return Ok(String::new()) };
-    let Some(bytes) = tx.op_bytes(&id)? else { return Ok(String::new()) };
-    let name = match SignedOp::decode(&bytes)?.op.body {
-        Body::Genesis { realm_name } => realm_name.to_string(),
-        _ => return Ok(String::new()),
-    };
-    names.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(hub, name.clone());
-    Ok(name)
-}
-
 /// A family's contacts, when it has any channel to write to.
 pub fn family_contacts(tx: &Tx<'_>, family: &FamilyId) -> Result<Option<ContactRecord>, IngestError> {
     Ok(tx.contact_record(family)?.filter(|c| !c.channels().is_empty()))
@@ -251,7 +231,7 @@ pub fn receipt_notice(
     };
     let notice = ReceiptNotice {
         kind: shape.kind,
-        realm: realm_name(tx, ctx)?,
+        realm: ctx.realm_name(tx)?,
         cash_point: cash_point_name(tx, &signed.op.author)?,
         lines,
         method: shape.method.into(),

@@ -12,7 +12,7 @@
 
 use saldo_sync::{ConsumerId, OpId, ServiceId};
 
-use super::queue::{family_contacts, realm_name, reference};
+use super::queue::{family_contacts, reference};
 use super::render::{self, ReminderNotice};
 use crate::state::{Context, IngestError};
 use crate::store::Tx;
@@ -52,7 +52,7 @@ pub fn balance_changed(
     let Some(row) = tx.consumer(consumer)? else { return Ok(()) };
     let Some(contacts) = family_contacts(tx, &row.family)? else { return Ok(()) };
     let notice = ReminderNotice {
-        realm: realm_name(tx, ctx)?,
+        realm: ctx.realm_name(tx)?,
         child: format!("{} {}", row.surname, row.name),
         service: tx.service(service)?.map_or_else(|| service.to_string(), |s| s.name.to_string()),
         balance,
