@@ -644,7 +644,7 @@ pub struct Tx<'a> {
     /// Services' reminder settings read in this transaction (the hub reads
     /// them for every wallet a counted operation moves); forgotten when a
     /// service is written.
-    service_reminders: RefCell<HashMap<ServiceId, Option<(i64, Vec<i32>)>>>,
+    service_reminders: RefCell<HashMap<ServiceId, Option<notify::Reminders>>>,
 }
 
 impl<'a> Tx<'a> {

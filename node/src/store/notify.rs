@@ -23,6 +23,9 @@ CREATE TABLE reminders_below (
 ) STRICT, WITHOUT ROWID;
 "#;
 
+/// A service's tariff in cents and its reminder thresholds (in charges).
+pub type Reminders = (i64, Vec<i32>);
+
 impl Tx<'_> {
     /// The thresholds (in charges) wallet (`consumer`, `service`) is below now.
     pub fn reminders_below(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<Vec<i32>> {
@@ -50,7 +53,7 @@ impl Tx<'_> {
 
     /// The reminder thresholds of `service` with its tariff in cents, read
     /// without the rest of the service (they are checked on every balance change).
-    pub fn service_reminders(&self, service: &ServiceId) -> Result<Option<(i64, Vec<i32>)>> {
+    pub fn service_reminders(&self, service: &ServiceId) -> Result<Option<Reminders>> {
         use rusqlite::OptionalExtension as _;
         if let Some(known) = self.service_reminders.borrow().get(service) {
             return Ok(known.clone());
