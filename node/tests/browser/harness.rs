@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fantoccini::key::Key;
@@ -10,7 +10,7 @@ use fantoccini::{Client, ClientBuilder};
 use serde_json::{Value, json};
 
 pub use super::common::{Running, http_of, wait_until};
-use super::common::{SALDO, ok, saldo, spawn_logged};
+use super::common::{ok, saldo, saldo_with_stdin, spawn_logged};
 
 pub fn spawn(args: &[&str], log: &Path) -> Running {
     spawn_logged(args, log, "saldo_node=info")
@@ -122,17 +122,7 @@ pub fn add_operator(data: &str, login: &str, password: &str, role: &str, cash_po
     let mut args = vec!["operator", "add", "--data", data, "--login", login, "--name", login, "--role", role];
     args.extend(cash_point.map(|c| ["--cash-point", c]).into_iter().flatten());
     args.push("--password-stdin");
-    let mut child = Command::new(SALDO)
-        .args(&args)
-        .env_remove("SALDO_DATA")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = saldo_with_stdin(&args, &format!("{password}\n"));
     assert!(out.status.success(), "operator add {login}: {}", String::from_utf8_lossy(&out.stderr));
 }
 

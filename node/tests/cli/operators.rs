@@ -2,25 +2,8 @@
 //! accounts added, listed, given passwords (from standard input only),
 //! disabled and enabled; a cashier for a cash point named as enrolled.
 
-use std::process::{Command, Stdio};
-
-use super::common::{SALDO, ok, saldo};
+use super::common::{ok, saldo, saldo_with_stdin};
 use super::{Realm, check_refused, dump, enrol_cash_point};
-
-/// Runs `saldo` with `stdin` piped to it.
-fn saldo_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
-    use std::io::Write as _;
-    let mut child = Command::new(SALDO)
-        .args(args)
-        .env_remove("SALDO_DATA")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
 
 fn operators(dir: &str) -> Vec<serde_json::Value> {
     serde_json::from_str::<serde_json::Value>(&ok(&["operator", "list", "--data", dir, "--json"]))

@@ -18,6 +18,30 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
+/// Runs `saldo` with `stdin` piped to it (a password, typed).
+#[allow(dead_code)] // (not every test binary types into a command)
+pub fn saldo_with_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(SALDO)
+        .args(args)
+        .env_remove("SALDO_DATA")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("saldo starts");
+    child.stdin.take().expect("a piped stdin").write_all(stdin.as_bytes()).expect("saldo reads its input");
+    child.wait_with_output().expect("saldo ends")
+}
+
+/// [`saldo_with_stdin`], which must succeed; its standard output.
+#[allow(dead_code)] // (not every test binary types into a command)
+pub fn ok_with_stdin(args: &[&str], stdin: &str) -> String {
+    let out = saldo_with_stdin(args, stdin);
+    assert!(out.status.success(), "saldo {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 /// A `saldo` process (or a driver), killed (SIGKILL) when dropped.
 #[allow(dead_code)] // (not every test binary runs processes)
 pub struct Running(pub Child);

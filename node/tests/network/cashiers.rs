@@ -4,33 +4,16 @@
 //! working once disabled and synced.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use saldo_sync::Body;
 use serde_json::Value;
 
-use super::common::{SALDO, ok, saldo};
+use super::common::{ok, ok_with_stdin, saldo};
 
 use super::{enroll, http_of, hub, json, spawn, status, wait_until};
 
 /// Runs `saldo`, which must succeed, with `stdin` piped to it.
-fn ok_with_stdin(args: &[&str], stdin: &str) -> String {
-    use std::io::Write as _;
-    let mut child = Command::new(SALDO)
-        .args(args)
-        .env_remove("SALDO_DATA")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "saldo {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn log_in(dir: &Path, login: &str, password: &str) -> Result<saldo_node::store::operators::OperatorRow, String> {
     let mut node = saldo_node::node::Node::open(dir).map_err(|e| e.to_string())?;
     node.authenticate(login, password).map_err(|e| e.to_string())
