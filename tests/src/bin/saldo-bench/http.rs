@@ -235,10 +235,10 @@ fn top_ups(options: &Options) -> Result<()> {
 /// of 1,000,000 operations is ingested into it.
 fn search_during_catch_up(options: &Options) -> Result<()> {
     // The realm `foundation` builds (and keeps) under the work directory.
-    super::search_latency(&Options { queries: 10, ..options.clone() })?;
+    super::foundation::search_latency(&Options { queries: 10, ..options.clone() })?;
     let dir = options.work.join(format!("realm-{}", options.consumers));
     let csv_path = options.work.join(format!("families-{}.csv", options.consumers));
-    let samples = super::sample_queries(&csv_path, options.queries)?;
+    let samples = super::foundation::sample_queries(&csv_path, options.queries)?;
     let queries: Vec<String> = samples.pans.into_iter().chain(samples.codes).chain(samples.prefixes).collect();
     // A copy, so the realm kept for other runs does not grow.
     let copy = options.work.join("http-catch-up");
