@@ -97,6 +97,12 @@ impl TransactionBound {
 /// takes the log past `wal_autocheckpoint` (16,384 pages), most often the
 /// last one of a call, with every other core idle and the caller waiting.
 pub const WAL_FRAMES_CHECKPOINTED_EARLY: i64 = 4_096;
+/// In the last transaction of a multi-part ingest, the share of its
+/// operations (1 in this many) still to store when it writes out the rows a
+/// transaction holds back until its commit (lines, balances, receipts due):
+/// written while helper threads still check signatures, not in the final
+/// commit, which nothing can run beside.
+const LAST_TRANSACTION_WRITTEN_EARLY_AT: usize = 8;
 /// Movements shown with a balance.
 pub const MOVEMENTS_SHOWN: u32 = 10;
 

@@ -694,13 +694,22 @@ impl<'a> Tx<'a> {
         self.commit_unchecked()
     }
 
-    fn commit_unchecked(self) -> Result<()> {
+    /// Writes the rows this transaction holds back until its commit (heads,
+    /// receipt numbers, balances, running totals, lines, receipts due), so
+    /// that its commit has less left to do: a bulk ingest does it while
+    /// other threads still check signatures. A balance changed before and
+    /// after is then written twice.
+    pub fn write_held_back(&self) -> Result<()> {
         self.flush_heads()?;
         self.flush_receipts()?;
         self.flush_wallets()?;
         self.flush_running()?;
         self.flush_lines()?;
-        self.flush_receipts_due()?;
+        self.flush_receipts_due()
+    }
+
+    fn commit_unchecked(self) -> Result<()> {
+        self.write_held_back()?;
         let Tx {
             hot,
             tx,

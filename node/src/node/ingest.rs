@@ -2,7 +2,10 @@
 //! bounded transactions.
 
 use super::verify::VERIFY_PART_OPS;
-use super::{Node, PendingDecisions, Result, TransactionBound, WAITING_CHECK_OPS, WAL_FRAMES_CHECKPOINTED_EARLY};
+use super::{
+    LAST_TRANSACTION_WRITTEN_EARLY_AT, Node, PendingDecisions, Result, TransactionBound, WAITING_CHECK_OPS,
+    WAL_FRAMES_CHECKPOINTED_EARLY,
+};
 use crate::state::{Applied, IngestError};
 use crate::store::{AuthorRow, Tx};
 use crate::{ledger, state};
@@ -47,10 +50,12 @@ impl Node {
             let stored = (|| {
                 while results.len() < batch.len() {
                     let take = (batch.len() - results.len()).min(bound.ops_max.max(1));
-                    if take == batch.len() - results.len() && parts.len() > 1 {
+                    let last_of_many = take == batch.len() - results.len() && parts.len() > 1;
+                    if last_of_many {
                         self.store.checkpoint_wal(WAL_FRAMES_CHECKPOINTED_EARLY)?;
                     }
-                    results.extend(self.store_checked(&mut checked, take, bound.work_max)?);
+                    let write_early_at = last_of_many.then(|| take - take / LAST_TRANSACTION_WRITTEN_EARLY_AT);
+                    results.extend(self.store_checked(&mut checked, take, bound.work_max, write_early_at)?);
                 }
                 Ok(())
             })();
@@ -61,12 +66,15 @@ impl Node {
     }
     /// Stores operations already decoded and verified, in one transaction:
     /// at most `count` of them, and only as many as `work_max` allows (at
-    /// least one), counted from when it has the database.
+    /// least one), counted from when it has the database. Once
+    /// `write_early_at` are stored, it writes out what the transaction holds
+    /// back until its commit ([`Tx::write_held_back`]).
     fn store_checked(
         &mut self,
         checked: &mut impl Iterator<Item = std::result::Result<SignedOp, IngestError>>,
         count: usize,
         work_max: Option<std::time::Duration>,
+        write_early_at: Option<usize>,
     ) -> Result<Vec<std::result::Result<Applied, IngestError>>> {
         let mut results = Vec::with_capacity(count);
         let mut tx = self.store.write_after_waiting_writers()?;
@@ -130,6 +138,9 @@ impl Node {
                 return Err(outcome.expect_err("checked above").into());
             }
             results.push(outcome);
+            if write_early_at == Some(results.len()) {
+                tx.write_held_back()?;
+            }
         }
         if let Some(key) = hub_key {
             self.me.write_decisions(&mut tx, key, &mut verdicts)?;

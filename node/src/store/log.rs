@@ -196,7 +196,11 @@ impl<'a> Tx<'a> {
             detail,
             reviewer,
         ])?;
+        let row = self.tx.last_insert_rowid();
         if let Some(money) = money {
+            if verdict.is_none() && crate::ledger::offline_limits_apply(kind) {
+                self.add_awaiting(num, 1, money.total_minor)?;
+            }
             if let Some(receipt) = money.receipt
                 && receipt.0 as i64 > self.receipt_max_of(num)?
             {
@@ -208,7 +212,7 @@ impl<'a> Tx<'a> {
                 self.running_pending.borrow_mut().insert((num, decided.hub_seq.0 as i64), running);
             }
         }
-        Ok(self.tx.last_insert_rowid())
+        Ok(row)
     }
     /// The format version of the first operation stored (its first byte),
     /// if any: a database written by a saldo of another format is refused

@@ -303,7 +303,7 @@ impl<'a> Tx<'a> {
             .map_err(crate::store::StoreError::from)
     }
     /// Authors whose running count and total awaiting the hub's verdict
-    /// (kept by triggers) differ from a count over the log.
+    /// (kept by `add_awaiting`) differ from a count over the log.
     pub fn awaiting_mismatches(&self) -> Result<Vec<AuthorId>> {
         self.tx
             .prepare(
@@ -332,10 +332,22 @@ impl<'a> Tx<'a> {
         }
         Ok(())
     }
+    /// Adds to the count and total awaiting the hub's verdict of the author
+    /// numbered `num` (`Tx::insert_op` and `Tx::put_verdict` keep them).
+    pub(super) fn add_awaiting(&self, num: i64, operations: i64, total_minor: i64) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO awaiting_verdict (author, operations, total_minor) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (author) DO UPDATE SET operations = operations + excluded.operations,
+                     total_minor = total_minor + excluded.total_minor",
+            )?
+            .execute(params![num, operations, total_minor])?;
+        Ok(())
+    }
     /// How many operations of `author` that take or give a wallet's money
     /// ([`crate::ledger::offline_limits_apply`]) await the hub's verdict, and their total.
     pub fn unconfirmed_of(&self, author: &AuthorId) -> Result<(u64, i64)> {
-        // Kept by triggers on `ops` (see `SCHEMA_AWAITING_TOTALS`).
+        // Kept as operations are stored and decided (`add_awaiting`).
         self.tx
             .prepare_cached(
                 "SELECT operations, total_minor FROM awaiting_verdict

@@ -364,6 +364,21 @@ END;
 DROP INDEX ops_awaiting_verdict;
 "#;
 
+/// The totals awaiting the hub's verdict are kept by the store itself
+/// (`Tx::insert_op`, `Tx::put_verdict`: the only paths that insert an
+/// operation or give it a verdict; none removes one), no longer by
+/// triggers. A trigger on `ops`, even one whose condition is false, makes
+/// every insert into `ops` a statement SQLite can roll back alone: each
+/// page it touched was first copied into a statement journal. That was a
+/// quarter of the hub's storing thread during a catch-up (`perf` over
+/// `saldo-bench foundation`).
+const SCHEMA_AWAITING_KEPT_BY_THE_STORE: &str = r#"
+DROP TRIGGER awaiting_on_insert;
+DROP TRIGGER awaiting_on_verdict;
+DROP TRIGGER awaiting_on_verdict_undone;
+DROP TRIGGER awaiting_on_delete;
+"#;
+
 pub(super) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_V1),
@@ -382,5 +397,6 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(super::notify::SCHEMA),
         M::up(super::outbox::NOTICE_SCHEMA),
         M::up(super::outbox::RECEIPTS_DUE_SCHEMA),
+        M::up(SCHEMA_AWAITING_KEPT_BY_THE_STORE),
     ])
 }

@@ -73,13 +73,21 @@ impl<'a> Tx<'a> {
     /// Returns whether the effective verdict of a held operation changed.
     pub fn put_verdict(&self, target: &OpId, hub_seq: Seq, verdict: &Verdict) -> Result<bool> {
         let (kind, reason, detail, reviewer) = verdict_parts(verdict);
+        // Whether it awaited a verdict until now, among the operations the
+        // offline limits count (`crate::ledger::offline_limits_apply`).
         let held = self
             .tx
-            .prepare_cached("SELECT row FROM ops WHERE id_key = ?1 AND id = ?2 AND counts IS NOT NULL")?
-            .query_row(params![id_key(target), &target.0[..]], |r| r.get::<_, i64>(0))
+            .prepare_cached(
+                "SELECT row, author, COALESCE(total_minor, 0),
+                        verdict IS NULL AND kind IN ('top-up', 'due-payment', 'service-charge', 'transfer', 'refund')
+                 FROM ops WHERE id_key = ?1 AND id = ?2 AND counts IS NOT NULL",
+            )?
+            .query_row(params![id_key(target), &target.0[..]], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, bool>(3)?))
+            })
             .optional()?;
         match held {
-            Some(row) => {
+            Some((row, author, total_minor, awaited)) => {
                 let changed = self
                     .tx
                     .prepare_cached(
@@ -87,6 +95,9 @@ impl<'a> Tx<'a> {
                          WHERE row = ?1 AND (verdict_seq IS NULL OR verdict_seq < ?3)",
                     )?
                     .execute(params![row, kind, hub_seq.0 as i64, reason, detail, reviewer])?;
+                if changed > 0 && awaited {
+                    self.add_awaiting(author, -1, -total_minor)?;
+                }
                 Ok(changed > 0)
             }
             None => {
