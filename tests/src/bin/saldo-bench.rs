@@ -53,7 +53,7 @@ mod under_import;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use saldo_node::node::Node;
 use saldo_node::{generate, import};
 use saldo_sync::{
@@ -61,69 +61,83 @@ use saldo_sync::{
     WalletKey,
 };
 
-#[derive(Debug, Clone)]
+/// Saldo's benchmarks (release mode, outside the test suite): each prints its figures.
+#[derive(Debug, clap::Parser)]
+#[command(name = "saldo-bench")]
+struct Cli {
+    /// The benchmark to run.
+    #[arg(value_enum, default_value_t = Benchmark::Foundation)]
+    benchmark: Benchmark,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Benchmark {
+    /// Raw verification against the hub's verified, durable ingest; search at 1,000,000 consumers.
+    Foundation,
+    /// Bytes and round trips of the sync protocol, without a transport.
+    SyncProtocol,
+    /// A top-up at a cash point to the hub's decision and back, over iroh.
+    SyncLatency,
+    /// Fresh cash points catching up 1,000,000 operations over iroh.
+    SyncCatchUp,
+    /// Top-ups at a hub while another process imports a bundle.
+    TopupUnderImport,
+    /// Top-ups and search through the HTTP API, beside the in-process figures.
+    Http,
+    /// The hub's outbox delivering receipts to an SMTP server on 127.0.0.1.
+    Outbox,
+}
+
+#[derive(Debug, Clone, clap::Args)]
 struct Options {
+    /// Consumers in the generated realm.
+    #[arg(long, default_value_t = 1_000_000)]
     consumers: u64,
-    /// `--ops`, when given: each benchmark has its own default.
+    /// Operations (each benchmark has its own default; `foundation`: per round).
+    #[arg(long)]
     ops: Option<usize>,
+    /// Operations per ingest call, as a sync session hands them over.
+    #[arg(long, default_value_t = 10_000)]
     batch: usize,
+    /// Rounds of `foundation`'s (a) and (b).
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
     rounds: usize,
+    /// Queries (or top-ups) whose latencies are measured.
+    #[arg(long, default_value_t = 2_000)]
     queries: usize,
+    /// Where the benchmarks keep their nodes (the 1,000,000-consumer realm is kept there).
+    #[arg(long, default_value = "target/bench")]
     work: PathBuf,
+    /// Skips the search over the 1,000,000-consumer realm (building it takes about 10 minutes).
+    #[arg(long)]
     skip_search: bool,
 }
 
-fn parse_options() -> Result<(String, Options)> {
-    let mut args = std::env::args().skip(1);
-    let command = args.next().unwrap_or_else(|| "foundation".into());
-    let mut options = Options {
-        consumers: 1_000_000,
-        ops: None,
-        batch: 10_000,
-        rounds: 5,
-        queries: 2_000,
-        work: PathBuf::from("target/bench"),
-        skip_search: false,
-    };
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--consumers" => options.consumers = value()?.parse()?,
-            "--ops" => options.ops = Some(value()?.parse()?),
-            "--batch" => options.batch = value()?.parse()?,
-            "--rounds" => options.rounds = value()?.parse::<usize>()?.max(1),
-            "--queries" => options.queries = value()?.parse()?,
-            "--work" => options.work = PathBuf::from(value()?),
-            "--skip-search" => options.skip_search = true,
-            "--help" | "-h" => {
-                println!(
-                    "usage: saldo-bench foundation [--consumers N (1000000)] [--ops N per round (100000)] [--batch N (10000)] [--rounds N (5)] [--queries N (2000)] [--work DIR (target/bench)] [--skip-search]"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown option {other}: see --help"),
-        }
+fn at_least_one(value: &str) -> std::result::Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{value} is not a whole number of at least 1")),
     }
-    Ok((command, options))
 }
 
 fn main() -> Result<()> {
     if std::env::args().nth(1).as_deref() == Some(under_import::IMPORT_CHILD) {
         return under_import::import_child(std::env::args().skip(2));
     }
-    let (command, options) = parse_options()?;
+    let Cli { benchmark, options } = clap::Parser::parse();
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; run with --release for meaningful figures");
     }
-    match command.as_str() {
-        "foundation" => foundation::foundation(&options),
-        "sync-protocol" => sync::sync_protocol(),
-        "sync-latency" => sync::sync_latency(&options),
-        "sync-catch-up" => sync::sync_catch_up(&options),
-        "topup-under-import" => under_import::topup_under_import(&options),
-        "http" => http::http(&options),
-        "outbox" => outbox::outbox(&options),
-        other => bail!("unknown benchmark {other}: try `foundation` or `sync-protocol`"),
+    match benchmark {
+        Benchmark::Foundation => foundation::foundation(&options),
+        Benchmark::SyncProtocol => sync::sync_protocol(),
+        Benchmark::SyncLatency => sync::sync_latency(&options),
+        Benchmark::SyncCatchUp => sync::sync_catch_up(&options),
+        Benchmark::TopupUnderImport => under_import::topup_under_import(&options),
+        Benchmark::Http => http::http(&options),
+        Benchmark::Outbox => outbox::outbox(&options),
     }
 }
 
