@@ -58,6 +58,9 @@ pub struct Operator {
     /// The cash point a cashier is bound to, and its name.
     pub cash_point: Option<AuthorId>,
     pub cash_point_name: Option<String>,
+    /// Logged in with a one-time password, at the hub (where it can be
+    /// replaced): nothing else is allowed until it is.
+    pub must_change_password: bool,
 }
 
 /// The handle every front end holds.

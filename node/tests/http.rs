@@ -176,7 +176,11 @@ impl Client {
     }
 
     async fn log_in(&mut self, login: &str) -> Value {
-        let answer = self.post("/session", &json!({"login": login, "password": PASSWORD})).await;
+        self.log_in_with(login, PASSWORD).await
+    }
+
+    async fn log_in_with(&mut self, login: &str, password: &str) -> Value {
+        let answer = self.post("/session", &json!({"login": login, "password": password})).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
         let cookie = answer.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_string();
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");

@@ -15,6 +15,13 @@ pub enum Text {
     Password,
     LogIn,
     LogOut,
+    ChoosePasswordTitle,
+    ChoosePasswordHelp,
+    CurrentPassword,
+    NewPassword,
+    RepeatPassword,
+    PasswordsDiffer,
+    SavePassword,
     Language,
     Online,
     Offline,
@@ -74,6 +81,18 @@ pub fn tr(lang: Lang, text: Text) -> &'static str {
         Password => ("Password", "Password"),
         LogIn => ("Entra", "Log in"),
         LogOut => ("Esci", "Log out"),
+        ChoosePasswordTitle => ("Scegli la tua password", "Choose your password"),
+        ChoosePasswordHelp => (
+            "Sei entrato con una password provvisoria: scegline una tua, di almeno 10 caratteri (qualche parola è facile da ricordare).",
+            "You logged in with a one-time password: choose your own, at least 10 characters (a few words are easy to remember).",
+        ),
+        CurrentPassword => ("Password provvisoria", "One-time password"),
+        NewPassword => ("Nuova password", "New password"),
+        RepeatPassword => ("Ripeti la nuova password", "Repeat the new password"),
+        PasswordsDiffer => {
+            ("Le due nuove password non coincidono: riscrivile.", "The two new passwords differ: type them again.")
+        }
+        SavePassword => ("Salva la password", "Save the password"),
         Language => ("Lingua", "Language"),
         Online => ("online", "online"),
         Offline => ("offline", "offline"),

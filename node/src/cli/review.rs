@@ -44,6 +44,7 @@ pub(super) fn review(args: ReviewArgs, accept: bool, confirm_below_floor: bool) 
         role: saldo_api::session::OperatorRole::Administrator,
         cash_point: None,
         cash_point_name: None,
+        must_change_password: false,
     };
     let outcome = session.call(async |s| s.review(&operator, target, request).await)?;
     outln!("{} {}", if accept { "accepted" } else { "rejected" }, target.to_hex());

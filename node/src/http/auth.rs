@@ -99,6 +99,18 @@ impl Sessions {
         self.lock().remove(&token_key(token));
     }
 
+    /// The operator of `token` chose their own password: their session
+    /// goes on, no longer held to replacing it; their other sessions end.
+    pub fn password_changed(&self, token: &str) -> Option<Session> {
+        let mut open = self.lock();
+        let key = token_key(token);
+        let session = open.get_mut(&key)?;
+        session.operator.must_change_password = false;
+        let (kept, login) = (session.clone(), session.operator.login.clone());
+        open.retain(|k, s| *k == key || !s.operator.login.eq_ignore_ascii_case(&login));
+        Some(kept)
+    }
+
     /// Ends every session of the operator `login` (an account disabled, or
     /// its password changed, here); answers how many ended.
     pub fn close_operator(&self, login: &str) -> usize {
@@ -242,12 +254,29 @@ impl FromRequestParts<AppState> for Authed {
                 ));
             }
         }
+        if session.operator.must_change_password && !replacing_a_one_time_password(&parts.method, parts.uri.path()) {
+            return Err(HttpError::new(
+                ErrorKind::Forbidden,
+                "you logged in with a one-time password: choose your own first (POST /api/v1/session/password)",
+            ));
+        }
         // An account disabled (here, or at the hub and synced) ends its sessions.
         if let Err(reason) = state.service.operator_still_allowed(&session.operator).await {
             state.sessions.close(&token);
             return Err(HttpError::new(ErrorKind::Unauthenticated, reason));
         }
         Ok(Authed { session, token })
+    }
+}
+
+/// What a session opened with a one-time password may do: see who is
+/// logged in, log out, and choose a password.
+fn replacing_a_one_time_password(method: &Method, path: &str) -> bool {
+    let path = path.strip_prefix(saldo_api::API_PREFIX).unwrap_or(path);
+    match path {
+        "/session" => matches!(*method, Method::GET | Method::HEAD | Method::DELETE),
+        "/session/password" => *method == Method::POST,
+        _ => false,
     }
 }
 
@@ -368,6 +397,7 @@ mod tests {
             role: OperatorRole::Clerk,
             cash_point: None,
             cash_point_name: None,
+            must_change_password: false,
         }
     }
 

@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use saldo_api::consumers::{ConsumerDetail, SearchParams, SearchResults};
 use saldo_api::payments::TopUpRequest;
 use saldo_api::receipt::{Paper, Receipt, TextWidth, Verification};
-use saldo_api::session::{LoginRequest, Me, NodeKind};
+use saldo_api::session::{LoginRequest, Me, NodeKind, PasswordChange};
 use saldo_api::status::{Event, Status};
 use saldo_api::{ApiError, ErrorKind};
 use saldo_sync::{ConsumerId, OpId};
@@ -34,6 +34,7 @@ use super::openapi::ApiDoc;
 pub fn api(state: AppState) -> Router {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(login, logout, me))
+        .routes(routes!(change_password))
         .routes(routes!(search))
         .routes(routes!(consumer))
         .routes(routes!(top_up))
@@ -88,6 +89,7 @@ fn me_of(state: &AppState, session: &auth::Session) -> HttpResult<Me> {
         cash_point: operator.cash_point_name.clone(),
         node: if state.service.about().is_hub { NodeKind::Hub } else { NodeKind::CashPoint },
         csrf_token: session.csrf.clone(),
+        must_change_password: operator.must_change_password,
     })
 }
 
@@ -121,6 +123,32 @@ async fn logout(State(state): State<AppState>, caller: Caller<Everyone>) -> Http
     state.sessions.close(&caller.authed.token);
     let cookie = auth::session_cookie(None, state.secure);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+/// Replaces the password of the operator logged in (at the hub, which
+/// keeps the accounts), given the one they logged in with: how a one-time
+/// password is replaced. Their other sessions end. Counted against the
+/// login limits, as a login is.
+#[utoipa::path(post, path = "/session/password", tag = "session", request_body = PasswordChange,
+    security(("session" = ["administrator", "clerk", "cashier"])),
+    responses((status = 200, body = Me), (status = 400, body = ApiError), (status = 403, body = ApiError),
+        (status = 429, body = ApiError)))]
+async fn change_password(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    caller: Caller<Everyone>,
+    ApiJson(change): ApiJson<PasswordChange>,
+) -> HttpResult<Json<Me>> {
+    let login = caller.operator().login.clone();
+    // What can be refused without a password checked does not count.
+    change.validate()?;
+    state.login_limits.attempt(address, &login)?;
+    state.service.change_own_password(&login, change).await?;
+    let session = state
+        .sessions
+        .password_changed(&caller.authed.token)
+        .ok_or_else(|| HttpError::new(ErrorKind::Unauthenticated, "your session ended: log in again"))?;
+    Ok(Json(me_of(&state, &session)?))
 }
 
 /// Who is logged in.

@@ -11,7 +11,7 @@ use crate::node::{Node, OperatorError, Password};
 use crate::store::operators::OperatorRow;
 
 /// The node's refusal of an account change, for the field it is about.
-fn account_error(error: OperatorError) -> ServiceError {
+pub(super) fn account_error(error: OperatorError) -> ServiceError {
     let message = error.to_string();
     match error {
         OperatorError::PasswordTooShort { .. }

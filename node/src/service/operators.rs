@@ -2,6 +2,7 @@
 //! session's account may still act (disabled here, or at the hub and synced).
 
 use saldo_api::operators::{Login, Password};
+use saldo_api::session::PasswordChange;
 use saldo_sync::OperatorLogin;
 
 use super::{Operator, Result, Service, ServiceError};
@@ -17,7 +18,10 @@ pub fn api_role(role: saldo_sync::OperatorRole) -> saldo_api::session::OperatorR
     }
 }
 
-fn operator(row: &OperatorRow, cash_point_name: Option<String>) -> Operator {
+/// The operator of `row`; `at_hub` when logged in at the hub, the only
+/// node where a one-time password can be replaced (a cash point cannot
+/// write accounts), so the only one that insists on it.
+fn operator(row: &OperatorRow, cash_point_name: Option<String>, at_hub: bool) -> Operator {
     let account = &row.account;
     Operator {
         login: account.login.to_string(),
@@ -25,6 +29,7 @@ fn operator(row: &OperatorRow, cash_point_name: Option<String>) -> Operator {
         role: api_role(account.role),
         cash_point: account.cash_point,
         cash_point_name,
+        must_change_password: at_hub && account.must_change_password,
     }
 }
 
@@ -48,7 +53,40 @@ impl Service {
                 Some(device) => node.device_name(&device)?,
                 None => None,
             };
-            Ok(operator(&row, name))
+            Ok(operator(&row, name, node.is_hub()))
+        })
+        .await
+    }
+
+    /// The operator logged in replaces their own password, giving the one
+    /// they logged in with (at the hub, which keeps the accounts). The new
+    /// one is chosen, so it is no longer to be replaced.
+    pub async fn change_own_password(&self, login: &str, change: PasswordChange) -> Result<()> {
+        change.validate().map_err(ServiceError::from)?;
+        if !self.about().is_hub {
+            return Err(ServiceError::new(
+                saldo_api::ErrorKind::Forbidden,
+                "passwords are kept by the hub: change yours there, or ask an administrator",
+            ));
+        }
+        let new = crate::node::Password::parse(change.new_password.expose())
+            .map_err(|e| ServiceError::invalid("new_password", e.to_string()))?;
+        let login = OperatorLogin::parse(login).map_err(|e| ServiceError::invalid("login", e.to_string()))?;
+        let current = change.current_password.expose().to_string();
+        let checked = login.clone();
+        // Checked on a reader (argon2id takes tens of milliseconds), then written.
+        self.read(move |node| match node.authenticate(checked.as_str(), &current) {
+            Ok(_) => Ok(()),
+            Err(AuthError::Node(e)) => Err(ServiceError::from(*e)),
+            Err(AuthError::WrongCredentials) => {
+                Err(ServiceError::invalid("current_password", "this is not the password you logged in with"))
+            }
+            Err(refused) => Err(ServiceError::new(saldo_api::ErrorKind::Forbidden, refused.to_string())),
+        })
+        .await?;
+        self.write(move |node| {
+            node.set_operator_password(&login, &new).map_err(super::accounts::account_error)?;
+            Ok(())
         })
         .await
     }

@@ -4,7 +4,8 @@
 //! with one bad row and sees it named with its line and column, edits a
 //! family's e-mail, adds and disables a clerk, sees a mistake named beside
 //! its field with nothing saved, creates an enrolment token shown with its
-//! QR code, and revokes a device with a reason; each change checked
+//! QR code, and revokes a device with a reason; a clerk given a one-time
+//! password chooses their own at their first login; each change checked
 //! through the API.
 
 use fantoccini::Locator;
@@ -171,6 +172,21 @@ async fn an_administrator_uses_each_hub_screen_imports_families_and_enrols_a_dev
         .await;
     assert_eq!(operator("anna.verdi")["disabled"], true);
 
+    // A clerk added without a password: the page shows the one-time
+    // password the hub generated, once.
+    fill(&browser, "#operator-login", "bruno.neri").await;
+    fill(&browser, "#operator-name", "Bruno Neri").await;
+    browser.client.find(Locator::Id("operator-role")).await.unwrap().select_by_value("clerk").await.unwrap();
+    click(&browser, "section[aria-labelledby=new-operator-title] button[type=submit]").await;
+    let shown = browser
+        .wait_js(
+            "the one-time password",
+            "const d = [...document.querySelectorAll('p.done')].find(p => /bruno.neri/.test(p.innerText));              return d && d.innerText",
+        )
+        .await;
+    let one_time = shown.as_str().unwrap().rsplit(": ").next().unwrap().trim().to_string();
+    assert_eq!(operator("bruno.neri")["must_change_password"], true, "{shown}");
+
     // A mistake is named beside its field, and nothing is saved.
     open(&browser, &hub, "services", SCREENS[1].2).await;
     let service: Value = api.get("/services")["services"][0].clone();
@@ -223,4 +239,28 @@ async fn an_administrator_uses_each_hub_screen_imports_families_and_enrols_a_dev
     let points = api.get("/cash-points");
     let edicola = points["cash_points"].as_array().unwrap().iter().find(|c| c["name"] == "Edicola").unwrap();
     assert!(edicola["revoked"].is_object(), "{edicola}");
+
+    // The clerk with the one-time password logs in: the page asks for a
+    // password of their own before anything else, names a mistake, then
+    // lets them in.
+    click(&browser, "nav button[type=button]").await;
+    browser.wait_js("the login form", "return document.getElementById('login') !== null").await;
+    fill(&browser, "#login", "bruno.neri").await;
+    fill(&browser, "#password", &format!("{one_time}{}", key(ENTER))).await;
+    browser.wait_js("the password form", "return document.getElementById('new-password') !== null").await;
+    browser.screenshot("choose-password").await;
+    let violations = browser.accessibility_violations().await;
+    assert!(violations.is_empty(), "choosing a password: {violations:#?}");
+    fill(&browser, "#current-password", &one_time).await;
+    fill(&browser, "#new-password", "corta").await;
+    fill(&browser, "#repeat-password", &format!("corta{}", key(ENTER))).await;
+    let mistake = browser
+        .wait_js("the mistake", "const e = document.getElementById('password-error'); return e && e.innerText")
+        .await;
+    assert!(mistake.as_str().unwrap().contains("10"), "{mistake}");
+    fill(&browser, "#new-password", "bruno sceglie la sua").await;
+    fill(&browser, "#repeat-password", &format!("bruno sceglie la sua{}", key(ENTER))).await;
+    browser.wait_js("the hub's navigation", "return document.querySelectorAll('nav a.hub-link').length === 7").await;
+    assert_eq!(operator("bruno.neri")["must_change_password"], false);
+    assert!(Api::log_in(&hub, "bruno.neri", "bruno sceglie la sua").is_ok(), "the chosen password logs in");
 }

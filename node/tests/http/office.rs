@@ -461,3 +461,60 @@ async fn administrators_manage_operators_and_disabling_one_ends_their_sessions()
         realm.hub().post("/session", &json!({"login": "nuovo.clerk", "password": "a new password of mine"})).await;
     assert_eq!(new.status, StatusCode::OK, "{}", new.text());
 }
+
+/// A one-time password (an account created without one) lets its operator
+/// do nothing at the hub but see who they are, log out and choose their
+/// own password; choosing it ends their other sessions. A cash point, which
+/// cannot write accounts, sends them to the hub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_time_password_allows_nothing_but_choosing_ones_own() {
+    let realm = Realm::new();
+    let mut admin = realm.hub();
+    admin.log_in("admin.a").await;
+    let created = admin.post("/operators", &json!({"login": "ufficio.tre", "name": "Ada Neri", "role": "clerk"})).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+    let one_time = created.json()["one_time_password"].as_str().unwrap().to_string();
+
+    let mut clerk = admin.another_browser();
+    let me = clerk.log_in_with("ufficio.tre", &one_time).await;
+    assert_eq!(me["must_change_password"], true, "{me}");
+    let mut elsewhere = admin.another_browser();
+    elsewhere.log_in_with("ufficio.tre", &one_time).await;
+    for path in ["/consumers?q=rossi", "/status", "/events", "/families"] {
+        let refused = clerk.get(path).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}: {}", refused.text());
+        assert!(refused.json()["message"].as_str().unwrap().contains("one-time password"), "{}", refused.text());
+    }
+    assert_eq!(clerk.get("/session").await.status, StatusCode::OK);
+
+    let before = admin.dump().await;
+    let short = json!({"current_password": one_time, "new_password": "corta"});
+    refused(&admin, clerk.post("/session/password", &short).await, "new_password", &before).await;
+    let wrong = json!({"current_password": "non la mia password", "new_password": "una parola tutta mia"});
+    refused(&admin, clerk.post("/session/password", &wrong).await, "current_password", &before).await;
+    let unchanged = json!({"current_password": one_time, "new_password": one_time});
+    refused(&admin, clerk.post("/session/password", &unchanged).await, "new_password", &before).await;
+
+    let chosen = json!({"current_password": one_time, "new_password": "una parola tutta mia"});
+    let changed = clerk.post("/session/password", &chosen).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text());
+    assert_eq!(changed.json()["must_change_password"], false, "{}", changed.text());
+    assert_eq!(clerk.get("/consumers?q=rossi").await.status, StatusCode::OK, "the same session goes on");
+    assert_eq!(elsewhere.get("/session").await.status, StatusCode::UNAUTHORIZED, "the other session ended");
+    let listed = admin.get("/operators").await.json();
+    let listed = listed["operators"].as_array().unwrap().iter().find(|o| o["login"] == "ufficio.tre").unwrap().clone();
+    assert_eq!(listed["must_change_password"], false, "{listed}");
+    let mut again = admin.another_browser();
+    let me = again.log_in_with("ufficio.tre", "una parola tutta mia").await;
+    assert_eq!(me["must_change_password"], false, "{me}");
+
+    // A cash point keeps no accounts of its own to change.
+    let mut cashier = realm.cash_point();
+    cashier.log_in("cashier.k").await;
+    let before = cashier.dump().await;
+    let change = json!({"current_password": PASSWORD, "new_password": "una parola tutta mia"});
+    let answer = cashier.post("/session/password", &change).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.text());
+    assert!(answer.json()["message"].as_str().unwrap().contains("hub"), "{}", answer.text());
+    assert_eq!(cashier.dump().await, before);
+}

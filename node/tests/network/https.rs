@@ -8,7 +8,8 @@ use super::common::saldo;
 use super::{http_of, json, spawn};
 
 /// HTTPS with a configured certificate: the API answers over TLS (a client
-/// that trusts the certificate logs in, its cookie marked Secure); plain
+/// that trusts the certificate logs in, its cookie marked Secure, with the
+/// one-time password `realm init` printed, and chooses its own); plain
 /// HTTP beyond loopback is refused as the node starts, saying what to do.
 #[test]
 fn the_api_is_served_over_https_with_a_configured_certificate_and_plain_http_stays_on_loopback() {
@@ -59,8 +60,24 @@ fn the_api_is_served_over_https_with_a_configured_certificate_and_plain_http_sta
         .send_json(serde_json::json!({"login": "admin", "password": password}))
         .unwrap();
     assert_eq!(answer.status().as_u16(), 200);
-    let cookie = answer.headers().get("set-cookie").unwrap().to_str().unwrap();
+    let cookie = answer.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
     assert!(cookie.contains("Secure") && cookie.contains("HttpOnly"), "{cookie}");
+    // The first administrator's password was printed once: they choose their own before anything else.
+    let me: serde_json::Value = answer.into_body().read_json().unwrap();
+    assert_eq!(me["must_change_password"], true, "{me}");
+    let session = cookie.split(';').next().unwrap();
+    let csrf = me["csrf_token"].as_str().unwrap();
+    let status = agent.get(format!("{base}/api/v1/status")).header("cookie", session).call().unwrap();
+    assert_eq!(status.status().as_u16(), 403);
+    let mut changed = agent
+        .post(format!("{base}/api/v1/session/password"))
+        .header("cookie", session)
+        .header("x-csrf-token", csrf)
+        .send_json(serde_json::json!({"current_password": password, "new_password": "una parola tutta mia"}))
+        .unwrap();
+    assert_eq!(changed.status().as_u16(), 200, "{}", changed.body_mut().read_to_string().unwrap());
+    let status = agent.get(format!("{base}/api/v1/status")).header("cookie", session).call().unwrap();
+    assert_eq!(status.status().as_u16(), 200);
     // Plain HTTP to the TLS port gets no answer from the API.
     assert!(agent.get(format!("http://127.0.0.1:{port}/healthz")).call().is_err());
 }

@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 use saldo_api::Lang;
 use saldo_api::operators::{Login, Password};
 use saldo_api::receipt::Receipt;
-use saldo_api::session::{LoginRequest, Me};
+use saldo_api::session::{LoginRequest, Me, PasswordChange};
 
 use crate::hub;
 use crate::i18n::{Text, lang_code, lang_from_code, tr};
@@ -93,7 +93,12 @@ fn App() -> impl IntoView {
     view! {
         <Show when=move || checked.get() fallback=|| view! { <p class="loading">"…"</p> }>
             <Show when=move || ctx.me.with(Option::is_some) fallback=|| view! { <LoginScreen/> }>
-                <Shell/>
+                <Show
+                    when=move || ctx.me.with(|m| m.as_ref().is_some_and(|m| m.must_change_password))
+                    fallback=|| view! { <Shell/> }
+                >
+                    <PasswordScreen/>
+                </Show>
             </Show>
         </Show>
     }
@@ -172,6 +177,83 @@ fn LoginScreen() -> impl IntoView {
     }
 }
 
+/// Ends the session, back to the login screen.
+fn log_out(ctx: Ctx) {
+    let csrf = ctx.csrf();
+    spawn_local(async move {
+        api::logout(&csrf).await;
+        ctx.me.set(None);
+    });
+}
+
+/// An operator who logged in with a one-time password chooses their own
+/// before anything else (the hub refuses the rest until then).
+#[component]
+fn PasswordScreen() -> impl IntoView {
+    let ctx = ctx();
+    let current = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let repeated = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let change = PasswordChange {
+            current_password: Password::new(current.get_untracked()),
+            new_password: Password::new(new.get_untracked()),
+        };
+        if let Err(e) = change.validate() {
+            error.set(Some(e.message));
+            return;
+        }
+        if new.get_untracked() != repeated.get_untracked() {
+            error.set(Some(ctx.t(Text::PasswordsDiffer).to_string()));
+            return;
+        }
+        busy.set(true);
+        let csrf = ctx.csrf();
+        spawn_local(async move {
+            match api::post::<_, Me>("/session/password", &change, &csrf, None).await {
+                Ok(me) => {
+                    error.set(None);
+                    ctx.me.set(Some(me));
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+            busy.set(false);
+        });
+    };
+    let logout = move |_| log_out(ctx);
+    view! {
+        <main class="login" id="main">
+            <h1>{move || format!("Saldo · {}", ctx.t(Text::ChoosePasswordTitle))}</h1>
+            <p id="password-help">{move || ctx.t(Text::ChoosePasswordHelp)}</p>
+            <form on:submit=submit aria-describedby="password-help password-error">
+                <input type="hidden" name="username" autocomplete="username"
+                    prop:value=move || ctx.me.with(|m| m.as_ref().map(|m| m.login.as_str().to_string()).unwrap_or_default()) />
+                <label for="current-password">{move || ctx.t(Text::CurrentPassword)}</label>
+                <input id="current-password" type="password" autocomplete="current-password" autofocus=true
+                    on:input=move |ev| current.set(event_target_value(&ev)) prop:value=current />
+                <label for="new-password">{move || ctx.t(Text::NewPassword)}</label>
+                <input id="new-password" type="password" autocomplete="new-password"
+                    on:input=move |ev| new.set(event_target_value(&ev)) prop:value=new />
+                <label for="repeat-password">{move || ctx.t(Text::RepeatPassword)}</label>
+                <input id="repeat-password" type="password" autocomplete="new-password"
+                    on:input=move |ev| repeated.set(event_target_value(&ev)) prop:value=repeated />
+                <p id="password-error" class="error" role="alert">{move || error.get()}</p>
+                <button type="submit" disabled=busy>{move || ctx.t(Text::SavePassword)}</button>
+            </form>
+            <div class="login-foot">
+                <button type="button" on:click=logout>{move || ctx.t(Text::LogOut)}</button>
+                <LangPicker/>
+            </div>
+        </main>
+    }
+}
+
 #[component]
 fn Shell() -> impl IntoView {
     let ctx = ctx();
@@ -185,13 +267,7 @@ fn Shell() -> impl IntoView {
             </a>
         }
     };
-    let logout = move |_| {
-        let csrf = ctx.csrf();
-        spawn_local(async move {
-            api::logout(&csrf).await;
-            ctx.me.set(None);
-        });
-    };
+    let logout = move |_| log_out(ctx);
     let who =
         move || ctx.me.with(|m| m.as_ref().map(|m| format!("{} ({})", m.name, m.login.as_str())).unwrap_or_default());
     view! {

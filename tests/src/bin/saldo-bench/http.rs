@@ -194,6 +194,7 @@ fn top_ups(options: &Options) -> Result<()> {
             role: saldo_api::session::OperatorRole::Cashier,
             cash_point: Some(cash_point),
             cash_point_name: Some("Edicola".into()),
+            must_change_password: false,
         };
         let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
