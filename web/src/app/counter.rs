@@ -5,10 +5,11 @@
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use saldo_api::consumers::{ConsumerSummary, SearchResults};
+use saldo_api::consumers::{ConsumerDetail, ConsumerSummary, SearchResults};
 use saldo_api::directory::ServiceList;
 use saldo_api::money::{format_amount, format_eur, format_eur_cents};
 use saldo_api::receipt::{Receipt, TextWidth, render_text};
+use saldo_api::status::BalanceChanged;
 use saldo_sync::Balance;
 
 use super::{api, ctx};
@@ -66,6 +67,23 @@ where
     });
 }
 
+/// Reads the wallets of `consumers` again, as balance events.
+async fn reread_balances(ctx: super::Ctx, consumers: Vec<saldo_sync::ConsumerId>) {
+    for consumer in consumers {
+        let Ok(detail) = api::get::<ConsumerDetail>(&format!("/consumers/{}", consumer.to_hex())).await else {
+            continue;
+        };
+        for wallet in detail.wallets {
+            ctx.balance_changed(BalanceChanged {
+                consumer,
+                service: wallet.service,
+                confirmed: wallet.confirmed,
+                provisional: wallet.provisional,
+            });
+        }
+    }
+}
+
 #[component]
 pub fn CounterScreen() -> impl IntoView {
     let ctx = ctx();
@@ -94,6 +112,20 @@ pub fn CounterScreen() -> impl IntoView {
                 c.balance(b.consumer, &b.service, b.confirmed, b.provisional);
             }
         });
+    });
+    // Balance events were lost: the balances shown are read again, and
+    // reach the rows and the receipt as events do.
+    leptos::prelude::Effect::new(move |seen: Option<u64>| {
+        let lagged = ctx.lagged.get();
+        if seen.is_some_and(|seen| seen != lagged) {
+            let mut shown: Vec<saldo_sync::ConsumerId> =
+                counter.with_untracked(|c| c.rows.iter().map(|r| r.consumer).collect());
+            receipt.with_untracked(|r| shown.extend(r.iter().flat_map(|r| r.lines.iter().map(|l| l.consumer))));
+            shown.sort_unstable();
+            shown.dedup();
+            spawn_local(reread_balances(ctx, shown));
+        }
+        lagged
     });
     focus_later(search_ref);
 

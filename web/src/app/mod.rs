@@ -28,12 +28,25 @@ pub(crate) struct Ctx {
     pub balances: RwSignal<Vec<(u64, saldo_api::status::BalanceChanged)>>,
     /// The number of the last balance event.
     pub balance_seq: RwSignal<u64>,
+    /// How many times the event stream said it fell behind (balance events
+    /// were lost): the screens read again the balances they show.
+    pub lagged: RwSignal<u64>,
     pub receipts: RwSignal<Vec<Receipt>>,
 }
 
 impl Ctx {
     pub fn t(&self, text: Text) -> &'static str {
         tr(self.lang.get(), text)
+    }
+
+    /// A wallet's balance as it is now: the last one per wallet is kept, numbered.
+    pub fn balance_changed(&self, change: saldo_api::status::BalanceChanged) {
+        let seq = self.balance_seq.get_untracked() + 1;
+        self.balance_seq.set(seq);
+        self.balances.update(|all| {
+            all.retain(|(_, b)| !(b.consumer == change.consumer && b.service == change.service));
+            all.push((seq, change));
+        });
     }
 
     pub fn csrf(&self) -> String {
@@ -68,6 +81,7 @@ fn App() -> impl IntoView {
         route: RwSignal::new(current_route()),
         balances: RwSignal::new(Vec::new()),
         balance_seq: RwSignal::new(0),
+        lagged: RwSignal::new(0),
         receipts: RwSignal::new(Vec::new()),
     };
     provide_context(ctx);

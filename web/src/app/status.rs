@@ -39,20 +39,17 @@ pub fn listen(ctx: Ctx) {
                 live.connected.set(true);
                 live.status.set(Some(*status));
             }
-            Ok(Event::Balance(change)) => {
-                let seq = ctx.balance_seq.get_untracked() + 1;
-                ctx.balance_seq.set(seq);
-                ctx.balances.update(|all| {
-                    all.retain(|(_, b)| !(b.consumer == change.consumer && b.service == change.service));
-                    all.push((seq, change));
-                });
-            }
+            Ok(Event::Balance(change)) => ctx.balance_changed(change),
             Err(_) => {}
         }
     });
     for name in ["status", "balance"] {
         let _ = source.add_event_listener_with_callback(name, on_message.as_ref().unchecked_ref());
     }
+    // The node could not list every wallet that moved (a catch-up moved
+    // thousands, or this page fell behind): the screens read theirs again.
+    let on_lagged = Closure::<dyn FnMut()>::new(move || ctx.lagged.update(|n| *n += 1));
+    let _ = source.add_event_listener_with_callback("lagged", on_lagged.as_ref().unchecked_ref());
     let on_open = Closure::<dyn FnMut()>::new(move || live.connected.set(true));
     let on_error = Closure::<dyn FnMut()>::new(move || live.connected.set(false));
     source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
@@ -61,7 +58,7 @@ pub fn listen(ctx: Ctx) {
     let interval = web_sys::window().and_then(|w| {
         w.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), 1000).ok()
     });
-    let keep = send_wrapper::SendWrapper::new((source, on_message, on_open, on_error, tick));
+    let keep = send_wrapper::SendWrapper::new((source, on_message, on_lagged, on_open, on_error, tick));
     on_cleanup(move || {
         let (source, ..) = &*keep;
         source.close();
