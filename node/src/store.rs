@@ -39,7 +39,7 @@ mod reports;
 mod schema;
 mod verdicts;
 
-pub use days::DayReceipt;
+pub use days::{DayReceipt, TillOp};
 pub use directory::ConsumerRow;
 pub use hub_lists::FamilyRow;
 pub use idempotency::Remembered as RememberedRequest;

@@ -14,7 +14,7 @@ use saldo_sync::{Balance, Body, DuePayment, Label, OpId, OpKind, ReceiptRange, R
 
 use super::counter::{field, local_date, receipt_in};
 use super::{Me, Node, NodeError, Once, Result};
-use crate::store::{ConsumerRow, Tx};
+use crate::store::{ConsumerRow, TillOp, Tx};
 
 /// The local day (YYYYMMDD) of a time in ms.
 pub fn day_of_ms(ms: u64) -> u32 {
@@ -371,8 +371,8 @@ impl Node {
         if let Some(op) = earlier(&tx, once, &fingerprint)? {
             return remittance_of(&decode(&tx, &op)?);
         }
-        let remitted = tx.own_range_last(&me, OpKind::Remittance.name())?.map_or(0, |r| r.0);
-        let closed = tx.own_range_last(&me, OpKind::DailyClose.name())?.map_or(0, |r| r.0);
+        let remitted = tx.own_range_last(&me, TillOp::Remittance)?.map_or(0, |r| r.0);
+        let closed = tx.own_range_last(&me, TillOp::DailyClose)?.map_or(0, |r| r.0);
         if closed <= remitted {
             return Err(NodeError::Refused(
                 "no receipt of a closed day awaits remittance: close the day first (POST /daily-close)".into(),
@@ -404,7 +404,7 @@ impl Node {
 
 /// The daily close of `day` by `me` that counts here, if any.
 fn close_of(tx: &Tx<'_>, me: &saldo_sync::AuthorId, day: u32) -> Result<Option<OpId>> {
-    for (op, bytes) in tx.own_ops_of_kind(me, OpKind::DailyClose.name())? {
+    for (op, bytes) in tx.own_ops_of_kind(me, TillOp::DailyClose)? {
         let signed = SignedOp::decode(&bytes).map_err(|e| NodeError::Refused(format!("stored operation: {e}")))?;
         if matches!(signed.op.body, Body::DailyClose { day: closed, .. } if closed == day) {
             return Ok(Some(op));

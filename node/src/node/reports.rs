@@ -18,7 +18,7 @@ use saldo_sync::{AuthorId, Balance, Body, OpId, OpKind, ReceiptNo, SignedOp};
 use super::counter::field;
 use super::money_requests::{day_of_ms, day_span_ms};
 use super::{Node, NodeError, Result};
-use crate::store::{ReportOp, Tx};
+use crate::store::{ReportOp, TillOp, Tx};
 
 fn decode(bytes: &[u8]) -> Result<SignedOp> {
     SignedOp::decode(bytes).map_err(|e| NodeError::Refused(format!("stored operation: {e}")))
@@ -168,7 +168,7 @@ impl Node {
             }
         }
         for (author, entry) in days.iter_mut() {
-            for (op, bytes) in tx.counted_ops_of_kind(author, OpKind::DailyClose.name(), provisional)? {
+            for (op, bytes) in tx.counted_ops_of_kind(author, TillOp::DailyClose, provisional)? {
                 if matches!(decode(&bytes)?.op.body, Body::DailyClose { day: closed, .. } if closed == day) {
                     entry.closed_by = Some(op);
                 }

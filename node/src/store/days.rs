@@ -8,6 +8,47 @@ use saldo_sync::{AuthorId, OpId, ReceiptNo};
 
 use super::{Result, Tx, op_id};
 
+/// The operations that close a cash point's till: its daily closes and its
+/// remittances, a few a day among thousands of receipts, found by author
+/// through `ops_closing_tills` without reading the author's whole log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TillOp {
+    DailyClose,
+    Remittance,
+}
+
+impl TillOp {
+    pub(super) fn kind(self) -> &'static str {
+        match self {
+            TillOp::DailyClose => saldo_sync::OpKind::DailyClose.name(),
+            TillOp::Remittance => saldo_sync::OpKind::Remittance.name(),
+        }
+    }
+}
+
+/// The index of [`TillOp`]s. A query uses it when its `WHERE` repeats the
+/// index's condition word for word (`kind IN ('daily-close', 'remittance')`):
+/// the kind bound as a parameter is not enough for SQLite's planner.
+pub(super) const TILL_OPS_SCHEMA: &str = "
+CREATE INDEX ops_closing_tills ON ops (author, kind, seq) WHERE kind IN ('daily-close', 'remittance');
+";
+
+/// A cash point's own [`TillOp`]s of one kind that count here, oldest first.
+pub(super) const OWN_TILL_OPS_SQL: &str = "SELECT id, bytes FROM ops
+     WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = ?2 AND counts_provisional
+       AND kind IN ('daily-close', 'remittance')
+     ORDER BY seq";
+
+/// The highest receipt a cash point's own [`TillOp`]s of one kind cover.
+pub(super) const OWN_RANGE_LAST_SQL: &str = "SELECT MAX(range_last) FROM ops
+     WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = ?2 AND counts_provisional
+       AND kind IN ('daily-close', 'remittance')";
+
+/// Whether a daily close that counts here covers a receipt.
+pub(super) const RECEIPT_CLOSED_SQL: &str =
+    "SELECT 1 FROM ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = 'daily-close'
+     AND counts_provisional AND range_first <= ?2 AND range_last >= ?2 AND kind IN ('daily-close', 'remittance')";
+
 /// One receipt (a top-up or the payment of a due) of an author.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayReceipt {
@@ -57,25 +98,18 @@ impl Tx<'_> {
 
     /// The operations of `author` of `kind` that count here (its daily
     /// closes, its remittances), oldest first, with their encoded bytes.
-    pub fn own_ops_of_kind(&self, author: &AuthorId, kind: &str) -> Result<Vec<(OpId, Vec<u8>)>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT id, bytes FROM ops
-             WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = ?2 AND counts_provisional
-             ORDER BY seq",
-        )?;
-        let rows = stmt.query_map(params![&author.0[..], kind], |r| Ok((op_id(r.get(0)?)?, r.get(1)?)))?;
+    pub fn own_ops_of_kind(&self, author: &AuthorId, kind: TillOp) -> Result<Vec<(OpId, Vec<u8>)>> {
+        let mut stmt = self.tx.prepare_cached(OWN_TILL_OPS_SQL)?;
+        let rows = stmt.query_map(params![&author.0[..], kind.kind()], |r| Ok((op_id(r.get(0)?)?, r.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
 
     /// The highest receipt an operation of `author` of `kind` that counts
     /// here covers (a daily close's or a remittance's range).
-    pub fn own_range_last(&self, author: &AuthorId, kind: &str) -> Result<Option<ReceiptNo>> {
+    pub fn own_range_last(&self, author: &AuthorId, kind: TillOp) -> Result<Option<ReceiptNo>> {
         self.tx
-            .prepare_cached(
-                "SELECT MAX(range_last) FROM ops
-                 WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = ?2 AND counts_provisional",
-            )?
-            .query_row(params![&author.0[..], kind], |r| r.get::<_, Option<i64>>(0))
+            .prepare_cached(OWN_RANGE_LAST_SQL)?
+            .query_row(params![&author.0[..], kind.kind()], |r| r.get::<_, Option<i64>>(0))
             .map(|last| last.map(|n| ReceiptNo(n as u64)))
             .map_err(crate::store::StoreError::from)
     }
@@ -83,10 +117,7 @@ impl Tx<'_> {
     /// Whether a daily close of `author` that counts here covers `receipt`.
     pub fn receipt_closed_here(&self, author: &AuthorId, receipt: ReceiptNo) -> Result<bool> {
         self.tx
-            .prepare_cached(
-                "SELECT 1 FROM ops WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = 'daily-close'
-                 AND counts_provisional AND range_first <= ?2 AND range_last >= ?2",
-            )?
+            .prepare_cached(RECEIPT_CLOSED_SQL)?
             .exists(params![&author.0[..], receipt.0 as i64])
             .map_err(crate::store::StoreError::from)
     }

@@ -69,6 +69,13 @@ const OPS_BETWEEN_SQL: &str =
      WHERE o.counts IS NOT NULL AND o.hlc >= ?1 AND o.hlc < ?2 AND (?3 IS NULL OR a.author = ?3)
      ORDER BY o.hlc, o.row";
 
+/// An author's [`super::days::TillOp`]s of one kind that count (at the hub,
+/// or here), oldest first.
+const COUNTED_TILL_OPS_SQL: &str = "SELECT id, bytes FROM ops
+     WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = ?2 AND counts IS NOT NULL
+       AND (CASE WHEN ?3 THEN counts_provisional ELSE counts END) AND kind IN ('daily-close', 'remittance')
+     ORDER BY seq";
+
 /// A year's payments by payer, child, service and method. Two statements,
 /// not `(?3 IS NULL OR ...)`: with it SQLite reads every line of the hub
 /// even for one payer; without it, one payer's statement starts from
@@ -142,16 +149,12 @@ impl Tx<'_> {
     pub fn counted_ops_of_kind(
         &self,
         author: &AuthorId,
-        kind: &str,
+        kind: super::days::TillOp,
         provisional: bool,
     ) -> Result<Vec<(OpId, Vec<u8>)>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT id, bytes FROM ops
-             WHERE author = (SELECT num FROM authors WHERE author = ?1) AND kind = ?2 AND counts IS NOT NULL
-               AND (CASE WHEN ?3 THEN counts_provisional ELSE counts END)
-             ORDER BY seq",
-        )?;
-        let rows = stmt.query_map(params![&author.0[..], kind, provisional], |r| Ok((op_id(r.get(0)?)?, r.get(1)?)))?;
+        let mut stmt = self.tx.prepare_cached(COUNTED_TILL_OPS_SQL)?;
+        let rows =
+            stmt.query_map(params![&author.0[..], kind.kind(), provisional], |r| Ok((op_id(r.get(0)?)?, r.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>().map_err(crate::store::StoreError::from)
     }
 
@@ -212,5 +215,23 @@ mod tests {
         let payer = plan(&store, &year_lines_sql(true), params![1, 2, "RSSMRA80A01H501U", false]);
         assert!(payer.starts_with("SEARCH f USING INDEX families_by_payer"), "{payer}");
         assert!(!payer.contains("SCAN"), "{payer}");
+    }
+
+    /// A cash point's daily closes and remittances are read from their own
+    /// index, not from the author's whole log (a year of receipts at a
+    /// hub's daily close of a thousand cash points took seconds).
+    #[test]
+    fn closes_and_remittances_are_read_without_the_authors_receipts() {
+        use crate::store::days::{OWN_RANGE_LAST_SQL, OWN_TILL_OPS_SQL, RECEIPT_CLOSED_SQL};
+        let store = Store::open_in_memory().expect("store");
+        for (sql, values) in [
+            (COUNTED_TILL_OPS_SQL, params![vec![1u8; 32], "daily-close", false]),
+            (OWN_TILL_OPS_SQL, params![vec![1u8; 32], "daily-close"]),
+            (OWN_RANGE_LAST_SQL, params![vec![1u8; 32], "remittance"]),
+            (RECEIPT_CLOSED_SQL, params![vec![1u8; 32], 7]),
+        ] {
+            let ops = plan(&store, sql, values);
+            assert!(ops.contains("USING INDEX ops_closing_tills"), "{sql}: {ops}");
+        }
     }
 }

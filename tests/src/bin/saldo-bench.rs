@@ -26,6 +26,10 @@
 //! at the hub of the 1,000,000-consumer realm while 1,000,000 operations are
 //! ingested into it, each beside the in-process figure of the same run.
 //!
+//! `reports` builds a hub holding a year of 1,000,000 top-ups by 1,000 cash
+//! points over 20,000 children (`--ops N` for another count) and prints how
+//! long each of the municipality's reports takes there, and the memory.
+//!
 //! `foundation` prints, in one run: (a) raw ed25519 verifications per second
 //! with batch verification on all cores, (b) operations per second verified
 //! and durably stored by the hub's store in batches, (c) their ratio, (d)
@@ -45,6 +49,8 @@ mod foundation;
 mod http;
 #[path = "saldo-bench/outbox.rs"]
 mod outbox;
+#[path = "saldo-bench/reports.rs"]
+mod reports;
 #[path = "saldo-bench/sync.rs"]
 mod sync;
 #[path = "saldo-bench/under_import.rs"]
@@ -88,6 +94,8 @@ enum Benchmark {
     Http,
     /// The hub's outbox delivering receipts to an SMTP server on 127.0.0.1.
     Outbox,
+    /// The municipality's reports at a hub holding a year of 1,000,000 top-ups.
+    Reports,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -138,6 +146,7 @@ fn main() -> Result<()> {
         Benchmark::TopupUnderImport => under_import::topup_under_import(&options),
         Benchmark::Http => http::http(&options),
         Benchmark::Outbox => outbox::outbox(&options),
+        Benchmark::Reports => reports::reports(&options),
     }
 }
 
@@ -164,6 +173,19 @@ fn hub_with_wallets(dir: &Path, consumers: u64, seed: u64) -> Result<(Node, Vec<
     Ok((hub, wallets))
 }
 
+/// When the top-ups of [`signed_arrival`] were recorded: each cash point's
+/// `seq`-th at `first_ms + seq × step_ms` (milliseconds since 1970).
+#[derive(Debug, Clone, Copy)]
+struct ArrivalTime {
+    first_ms: u64,
+    step_ms: u64,
+}
+
+impl ArrivalTime {
+    /// All within a few minutes of one day.
+    const ONE_DAY: ArrivalTime = ArrivalTime { first_ms: 1_790_000_000_000, step_ms: 1 };
+}
+
 /// The logs of `keys` (cash points), `per_author` top-ups each on random
 /// `wallets`, signed on all cores, each holding the hub's log up to
 /// `hub_seen`; interleaved as they would arrive at the hub.
@@ -173,6 +195,7 @@ fn signed_arrival(
     hub_seen: Seq,
     wallets: &[WalletKey],
     per_author: usize,
+    time: ArrivalTime,
 ) -> Vec<Vec<u8>> {
     let realm = *realm;
     let logs: Vec<Vec<Vec<u8>>> = std::thread::scope(|scope| {
@@ -193,7 +216,7 @@ fn signed_arrival(
                                         author: key.author(),
                                         seq: Seq(seq),
                                         prev,
-                                        hlc: Hlc::from_parts(1_790_000_000_000 + seq, 0),
+                                        hlc: Hlc::from_parts(time.first_ms + seq * time.step_ms, 0),
                                         hub_seen,
                                         body: Body::TopUp(TopUp {
                                             receipt: ReceiptNo(seq),

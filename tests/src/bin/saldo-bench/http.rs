@@ -23,7 +23,7 @@ use saldo_node::service::Service;
 use saldo_sync::{Amount, Balance, DeviceKey, OfflineLimits, OperatorLogin, OperatorRole, PersonName, Role, Seq};
 use serde_json::{Value, json};
 
-use super::{Options, hub_with_wallets, label, ms, percentile, signed_arrival};
+use super::{ArrivalTime, Options, hub_with_wallets, label, ms, percentile, signed_arrival};
 
 const CLIENTS: usize = 50;
 const PASSWORD: &str = "benchmark password";
@@ -284,7 +284,7 @@ fn search_during_catch_up(options: &Options) -> Result<()> {
     };
     anyhow::ensure!(!wallets.is_empty(), "no wallet found for the catch-up's top-ups");
     eprintln!("    signing {total} operations of {AUTHORS} cash points");
-    let arrival = signed_arrival(&realm, &keys, hub_seen, &wallets, per_author);
+    let arrival = signed_arrival(&realm, &keys, hub_seen, &wallets, per_author, ArrivalTime::ONE_DAY);
     drop(hub);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {

@@ -10,7 +10,7 @@ use saldo_sync::{
     Seq, TopUp, TopUpLine, WalletKey,
 };
 
-use super::{Options, hub_with_wallets, label, ms, peak_rss_kib, percentile, signed_arrival};
+use super::{ArrivalTime, Options, hub_with_wallets, label, ms, peak_rss_kib, percentile, signed_arrival};
 
 /// The sync protocol's cost when two nodes share 1,000 authors' logs of
 /// 1,000 operations each and one lacks the last operation of 100 authors:
@@ -281,7 +281,7 @@ pub(super) fn sync_catch_up(options: &Options) -> Result<()> {
     // Each cash point's log, signed on all cores, holding the hub's log as it
     // is now; then interleaved as they would arrive.
     let hub_seen = hub.store_mut().read()?.author(&realm.hub())?.map_or(Seq(0), |a| a.head_seq);
-    let arrival = signed_arrival(&realm, &keys, hub_seen, &wallets, per_author);
+    let arrival = signed_arrival(&realm, &keys, hub_seen, &wallets, per_author, ArrivalTime::ONE_DAY);
     for batch in arrival.chunks(10_000) {
         for result in hub.ingest(batch)? {
             result?;
