@@ -90,6 +90,9 @@ impl Node {
         for author in tx.awaiting_mismatches()? {
             problems.push(format!("{author:?}: the total awaiting the hub's verdict does not match the log"));
         }
+        if !tx.till_ops_match_the_log()? {
+            problems.push("the list of daily closes and remittances does not match the log".to_string());
+        }
         let kept: Vec<(ConsumerId, String, i64, i64)> = tx
             .wallets()?
             .into_iter()

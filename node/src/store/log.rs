@@ -197,6 +197,11 @@ impl<'a> Tx<'a> {
             reviewer,
         ])?;
         let row = self.tx.last_insert_rowid();
+        if let Some(till) = super::days::TillOp::of(kind) {
+            self.tx
+                .prepare_cached("INSERT INTO till_ops (author, kind, seq, op_row) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![num, till.kind(), seq.0 as i64, row])?;
+        }
         if let Some(money) = money {
             if verdict.is_none() && crate::ledger::offline_limits_apply(kind) {
                 self.add_awaiting(num, 1, money.total_minor)?;

@@ -463,3 +463,59 @@ fn the_totals_awaiting_a_verdict_follow_the_log() {
     assert_eq!(totals(&mut store), ((1, 300), (0, 0)));
     assert!(store.read().expect("read").awaiting_mismatches().expect("recount").is_empty());
 }
+
+/// The list of daily closes and remittances starts, in a migrated database,
+/// from what its log holds, and follows every one stored after.
+#[test]
+fn the_till_operations_follow_the_log() {
+    let mut conn = Connection::open_in_memory().expect("memory");
+    migrations().to_version(&mut conn, 17).expect("before the list of till operations");
+    let author = [4u8; 32];
+    conn.execute(
+        "INSERT INTO authors (author, role, name, head_seq, num) VALUES (?1, 'cash-point', 'x', 0, 1)",
+        params![&author[..]],
+    )
+    .expect("author");
+    for (row, kind, last) in [(1u8, "top-up", None), (2, "daily-close", Some(1)), (3, "top-up", None)] {
+        conn.execute(
+            "INSERT INTO ops (row, id_key, id, author, seq, hlc, kind, in_chain, bytes, counts, counts_provisional,
+                              range_first, range_last)
+             VALUES (?1, ?4, ?2, 1, ?1, 0, ?3, 1, x'02', 1, 1, 1, ?5)",
+            params![row, &[row; 32][..], kind, id_key(&OpId([row; 32])), last],
+        )
+        .expect("op");
+    }
+    migrations().to_latest(&mut conn).expect("latest");
+    let mut store = Store {
+        conn,
+        remembered: Remembered::default(),
+        read_only_on_full_disk: false,
+        writers: Writers::alone(),
+        moved: RefCell::default(),
+        receipts_due: std::cell::Cell::new(false),
+    };
+    {
+        let tx = store.write().expect("write");
+        assert!(tx.till_ops_match_the_log().expect("check"));
+        assert_eq!(tx.own_range_last(&AuthorId(author), TillOp::DailyClose).expect("closed"), Some(ReceiptNo(1)));
+        let money = NewMoneyOp {
+            receipt: None,
+            reference: None,
+            reverses: None,
+            range: Some(saldo_sync::ReceiptRange { first: ReceiptNo(2), last: ReceiptNo(3) }),
+            method: None,
+            total_minor: 0,
+            counts: true,
+            counts_provisional: true,
+            verdict: None,
+            running_minor: None,
+        };
+        tx.insert_op(&OpId([4; 32]), &AuthorId(author), Seq(4), 0, OpKind::DailyClose, true, &[2], Some(&money))
+            .expect("close");
+        assert!(tx.till_ops_match_the_log().expect("check"));
+        assert_eq!(tx.own_range_last(&AuthorId(author), TillOp::DailyClose).expect("closed"), Some(ReceiptNo(3)));
+        assert_eq!(tx.own_range_last(&AuthorId(author), TillOp::Remittance).expect("remitted"), None);
+        assert!(tx.receipt_closed_here(&AuthorId(author), ReceiptNo(2)).expect("closed"));
+        tx.commit_in_store_test().expect("commit");
+    }
+}
