@@ -33,6 +33,18 @@ fn family(services: &[&ServiceId]) -> FamilyRecord {
     }
 }
 
+/// A store over a connection the test migrated itself.
+fn migrated(conn: Connection) -> Store {
+    Store {
+        conn,
+        remembered: Remembered::default(),
+        read_only_on_full_disk: false,
+        writers: Writers::alone(),
+        moved: RefCell::default(),
+        receipts_due: std::cell::Cell::new(false),
+    }
+}
+
 fn services() -> (ServiceId, ServiceId) {
     (service_id("mensa").expect("mensa"), service_id("scuolabus").expect("bus"))
 }
@@ -341,14 +353,7 @@ fn a_v3_database_keeps_its_data_when_authors_and_wallets_become_numbers() {
     )
     .expect("wallet");
     migrations().to_latest(&mut conn).expect("latest");
-    let mut store = Store {
-        conn,
-        remembered: Remembered::default(),
-        read_only_on_full_disk: false,
-        writers: Writers::alone(),
-        moved: RefCell::default(),
-        receipts_due: std::cell::Cell::new(false),
-    };
+    let mut store = migrated(conn);
     let tx = store.read().expect("read");
     let (a, b) = (AuthorId(a), AuthorId(b));
     assert_eq!(tx.author(&a).expect("a").expect("held").num, 1);
@@ -403,14 +408,7 @@ fn the_totals_awaiting_a_verdict_follow_the_log() {
     insert(&conn, 1, 1, "top-up", 500, None);
     insert(&conn, 2, 1, "top-up", 700, Some("accepted"));
     migrations().to_latest(&mut conn).expect("latest");
-    let mut store = Store {
-        conn,
-        remembered: Remembered::default(),
-        read_only_on_full_disk: false,
-        writers: Writers::alone(),
-        moved: RefCell::default(),
-        receipts_due: std::cell::Cell::new(false),
-    };
+    let mut store = migrated(conn);
     // After it: kept as operations are stored and decided.
     let money = |total_minor: i64, verdict: Option<StoredVerdict>| NewMoneyOp {
         receipt: None,
@@ -486,14 +484,7 @@ fn the_till_operations_follow_the_log() {
         .expect("op");
     }
     migrations().to_latest(&mut conn).expect("latest");
-    let mut store = Store {
-        conn,
-        remembered: Remembered::default(),
-        read_only_on_full_disk: false,
-        writers: Writers::alone(),
-        moved: RefCell::default(),
-        receipts_due: std::cell::Cell::new(false),
-    };
+    let mut store = migrated(conn);
     {
         let tx = store.write().expect("write");
         assert!(tx.till_ops_match_the_log().expect("check"));
