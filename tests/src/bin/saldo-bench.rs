@@ -186,9 +186,47 @@ impl ArrivalTime {
     const ONE_DAY: ArrivalTime = ArrivalTime { first_ms: 1_790_000_000_000, step_ms: 1 };
 }
 
-/// The logs of `keys` (cash points), `per_author` top-ups each on random
-/// `wallets`, signed on all cores, each holding the hub's log up to
-/// `hub_seen`; interleaved as they would arrive at the hub.
+/// The log of the cash point `key`: `count` top-ups of 1–50 euro in cash on
+/// random `wallets`, each holding the hub's log up to `hub_seen`, timed by
+/// `time`.
+fn signed_log(
+    realm: &saldo_sync::RealmId,
+    key: &DeviceKey,
+    hub_seen: Seq,
+    wallets: &[WalletKey],
+    count: usize,
+    time: ArrivalTime,
+    rng: &mut fastrand::Rng,
+) -> Vec<Vec<u8>> {
+    let mut prev = OpId::NONE;
+    (1..=count as u64)
+        .map(|seq| {
+            let op = Operation {
+                author: key.author(),
+                seq: Seq(seq),
+                prev,
+                hlc: Hlc::from_parts(time.first_ms + seq * time.step_ms, 0),
+                hub_seen,
+                body: Body::TopUp(TopUp {
+                    receipt: ReceiptNo(seq),
+                    lines: vec![TopUpLine {
+                        wallet: wallets[rng.usize(..wallets.len())].clone(),
+                        amount: Amount::from_minor(rng.i64(100..=5_000)).expect("amount"),
+                    }],
+                    method: PaymentMethod::Cash,
+                    operator: None,
+                }),
+            }
+            .sign(realm, key);
+            prev = op.id;
+            op.to_bytes()
+        })
+        .collect()
+}
+
+/// The logs of `keys` (cash points), `per_author` top-ups each
+/// ([`signed_log`]), signed on all cores; interleaved as they would arrive
+/// at the hub.
 fn signed_arrival(
     realm: &saldo_sync::RealmId,
     keys: &[DeviceKey],
@@ -197,7 +235,6 @@ fn signed_arrival(
     per_author: usize,
     time: ArrivalTime,
 ) -> Vec<Vec<u8>> {
-    let realm = *realm;
     let logs: Vec<Vec<Vec<u8>>> = std::thread::scope(|scope| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let handles: Vec<_> = keys
@@ -208,32 +245,7 @@ fn signed_arrival(
                     let mut rng = fastrand::Rng::with_seed(part as u64);
                     chunk
                         .iter()
-                        .map(|key| {
-                            let mut prev = OpId::NONE;
-                            (1..=per_author as u64)
-                                .map(|seq| {
-                                    let op = Operation {
-                                        author: key.author(),
-                                        seq: Seq(seq),
-                                        prev,
-                                        hlc: Hlc::from_parts(time.first_ms + seq * time.step_ms, 0),
-                                        hub_seen,
-                                        body: Body::TopUp(TopUp {
-                                            receipt: ReceiptNo(seq),
-                                            lines: vec![TopUpLine {
-                                                wallet: wallets[rng.usize(..wallets.len())].clone(),
-                                                amount: Amount::from_minor(rng.i64(100..=5_000)).expect("amount"),
-                                            }],
-                                            method: PaymentMethod::Cash,
-                                            operator: None,
-                                        }),
-                                    }
-                                    .sign(&realm, key);
-                                    prev = op.id;
-                                    op.to_bytes()
-                                })
-                                .collect::<Vec<_>>()
-                        })
+                        .map(|key| signed_log(realm, key, hub_seen, wallets, per_author, time, &mut rng))
                         .collect::<Vec<_>>()
                 })
             })
@@ -247,6 +259,23 @@ fn signed_arrival(
         }
     }
     arrival
+}
+
+/// `count` cash points, their keys derived from `context` (the same on
+/// every run), enrolled at `hub` as "Esercente 0", "Esercente 1", ...
+fn enrolled_cash_points(
+    hub: &mut Node,
+    count: usize,
+    context: &str,
+    limits: saldo_sync::OfflineLimits,
+) -> Result<Vec<DeviceKey>> {
+    let keys: Vec<DeviceKey> = (0..count as u32)
+        .map(|i| DeviceKey::from_secret_bytes(&blake3::derive_key(context, &i.to_le_bytes())))
+        .collect();
+    for (i, key) in keys.iter().enumerate() {
+        hub.enrol(key.author(), saldo_sync::Role::CashPoint, &label(&format!("Esercente {i}")), limits)?;
+    }
+    Ok(keys)
 }
 
 fn label(text: &str) -> Label {

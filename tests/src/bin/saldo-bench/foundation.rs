@@ -9,11 +9,12 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use saldo_node::node::Node;
 use saldo_node::{generate, import};
 use saldo_sync::{
-    Amount, Balance, Body, DeviceKey, Hlc, OfflineLimits, OpId, Operation, PaymentMethod, ReceiptNo, Role, Seq, TopUp,
-    TopUpLine,
+    Amount, Balance, Body, Hlc, OfflineLimits, OpId, Operation, PaymentMethod, ReceiptNo, Seq, TopUp, TopUpLine,
 };
 
-use super::{Options, hub_with_wallets, label, ms, peak_rss_kib, percentile, process_cpu, process_written};
+use super::{
+    Options, enrolled_cash_points, hub_with_wallets, label, ms, peak_rss_kib, percentile, process_cpu, process_written,
+};
 
 pub(super) fn foundation(options: &Options) -> Result<()> {
     std::fs::create_dir_all(&options.work)?;
@@ -166,12 +167,7 @@ fn ingest_rounds(options: &Options, cores: usize, signatures: &SignedMessages) -
         unconfirmed_total: Balance::parse("1000000")?,
         offline_secs_max: 86_400,
     };
-    let cash_points: Vec<DeviceKey> = (0..20u32)
-        .map(|i| DeviceKey::from_secret_bytes(&blake3::derive_key("bench cash point", &i.to_le_bytes())))
-        .collect();
-    for (i, key) in cash_points.iter().enumerate() {
-        hub.enrol(key.author(), Role::CashPoint, &label(&format!("Esercente {i}")), limits)?;
-    }
+    let cash_points = enrolled_cash_points(&mut hub, 20, "bench cash point", limits)?;
     // Each cash point's log, signed in advance, holding the hub's log as it is now.
     let hub_seen = hub.store_mut().read()?.author(&realm.hub())?.map_or(Seq(0), |a| a.head_seq);
     let mut heads = vec![(0u64, OpId::NONE); cash_points.len()];

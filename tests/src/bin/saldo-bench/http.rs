@@ -23,7 +23,7 @@ use saldo_node::service::Service;
 use saldo_sync::{Amount, Balance, DeviceKey, OfflineLimits, OperatorLogin, OperatorRole, PersonName, Role, Seq};
 use serde_json::{Value, json};
 
-use super::{ArrivalTime, Options, hub_with_wallets, label, ms, percentile, signed_arrival};
+use super::{ArrivalTime, Options, enrolled_cash_points, hub_with_wallets, label, ms, percentile, signed_arrival};
 
 const CLIENTS: usize = 50;
 const PASSWORD: &str = "benchmark password";
@@ -261,12 +261,7 @@ fn search_during_catch_up(options: &Options) -> Result<()> {
         unconfirmed_total: Balance::parse("100000000")?,
         offline_secs_max: 86_400,
     };
-    let keys: Vec<DeviceKey> = (0..AUTHORS as u32)
-        .map(|i| DeviceKey::from_secret_bytes(&blake3::derive_key("bench http catch-up", &i.to_le_bytes())))
-        .collect();
-    for (i, key) in keys.iter().enumerate() {
-        hub.enrol(key.author(), Role::CashPoint, &label(&format!("Esercente {i}")), limits)?;
-    }
+    let keys = enrolled_cash_points(&mut hub, AUTHORS, "bench http catch-up", limits)?;
     let realm = hub.realm();
     let hub_seen = hub.store_mut().read()?.author(&realm.hub())?.map_or(Seq(0), |a| a.head_seq);
     let wallets: Vec<saldo_sync::WalletKey> = {

@@ -4,9 +4,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use saldo_node::generate;
-use saldo_sync::{Amount, Balance, DeviceKey, OfflineLimits, Role, Seq};
+use saldo_sync::{Amount, Balance, OfflineLimits, Seq};
 
-use super::{ArrivalTime, Options, hub_with_wallets, label, peak_rss_kib, signed_arrival};
+use super::{ArrivalTime, Options, enrolled_cash_points, hub_with_wallets, peak_rss_kib, signed_arrival};
 
 /// The year the benchmark's top-ups were recorded in.
 const YEAR: u32 = 2025;
@@ -32,12 +32,7 @@ pub(super) fn reports(options: &Options) -> Result<()> {
         unconfirmed_total: Balance::parse("100000000")?,
         offline_secs_max: 10 * 366 * 86_400,
     };
-    let keys: Vec<DeviceKey> = (0..CASH_POINTS as u32)
-        .map(|i| DeviceKey::from_secret_bytes(&blake3::derive_key("bench reports", &i.to_le_bytes())))
-        .collect();
-    for (i, key) in keys.iter().enumerate() {
-        hub.enrol(key.author(), Role::CashPoint, &label(&format!("Esercente {i}")), limits)?;
-    }
+    let keys = enrolled_cash_points(&mut hub, CASH_POINTS, "bench reports", limits)?;
     let hub_seen = hub.store_mut().read()?.author(&realm.hub())?.map_or(Seq(0), |a| a.head_seq);
     let year_ms = 365 * 86_400_000;
     let time = ArrivalTime { first_ms: YEAR_START_MS, step_ms: year_ms / (per_author as u64 + 1) };

@@ -10,7 +10,9 @@ use saldo_sync::{
     Seq, TopUp, TopUpLine, WalletKey,
 };
 
-use super::{ArrivalTime, Options, hub_with_wallets, label, ms, peak_rss_kib, percentile, signed_arrival};
+use super::{
+    ArrivalTime, Options, enrolled_cash_points, hub_with_wallets, label, ms, peak_rss_kib, percentile, signed_arrival,
+};
 
 /// The sync protocol's cost when two nodes share 1,000 authors' logs of
 /// 1,000 operations each and one lacks the last operation of 100 authors:
@@ -272,12 +274,7 @@ pub(super) fn sync_catch_up(options: &Options) -> Result<()> {
         unconfirmed_total: Balance::parse("100000000")?,
         offline_secs_max: 86_400,
     };
-    let keys: Vec<DeviceKey> = (0..AUTHORS as u32)
-        .map(|i| DeviceKey::from_secret_bytes(&blake3::derive_key("bench catch-up", &i.to_le_bytes())))
-        .collect();
-    for (i, key) in keys.iter().enumerate() {
-        hub.enrol(key.author(), Role::CashPoint, &label(&format!("Esercente {i}")), limits)?;
-    }
+    let keys = enrolled_cash_points(&mut hub, AUTHORS, "bench catch-up", limits)?;
     // Each cash point's log, signed on all cores, holding the hub's log as it
     // is now; then interleaved as they would arrive.
     let hub_seen = hub.store_mut().read()?.author(&realm.hub())?.map_or(Seq(0), |a| a.head_seq);

@@ -6,12 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use saldo_node::node::Node;
-use saldo_sync::{
-    Amount, Balance, Body, DeviceKey, Hlc, OfflineLimits, OpId, Operation, PaymentMethod, ReceiptNo, Role, Seq, TopUp,
-    TopUpLine, WalletKey,
-};
+use saldo_sync::{Amount, Balance, DeviceKey, OfflineLimits, PaymentMethod, Role, Seq, WalletKey};
 
-use super::{Options, hub_with_wallets, label, ms, percentile};
+use super::{ArrivalTime, Options, hub_with_wallets, label, ms, percentile, signed_log};
 
 /// `topup-under-import`: top-ups recorded at a hub, one every 10 ms, each
 /// timed from the call to its durable commit: first with nothing else
@@ -37,30 +34,9 @@ pub(super) fn topup_under_import(options: &Options) -> Result<()> {
     let hub_seen = hub.store_mut().read()?.author(&realm.hub())?.map_or(Seq(0), |a| a.head_seq);
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
     let mut rng = fastrand::Rng::with_seed(21);
-    let mut prev = OpId::NONE;
-    let ops: Vec<Vec<u8>> = (1..=count as u64)
-        .map(|seq| {
-            let op = Operation {
-                author: cash_point.author(),
-                seq: Seq(seq),
-                prev,
-                hlc: Hlc::from_parts(now_ms - 3_600_000 + seq, 0),
-                hub_seen,
-                body: Body::TopUp(TopUp {
-                    receipt: ReceiptNo(seq),
-                    lines: vec![TopUpLine {
-                        wallet: wallets[rng.usize(..wallets.len())].clone(),
-                        amount: Amount::from_minor(rng.i64(100..=5_000)).expect("amount"),
-                    }],
-                    method: PaymentMethod::Cash,
-                    operator: None,
-                }),
-            }
-            .sign(&realm, &cash_point);
-            prev = op.id;
-            op.to_bytes()
-        })
-        .collect();
+    // Recorded in the last hour, one a millisecond.
+    let time = ArrivalTime { first_ms: now_ms - 3_600_000, step_ms: 1 };
+    let ops = signed_log(&realm, &cash_point, hub_seen, &wallets, count, time, &mut rng);
     let body = saldo_sync::bundle::BundleBody { realm, exporter: cash_point.author(), created_ms: now_ms, ops };
     let bundle = work.join("cash-point.bundle");
     std::fs::write(&bundle, body.seal(&cash_point))?;
