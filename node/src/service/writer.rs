@@ -143,6 +143,62 @@ fn expand_receipts_due(node: &mut Node, queued: &watch::Sender<u64>) -> Option<I
 /// before it is told it lagged (and reloads what it shows).
 const WALLET_EVENTS_QUEUED_MAX: usize = 256;
 
+/// The node's thread: jobs in order (urgent ones first), receipts due turned
+/// into messages when idle (and at least once a second when busy), moved
+/// wallets published to whoever listens; until the handle closes the queues.
+fn run(node: &mut Node, jobs: &Jobs, moved: &broadcast::Sender<WalletsMoved>, queued: &watch::Sender<u64>) {
+    // When receipts due were last turned into messages, and when
+    // to try again after that failed (the database busy, say).
+    let (mut expanded_at, mut retry_at) = (Instant::now(), None::<Instant>);
+    loop {
+        let job = {
+            let mut queues = jobs.lock();
+            loop {
+                if let Some(job) = queues.urgent.pop_front().or_else(|| queues.bulk.pop_front()) {
+                    break Some(job);
+                }
+                // Idle: receipts due become messages now.
+                let due = node.store().receipts_maybe_due();
+                if due && retry_at.is_none_or(|at| Instant::now() >= at) {
+                    break None;
+                }
+                if queues.closed {
+                    return;
+                }
+                queues = match retry_at.filter(|_| due) {
+                    Some(at) => {
+                        let wait = at.saturating_duration_since(Instant::now());
+                        jobs.ready.wait_timeout(queues, wait).map_or_else(|e| e.into_inner().0, |r| r.0)
+                    }
+                    None => jobs.ready.wait(queues).unwrap_or_else(std::sync::PoisonError::into_inner),
+                };
+            }
+        };
+        let Some(job) = job else {
+            retry_at = expand_receipts_due(node, queued);
+            expanded_at = Instant::now();
+            continue;
+        };
+        job(node);
+        // Under a steady stream of jobs, receipts wait at most a second.
+        if expanded_at.elapsed() >= RECEIPTS_WAIT_MAX && retry_at.is_none_or(|at| Instant::now() >= at) {
+            retry_at = expand_receipts_due(node, queued);
+            expanded_at = Instant::now();
+        }
+        // Balances are read only for someone listening (an open page):
+        // a catch-up moves thousands of wallets per call.
+        if moved.receiver_count() == 0 {
+            node.forget_wallet_changes();
+            continue;
+        }
+        let changes = node.take_wallet_changes();
+        if !changes.is_empty() {
+            // A listener that went meanwhile is no error.
+            let _ = moved.send(Arc::new(changes));
+        }
+    }
+}
+
 impl NodeHandle {
     /// Moves `node` to a thread of its own.
     pub fn spawn(mut node: Node) -> Result<NodeHandle, NodeError> {
@@ -158,65 +214,7 @@ impl NodeHandle {
         let thread = std::thread::Builder::new()
             .name("saldo-node".into())
             .spawn(move || {
-                'run: {
-                    // When receipts due were last turned into messages, and when
-                    // to try again after that failed (the database busy, say).
-                    let (mut expanded_at, mut retry_at) = (Instant::now(), None::<Instant>);
-                    loop {
-                        let job = {
-                            let mut queues = thread_jobs.lock();
-                            loop {
-                                if let Some(job) = queues.urgent.pop_front().or_else(|| queues.bulk.pop_front()) {
-                                    break Some(job);
-                                }
-                                // Idle: receipts due become messages now.
-                                let due = node.store().receipts_maybe_due();
-                                if due && retry_at.is_none_or(|at| Instant::now() >= at) {
-                                    break None;
-                                }
-                                if queues.closed {
-                                    break 'run;
-                                }
-                                queues = match retry_at.filter(|_| due) {
-                                    Some(at) => {
-                                        let wait = at.saturating_duration_since(Instant::now());
-                                        thread_jobs
-                                            .ready
-                                            .wait_timeout(queues, wait)
-                                            .map_or_else(|e| e.into_inner().0, |r| r.0)
-                                    }
-                                    None => thread_jobs
-                                        .ready
-                                        .wait(queues)
-                                        .unwrap_or_else(std::sync::PoisonError::into_inner),
-                                };
-                            }
-                        };
-                        let Some(job) = job else {
-                            retry_at = expand_receipts_due(&mut node, &queued);
-                            expanded_at = Instant::now();
-                            continue;
-                        };
-                        job(&mut node);
-                        // Under a steady stream of jobs, receipts wait at most a second.
-                        if expanded_at.elapsed() >= RECEIPTS_WAIT_MAX && retry_at.is_none_or(|at| Instant::now() >= at)
-                        {
-                            retry_at = expand_receipts_due(&mut node, &queued);
-                            expanded_at = Instant::now();
-                        }
-                        // Balances are read only for someone listening (an open page):
-                        // a catch-up moves thousands of wallets per call.
-                        if moved.receiver_count() == 0 {
-                            node.forget_wallet_changes();
-                            continue;
-                        }
-                        let changes = node.take_wallet_changes();
-                        if !changes.is_empty() {
-                            // A listener that went meanwhile is no error.
-                            let _ = moved.send(Arc::new(changes));
-                        }
-                    }
-                }
+                run(&mut node, &thread_jobs, &moved, &queued);
                 // The database closed first, then the thread is said to have ended.
                 drop(node);
                 drop(ends);
