@@ -500,12 +500,14 @@ fn money_effects(
 ) -> Result<(), IngestError> {
     let deltas = signed.op.body.wallet_deltas();
     let (counts, counts_provisional) = (money.counts, money.counts_provisional);
+    let mut nums = Vec::with_capacity(deltas.len());
     for (line, (wallet, delta)) in deltas.iter().enumerate() {
         let num = tx.insert_money_line(row, line, &wallet.consumer, &wallet.service, *delta)?;
         if counts || counts_provisional {
             let (confirmed, provisional) = (i64::from(counts) * delta, i64::from(counts_provisional) * delta);
             tx.add_to_wallet_num(num, confirmed, provisional);
         }
+        nums.push(num);
     }
     // A reversal changes how its target counts; a target that arrives after
     // its reversal found it above.
@@ -521,7 +523,7 @@ fn money_effects(
         for (wallet, _) in &deltas {
             outbox::reminders::balance_changed(tx, ctx, &wallet.consumer, &wallet.service, &signed.id)?;
         }
-        outbox::queue::receipt_counted(tx, ctx, signed, row)?;
+        outbox::queue::receipt_counted(tx, ctx, signed, row, Some(&nums))?;
     }
     Ok(())
 }

@@ -172,6 +172,8 @@ struct Remembered {
     services: Vec<ServiceId>,
     wallets: HashMap<(ConsumerId, ServiceSlot), Known>,
     wallet_keys: HashMap<i64, (ConsumerId, ServiceId)>,
+    /// Balances of wallets by number, as the table holds them.
+    wallet_base: HashMap<i64, (i64, i64)>,
     directory_version: u64,
 }
 
@@ -197,16 +199,16 @@ type ServiceSlot = u32;
 const SERVICE_SLOTS_MAX: usize = 256;
 
 impl Remembered {
-    /// A wallet takes two entries, about 150 bytes: a realm of 125,000
-    /// wallets (some 20 MB) is remembered whole.
-    const ENTRIES_MAX: usize = 250_000;
+    /// A wallet takes three entries, about 180 bytes: a realm of 125,000
+    /// wallets (some 22 MB) is remembered whole.
+    const ENTRIES_MAX: usize = 375_000;
 
     /// Forgets every other wallet when there are more than `max` entries,
     /// so that a realm too large to remember whole still finds half of its
     /// wallets here (forgetting all of them would leave every transaction
     /// to start from nothing). Every number remembered keeps its wallet.
     fn fit(&mut self, max: usize) {
-        if self.wallets.len() + self.wallet_keys.len() <= max {
+        if self.wallets.len() + self.wallet_keys.len() + self.wallet_base.len() <= max {
             return;
         }
         let mut i = 0usize;
@@ -221,6 +223,8 @@ impl Remembered {
                 .position(|s| s == service)
                 .is_some_and(|slot| wallets.contains_key(&(*consumer, slot as ServiceSlot)))
         });
+        let keys = &self.wallet_keys;
+        self.wallet_base.retain(|num, _| keys.contains_key(num));
     }
 }
 
@@ -394,6 +398,15 @@ impl Store {
         Ok(now_copied - copied.max(0))
     }
 
+    /// How many pages the write-ahead log holds that are not in the database yet.
+    #[cfg(test)]
+    pub(crate) fn wal_frames_left(&self) -> Result<i64> {
+        let (log, copied) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(NOOP)", [], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+        Ok(log - copied.max(0))
+    }
+
     /// How many pages the database holds.
     pub fn page_count(&self) -> Result<u64> {
         self.conn
@@ -474,6 +487,7 @@ fn with_remembered<'a>(tx: Tx<'a>, home: &'a mut Remembered) -> Result<Tx<'a>> {
     *tx.wallets.borrow_mut() = remembered.wallets;
     tx.directory_version.set(remembered.directory_version);
     *tx.wallet_keys.borrow_mut() = remembered.wallet_keys;
+    *tx.wallet_base.borrow_mut() = remembered.wallet_base;
     Ok(Tx { home: Some((home, data_version)), ..tx })
 }
 
@@ -602,10 +616,12 @@ pub struct Tx<'a> {
     /// order before anything reads the table whole and at commit: a batch
     /// touches a wallet once however many of its operations do.
     wallet_deltas: RefCell<HashMap<i64, (i64, i64)>>,
-    /// Balances as the `wallets` table holds them (by number), read in this
-    /// transaction since `wallet_deltas` was last written there: the hub
-    /// reads a wallet's balance for each receipt and checkpoint, often
-    /// several times a transaction.
+    /// Balances as the `wallets` table holds them (by number), as read
+    /// (here or by an earlier transaction of this connection) and moved by
+    /// `wallet_deltas` each time those are written there: the hub reads a
+    /// wallet's balance for each receipt and checkpoint, often several
+    /// times a transaction, and the same wallets transaction after
+    /// transaction.
     wallet_base: RefCell<HashMap<i64, (i64, i64)>>,
     /// The highest receipt number of each author (by number) read in this
     /// transaction and kept up to date as operations are stored, and the
@@ -716,6 +732,7 @@ impl<'a> Tx<'a> {
             home,
             wallets,
             wallet_keys,
+            wallet_base,
             directory_version,
             services,
             moved,
@@ -733,10 +750,10 @@ impl<'a> Tx<'a> {
             home.borrow_mut().add(moved.into_inner());
         }
         if let Some((remembered, data_version)) = home {
-            let (wallets, wallet_keys, services) =
-                (wallets.into_inner(), wallet_keys.into_inner(), services.into_inner());
+            let (wallets, wallet_keys, wallet_base, services) =
+                (wallets.into_inner(), wallet_keys.into_inner(), wallet_base.into_inner(), services.into_inner());
             let directory_version = directory_version.get();
-            *remembered = Remembered { data_version, services, wallets, wallet_keys, directory_version };
+            *remembered = Remembered { data_version, services, wallets, wallet_keys, wallet_base, directory_version };
             remembered.fit(Remembered::ENTRIES_MAX);
         }
         Ok(())
@@ -760,15 +777,21 @@ impl<'a> Tx<'a> {
 
     fn flush_wallets(&self) -> Result<()> {
         let deltas = std::mem::take(&mut *self.wallet_deltas.borrow_mut());
-        // The table moves: what was read of it is no longer its content.
-        self.wallet_base.borrow_mut().clear();
+        // The table moves: what was read of it moves with it.
+        let mut base = self.wallet_base.borrow_mut();
         let keys = self.wallet_keys.borrow();
         type Wallet = (ConsumerId, ServiceId);
         let mut deltas: Vec<(&Wallet, (i64, i64))> = deltas
             .into_iter()
             .filter(|(_, delta)| *delta != (0, 0))
-            .map(|(num, delta)| (keys.get(&num).expect("a wallet with a delta has its number known"), delta))
+            .map(|(num, delta)| {
+                if let Some(known) = base.get_mut(&num) {
+                    *known = (known.0 + delta.0, known.1 + delta.1);
+                }
+                (keys.get(&num).expect("a wallet with a delta has its number known"), delta)
+            })
             .collect();
+        drop(base);
         deltas.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut moved = self.moved.borrow_mut();
         for ((consumer, service), (confirmed, provisional)) in deltas {

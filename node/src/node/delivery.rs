@@ -42,6 +42,19 @@ impl Node {
         Ok(handled)
     }
 
+    /// What the node's writer does once idle, after the receipts due: copies
+    /// the write-ahead log into the database when it holds at least
+    /// [`super::WAL_FRAMES_CHECKPOINTED_EARLY`] pages. SQLite would otherwise
+    /// do it inside whichever commit takes the log past 64 MiB, most often a
+    /// top-up at the counter or a sync session's batch, which would wait for
+    /// it. Returns how many pages it copied.
+    pub fn checkpoint_when_idle(&mut self) -> Result<i64> {
+        if self.store.is_exclusive() {
+            return Ok(0);
+        }
+        Ok(self.store.checkpoint_wal(super::WAL_FRAMES_CHECKPOINTED_EARLY)?)
+    }
+
     /// Records what became of attempts, all in one transaction.
     pub fn record_outcomes(&mut self, outcomes: &[Outcome]) -> Result<()> {
         if outcomes.is_empty() {

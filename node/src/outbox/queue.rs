@@ -17,8 +17,8 @@ use saldo_sync::{AuthorId, Body, FamilyId, OpId, SignedOp, WalletKey};
 use super::render::{self, NoticeKind, NoticeLine, ReceiptNotice};
 use crate::directory::ContactRecord;
 use crate::state::{Context, IngestError};
-use crate::store::Tx;
 use crate::store::outbox::{Channel, NewMessage, Purpose};
+use crate::store::{Tx, WalletNum};
 
 /// The kinds of operation whose receipt a family gets.
 pub fn has_receipt(body: &Body) -> bool {
@@ -35,15 +35,33 @@ pub fn kind_has_receipt(kind: &str) -> bool {
 /// lines left. Its messages, one per channel the family chose, are queued
 /// after the commit by [`expand_due`]: this transaction is the hub's ingest,
 /// and it writes one small row. Nothing for an operation with no receipt.
-pub fn receipt_counted(tx: &Tx<'_>, ctx: &Context, signed: &SignedOp, op_row: i64) -> Result<(), IngestError> {
+///
+/// `lines` are the wallets its own lines moved, by number, when the caller
+/// has them (a top-up, a payment of a due, a refund: the receipt's lines are
+/// the operation's); a reversal's receipt shows the lines of its target.
+pub fn receipt_counted(
+    tx: &Tx<'_>,
+    ctx: &Context,
+    signed: &SignedOp,
+    op_row: i64,
+    lines: Option<&[WalletNum]>,
+) -> Result<(), IngestError> {
     if !ctx.is_hub() || !has_receipt(&signed.op.body) {
         return Ok(());
     }
-    let Some(shape) = shape(tx, &signed.op.body)? else { return Ok(()) };
-    let mut balances = Vec::with_capacity(shape.lines.len());
-    for (wallet, _) in &shape.lines {
-        balances.push(tx.wallet(&wallet.consumer, &wallet.service)?.confirmed.minor());
-    }
+    let balances = match (lines, &signed.op.body) {
+        (Some(lines), Body::TopUp(_) | Body::DuePayment(_) | Body::Refund(_)) => {
+            lines.iter().map(|num| tx.confirmed_minor(*num)).collect::<Result<Vec<i64>, _>>()?
+        }
+        _ => {
+            let Some(shape) = shape(tx, &signed.op.body)? else { return Ok(()) };
+            let mut balances = Vec::with_capacity(shape.lines.len());
+            for (wallet, _) in &shape.lines {
+                balances.push(tx.wallet(&wallet.consumer, &wallet.service)?.confirmed.minor());
+            }
+            balances
+        }
+    };
     tx.receipt_due(op_row, &balances)?;
     Ok(())
 }
@@ -117,7 +135,7 @@ pub fn receipt_counted_by_id(tx: &Tx<'_>, ctx: &Context, id: &OpId, op_row: i64)
     }
     let Some(bytes) = tx.op_bytes(id)? else { return Ok(()) };
     let signed = SignedOp::decode(&bytes)?;
-    receipt_counted(tx, ctx, &signed, op_row)
+    receipt_counted(tx, ctx, &signed, op_row, None)
 }
 
 /// The receipt of `signed` as a message on `channel` to `recipient`.

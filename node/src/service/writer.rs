@@ -139,6 +139,16 @@ fn expand_receipts_due(node: &mut Node, queued: &watch::Sender<u64>) -> Option<I
     }
 }
 
+/// What the node's thread does next.
+enum Idle {
+    /// Not idle: a job.
+    No(Job),
+    /// Receipts due become messages of the outbox.
+    ExpandReceipts,
+    /// The write-ahead log is copied into the database.
+    Checkpoint,
+}
+
 /// How many batches of moved wallets a slow listener may fall behind
 /// before it is told it lagged (and reloads what it shows).
 const WALLET_EVENTS_QUEUED_MAX: usize = 256;
@@ -150,17 +160,25 @@ fn run(node: &mut Node, jobs: &Jobs, moved: &broadcast::Sender<WalletsMoved>, qu
     // When receipts due were last turned into messages, and when
     // to try again after that failed (the database busy, say).
     let (mut expanded_at, mut retry_at) = (Instant::now(), None::<Instant>);
+    // Whether anything was written since the write-ahead log was last
+    // looked at while idle.
+    let mut wrote = false;
     loop {
         let job = {
             let mut queues = jobs.lock();
             loop {
                 if let Some(job) = queues.urgent.pop_front().or_else(|| queues.bulk.pop_front()) {
-                    break Some(job);
+                    break Idle::No(job);
                 }
                 // Idle: receipts due become messages now.
                 let due = node.store().receipts_maybe_due();
                 if due && retry_at.is_none_or(|at| Instant::now() >= at) {
-                    break None;
+                    break Idle::ExpandReceipts;
+                }
+                // Then the write-ahead log goes into the database, so that
+                // the next top-up's commit does not do it.
+                if std::mem::take(&mut wrote) {
+                    break Idle::Checkpoint;
                 }
                 if queues.closed {
                     return;
@@ -174,12 +192,24 @@ fn run(node: &mut Node, jobs: &Jobs, moved: &broadcast::Sender<WalletsMoved>, qu
                 };
             }
         };
-        let Some(job) = job else {
-            retry_at = expand_receipts_due(node, queued);
-            expanded_at = Instant::now();
-            continue;
+        let job = match job {
+            Idle::No(job) => job,
+            Idle::ExpandReceipts => {
+                retry_at = expand_receipts_due(node, queued);
+                expanded_at = Instant::now();
+                wrote = true;
+                continue;
+            }
+            Idle::Checkpoint => {
+                if let Err(e) = node.checkpoint_when_idle() {
+                    // SQLite checkpoints in a later commit instead.
+                    tracing::warn!("cannot copy the write-ahead log into the database now: {e}");
+                }
+                continue;
+            }
         };
         job(node);
+        wrote = true;
         // Under a steady stream of jobs, receipts wait at most a second.
         if expanded_at.elapsed() >= RECEIPTS_WAIT_MAX && retry_at.is_none_or(|at| Instant::now() >= at) {
             retry_at = expand_receipts_due(node, queued);
@@ -280,5 +310,31 @@ impl NodeHandle {
             changed
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn once_idle_the_writer_copies_the_write_ahead_log_into_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = saldo_sync::Label::parse("Comune di Prova").unwrap();
+        let handle = NodeHandle::spawn(Node::init_realm(dir.path(), &name).unwrap()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let frames_left = || runtime.block_on(handle.call(|node| node.store().wal_frames_left().unwrap()));
+        // A job that leaves 24 MiB in the log: more than the writer copies
+        // when idle, less than SQLite would copy inside a commit.
+        runtime.block_on(handle.call(|node| node.set_meta_text("test filler", &"x".repeat(24 << 20)).unwrap()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = frames_left();
+            if left == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{left} pages of the log still not in the database");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

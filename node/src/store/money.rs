@@ -8,7 +8,7 @@ use saldo_sync::{AuthorId, Balance, ConsumerId, OpId, OpKind, ReceiptNo, Receipt
 
 /// A wallet's number in this database, as a transaction gave it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WalletNum(i64);
+pub struct WalletNum(pub(super) i64);
 
 /// What the log keeps of an operation on money, stored with it.
 #[derive(Debug, Clone)]
@@ -135,6 +135,25 @@ impl<'a> Tx<'a> {
             self.dirty_wallets.borrow_mut().insert(num);
         }
     }
+    /// The confirmed balance of a wallet this transaction gave the number
+    /// of, in cents: what [`Tx::wallet`] reads, without looking the number up.
+    pub fn confirmed_minor(&self, WalletNum(num): WalletNum) -> Result<i64> {
+        let known = self.wallet_base.borrow().get(&num).copied();
+        let base = match known {
+            Some(base) => base,
+            None => {
+                let base = self
+                    .tx
+                    .prepare_cached("SELECT confirmed_minor, provisional_minor FROM wallets WHERE num = ?1")?
+                    .query_row([num], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                    .optional()?
+                    .unwrap_or((0, 0));
+                self.wallet_base.borrow_mut().insert(num, base);
+                base
+            }
+        };
+        Ok(base.0 + self.wallet_deltas.borrow().get(&num).map_or(0, |d| d.0))
+    }
     /// The number of a wallet, if this transaction has read or given it.
     fn cached_wallet_num(&self, consumer: &ConsumerId, service: &ServiceId) -> Option<i64> {
         self.wallets.borrow().get(&(*consumer, self.service_slot(service)?))?.num
@@ -158,21 +177,29 @@ impl<'a> Tx<'a> {
         if let Some(num) = self.cached_wallet_num(consumer, service) {
             return Ok(num);
         }
-        let num = self
+        // The balances come with the number: the row is read anyway.
+        let read = self
             .tx
-            .prepare_cached("SELECT num FROM wallets WHERE consumer = ?1 AND service = ?2")?
-            .query_row(params![&consumer.0[..], service.as_str()], |r| r.get::<_, i64>(0))
+            .prepare_cached(
+                "SELECT num, confirmed_minor, provisional_minor FROM wallets WHERE consumer = ?1 AND service = ?2",
+            )?
+            .query_row(params![&consumer.0[..], service.as_str()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })
             .optional()?;
-        let num = match num {
-            Some(num) => num,
-            None => self
-                .tx
-                .prepare_cached(
-                    "INSERT INTO wallets (consumer, service, num)
-                     VALUES (?1, ?2, (SELECT COALESCE(MAX(num), 0) + 1 FROM wallets)) RETURNING num",
-                )?
-                .query_row(params![&consumer.0[..], service.as_str()], |r| r.get(0))?,
+        let (num, base) = match read {
+            Some((num, confirmed, provisional)) => (num, (confirmed, provisional)),
+            None => (
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO wallets (consumer, service, num)
+                         VALUES (?1, ?2, (SELECT COALESCE(MAX(num), 0) + 1 FROM wallets)) RETURNING num",
+                    )?
+                    .query_row(params![&consumer.0[..], service.as_str()], |r| r.get(0))?,
+                (0, 0),
+            ),
         };
+        self.wallet_base.borrow_mut().entry(num).or_insert(base);
         if let Some(slot) = self.service_slot(service) {
             self.wallets.borrow_mut().entry((*consumer, slot)).or_default().num = Some(num);
         }
@@ -587,6 +614,8 @@ impl<'a> Tx<'a> {
         provisional: i64,
     ) -> Result<()> {
         self.flush_wallets()?;
+        // Balances known of wallets are no longer sure (this one's number may not be known).
+        self.wallet_base.borrow_mut().clear();
         self.tx
             .prepare_cached(
                 "INSERT INTO wallets (consumer, service, num, confirmed_minor, provisional_minor)

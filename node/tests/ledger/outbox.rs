@@ -251,6 +251,47 @@ fn receipts_expanded_after_the_commit_show_the_balance_each_top_up_left() {
 }
 
 #[test]
+fn a_catch_up_stored_in_one_call_gives_each_receipt_the_balance_its_own_top_up_left() {
+    let mut r = realm();
+    let realm_id = r.hub.realm();
+    // A balance in the table before the catch-up, so that each receipt's is
+    // that balance plus what the catch-up had added by then.
+    top_up_at_hub(&mut r.hub, r.families.both, "5.00");
+    // More operations than one part whose signatures are checked at once,
+    // so the hub writes what it holds back before the last of them.
+    let ops: Vec<SignedOp> = (0..600u64)
+        .map(|i| {
+            let consumer = if i % 3 == 2 { r.families.sms_en } else { r.families.both };
+            r.cash_point.top_up(&realm_id, &wallet(consumer), amount("1.00"), 1_790_000_000_000 + i * 1_000)
+        })
+        .collect();
+    let bytes: Vec<Vec<u8>> = ops.iter().map(SignedOp::to_bytes).collect();
+    for result in r.hub.ingest(&bytes).unwrap() {
+        result.unwrap();
+    }
+    let messages = outbox(&mut r.hub);
+    let (mut both, mut sms) = (5, 0);
+    for (i, op) in ops.iter().enumerate() {
+        let mine: Vec<&OutboxRow> = messages.iter().filter(|m| m.about == op.id.0).collect();
+        if i % 3 == 2 {
+            sms += 1;
+            assert_eq!(mine.len(), 1, "one SMS: {mine:#?}");
+            assert!(mine[0].body_text.contains(&format!("balance {sms},00 €")), "top-up {i}: {}", mine[0].body_text);
+        } else {
+            both += 1;
+            assert_eq!(mine.len(), 2, "an e-mail and an SMS: {mine:#?}");
+            for m in mine {
+                let after = match m.channel {
+                    Channel::Email => format!("Saldo dopo: {both},00 €"),
+                    Channel::Sms => format!("saldo {both},00 €"),
+                };
+                assert!(m.body_text.contains(&after), "top-up {i}, {after}: {}", m.body_text);
+            }
+        }
+    }
+}
+
+#[test]
 fn a_top_up_from_a_cash_point_is_queued_once_with_when_it_was_recorded() {
     let mut r = realm();
     let realm_id = r.hub.realm();

@@ -224,7 +224,8 @@ fn ingest_rounds(options: &Options, cores: usize, signatures: &SignedMessages) -
         let calls = call_ops.len() as f64 / started.elapsed().as_secs_f64();
 
         // What the service's writer does between jobs: the receipts due
-        // become the outbox's messages.
+        // become the outbox's messages; then the write-ahead log goes into
+        // the database.
         let (started, mut expanded) = (Instant::now(), 0usize);
         loop {
             let n = hub.expand_receipts_due(saldo_node::outbox::queue::EXPAND_BATCH)?;
@@ -234,6 +235,7 @@ fn ingest_rounds(options: &Options, cores: usize, signatures: &SignedMessages) -
             expanded += n;
         }
         let receipts = expanded as f64 / started.elapsed().as_secs_f64();
+        hub.checkpoint_when_idle()?;
         anyhow::ensure!(expanded == round_ops.len(), "{expanded} receipts queued for {} top-ups", round_ops.len());
         println!("    round {}: receipts turned into messages after the commits: {receipts:.0}/s", i + 1);
         println!(
