@@ -548,16 +548,6 @@ const HOT_STATEMENTS: usize = 5;
 /// for them, and they go in in key order.
 const LINES_PER_INSERT: usize = 64;
 
-/// Receipts due written by one statement (the hub notes one for most
-/// operations it counts).
-pub(crate) const RECEIPTS_DUE_PER_INSERT: usize = 64;
-
-/// `INSERT INTO receipts_due ... VALUES` with [`RECEIPTS_DUE_PER_INSERT`] rows.
-pub(crate) static INSERT_RECEIPTS_DUE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let rows = vec!["(?, ?)"; RECEIPTS_DUE_PER_INSERT].join(", ");
-    format!("INSERT OR IGNORE INTO receipts_due (op_row, balances) VALUES {rows}")
-});
-
 /// `INSERT INTO money_lines ... VALUES` with [`LINES_PER_INSERT`] rows.
 static INSERT_MONEY_LINES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let rows = vec!["(?, ?, ?, ?)"; LINES_PER_INSERT].join(", ");
@@ -655,7 +645,7 @@ pub struct Tx<'a> {
     receipts_due: std::cell::Cell<bool>,
     receipts_due_home: Option<&'a std::cell::Cell<bool>>,
     /// Receipts due to write, as (op_row, balances): written at commit,
-    /// [`RECEIPTS_DUE_PER_INSERT`] at once, and before anything reads them.
+    /// and before anything reads them.
     receipts_due_pending: RefCell<Vec<(i64, String)>>,
     /// Services' reminder settings read in this transaction (the hub reads
     /// them for every wallet a counted operation moves); forgotten when a

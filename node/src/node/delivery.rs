@@ -35,8 +35,9 @@ impl Node {
         }
         let tx = self.store.write()?;
         let handled = crate::outbox::queue::expand_due(&tx, &self.me.ctx, limit)?;
+        let more = tx.any_receipt_due()?;
         self.me.commit(tx)?;
-        if handled < limit as usize {
+        if !more {
             self.store.no_receipts_due();
         }
         Ok(handled)

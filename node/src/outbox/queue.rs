@@ -75,10 +75,9 @@ pub const EXPAND_BATCH: u32 = 512;
 /// [`materialize`]); returns how many receipts it handled. A family without
 /// contacts, or that chose none, gets nothing.
 pub fn expand_due(tx: &Tx<'_>, ctx: &Context, limit: u32) -> Result<usize, IngestError> {
-    let due = tx.receipts_due(limit)?;
+    let due = tx.take_receipts_due(limit)?;
     let now = crate::node::wall_now_ms();
-    for crate::store::outbox::ReceiptDue { op_row, bytes, balances } in &due {
-        tx.receipt_queued(*op_row)?;
+    for crate::store::outbox::ReceiptDue { bytes, balances, .. } in &due {
         // (An operation a restore dropped has no receipt to send.)
         let Some(bytes) = bytes else { continue };
         let signed = SignedOp::decode(bytes)?;

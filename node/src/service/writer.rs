@@ -117,7 +117,7 @@ impl fmt::Debug for NodeHandle {
 
 /// How many receipts due one transaction turns into messages: a top-up
 /// arriving meanwhile waits for one such batch at most.
-const RECEIPTS_PER_BATCH: u32 = 64;
+const RECEIPTS_PER_BATCH: u32 = crate::store::outbox::RECEIPTS_DUE_PER_ROW as u32;
 
 /// How long receipts due wait at most while jobs keep the writer busy.
 const RECEIPTS_WAIT_MAX: Duration = Duration::from_secs(1);

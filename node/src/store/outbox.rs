@@ -8,6 +8,8 @@
 //! server accepting a message and the hub recording that) carries the same
 //! reference as the first copy.
 
+use std::fmt::Write as _;
+
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Result, Tx};
@@ -31,6 +33,19 @@ CREATE TABLE receipts_due (
     op_row INTEGER PRIMARY KEY,   -- the operation's row in ops
     balances TEXT NOT NULL        -- confirmed balance after it of each of its lines, in cents, comma-separated
 ) STRICT;
+"#;
+
+/// Receipts due written 64 to a row (`receipts` holds
+/// `op_row:balance,balance;op_row:balance;...`): one row per receipt was,
+/// after the operation itself, the largest write of the hub's bulk ingest
+/// (`saldo-bench foundation`). The expander takes and deletes whole rows.
+pub(super) const RECEIPTS_DUE_GROUPED_SCHEMA: &str = r#"
+CREATE TABLE receipts_due_groups (
+    id INTEGER PRIMARY KEY,   -- in the order they were noted
+    receipts TEXT NOT NULL
+) STRICT;
+INSERT INTO receipts_due_groups (receipts) SELECT op_row || ':' || balances FROM receipts_due ORDER BY op_row;
+DROP TABLE receipts_due;
 "#;
 
 pub(super) const SCHEMA: &str = r#"
@@ -229,6 +244,10 @@ fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
     })
 }
 
+/// Receipts due written to one row of `receipts_due_groups`: what one
+/// transaction of the service's writer turns into messages.
+pub const RECEIPTS_DUE_PER_ROW: usize = 64;
+
 impl Tx<'_> {
     /// Notes that the operation at `op_row` counts at the hub and its
     /// receipt is due, with the balances its lines left.
@@ -239,58 +258,68 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Writes the receipts due noted in this transaction.
+    /// Writes the receipts due noted in this transaction, [`RECEIPTS_DUE_PER_ROW`] to a row.
     pub(super) fn flush_receipts_due(&self) -> Result<()> {
         let due = std::mem::take(&mut *self.receipts_due_pending.borrow_mut());
-        let mut chunks = due.chunks_exact(super::RECEIPTS_DUE_PER_INSERT);
-        for chunk in chunks.by_ref() {
-            let mut insert = self.tx.prepare_cached(&super::INSERT_RECEIPTS_DUE)?;
-            for (i, (op_row, balances)) in chunk.iter().enumerate() {
-                insert.raw_bind_parameter(2 * i + 1, op_row)?;
-                insert.raw_bind_parameter(2 * i + 2, balances)?;
+        for group in due.chunks(RECEIPTS_DUE_PER_ROW) {
+            let mut receipts = String::with_capacity(group.len() * 24);
+            for (i, (op_row, balances)) in group.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ";" };
+                let _ = write!(receipts, "{sep}{op_row}:{balances}");
             }
-            insert.raw_execute()?;
-        }
-        for (op_row, balances) in chunks.remainder() {
-            self.tx
-                .prepare_cached("INSERT OR IGNORE INTO receipts_due (op_row, balances) VALUES (?1, ?2)")?
-                .execute(params![op_row, balances])?;
+            self.tx.prepare_cached("INSERT INTO receipts_due_groups (receipts) VALUES (?1)")?.execute([receipts])?;
         }
         Ok(())
     }
 
-    /// The receipts due, oldest first, at most `limit`: each operation's
-    /// bytes and the balances its lines left. A row whose operation is no
-    /// longer held (a restore dropped it) comes with `None`.
-    pub fn receipts_due(&self, limit: u32) -> Result<Vec<ReceiptDue>> {
+    /// Takes the receipts due, oldest first: at most `limit` unless the
+    /// oldest row holds more (rows are taken whole, and deleted in this
+    /// transaction). Each comes with its operation's bytes and the balances
+    /// its lines left; an operation no longer held (a restore dropped it)
+    /// comes with `None`.
+    pub fn take_receipts_due(&self, limit: u32) -> Result<Vec<ReceiptDue>> {
         self.flush_receipts_due()?;
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT d.op_row, o.bytes, d.balances FROM receipts_due d LEFT JOIN ops o ON o.row = d.op_row
-             ORDER BY d.op_row LIMIT ?1",
-        )?;
-        let rows = stmt.query_map(params![limit], |r| {
-            let balances: String = r.get(2)?;
-            let balances = balances
-                .split(',')
-                .filter(|b| !b.is_empty())
-                .map(|b| b.parse::<i64>().map_err(|_| bad_text("balance due", b)))
-                .collect::<rusqlite::Result<Vec<i64>>>()?;
-            Ok(ReceiptDue { op_row: r.get(0)?, bytes: r.get(1)?, balances })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Forgets the receipt due of the operation at `op_row` (its messages are queued).
-    pub fn receipt_queued(&self, op_row: i64) -> Result<()> {
-        self.flush_receipts_due()?;
-        self.tx.prepare_cached("DELETE FROM receipts_due WHERE op_row = ?1")?.execute(params![op_row])?;
-        Ok(())
+        let mut taken: Vec<(i64, String)> = Vec::new();
+        let mut count = 0usize;
+        {
+            let mut stmt = self.tx.prepare_cached("SELECT id, receipts FROM receipts_due_groups ORDER BY id")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let receipts: String = row.get(1)?;
+                let n = receipts.split(';').count();
+                if !taken.is_empty() && count + n > limit as usize {
+                    break;
+                }
+                count += n;
+                taken.push((row.get(0)?, receipts));
+            }
+        }
+        let mut due = Vec::with_capacity(count);
+        for (id, receipts) in taken {
+            self.tx.prepare_cached("DELETE FROM receipts_due_groups WHERE id = ?1")?.execute([id])?;
+            for receipt in receipts.split(';') {
+                let (op_row, balances) = receipt.split_once(':').ok_or_else(|| bad_text("receipt due", receipt))?;
+                let op_row: i64 = op_row.parse().map_err(|_| bad_text("receipt due", receipt))?;
+                let balances = balances
+                    .split(',')
+                    .filter(|b| !b.is_empty())
+                    .map(|b| b.parse::<i64>().map_err(|_| bad_text("balance due", b)))
+                    .collect::<rusqlite::Result<Vec<i64>>>()?;
+                let bytes = self
+                    .tx
+                    .prepare_cached("SELECT bytes FROM ops WHERE row = ?1")?
+                    .query_row([op_row], |r| r.get(0))
+                    .optional()?;
+                due.push(ReceiptDue { op_row, bytes, balances });
+            }
+        }
+        Ok(due)
     }
 
     /// Whether any receipt is due.
     pub fn any_receipt_due(&self) -> Result<bool> {
         self.flush_receipts_due()?;
-        Ok(self.tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM receipts_due)")?.query_row([], |r| r.get(0))?)
+        Ok(self.tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM receipts_due_groups)")?.query_row([], |r| r.get(0))?)
     }
 
     /// Queues `message`, due at once. A message of the same purpose and

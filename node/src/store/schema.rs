@@ -399,5 +399,6 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(super::outbox::RECEIPTS_DUE_SCHEMA),
         M::up(SCHEMA_AWAITING_KEPT_BY_THE_STORE),
         M::up(super::days::TILL_OPS_SCHEMA),
+        M::up(super::outbox::RECEIPTS_DUE_GROUPED_SCHEMA),
     ])
 }

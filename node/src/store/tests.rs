@@ -510,3 +510,44 @@ fn the_till_operations_follow_the_log() {
         tx.commit_in_store_test().expect("commit");
     }
 }
+
+/// Receipts due noted one to a row before they were grouped are taken, in
+/// order, after the migration; those noted after join them, and a take stops
+/// at whole rows.
+#[test]
+fn receipts_due_of_a_migrated_database_are_taken_in_order_with_those_noted_after() {
+    let mut conn = Connection::open_in_memory().expect("memory");
+    migrations().to_version(&mut conn, 18).expect("before receipts due were grouped");
+    conn.execute(
+        "INSERT INTO authors (author, role, name, head_seq, num) VALUES (?1, 'cash-point', 'x', 0, 1)",
+        params![&[4u8; 32][..]],
+    )
+    .expect("author");
+    for row in 1u8..=2 {
+        conn.execute(
+            "INSERT INTO ops (row, id_key, id, author, seq, hlc, kind, in_chain, bytes)
+             VALUES (?1, ?3, ?2, 1, ?1, 0, 'top-up', 1, ?4)",
+            params![row, &[row; 32][..], id_key(&OpId([row; 32])), &[row][..]],
+        )
+        .expect("op");
+    }
+    conn.execute("INSERT INTO receipts_due (op_row, balances) VALUES (2, '700'), (1, '1500,-250')", []).expect("due");
+    migrations().to_latest(&mut conn).expect("latest");
+    let mut store = migrated(conn);
+    let tx = store.write().expect("write");
+    assert!(tx.any_receipt_due().expect("any"));
+    for row in 3..=(2 + outbox::RECEIPTS_DUE_PER_ROW as i64) {
+        // Operations a restore dropped: their receipts come without bytes.
+        tx.receipt_due(row, &[row * 100]).expect("due");
+    }
+    let first = tx.take_receipts_due(1).expect("take");
+    let balances: Vec<(i64, Vec<i64>)> = first.iter().map(|d| (d.op_row, d.balances.clone())).collect();
+    assert_eq!(balances, vec![(1, vec![1500, -250])], "the oldest row, whole");
+    assert_eq!(first[0].bytes.as_deref(), Some(&[1u8][..]));
+    let next = tx.take_receipts_due(u32::MAX).expect("take");
+    assert_eq!(next.len(), 1 + outbox::RECEIPTS_DUE_PER_ROW);
+    assert_eq!((next[0].op_row, next[0].balances.clone()), (2, vec![700]));
+    assert_eq!((next[1].op_row, next[1].balances.clone(), next[1].bytes.clone()), (3, vec![300], None));
+    assert!(!tx.any_receipt_due().expect("any"), "everything taken");
+    tx.commit_in_store_test().expect("commit");
+}
