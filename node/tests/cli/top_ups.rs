@@ -104,7 +104,7 @@ fn a_top_up_prints_its_receipt_and_the_balance_shows_it() {
     // nothing left due for the next process to find.
     let db = rusqlite::Connection::open(realm.dir.join("saldo.db")).unwrap();
     let count = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
-    assert_eq!(count("SELECT COUNT(*) FROM receipts_due"), 0);
+    assert_eq!(count("SELECT COUNT(*) FROM receipts_due_groups"), 0);
     assert_eq!(count("SELECT COUNT(*) FROM outbox WHERE purpose = 'receipt'"), 4, "two receipts, e-mail and SMS each");
     drop(db);
     let balance: serde_json::Value =

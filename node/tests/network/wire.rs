@@ -53,7 +53,7 @@ fn hub_state(dir: &Path) -> Vec<String> {
     let dump = Store::open(&dir.join("saldo.db")).unwrap().dump().unwrap();
     dump.into_iter()
         .filter(|line| !line.contains("frontier_received_from:") && !line.contains("frontier_received_before_from:"))
-        .filter(|line| !line.starts_with("outbox:") && !line.starts_with("receipts_due:"))
+        .filter(|line| !line.starts_with("outbox:") && !line.starts_with("receipts_due_groups:"))
         .collect()
 }
 
