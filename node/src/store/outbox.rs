@@ -36,9 +36,9 @@ CREATE TABLE receipts_due (
 "#;
 
 /// Receipts due written 64 to a row (`receipts` holds
-/// `op_row:balance,balance;op_row:balance;...`): one row per receipt was,
-/// after the operation itself, the largest write of the hub's bulk ingest
-/// (`saldo-bench foundation`). The expander takes and deletes whole rows.
+/// `op_row:balance,balance;op_row:balance;...`): a row per receipt was 3–4%
+/// of the hub's storing thread in a bulk ingest (`perf` over `saldo-bench
+/// foundation`). The expander takes and deletes whole rows.
 pub(super) const RECEIPTS_DUE_GROUPED_SCHEMA: &str = r#"
 CREATE TABLE receipts_due_groups (
     id INTEGER PRIMARY KEY,   -- in the order they were noted
