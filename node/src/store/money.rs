@@ -138,21 +138,41 @@ impl<'a> Tx<'a> {
     /// The confirmed balance of a wallet this transaction gave the number
     /// of, in cents: what [`Tx::wallet`] reads, without looking the number up.
     pub fn confirmed_minor(&self, WalletNum(num): WalletNum) -> Result<i64> {
-        let known = self.wallet_base.borrow().get(&num).copied();
+        let read = || {
+            let keys = self.wallet_keys.borrow();
+            let (consumer, service) = keys.get(&num).expect("a number this transaction gave has its wallet");
+            self.read_balances(consumer, service)
+        };
+        Ok(self.balances(Some(num), read)?.0)
+    }
+    /// A wallet's balances (confirmed, provisional) in cents as this
+    /// transaction has them: the table's (remembered by number when it has
+    /// one, else read with `read`) and what the transaction added.
+    fn balances(&self, num: Option<i64>, read: impl FnOnce() -> Result<(i64, i64)>) -> Result<(i64, i64)> {
+        let known = num.and_then(|num| self.wallet_base.borrow().get(&num).copied());
         let base = match known {
             Some(base) => base,
             None => {
-                let base = self
-                    .tx
-                    .prepare_cached("SELECT confirmed_minor, provisional_minor FROM wallets WHERE num = ?1")?
-                    .query_row([num], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-                    .optional()?
-                    .unwrap_or((0, 0));
-                self.wallet_base.borrow_mut().insert(num, base);
+                let base = read()?;
+                if let Some(num) = num {
+                    self.wallet_base.borrow_mut().insert(num, base);
+                }
                 base
             }
         };
-        Ok(base.0 + self.wallet_deltas.borrow().get(&num).map_or(0, |d| d.0))
+        let pending = num.and_then(|num| self.wallet_deltas.borrow().get(&num).copied()).unwrap_or((0, 0));
+        Ok((base.0 + pending.0, base.1 + pending.1))
+    }
+    /// A wallet's balances as the table holds them (zero for a wallet it lacks).
+    fn read_balances(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<(i64, i64)> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT confirmed_minor, provisional_minor FROM wallets WHERE consumer = ?1 AND service = ?2",
+            )?
+            .query_row(params![&consumer.0[..], service.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            .optional()?
+            .unwrap_or((0, 0)))
     }
     /// The number of a wallet, if this transaction has read or given it.
     fn cached_wallet_num(&self, consumer: &ConsumerId, service: &ServiceId) -> Option<i64> {
@@ -208,28 +228,7 @@ impl<'a> Tx<'a> {
     }
     pub fn wallet(&self, consumer: &ConsumerId, service: &ServiceId) -> Result<WalletRow> {
         let num = self.cached_wallet_num(consumer, service);
-        let known = num.and_then(|num| self.wallet_base.borrow().get(&num).copied());
-        let row = match known {
-            Some(row) => row,
-            None => {
-                let row = self
-                    .tx
-                    .prepare_cached(
-                        "SELECT confirmed_minor, provisional_minor FROM wallets WHERE consumer = ?1 AND service = ?2",
-                    )?
-                    .query_row(params![&consumer.0[..], service.as_str()], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-                    })
-                    .optional()?
-                    .unwrap_or((0, 0));
-                if let Some(num) = num {
-                    self.wallet_base.borrow_mut().insert(num, row);
-                }
-                row
-            }
-        };
-        let pending = num.and_then(|num| self.wallet_deltas.borrow().get(&num).copied()).unwrap_or((0, 0));
-        let row = (row.0 + pending.0, row.1 + pending.1);
+        let row = self.balances(num, || self.read_balances(consumer, service))?;
         Ok(WalletRow {
             consumer: *consumer,
             service: service.clone(),
