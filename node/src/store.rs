@@ -644,9 +644,10 @@ pub struct Tx<'a> {
     /// once it commits.
     receipts_due: std::cell::Cell<bool>,
     receipts_due_home: Option<&'a std::cell::Cell<bool>>,
-    /// Receipts due to write, as (op_row, balances): written at commit,
-    /// and before anything reads them.
-    receipts_due_pending: RefCell<Vec<(i64, String)>>,
+    /// Receipts due to write, as the text of each row of
+    /// `receipts_due_groups` and how many receipts it holds: written at
+    /// commit, and before anything reads them.
+    receipts_due_pending: RefCell<Vec<(String, usize)>>,
     /// Services' reminder settings read in this transaction (the hub reads
     /// them for every wallet a counted operation moves); forgotten when a
     /// service is written.

@@ -252,21 +252,25 @@ impl Tx<'_> {
     /// Notes that the operation at `op_row` counts at the hub and its
     /// receipt is due, with the balances its lines left.
     pub fn receipt_due(&self, op_row: i64, balances: &[i64]) -> Result<()> {
-        let balances = balances.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        self.receipts_due_pending.borrow_mut().push((op_row, balances));
+        let mut pending = self.receipts_due_pending.borrow_mut();
+        if pending.last().is_none_or(|group| group.1 == RECEIPTS_DUE_PER_ROW) {
+            pending.push((String::with_capacity(RECEIPTS_DUE_PER_ROW * 24), 0));
+        }
+        let (text, count) = pending.last_mut().expect("a group was just made");
+        // As `take_receipts_due` reads it: `op_row:b,b;op_row:b`.
+        let _ = write!(text, "{}{op_row}:", if *count == 0 { "" } else { ";" });
+        for (i, balance) in balances.iter().enumerate() {
+            let _ = write!(text, "{}{balance}", if i == 0 { "" } else { "," });
+        }
+        *count += 1;
         self.receipts_due.set(true);
         Ok(())
     }
 
     /// Writes the receipts due noted in this transaction, [`RECEIPTS_DUE_PER_ROW`] to a row.
     pub(super) fn flush_receipts_due(&self) -> Result<()> {
-        let due = std::mem::take(&mut *self.receipts_due_pending.borrow_mut());
-        for group in due.chunks(RECEIPTS_DUE_PER_ROW) {
-            let mut receipts = String::with_capacity(group.len() * 24);
-            for (i, (op_row, balances)) in group.iter().enumerate() {
-                let sep = if i == 0 { "" } else { ";" };
-                let _ = write!(receipts, "{sep}{op_row}:{balances}");
-            }
+        let groups = std::mem::take(&mut *self.receipts_due_pending.borrow_mut());
+        for (receipts, _) in groups {
             self.tx.prepare_cached("INSERT INTO receipts_due_groups (receipts) VALUES (?1)")?.execute([receipts])?;
         }
         Ok(())
