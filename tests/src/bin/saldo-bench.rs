@@ -11,7 +11,8 @@
 //!
 //! `sync-catch-up` builds a hub holding 1,000,000 operations of 1,000 cash
 //! points (`--ops N` for another count) and a neighbour carrying them all,
-//! then times fresh cash points catching up from each over iroh.
+//! lets the hub turn its receipts due into messages, then times fresh cash
+//! points catching up from each over iroh.
 //!
 //! `sync-protocol` prints the bytes and round trips of the sync protocol
 //! (no transport) for two nodes of 1,000 authors × 1,000 operations that
