@@ -279,6 +279,20 @@ fn enrolled_cash_points(
     Ok(keys)
 }
 
+/// What a hub's service writer does first once idle: turns every receipt
+/// due into the outbox's messages. Returns how many receipts it handled.
+fn expand_all_receipts(hub: &mut Node) -> Result<usize> {
+    let mut receipts = 0;
+    loop {
+        let n = hub.expand_receipts_due(saldo_node::outbox::queue::EXPAND_BATCH)?;
+        if n == 0 {
+            break;
+        }
+        receipts += n;
+    }
+    Ok(receipts)
+}
+
 fn label(text: &str) -> Label {
     Label::parse(text).expect("a valid label")
 }

@@ -13,7 +13,8 @@ use saldo_sync::{
 };
 
 use super::{
-    Options, enrolled_cash_points, hub_with_wallets, label, ms, peak_rss_kib, percentile, process_cpu, process_written,
+    Options, enrolled_cash_points, expand_all_receipts, hub_with_wallets, label, ms, peak_rss_kib, percentile,
+    process_cpu, process_written,
 };
 
 pub(super) fn foundation(options: &Options) -> Result<()> {
@@ -226,14 +227,8 @@ fn ingest_rounds(options: &Options, cores: usize, signatures: &SignedMessages) -
         // What the service's writer does between jobs: the receipts due
         // become the outbox's messages; then the write-ahead log goes into
         // the database.
-        let (started, mut expanded) = (Instant::now(), 0usize);
-        loop {
-            let n = hub.expand_receipts_due(saldo_node::outbox::queue::EXPAND_BATCH)?;
-            if n == 0 {
-                break;
-            }
-            expanded += n;
-        }
+        let started = Instant::now();
+        let expanded = expand_all_receipts(&mut hub)?;
         let receipts = expanded as f64 / started.elapsed().as_secs_f64();
         hub.checkpoint_when_idle()?;
         anyhow::ensure!(expanded == round_ops.len(), "{expanded} receipts queued for {} top-ups", round_ops.len());

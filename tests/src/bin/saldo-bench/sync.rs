@@ -11,7 +11,8 @@ use saldo_sync::{
 };
 
 use super::{
-    ArrivalTime, Options, enrolled_cash_points, hub_with_wallets, label, ms, peak_rss_kib, percentile, signed_arrival,
+    ArrivalTime, Options, enrolled_cash_points, expand_all_receipts, hub_with_wallets, label, ms, peak_rss_kib,
+    percentile, signed_arrival,
 };
 
 /// The sync protocol's cost when two nodes share 1,000 authors' logs of
@@ -319,14 +320,8 @@ pub(super) fn sync_catch_up(options: &Options) -> Result<()> {
     // now, before anything is timed: its writer does that as soon as it is
     // idle, and here, where every node shares this process and two cores, it
     // would otherwise run beside the catch-ups of another node.
-    let (drained_at, mut receipts) = (Instant::now(), 0usize);
-    loop {
-        let n = hub.expand_receipts_due(saldo_node::outbox::queue::EXPAND_BATCH)?;
-        if n == 0 {
-            break;
-        }
-        receipts += n;
-    }
+    let drained_at = Instant::now();
+    let receipts = expand_all_receipts(&mut hub)?;
     hub.checkpoint_when_idle()?;
     println!(
         "the hub turned its {receipts} receipts due into the outbox's messages first, in {:.0} s",
