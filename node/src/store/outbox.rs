@@ -8,8 +8,6 @@
 //! server accepting a message and the hub recording that) carries the same
 //! reference as the first copy.
 
-use std::fmt::Write as _;
-
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Result, Tx};
@@ -257,10 +255,20 @@ impl Tx<'_> {
             pending.push((String::with_capacity(RECEIPTS_DUE_PER_ROW * 24), 0));
         }
         let (text, count) = pending.last_mut().expect("a group was just made");
-        // As `take_receipts_due` reads it: `op_row:b,b;op_row:b`.
-        let _ = write!(text, "{}{op_row}:", if *count == 0 { "" } else { ";" });
+        // As `take_receipts_due` reads it: `op_row:b,b;op_row:b`. With
+        // `itoa`, not `write!`: `core::fmt` was two thirds of the
+        // instructions a receipt due cost the hub's ingest (callgrind).
+        let mut digits = itoa::Buffer::new();
+        if *count > 0 {
+            text.push(';');
+        }
+        text.push_str(digits.format(op_row));
+        text.push(':');
         for (i, balance) in balances.iter().enumerate() {
-            let _ = write!(text, "{}{balance}", if i == 0 { "" } else { "," });
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(digits.format(*balance));
         }
         *count += 1;
         self.receipts_due.set(true);
