@@ -315,19 +315,19 @@ fn process_written() -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time this process has used, all threads (user and system).
-fn process_cpu() -> Duration {
+/// CPU time of this process so far (all threads): in user space, and in the kernel.
+fn process_cpu_split() -> (Duration, Duration) {
     let ticks = std::fs::read_to_string("/proc/self/stat")
         .ok()
         .and_then(|stat| {
             // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
             let rest = stat.rsplit_once(')')?.1;
             let fields: Vec<&str> = rest.split_whitespace().collect();
-            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+            Some((fields.get(11)?.parse::<u64>().ok()?, fields.get(12)?.parse::<u64>().ok()?))
         })
-        .unwrap_or(0);
+        .unwrap_or((0, 0));
     // Clock ticks are 1/100 s on Linux.
-    Duration::from_millis(ticks * 10)
+    (Duration::from_millis(ticks.0 * 10), Duration::from_millis(ticks.1 * 10))
 }
 
 /// Peak resident set size of this process, in KiB (Linux).
